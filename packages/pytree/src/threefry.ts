@@ -1,0 +1,62 @@
+/**
+ * Threefry-2x32 with 20 rounds (Salmon et al., 2011), the counter-based generator behind
+ * JAX's PRNG keys. Pure 32-bit integer arithmetic in JavaScript, so the same key gives
+ * the same bits on every backend and in every browser.
+ */
+
+const ROTATIONS_A = [13, 15, 26, 6] as const;
+const ROTATIONS_B = [17, 29, 16, 24] as const;
+
+function rotl(v: number, r: number): number {
+  return ((v << r) | (v >>> (32 - r))) >>> 0;
+}
+
+/**
+ * Hashes counter pairs `(x0[i], x1[i])` under the key `(k0, k1)`, writing the result in
+ * place. Matches JAX's `threefry2x32_p`.
+ */
+export function threefry2x32(k0: number, k1: number, x0: Uint32Array, x1: Uint32Array): void {
+  const k2 = (k0 ^ k1 ^ 0x1bd11bda) >>> 0;
+  const ks = [k0 >>> 0, k1 >>> 0, k2];
+  for (let i = 0; i < x0.length; i++) {
+    let a = (x0[i]! + ks[0]!) >>> 0;
+    let b = (x1[i]! + ks[1]!) >>> 0;
+    for (let block = 0; block < 5; block++) {
+      const rot = block % 2 === 0 ? ROTATIONS_A : ROTATIONS_B;
+      for (let r = 0; r < 4; r++) {
+        a = (a + b) >>> 0;
+        b = rotl(b, rot[r]!);
+        b = (b ^ a) >>> 0;
+      }
+      a = (a + ks[(block + 1) % 3]!) >>> 0;
+      b = (b + ks[(block + 2) % 3]! + block + 1) >>> 0;
+    }
+    x0[i] = a;
+    x1[i] = b;
+  }
+}
+
+/**
+ * JAX's `threefry_2x32(key, count)`: hashes a vector of counters by splitting it into
+ * two halves (padding an odd length with one zero) and concatenating the two outputs.
+ */
+export function threefryHash(k0: number, k1: number, count: Uint32Array): Uint32Array {
+  const n = count.length;
+  const half = Math.ceil(n / 2);
+  const x0 = new Uint32Array(half);
+  const x1 = new Uint32Array(half);
+  x0.set(count.subarray(0, half));
+  x1.set(count.subarray(half));
+  threefry2x32(k0, k1, x0, x1);
+  const out = new Uint32Array(2 * half);
+  out.set(x0, 0);
+  out.set(x1, half);
+  return n % 2 === 1 ? out.slice(0, n) : out;
+}
+
+/** `n` pseudo-random 32-bit words from a key: JAX's (non-partitionable) `random_bits`. */
+export function randomBits(k0: number, k1: number, n: number): Uint32Array {
+  const count = new Uint32Array(n);
+  for (let i = 0; i < n; i++) count[i] = i;
+  return threefryHash(k0, k1, count);
+}
