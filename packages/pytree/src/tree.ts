@@ -168,7 +168,7 @@ export function assertSameStructure(tree: unknown, other: unknown, what = 'trees
     if (!Array.isArray(other) || other.length !== tree.length) {
       throw mismatch(`expected ${describe(tree)}, got ${describe(other)}`);
     }
-    tree.forEach((t, i) => assertSameStructure(t, other[i], what, [...path, i]));
+    for (const [i, t] of tree.entries()) assertSameStructure(t, other[i], what, [...path, i]);
     return;
   }
   if (isPlainObject(tree)) {

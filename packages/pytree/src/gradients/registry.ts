@@ -27,9 +27,12 @@ let installed = false;
  * registered its own afterwards.
  */
 export function ensureGradients(): void {
-  const probe = gradConfigs[0]!;
-  if (installed && tf.getGradient(probe.kernelName) === probe) return;
-  for (const config of gradConfigs) tf.registerGradient(config);
+  // A replaced gradient can be silently wrong in second order (tfjs's Tanh gives 0), so
+  // every entry is checked; the lookups cost microseconds.
+  if (installed && gradConfigs.every((c) => tf.getGradient(c.kernelName) === c)) return;
+  for (const config of gradConfigs) {
+    if (tf.getGradient(config.kernelName) !== config) tf.registerGradient(config);
+  }
   installed = true;
 }
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { normAxes, unbroadcast, zeroGrads } from './util.js';
+import { hasKernel, normAxes, unbroadcast, zeroGrads } from './util.js';
 
 type T = tf.Tensor;
 
@@ -121,7 +121,16 @@ export const shapeGradients: tf.GradConfig[] = [
         const moved = tf.transpose(d, outerPerm);
         const rest = moved.shape.slice(idxRank);
         const flat = tf.reshape(moved, [indices!.size, ...rest]);
-        const summed = tf.unsortedSegmentSum(flat, tf.reshape(indices!, [-1]), x!.shape[axis]!);
+        const ids = tf.reshape(indices!, [-1]) as tf.Tensor1D;
+        const n = x!.shape[axis]!;
+        // wasm has no UnsortedSegmentSum kernel; there a one-hot matmul does the scatter-add
+        // (cast afterwards: wasm's OneHot ignores a float32 dtype and returns zeros).
+        const summed = hasKernel('UnsortedSegmentSum')
+          ? tf.unsortedSegmentSum(flat, ids, n)
+          : tf.reshape(
+              tf.matMul(tf.cast(tf.oneHot(ids, n), 'float32'), tf.reshape(flat, [indices!.size, -1]), true, false),
+              [n, ...rest],
+            );
         const back = [
           ...Array.from({ length: axis }, (_, i) => i + 1),
           0,

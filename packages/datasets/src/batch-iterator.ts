@@ -1,0 +1,91 @@
+import { type PRNGKey, random } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
+import { DatasetError } from './errors.js';
+import type { SplitArrays } from './load-data.js';
+
+/** One batch: images `[B, H, W, 1]` float32 in [0, 1] and labels `[B]` int32. */
+export interface Batch {
+  /** Images, `[batchSize, height, width, 1]`, float32 in [0, 1]. */
+  image: tf.Tensor4D;
+  /** Labels, `[batchSize]`, int32 class indices. */
+  label: tf.Tensor1D;
+}
+
+/**
+ * An endless iterator over shuffled batches of one split. `next()` is synchronous and never
+ * done. Each call creates two new tensors that belong to the caller, who disposes them
+ * (`tf.dispose(batch)`, or by calling `next()` inside `tf.tidy`).
+ */
+export interface BatchIterator extends Iterator<Batch> {
+  /** The next batch; `done` is always `false`. */
+  next(): IteratorResult<Batch> & { done: false; value: Batch };
+}
+
+/**
+ * Batches of a split in a fresh order every epoch: the permutation of epoch `e` comes
+ * from the `e`-th key split off the iterator's key, so the same key gives the same
+ * batches on every backend. The last partial batch of each epoch is dropped.
+ */
+export class ShuffledBatchIterator implements BatchIterator {
+  private key: PRNGKey;
+  private order: Int32Array | undefined;
+  private position = 0;
+  private readonly imageSize: number;
+  /** Epochs started so far (0 before the first batch). */
+  epoch = 0;
+
+  /**
+   * @param arrays - The split's preprocessed examples (not copied; not modified).
+   * @param batchSize - Examples per batch, at most `arrays.count`.
+   * @param key - The PRNG key the epochs' permutations derive from.
+   * @param splitName - The split's name, for error messages.
+   */
+  constructor(
+    private readonly arrays: SplitArrays,
+    readonly batchSize: number,
+    key: PRNGKey,
+    readonly splitName = 'split',
+  ) {
+    if (!Number.isInteger(batchSize) || batchSize < 1) {
+      throw new DatasetError(`batch size must be a positive integer, got ${batchSize}`);
+    }
+    if (batchSize > arrays.count) {
+      throw new DatasetError(
+        `batch size ${batchSize} is larger than the ${splitName} split (${arrays.count} examples)`,
+      );
+    }
+    this.key = key;
+    this.imageSize = arrays.imageShape[0] * arrays.imageShape[1];
+  }
+
+  /** The next batch (two new tensors owned by the caller); never done. */
+  next(): IteratorResult<Batch> & { done: false; value: Batch } {
+    const B = this.batchSize;
+    if (!this.order || this.position + B > this.order.length) {
+      // The permutation is drawn lazily: loading a dataset costs no shuffles.
+      const [next, sub] = random.split(this.key);
+      this.key = next!;
+      this.order = random.permutationIndices(sub!, this.arrays.count);
+      this.position = 0;
+      this.epoch++;
+    }
+    const size = this.imageSize;
+    const src = this.arrays.images;
+    const images = new Float32Array(B * size);
+    const labels = new Int32Array(B);
+    for (let i = 0; i < B; i++) {
+      const j = this.order[this.position + i]!;
+      images.set(src.subarray(j * size, (j + 1) * size), i * size);
+      labels[i] = this.arrays.labels[j]!;
+    }
+    this.position += B;
+    const [h, w] = this.arrays.imageShape;
+    const value: Batch = { image: tf.tensor4d(images, [B, h, w, 1], 'float32'), label: tf.tensor1d(labels, 'int32') };
+    return { done: false, value };
+  }
+
+  /** The iterator itself, so it works with `for...of` (which never ends: break out). */
+  [Symbol.iterator](): this {
+    return this;
+  }
+}

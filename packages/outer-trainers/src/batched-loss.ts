@@ -1,0 +1,49 @@
+import type { PRNGKey } from '@lopt/pytree';
+import { treeMap } from '@lopt/pytree';
+import type { Task } from '@lopt/tasks';
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * The losses of n problems at once, `[n]`: `tasks[i]` at `params[i]` on `datas[i]`.
+ * Differentiable in the parameters, so one gradient call serves all n problems.
+ */
+export type LossesFn = <P, D>(tasks: Task<P, D>[], params: P[], keys: PRNGKey[], datas: D[]) => tf.Tensor1D;
+
+/**
+ * A loss evaluated on parameters stacked on a leading axis: `stackedParams` leaves are
+ * `[n, ...]`, `datas` holds one batch per problem; returns the n losses, `[n]`. The tasks
+ * package's batched loss helper has this form; with it, n problems cost one batched
+ * forward and backward pass instead of n.
+ */
+export type BatchedLossFn = <P, D>(task: Task<P, D>, stackedParams: P, keys: PRNGKey[], datas: D[]) => tf.Tensor1D;
+
+/** The n losses computed one problem at a time (works for any family). */
+export function loopedLosses<P, D>(tasks: Task<P, D>[], params: P[], keys: PRNGKey[], datas: D[]): tf.Tensor1D {
+  return tf.tidy(() => tf.stack(tasks.map((t, i) => tf.reshape(t.loss(params[i]!, keys[i]!, datas[i]!), [])))) as tf.Tensor1D;
+}
+
+function sameShapes(params: unknown[]): boolean {
+  const shapesOf = (p: unknown) => JSON.stringify(treeMap((x) => x.shape, p));
+  const first = shapesOf(params[0]);
+  return params.every((p) => shapesOf(p) === first);
+}
+
+/**
+ * A `LossesFn` that runs `batched` when the n problems are one task with equally shaped
+ * parameters (stacking them on a leading axis), and falls back to one problem at a
+ * time otherwise (a family whose tasks differ cannot share one batched call).
+ */
+export function stackedLosses(batched: BatchedLossFn): LossesFn {
+  return <P, D>(tasks: Task<P, D>[], params: P[], keys: PRNGKey[], datas: D[]): tf.Tensor1D => {
+    const oneTask = tasks.every((t) => t === tasks[0]);
+    if (!oneTask || !sameShapes(params)) return loopedLosses(tasks, params, keys, datas);
+    return tf.tidy(() => {
+      const stacked = treeMap((...xs: tf.Tensor[]) => tf.stack(xs), params[0], ...params.slice(1)) as P;
+      const l = batched(tasks[0]!, stacked, keys, datas);
+      if (l.rank !== 1 || l.shape[0] !== tasks.length) {
+        throw new Error(`batched loss: expected ${tasks.length} losses, got shape [${l.shape.join(', ')}]`);
+      }
+      return l;
+    });
+  };
+}

@@ -1,0 +1,376 @@
+import type { LearnedOptimizer } from '@lopt/learned';
+import type { Optimizer, OptState } from '@lopt/optimizers';
+import { type PRNGKey, random, valueAndGrad } from '@lopt/pytree';
+import type { Task, TaskFamily } from '@lopt/tasks';
+import * as tf from '@tensorflow/tfjs-core';
+import { type BatchedLossFn, type LossesFn, loopedLosses, stackedLosses } from './batched-loss.js';
+import type { OuterState } from './outer-state.js';
+import { nextBatch } from './task-data.js';
+import { checkPositiveInt } from './tree-utils.js';
+import type {
+  InitStepStateOptions,
+  TruncatedStep,
+  TruncatedUnrollOut,
+  UnrollStepOptions,
+} from './truncated-step.js';
+import type { TruncationSchedule } from './truncation-schedule.js';
+
+/**
+ * The state of K inner problems trained by a learned optimizer
+ * (learned_optimization's `TruncatedUnrollState`): one entry per problem. Only the
+ * optimizer states hold tensors; the rest is plain data.
+ */
+export interface LOptTruncatedUnrollState<Cfg = unknown> {
+  /** Each problem's optimizer state (parameters, accumulators, iteration). */
+  innerOptState: OptState[];
+  /** Each problem's inner step within its current truncation. */
+  innerStep: number[];
+  /** Each problem's truncation-schedule state. */
+  truncationState: unknown[];
+  /** Each problem's task config (from `taskFamily.sample`). */
+  taskParam: Cfg[];
+  /** Where the last step ended the truncation (the next step resets the problem). */
+  isDone: boolean[];
+}
+
+/** One inner step's data for K problems: a training batch each, and a meta-loss batch each. */
+export interface LOptStepData<D = unknown> {
+  /** The training batch of each problem. */
+  train: D[];
+  /** The meta-loss batch of each problem, when `metaLossSplit` asks for one. */
+  meta?: D[];
+}
+
+/** Options of `VectorizedLOptTruncatedStep`. */
+export interface VectorizedLOptTruncatedStepOptions {
+  /**
+   * Where the reported loss comes from: `null` (default) the training loss of the step,
+   * `'sameData'` the loss of the updated parameters on the same batch, or a data split
+   * name (`'train'`, `'test'`, ...) for the updated parameters on a fresh batch of it.
+   */
+  metaLossSplit?: string | null;
+  /** Inner steps start at a random offset in `[0, this)`, so problems do not run in lock step. */
+  randomInitialIterationOffset?: number;
+  /** The split `getOuterBatch` draws from (default `'train'`). */
+  outerDataSplit?: string;
+  /** Name used for metrics (default: the family's name). */
+  taskName?: string;
+  /**
+   * A loss over parameters stacked on a leading axis. When the K problems share one task
+   * (a single-task family), their forward and backward passes run as one batched call.
+   */
+  batchedLoss?: BatchedLossFn;
+}
+
+const TASK_CACHE_LIMIT = 1024;
+
+/**
+ * K inner problems drawn from a task family and trained by a learned optimizer
+ * (learned_optimization's `VectorizedLOptTruncatedStep`). Each step trains every
+ * problem one step with its own batch, or, when a problem's truncation is done, resets
+ * it (a re-sampled task, re-initialised parameters) and reports loss 0 with
+ * `mask = false`. Losses pass through `task.normalizer`.
+ *
+ * TensorFlow.js has no `vmap`: the losses and gradients of the K problems come from
+ * one gradient call (and one batched forward/backward pass when `batchedLoss` is given
+ * and the problems share a task); the optimizer updates run per problem, since each
+ * problem may have its own theta (ES perturbations).
+ */
+export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unknown, D = unknown>
+  implements TruncatedStep<Theta, LOptTruncatedUnrollState<Cfg>, LOptStepData<D>>
+{
+  /** See `VectorizedLOptTruncatedStepOptions.metaLossSplit`. */
+  readonly metaLossSplit: string | null;
+  /** See `VectorizedLOptTruncatedStepOptions.randomInitialIterationOffset`. */
+  readonly randomInitialIterationOffset: number;
+  /** See `VectorizedLOptTruncatedStepOptions.outerDataSplit`. */
+  readonly outerDataSplit: string;
+  private readonly name: string | undefined;
+  private readonly losses: LossesFn;
+  private readonly taskCache = new Map<string, Task<P, D>>();
+
+  /**
+   * @param taskFamily the family inner problems are drawn from.
+   * @param learnedOpt the learned optimizer being meta-trained.
+   * @param truncSched when each problem's unroll ends.
+   * @param numTasks K, the number of problems advanced together.
+   */
+  constructor(
+    readonly taskFamily: TaskFamily<Cfg, P, D>,
+    readonly learnedOpt: LearnedOptimizer<Theta>,
+    readonly truncSched: TruncationSchedule,
+    readonly numTasks: number,
+    opts: VectorizedLOptTruncatedStepOptions = {},
+  ) {
+    checkPositiveInt(numTasks, 'VectorizedLOptTruncatedStep: numTasks');
+    this.metaLossSplit = opts.metaLossSplit ?? null;
+    this.randomInitialIterationOffset = opts.randomInitialIterationOffset ?? 0;
+    if (!Number.isInteger(this.randomInitialIterationOffset) || this.randomInitialIterationOffset < 0) {
+      throw new Error(
+        `VectorizedLOptTruncatedStep: randomInitialIterationOffset must be a non-negative integer, got ${opts.randomInitialIterationOffset}`,
+      );
+    }
+    this.outerDataSplit = opts.outerDataSplit ?? 'train';
+    this.name = opts.taskName;
+    this.losses = opts.batchedLoss ? stackedLosses(opts.batchedLoss) : loopedLosses;
+  }
+
+  outerInit(key: PRNGKey): Theta {
+    return this.learnedOpt.init(key);
+  }
+
+  taskName(): string {
+    return this.name ?? this.taskFamily.name;
+  }
+
+  cfgName(): string {
+    return this.learnedOpt.name;
+  }
+
+  innerSteps(state: LOptTruncatedUnrollState<Cfg>): number[] {
+    return state.innerStep.slice();
+  }
+
+  /** The task of a config, cached (configs are plain data, so their JSON identifies them). */
+  taskFor(cfg: Cfg): Task<P, D> {
+    const id = JSON.stringify(cfg) ?? 'undefined';
+    let t = this.taskCache.get(id);
+    if (!t) {
+      if (this.taskCache.size >= TASK_CACHE_LIMIT) this.taskCache.clear();
+      t = this.taskFamily.taskFn(cfg);
+      this.taskCache.set(id, t);
+    }
+    return t;
+  }
+
+  private thetas(theta: Theta | Theta[], vector: boolean | undefined): (i: number) => Theta {
+    if (!vector) return () => theta as Theta;
+    if (!Array.isArray(theta) || theta.length !== this.numTasks) {
+      const got = Array.isArray(theta) ? `a list of ${theta.length}` : 'a single theta';
+      throw new Error(`VectorizedLOptTruncatedStep: thetaIsVector needs a list of ${this.numTasks} thetas, got ${got}`);
+    }
+    return (i) => theta[i] as Theta;
+  }
+
+  private optimizers(theta: Theta | Theta[], vector: boolean | undefined): Optimizer[] {
+    const th = this.thetas(theta, vector);
+    if (!vector) {
+      const opt = this.learnedOpt.optFn(th(0), true);
+      return Array.from({ length: this.numTasks }, () => opt);
+    }
+    return Array.from({ length: this.numTasks }, (_, i) => this.learnedOpt.optFn(th(i), true));
+  }
+
+  private checkState(state: LOptTruncatedUnrollState<Cfg>): void {
+    const k = this.numTasks;
+    const fields = ['innerOptState', 'innerStep', 'truncationState', 'taskParam', 'isDone'] as const;
+    for (const f of fields) {
+      const v = (state as unknown as Record<string, unknown>)[f];
+      if (!Array.isArray(v) || v.length !== k) {
+        const got = Array.isArray(v) ? `${v.length} entries` : typeof v;
+        throw new Error(`VectorizedLOptTruncatedStep: state.${f} must hold ${k} entries (numTasks), got ${got}`);
+      }
+    }
+  }
+
+  /** A fresh problem: a sampled task, its parameters and the optimizer state for them. */
+  private resetOne(opt: Optimizer, key: PRNGKey, numSteps: number | undefined): [OptState, Cfg] {
+    const [k1, k2, k3] = random.split(key, 3);
+    const cfg = this.taskFamily.sample(k1!);
+    const [p, s] = this.taskFor(cfg).initWithState(k2!);
+    return [opt.init(p, { modelState: s, numSteps, key: k3! }), cfg];
+  }
+
+  initStepState(
+    theta: Theta | Theta[],
+    outerState: OuterState,
+    key: PRNGKey,
+    opts: InitStepStateOptions = {},
+  ): LOptTruncatedUnrollState<Cfg> {
+    const opts_ = this.optimizers(theta, opts.thetaIsVector);
+    const [key1, key2] = random.split(key);
+    const keys = random.split(key1!, this.numTasks);
+    const state: LOptTruncatedUnrollState<Cfg> = {
+      innerOptState: [],
+      innerStep: [],
+      truncationState: [],
+      taskParam: [],
+      isDone: [],
+    };
+    for (let i = 0; i < this.numTasks; i++) {
+      const [k1, k2, k3, k4] = random.split(keys[i]!, 4);
+      const cfg = this.taskFamily.sample(k1!);
+      const [p, s] = this.taskFor(cfg).initWithState(k2!);
+      const ts = this.truncSched.init(k3!, outerState);
+      const numSteps = opts.numStepsOverride ?? lengthOf(ts);
+      state.innerOptState.push(opts_[i]!.init(p, { modelState: s, numSteps, key: k4! }));
+      state.innerStep.push(0);
+      state.truncationState.push(ts);
+      state.taskParam.push(cfg);
+      state.isDone.push(false);
+    }
+    // Random starting steps keep the K problems from running in lock step.
+    if (this.randomInitialIterationOffset > 0) {
+      state.innerStep = Array.from(random.randintArray(key2!, this.numTasks, 0, this.randomInitialIterationOffset));
+    }
+    return state;
+  }
+
+  getBatch(steps: number): LOptStepData<D>[] {
+    checkPositiveInt(steps, 'getBatch: steps');
+    const ds = this.taskFamily.datasets;
+    const draw = (split: string) =>
+      Array.from({ length: this.numTasks }, () => nextBatch<D>(ds, split, 'VectorizedLOptTruncatedStep'));
+    return Array.from({ length: steps }, () => {
+      const train = draw('train');
+      if (this.metaLossSplit === null) return { train };
+      if (this.metaLossSplit === 'sameData') return { train, meta: train };
+      return { train, meta: draw(this.metaLossSplit) };
+    });
+  }
+
+  getOuterBatch(steps: number): LOptStepData<D>[] {
+    checkPositiveInt(steps, 'getOuterBatch: steps');
+    const ds = this.taskFamily.datasets;
+    return Array.from({ length: steps }, () => ({
+      train: Array.from({ length: this.numTasks }, () =>
+        nextBatch<D>(ds, this.outerDataSplit, 'VectorizedLOptTruncatedStep'),
+      ),
+    }));
+  }
+
+  /** Applies each problem's task normalizer (one call when all problems share a task). */
+  private normalize(losses: tf.Tensor1D, cfgs: Cfg[]): tf.Tensor1D {
+    return tf.tidy(() => {
+      const tasks = cfgs.map((c) => this.taskFor(c));
+      if (tasks.every((t) => t === tasks[0])) return tf.reshape(tasks[0]!.normalizer(losses), [-1]) as tf.Tensor1D;
+      const parts = tf.unstack(losses);
+      return tf.stack(tasks.map((t, i) => tf.reshape(t.normalizer(parts[i]!), []))) as tf.Tensor1D;
+    });
+  }
+
+  unrollStep(
+    theta: Theta | Theta[],
+    state: LOptTruncatedUnrollState<Cfg>,
+    key: PRNGKey,
+    data: LOptStepData<D>,
+    outerState: OuterState,
+    opts: UnrollStepOptions = {},
+  ): [LOptTruncatedUnrollState<Cfg>, TruncatedUnrollOut<Cfg>] {
+    this.checkState(state);
+    const K = this.numTasks;
+    if (!data || !Array.isArray(data.train) || data.train.length !== K) {
+      throw new Error(`VectorizedLOptTruncatedStep.unrollStep: data.train must hold ${K} batches (one per task)`);
+    }
+    const opts_ = this.optimizers(theta, opts.thetaIsVector);
+    const [key1, key2] = random.split(key);
+    const taskKeys = random.split(key1!, K).map((k) => random.split(k));
+    const train: number[] = [];
+    for (let i = 0; i < K; i++) if (!state.isDone[i]) train.push(i);
+
+    const nextCfg = state.taskParam.slice();
+    const nextStep = state.innerStep.slice();
+    const { optStates, loss } = tf.tidy(() => {
+      const optStates: OptState[] = state.innerOptState.slice();
+      const perTask: tf.Scalar[] = Array.from({ length: K }, () => tf.scalar(0));
+      if (train.length > 0) {
+        const tasks = train.map((i) => this.taskFor(state.taskParam[i]!));
+        const params = train.map((i) => opts_[i]!.getParams(state.innerOptState[i]!) as P);
+        const modelStates = train.map((i) => opts_[i]!.getState(state.innerOptState[i]!));
+        const split2 = train.map((i) => random.split(taskKeys[i]![0]!));
+        const lossKeys = split2.map((k) => k[0]!);
+        const datas = train.map((i) => data.train[i]!);
+        const withState = modelStates.some((s) => s !== undefined && s !== null);
+        // One gradient call for all training problems: their losses are independent, so
+        // the gradient of the sum gives each problem its own gradient.
+        const f = (ps: P[]): [tf.Scalar, { losses: tf.Tensor1D; states: unknown[] }] => {
+          if (withState) {
+            const outs = tasks.map((t, j) => t.lossWithState(ps[j]!, modelStates[j], lossKeys[j]!, datas[j]!));
+            const l = tf.stack(outs.map((o) => tf.reshape(o[0], []))) as tf.Tensor1D;
+            return [tf.sum(l), { losses: l, states: outs.map((o) => o[1]) }];
+          }
+          const l = this.losses(tasks, ps, lossKeys, datas);
+          return [tf.sum(l), { losses: l, states: modelStates }];
+        };
+        const [[, aux], grads] = valueAndGrad(f, { hasAux: true })(params);
+        const ls = tf.unstack(aux.losses) as tf.Scalar[];
+        train.forEach((i, j) => {
+          optStates[i] = opts_[i]!.update(state.innerOptState[i]!, grads[j]!, {
+            loss: ls[j]!,
+            modelState: aux.states[j],
+            key: split2[j]![1]!,
+          });
+          perTask[i] = ls[j]!;
+          nextStep[i] = state.innerStep[i]! + 1;
+        });
+      }
+      for (let i = 0; i < K; i++) {
+        if (!state.isDone[i]) continue;
+        const numSteps = opts.overrideNumSteps ?? lengthOf(state.truncationState[i]);
+        const [s, cfg] = this.resetOne(opts_[i]!, taskKeys[i]![0]!, numSteps);
+        optStates[i] = s;
+        nextCfg[i] = cfg;
+        nextStep[i] = 0;
+      }
+      let loss = tf.stack(perTask) as tf.Tensor1D;
+      if (this.metaLossSplit !== null) {
+        if (!data.meta || data.meta.length !== K) {
+          throw new Error(`VectorizedLOptTruncatedStep.unrollStep: metaLossSplit needs data.meta with ${K} batches`);
+        }
+        const metaKeys = random.split(key2!, K);
+        const tasks = nextCfg.map((c) => this.taskFor(c));
+        const params = optStates.map((s, i) => opts_[i]!.getParams(s) as P);
+        loss = this.losses(tasks, params, metaKeys, data.meta);
+      }
+      const mask = tf.tensor1d(state.isDone.map((d) => (d ? 0 : 1)));
+      // Normalised with the task each problem had when the step began, as the reference does.
+      return { optStates, loss: tf.mul(this.normalize(loss, state.taskParam), mask) as tf.Tensor1D };
+    });
+
+    const truncationState: unknown[] = [];
+    const isDone: boolean[] = [];
+    for (let i = 0; i < K; i++) {
+      const [ts, done] = this.truncSched.nextState(state.truncationState[i], nextStep[i]!, taskKeys[i]![1]!, outerState);
+      truncationState.push(ts);
+      isDone.push(done);
+    }
+    const next: LOptTruncatedUnrollState<Cfg> = {
+      innerOptState: optStates,
+      innerStep: nextStep,
+      truncationState,
+      taskParam: nextCfg,
+      isDone,
+    };
+    const out: TruncatedUnrollOut<Cfg> = {
+      loss,
+      isDone: isDone.slice(),
+      taskParam: state.taskParam.slice(),
+      iteration: nextStep.slice(),
+      mask: nextStep.map((s) => s !== 0),
+    };
+    return [next, out];
+  }
+
+  metaLossBatch(
+    theta: Theta | Theta[],
+    state: LOptTruncatedUnrollState<Cfg>,
+    key: PRNGKey,
+    data: LOptStepData<D>,
+    _outerState: OuterState,
+    thetaIsVector?: boolean,
+  ): tf.Tensor1D {
+    this.checkState(state);
+    const opts_ = this.optimizers(theta, thetaIsVector);
+    return tf.tidy(() => {
+      const keys = random.split(key, this.numTasks);
+      const tasks = state.taskParam.map((c) => this.taskFor(c));
+      const params = state.innerOptState.map((s, i) => opts_[i]!.getParams(s) as P);
+      return this.normalize(this.losses(tasks, params, keys, data.train), state.taskParam);
+    });
+  }
+}
+
+function lengthOf(truncationState: unknown): number | undefined {
+  const l = (truncationState as { length?: unknown } | undefined)?.length;
+  return typeof l === 'number' ? l : undefined;
+}

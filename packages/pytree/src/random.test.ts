@@ -1,0 +1,97 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, test } from 'vitest';
+import { setupBackend } from './backend.js';
+import * as random from './random.js';
+
+const arr = (t: tf.Tensor) => Array.from(t.dataSync());
+
+describe('PRNG keys', () => {
+  test('PRNGKey and split match JAX (threefry, non-partitionable)', () => {
+    expect(Array.from(random.PRNGKey(0))).toEqual([0, 0]);
+    expect(Array.from(random.PRNGKey(42))).toEqual([0, 42]);
+    const [a, b] = random.split(random.PRNGKey(0));
+    // jax.random.split(jax.random.PRNGKey(0)) with jax_threefry_partitionable=False.
+    expect(Array.from(a!)).toEqual([4146024105, 967050713]);
+    expect(Array.from(b!)).toEqual([2718843009, 1272950319]);
+    expect(random.split(random.PRNGKey(0), 3)).toHaveLength(3);
+  });
+
+  test('uniform and normal match JAX for PRNGKey(0)', () => {
+    const key = random.PRNGKey(0);
+    // jax.random.uniform(PRNGKey(0)) and jax.random.normal(PRNGKey(0), (3,)).
+    const u = random.uniform(key);
+    expect(u.dataSync()[0]).toBeCloseTo(0.41845703, 7);
+    const n = random.normal(key, [3]);
+    const nv = arr(n);
+    [1.8160863, -0.48262316, 0.33988908].forEach((v, i) => expect(nv[i]).toBeCloseTo(v, 5));
+    tf.dispose([u, n]);
+  });
+
+  test('same key, same numbers; different keys, different numbers', () => {
+    const k = random.PRNGKey(7);
+    const [k1, k2] = random.split(k);
+    const x1 = random.normal(k1!, [100]);
+    const x1b = random.normal(k1!, [100]);
+    const x2 = random.normal(k2!, [100]);
+    expect(arr(x1)).toEqual(arr(x1b));
+    expect(arr(x1)).not.toEqual(arr(x2));
+    const m = arr(x1).reduce((a, b) => a + b, 0) / 100;
+    expect(Math.abs(m)).toBeLessThan(0.4);
+    tf.dispose([x1, x1b, x2]);
+  });
+
+  test('foldIn, randint, bernoulli, truncatedNormal, permutation', () => {
+    const k = random.PRNGKey(3);
+    expect(Array.from(random.foldIn(k, 1))).not.toEqual(Array.from(random.foldIn(k, 2)));
+    expect(Array.from(random.foldIn(k, 1))).toEqual(Array.from(random.foldIn(k, 1)));
+    const r = random.randint(k, [1000], -3, 5);
+    const rv = arr(r);
+    expect(Math.min(...rv)).toBe(-3);
+    expect(Math.max(...rv)).toBe(4);
+    expect(r.dtype).toBe('int32');
+    const bern = random.bernoulli(k, 0.25, [4000]);
+    const frac = arr(bern).reduce((a, b) => a + b, 0) / 4000;
+    expect(frac).toBeGreaterThan(0.22);
+    expect(frac).toBeLessThan(0.28);
+    const tn = random.truncatedNormal(k, -2, 2, [5000]);
+    const tv = arr(tn);
+    expect(Math.min(...tv)).toBeGreaterThan(-2);
+    expect(Math.max(...tv)).toBeLessThan(2);
+    // The variance of a standard normal truncated to [-2, 2] is 0.7737.
+    const variance = tv.reduce((a, b) => a + b * b, 0) / tv.length;
+    expect(variance).toBeGreaterThan(0.74);
+    expect(variance).toBeLessThan(0.81);
+    const p = random.permutationIndices(k, 1000);
+    expect(Array.from(p).sort((a, b) => a - b)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+    expect(Array.from(p)).not.toEqual(Array.from({ length: 1000 }, (_, i) => i));
+    expect(Array.from(random.permutationIndices(k, 1000))).toEqual(Array.from(p));
+    tf.dispose([r, bern, tn]);
+  });
+
+  test('pinned outputs are the same on the cpu and wasm backends', async () => {
+    const k = random.PRNGKey(123);
+    const draw = () => {
+      const n = random.normal(k, [4]);
+      const u = random.uniform(k, [2, 2], -1, 1);
+      const out = [...arr(n), ...arr(u)];
+      tf.dispose([n, u]);
+      return out;
+    };
+    const initial = tf.getBackend();
+    await setupBackend('cpu');
+    const onCpu = draw();
+    await setupBackend('wasm');
+    const onWasm = draw();
+    await setupBackend(initial);
+    expect(onCpu).toEqual(onWasm);
+    expect(onCpu.every(Number.isFinite)).toBe(true);
+  });
+
+  test('bad keys and arguments are rejected clearly', () => {
+    expect(() => random.split(new Uint32Array(3) as random.PRNGKey)).toThrow(/expected a PRNG key/);
+    expect(() => random.normal([1, 2] as unknown as random.PRNGKey, [2])).toThrow(/expected a PRNG key/);
+    expect(() => random.PRNGKey(1.5)).toThrow(/integer/);
+    expect(() => random.randint(random.PRNGKey(0), [2], 3, 3)).toThrow(/minval < maxval/);
+    expect(() => random.uniform(random.PRNGKey(0), [-1])).toThrow(/invalid shape/);
+  });
+});
