@@ -1,0 +1,67 @@
+/**
+ * `pnpm bench`: runs every case in src/benchmarks/ on the wasm backend, prints one table
+ * (benchmark, lopt, peer, ratio, goal, verdict) and writes the rows to bench-results.json.
+ * Usage: tsx src/run.ts [name-filter]
+ */
+import { readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setupBackend } from '@lopt/pytree';
+import Table from 'cli-table3';
+import { type BenchCase, type BenchResult, runCase } from './harness.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const filter = process.argv[2];
+
+async function loadCases(): Promise<BenchCase[]> {
+  const dir = join(here, 'benchmarks');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).sort();
+  const cases: BenchCase[] = [];
+  for (const f of files) {
+    const mod = (await import(join(dir, f))) as { default: BenchCase | BenchCase[] };
+    cases.push(...(Array.isArray(mod.default) ? mod.default : [mod.default]));
+  }
+  return filter ? cases.filter((c) => c.name.toLowerCase().includes(filter.toLowerCase())) : cases;
+}
+
+const backend = await setupBackend(process.env.LOPT_BACKEND || 'wasm');
+const cases = await loadCases();
+const rows: BenchResult[] = [];
+for (const c of cases) {
+  process.stderr.write(`running: ${c.name}\n`);
+  try {
+    rows.push(await runCase(c));
+  } catch (e) {
+    const note = e instanceof Error ? e.message : String(e);
+    const skipped = note.startsWith('skip:');
+    rows.push({
+      name: c.name,
+      lopt: '-',
+      peer: '-',
+      ratio: null,
+      goal: c.goal,
+      verdict: skipped ? 'skipped' : 'error',
+      loptMs: null,
+      peerMs: null,
+      note: skipped ? note.slice(5).trim() : note,
+    });
+  }
+}
+
+const table = new Table({ head: ['benchmark', 'lopt', 'peer', 'ratio (lopt/peer)', 'goal', 'verdict'] });
+for (const r of rows) {
+  table.push([
+    r.name,
+    r.lopt,
+    r.peer,
+    r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`,
+    r.goal,
+    r.note ? `${r.verdict}: ${r.note}` : r.verdict,
+  ]);
+}
+console.log(`backend: ${backend}, node ${process.version}`);
+console.log(table.toString());
+const out = join(here, '..', 'bench-results.json');
+writeFileSync(`${out}.tmp`, `${JSON.stringify({ backend, date: new Date().toISOString(), rows }, null, 2)}\n`);
+renameSync(`${out}.tmp`, out);
+console.log(`results written to ${out}`);
