@@ -3,7 +3,7 @@
  * (benchmark, lopt, peer, ratio, goal, verdict) and writes the rows to bench-results.json.
  * Usage: tsx src/run.ts [name-filter]
  */
-import { readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setupBackend } from '@lopt/pytree';
@@ -11,6 +11,9 @@ import Table from 'cli-table3';
 import { type BenchCase, type BenchResult, runCase } from './harness.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
+// The checked data copies beside the repository, when present (no download needed).
+const beside = join(here, '..', '..', '..', '..', 'shared', 'data');
+if (!process.env.LOPT_DATA_DIR && existsSync(beside)) process.env.LOPT_DATA_DIR = beside;
 const filter = process.argv[2];
 
 async function loadCases(): Promise<BenchCase[]> {

@@ -35,3 +35,16 @@ export { type GradOptions, grad, valueAndGrad } from './autodiff.js';
 export { ensureGradients, registeredGradientKernels } from './gradients/registry.js';
 export { logSoftmax, logSumExp, stopGradient } from './ops.js';
 export { type BackendName, setupBackend } from './backend.js';
+export {
+  type FusedContext,
+  type FusedOutput,
+  type Mat,
+  type ValueAndGradImpl,
+  FUSED_BACKENDS,
+  customValueAndGradOf,
+  fusedAvailable,
+  registerFusedKernel,
+  runFusedKernel,
+  setFusedKernelsEnabled,
+  withValueAndGrad,
+} from './fused.js';

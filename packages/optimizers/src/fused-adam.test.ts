@@ -1,0 +1,76 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { random, setFusedKernelsEnabled, treeDispose, treeLeaves, valueAndGrad } from '@lopt/pytree';
+import { afterEach, describe, expect, test } from 'vitest';
+import { Adam } from './optimizers/adam.js';
+
+afterEach(() => {
+  setFusedKernelsEnabled(true);
+});
+
+const params = () => ({ w: random.normal(random.PRNGKey(1), [5, 3]), b: tf.zeros([3]) });
+// Gradients with exact zeros in them, as dead ReLU units give.
+const grads = (i: number) => {
+  const g = random.normal(random.PRNGKey(100 + i), [5, 3]);
+  return { w: tf.mul(g, tf.cast(tf.greater(g, 0.3), 'float32')), b: random.normal(random.PRNGKey(200 + i), [3]) };
+};
+
+/** The loss after `steps` Adam updates whose hyperparameters come from `h`. */
+function unrolled(h: tf.Tensor, epsRoot: number, steps = 6): tf.Scalar {
+  const at = (i: number) => tf.reshape(tf.slice(h, [i], [1]), []);
+  const lr = tf.exp(at(0));
+  const b1 = tf.sub(1, tf.exp(at(1)));
+  const b2 = tf.sub(1, tf.exp(at(2)));
+  const eps = tf.exp(at(3));
+  const opt = new Adam(lr as tf.Scalar, { beta1: b1 as tf.Scalar, beta2: b2 as tf.Scalar, epsilon: eps as tf.Scalar, epsilonRoot: epsRoot });
+  let s = opt.init(params());
+  for (let i = 0; i < steps; i++) s = opt.update(s, grads(i));
+  const p = opt.getParams(s);
+  return tf.add(tf.sum(tf.square(p.w)), tf.sum(tf.mul(p.b, tf.tensor([1, -2, 3])))) as tf.Scalar;
+}
+
+describe.each([1e-8, 0])('fused Adam (epsilonRoot %s) equals the plain ops', (epsRoot) => {
+  test('values and hyperparameter gradients through six updates', () => {
+    const h = tf.tensor([Math.log(0.05), Math.log(0.1), Math.log(0.001), Math.log(1e-3)]);
+    const before = tf.memory().numTensors;
+    const run = (fused: boolean) => {
+      setFusedKernelsEnabled(fused);
+      return tf.tidy(() => valueAndGrad((x: tf.Tensor) => unrolled(x, epsRoot))(h));
+    };
+    const [vf, gf] = run(true);
+    const [vp, gp] = run(false);
+    expect(Math.abs(vf.dataSync()[0]! - vp.dataSync()[0]!)).toBeLessThan(1e-5 * Math.abs(vp.dataSync()[0]!));
+    const a = gf.dataSync();
+    const b = gp.dataSync();
+    for (let i = 0; i < 4; i++) {
+      expect(Number.isFinite(a[i]!)).toBe(true);
+      expect(Math.abs(a[i]! - b[i]!)).toBeLessThan(2e-3 * Math.abs(b[i]!) + 1e-6);
+    }
+    tf.dispose([vf, gf, vp, gp]);
+    expect(tf.memory().numTensors).toBe(before);
+    h.dispose();
+  });
+
+  test('state after updates matches', () => {
+    const run = (fused: boolean) => {
+      setFusedKernelsEnabled(fused);
+      const opt = new Adam(0.01, { epsilonRoot: epsRoot });
+      let s = opt.init(params());
+      for (let i = 0; i < 5; i++) {
+        const g = grads(i);
+        const n = opt.update(s, g);
+        treeDispose(s, g);
+        s = n;
+      }
+      return s;
+    };
+    const sf = run(true);
+    const sp = run(false);
+    const lf = treeLeaves(sf);
+    treeLeaves(sp).forEach((x, i) => {
+      const a = lf[i]!.dataSync();
+      const b = x.dataSync();
+      for (let j = 0; j < b.length; j++) expect(Math.abs(a[j]! - b[j]!)).toBeLessThan(1e-6 + 1e-5 * Math.abs(b[j]!));
+    });
+    treeDispose(sf, sp);
+  });
+});

@@ -1,0 +1,191 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { type FusedContext, type FusedOutput, fusedAvailable, registerFusedKernel, runFusedKernel } from '@lopt/pytree';
+import type { Hyperparam } from './hyperparams.js';
+
+/**
+ * `scaleByAdam` on one leaf as a single fused kernel, and its vector-Jacobian product as
+ * a second, for the backends with fused kernels. Learned optimizers run Adam inside
+ * meta-gradients, where each of its ~12 ops per leaf costs tfjs bookkeeping in the
+ * forward pass and again (several times) in the backward pass. The math is exactly
+ * `scaleByAdam`'s (see there), derived by hand:
+ *
+ *   mu = b1 m + (1 - b1) g            nu = b2 v + (1 - b2) g^2
+ *   bc1 = 1 - b1^n   bc2 = 1 - b2^n   (n = count + 1)
+ *   r = sqrt(max(nu + epsRoot bc2, tiny))
+ *   out = factor (sqrt(bc2) / bc1) mu / (r + eps sqrt(bc2))
+ */
+
+const FORWARD = 'LoptScaleByAdam';
+const VJP = 'LoptScaleByAdamVjp';
+/** The smallest normal float32: the floor under the square root, as `sqrtWithRoot` clips. */
+const TINY = 1.1754943508222875e-38;
+
+interface Scalars {
+  b1: number;
+  b2: number;
+  eps: number;
+  epsRoot: number;
+  factor: number;
+  n: number;
+  bc1: number;
+  bc2: number;
+  sbc2: number;
+  k: number;
+  epsScaled: number;
+  rootAdd: number;
+}
+
+function scalars(ctx: FusedContext): Scalars {
+  const s = (name: string) => ctx.input(name)[0]!;
+  const b1 = s('b1');
+  const b2 = s('b2');
+  const eps = s('eps');
+  const epsRoot = s('epsRoot');
+  const factor = s('factor');
+  const n = s('count') + 1;
+  const bc1 = -Math.expm1(n * Math.log(b1));
+  const bc2 = -Math.expm1(n * Math.log(b2));
+  const sbc2 = Math.sqrt(bc2);
+  return { b1, b2, eps, epsRoot, factor, n, bc1, bc2, sbc2, k: (sbc2 / bc1) * factor, epsScaled: eps * sbc2, rootAdd: epsRoot * bc2 };
+}
+
+function forwardBody(ctx: FusedContext): FusedOutput[] {
+  const g = ctx.input('g') as Float32Array;
+  const m = ctx.input('m') as Float32Array;
+  const v = ctx.input('v') as Float32Array;
+  const shape = ctx.shape('g');
+  const c = scalars(ctx);
+  const out = new Float32Array(g.length);
+  const mu = new Float32Array(g.length);
+  const nu = new Float32Array(g.length);
+  for (let i = 0; i < g.length; i++) {
+    const gi = g[i]!;
+    const mi = c.b1 * m[i]! + (1 - c.b1) * gi;
+    const ni = c.b2 * v[i]! + (1 - c.b2) * gi * gi;
+    mu[i] = mi;
+    nu[i] = ni;
+    out[i] = (c.k * Math.fround(mi)) / (Math.sqrt(Math.max(Math.fround(ni) + c.rootAdd, TINY)) + c.epsScaled);
+  }
+  return [
+    { values: out, shape },
+    { values: mu, shape },
+    { values: nu, shape },
+  ];
+}
+
+function vjpBody(ctx: FusedContext): FusedOutput[] {
+  const g = ctx.input('g') as Float32Array;
+  const m = ctx.input('m') as Float32Array;
+  const v = ctx.input('v') as Float32Array;
+  const dOut = ctx.input('dOut') as Float32Array;
+  const dMu = ctx.input('dMu') as Float32Array;
+  const dNu = ctx.input('dNu') as Float32Array;
+  const shape = ctx.shape('g');
+  const c = scalars(ctx);
+  const dg = new Float32Array(g.length);
+  const dm = new Float32Array(g.length);
+  const dv = new Float32Array(g.length);
+  let dk = 0;
+  let dEpsScaled = 0;
+  let dRootAdd = 0;
+  let db1 = 0;
+  let db2 = 0;
+  for (let i = 0; i < g.length; i++) {
+    const gi = g[i]!;
+    const mi = Math.fround(c.b1 * m[i]! + (1 - c.b1) * gi);
+    const ni = Math.fround(c.b2 * v[i]! + (1 - c.b2) * gi * gi);
+    const y = ni + c.rootAdd;
+    const r = Math.sqrt(Math.max(y, TINY));
+    const den = r + c.epsScaled;
+    const o = dOut[i]!;
+    const dmu = dMu[i]! + (o * c.k) / den;
+    dk += (o * mi) / den;
+    const dden = (-o * c.k * mi) / (den * den);
+    dEpsScaled += dden;
+    // The floor under the square root passes no gradient (as a clip does).
+    const dy = y >= TINY ? (dden * 0.5) / r : 0;
+    dRootAdd += dy;
+    const dnu = dNu[i]! + dy;
+    dm[i] = dmu * c.b1;
+    dv[i] = dnu * c.b2;
+    dg[i] = dmu * (1 - c.b1) + dnu * (1 - c.b2) * 2 * gi;
+    db1 += dmu * (m[i]! - gi);
+    db2 += dnu * (v[i]! - gi * gi);
+  }
+  // Through the scalar bias corrections: k = factor sbc2 / bc1, epsScaled = eps sbc2,
+  // rootAdd = epsRoot bc2, sbc2 = sqrt(bc2), bc = 1 - b^n.
+  const dFactor = (dk * c.sbc2) / c.bc1;
+  const dSbc2 = (dk * c.factor) / c.bc1 + dEpsScaled * c.eps;
+  const dBc1 = (-dk * c.factor * c.sbc2) / (c.bc1 * c.bc1);
+  const dBc2 = dRootAdd * c.epsRoot + (dSbc2 * 0.5) / c.sbc2;
+  db1 += dBc1 * -c.n * c.b1 ** (c.n - 1);
+  db2 += dBc2 * -c.n * c.b2 ** (c.n - 1);
+  const scalar = (x: number): FusedOutput => ({ values: Float32Array.of(x), shape: [] });
+  return [
+    { values: dg, shape },
+    { values: dm, shape },
+    { values: dv, shape },
+    scalar(db1),
+    scalar(db2),
+    scalar(dEpsScaled * c.sbc2),
+    scalar(dRootAdd * c.bc2),
+    scalar(dFactor),
+  ];
+}
+
+const INPUTS = ['g', 'm', 'v', 'b1', 'b2', 'eps', 'epsRoot', 'factor', 'count'];
+
+registerFusedKernel(FORWARD, forwardBody);
+registerFusedKernel(VJP, vjpBody);
+tf.registerGradient({
+  kernelName: FORWARD,
+  inputsToSave: INPUTS,
+  gradFunc: (dys, saved) => {
+    const [dOut, dMu, dNu] = dys as tf.Tensor[];
+    const inputs: Record<string, tf.Tensor> = { dOut: dOut!, dMu: dMu!, dNu: dNu! };
+    INPUTS.forEach((n, i) => {
+      inputs[n] = saved[i]!;
+    });
+    // Computed once for all inputs: one kernel gives every cotangent.
+    const [dg, dm, dv, db1, db2, deps, depsRoot, dfactor] = runFusedKernel(VJP, inputs);
+    return {
+      g: () => dg!,
+      m: () => dm!,
+      v: () => dv!,
+      b1: () => db1!,
+      b2: () => db2!,
+      eps: () => deps!,
+      epsRoot: () => depsRoot!,
+      factor: () => dfactor!,
+      count: () => tf.zeros(saved[8]!.shape),
+    };
+  },
+});
+
+const asTensor = (x: Hyperparam): tf.Tensor => (typeof x === 'number' ? tf.scalar(x) : x);
+
+/**
+ * One leaf of `scaleByAdam` (non-Nesterov) scaled by `factor`, as one fused kernel:
+ * `[out, mu, nu]`; `undefined` where fused kernels are unavailable or a tensor is not
+ * float32 (the caller then uses plain ops).
+ */
+export function fusedScaleByAdamLeaf(
+  g: tf.Tensor,
+  m: tf.Tensor,
+  v: tf.Tensor,
+  hp: { b1: Hyperparam; b2: Hyperparam; eps: Hyperparam; epsRoot: Hyperparam; factor: Hyperparam; count: tf.Tensor },
+): [tf.Tensor, tf.Tensor, tf.Tensor] | undefined {
+  if (!fusedAvailable(FORWARD) || g.dtype !== 'float32' || m.dtype !== 'float32' || v.dtype !== 'float32') return undefined;
+  const [out, mu, nu] = runFusedKernel(FORWARD, {
+    g,
+    m,
+    v,
+    b1: asTensor(hp.b1),
+    b2: asTensor(hp.b2),
+    eps: asTensor(hp.eps),
+    epsRoot: asTensor(hp.epsRoot),
+    factor: asTensor(hp.factor),
+    count: hp.count,
+  });
+  return [out!, mu!, nu!];
+}

@@ -1,0 +1,171 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * Fused kernels: a hot computation (a task's loss and gradient, an optimizer step) run as
+ * ONE tfjs kernel written in JavaScript over the inputs' data, calling the backend's own
+ * matmul for the heavy products. tfjs spends microseconds of bookkeeping per op (tape,
+ * scopes, saved-tensor clones), which dominates small meta-training problems; one fused
+ * kernel replaces dozens of ops. Fused kernels run on the backends whose data JavaScript
+ * can read synchronously (`cpu`, `wasm`); elsewhere callers fall back to plain ops.
+ */
+
+/** The backends fused kernels are registered for. */
+export const FUSED_BACKENDS = ['cpu', 'wasm'] as const;
+
+interface DataBackend {
+  readSync(dataId: object): tf.backend_util.BackendValues;
+  disposeData(dataId: object, force?: boolean): boolean;
+  makeOutput?(shape: number[], dtype: tf.DataType, memoryOffset?: number, values?: tf.backend_util.BackendValues): tf.TensorInfo;
+  makeTensorInfo?(shape: number[], dtype: tf.DataType, values?: tf.backend_util.BackendValues): tf.TensorInfo;
+}
+
+/** A 2-D float32 matrix held in JavaScript (row-major). */
+export interface Mat {
+  data: Float32Array;
+  rows: number;
+  cols: number;
+}
+
+/** What a fused kernel's body gets: its inputs as arrays and the backend's matmul. */
+export interface FusedContext {
+  /** An input's values (float32 or int32, a copy the body may modify). */
+  input(name: string): Float32Array | Int32Array;
+  /** An input's shape. */
+  shape(name: string): number[];
+  /** `op(a) @ op(b)` on the backend's matmul kernel, `op` transposing when asked. */
+  matMul(a: Mat, b: Mat, transposeA?: boolean, transposeB?: boolean): Mat;
+}
+
+/** One output of a fused kernel. */
+export interface FusedOutput {
+  values: Float32Array;
+  shape: number[];
+}
+
+/** The transpose of a matrix. */
+export function transpose(m: Mat): Mat {
+  const out = new Float32Array(m.data.length);
+  const { rows, cols, data } = m;
+  for (let i = 0; i < rows; i++) {
+    const row = i * cols;
+    for (let j = 0; j < cols; j++) out[j * rows + i] = data[row + j]!;
+  }
+  return { data: out, rows: cols, cols: rows };
+}
+
+function makeInfo(backend: DataBackend, shape: number[], values: Float32Array): tf.TensorInfo {
+  if (backend.makeOutput) return backend.makeOutput(shape, 'float32', undefined, values);
+  if (backend.makeTensorInfo) return backend.makeTensorInfo(shape, 'float32', values);
+  throw new Error('fused kernel: this backend cannot make tensors from JavaScript data');
+}
+
+function context(backend: DataBackend, backendName: string, inputs: tf.NamedTensorInfoMap): FusedContext {
+  const matMulKernel = tf.getKernel('BatchMatMul', backendName);
+  if (!matMulKernel) throw new Error(`fused kernel: backend '${backendName}' has no BatchMatMul kernel`);
+  return {
+    input(name) {
+      const info = inputs[name];
+      if (!info) throw new Error(`fused kernel: missing input '${name}'`);
+      const values = backend.readSync(info.dataId);
+      if (info.dtype === 'int32') return Int32Array.from(values as Int32Array);
+      return values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>);
+    },
+    shape(name) {
+      const info = inputs[name];
+      if (!info) throw new Error(`fused kernel: missing input '${name}'`);
+      return info.shape.slice();
+    },
+    matMul(a, b, transposeA = false, transposeB = false) {
+      // Transposing in JavaScript first is cheaper than the kernels' transposed paths
+      // (on wasm they are several times slower than a plain product at these sizes).
+      const at = transposeA ? transpose(a) : a;
+      const bt = transposeB ? transpose(b) : b;
+      const ai = makeInfo(backend, [at.rows, at.cols], at.data);
+      const bi = makeInfo(backend, [bt.rows, bt.cols], bt.data);
+      const out = matMulKernel.kernelFunc({
+        inputs: { a: ai, b: bi },
+        backend: backend as unknown as tf.KernelBackend,
+        attrs: { transposeA: false, transposeB: false },
+      }) as tf.TensorInfo;
+      const values = backend.readSync(out.dataId) as Float32Array;
+      backend.disposeData(ai.dataId);
+      backend.disposeData(bi.dataId);
+      backend.disposeData(out.dataId);
+      return { data: values, rows: out.shape[out.shape.length - 2]!, cols: out.shape[out.shape.length - 1]! };
+    },
+  };
+}
+
+/**
+ * Registers a fused kernel named `kernelName` on the cpu and wasm backends. `body`
+ * receives the inputs and returns the outputs; their gradient, if any, is registered
+ * separately with `tf.registerGradient`.
+ */
+export function registerFusedKernel(
+  kernelName: string,
+  body: (ctx: FusedContext, attrs: tf.NamedAttrMap) => FusedOutput[],
+): void {
+  for (const backendName of FUSED_BACKENDS) {
+    if (tf.getKernel(kernelName, backendName)) continue;
+    tf.registerKernel({
+      kernelName,
+      backendName,
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const b = backend as unknown as DataBackend;
+        const outs = body(context(b, backendName, inputs), attrs ?? {});
+        return outs.map((o) => makeInfo(b, o.shape, o.values));
+      },
+    });
+  }
+}
+
+let enabled = true;
+
+/**
+ * Turns fused kernels on or off (they are on by default); returns the previous setting.
+ * Off, every computation takes the plain-op path: for comparisons and debugging.
+ */
+export function setFusedKernelsEnabled(on: boolean): boolean {
+  const previous = enabled;
+  enabled = on;
+  return previous;
+}
+
+/** True when the active backend runs fused kernels (and `kernelName`, when given, is registered). */
+export function fusedAvailable(kernelName?: string): boolean {
+  if (!enabled) return false;
+  const backend = tf.getBackend();
+  if (!(FUSED_BACKENDS as readonly string[]).includes(backend)) return false;
+  return kernelName === undefined || tf.getKernel(kernelName, backend) !== undefined;
+}
+
+/** Runs a (multi-output) kernel and returns its outputs as tensors. */
+export function runFusedKernel(kernelName: string, inputs: Record<string, tf.Tensor>, attrs: object = {}): tf.Tensor[] {
+  const out = tf.engine().runKernel(kernelName, inputs as tf.NamedTensorMap, attrs as tf.NamedAttrMap);
+  return Array.isArray(out) ? (out as tf.Tensor[]) : [out as tf.Tensor];
+}
+
+const CUSTOM_VALUE_AND_GRAD = Symbol.for('lopt.customValueAndGrad');
+
+/** A faster `valueAndGrad` for a function, or `undefined` where it does not apply. */
+export type ValueAndGradImpl<A extends unknown[], P> = (...args: A) => [tf.Scalar, P] | undefined;
+
+/**
+ * Attaches a hand-derived `valueAndGrad` to `f` (differentiating argument 0). Calls of
+ * `valueAndGrad(f)` / `grad(f)` without `argnums` or `hasAux` use it when it returns a
+ * result, and the generic autodiff otherwise. Its outputs must be differentiable (built
+ * from kernels with registered gradients) so that meta-gradients still flow through it.
+ */
+export function withValueAndGrad<A extends unknown[], R extends tf.Scalar>(
+  f: (...args: A) => R,
+  impl: ValueAndGradImpl<A, A[0]>,
+): (...args: A) => R {
+  Object.defineProperty(f, CUSTOM_VALUE_AND_GRAD, { value: impl, configurable: true });
+  return f;
+}
+
+/** The hand-derived `valueAndGrad` attached to `f`, if any. */
+export function customValueAndGradOf(f: unknown): ValueAndGradImpl<unknown[], unknown> | undefined {
+  if (typeof f !== 'function') return undefined;
+  return (f as unknown as Record<symbol, ValueAndGradImpl<unknown[], unknown> | undefined>)[CUSTOM_VALUE_AND_GRAD];
+}

@@ -1,0 +1,308 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Batch } from '@lopt/datasets';
+import {
+  type FusedContext,
+  type FusedOutput,
+  fusedAvailable,
+  type Mat,
+  registerFusedKernel,
+  runFusedKernel,
+} from '@lopt/pytree';
+import { ACTIVATIONS, type Activation } from './activations.js';
+import type { MLPParams } from './mlp.js';
+
+/**
+ * The loss and gradient of a softmax-cross-entropy MLP as one fused kernel, and its
+ * vector-Jacobian product (the Hessian-vector product that meta-gradients need) as a
+ * second. The math is the same as the task's plain ops (`x @ w + b` per layer, relu or
+ * tanh between layers, mean cross-entropy), derived by hand: forward, backward, and for
+ * the VJP a forward-mode pass over the backward (Pearlmutter's R-operator).
+ */
+
+// One kernel pair per depth: tfjs saves inputs for a gradient by a fixed list of names.
+const VALUE_AND_GRAD = (layers: number) => `LoptMlpCeValueAndGrad${layers}`;
+const VJP = (layers: number) => `LoptMlpCeVjp${layers}`;
+
+type ActName = 'relu' | 'tanh';
+
+/** The fused kernels' name for an activation they support, if any. */
+export function fusedActivationName(act: Activation): ActName | undefined {
+  if (act === ACTIVATIONS.relu) return 'relu';
+  if (act === ACTIVATIONS.tanh) return 'tanh';
+  return undefined;
+}
+
+const mat = (data: Float32Array, rows: number, cols: number): Mat => ({ data, rows, cols });
+
+interface Forward {
+  /** Layer inputs: a[0] = x, a[l + 1] = act(z[l]). */
+  a: Mat[];
+  /** Pre-activations z[l] = a[l] w[l] + b[l]; the last is the logits. */
+  z: Mat[];
+  /** Softmax probabilities of the logits. */
+  p: Float32Array;
+  loss: number;
+}
+
+function layers(ctx: FusedContext, numLayers: number) {
+  const w: Mat[] = [];
+  const b: Float32Array[] = [];
+  for (let l = 0; l < numLayers; l++) {
+    const ws = ctx.shape(`w${l}`);
+    w.push(mat(ctx.input(`w${l}`) as Float32Array, ws[0]!, ws[1]!));
+    b.push(ctx.input(`b${l}`) as Float32Array);
+  }
+  return { w, b };
+}
+
+function forward(ctx: FusedContext, w: Mat[], b: Float32Array[], act: ActName): Forward & { labels: Int32Array } {
+  const xShape = ctx.shape('x');
+  const batch = xShape[0]!;
+  const x = mat(ctx.input('x') as Float32Array, batch, xShape.slice(1).reduce((s, d) => s * d, 1));
+  const labels = ctx.input('labels') as Int32Array;
+  const a: Mat[] = [x];
+  const z: Mat[] = [];
+  for (let l = 0; l < w.length; l++) {
+    const zl = ctx.matMul(a[l]!, w[l]!);
+    const bl = b[l]!;
+    const n = zl.cols;
+    for (let i = 0; i < zl.data.length; i++) zl.data[i]! += bl[i % n]!;
+    z.push(zl);
+    if (l < w.length - 1) {
+      const al = new Float32Array(zl.data.length);
+      if (act === 'relu') for (let i = 0; i < al.length; i++) al[i] = zl.data[i]! > 0 ? zl.data[i]! : 0;
+      else for (let i = 0; i < al.length; i++) al[i] = Math.tanh(zl.data[i]!);
+      a.push(mat(al, zl.rows, zl.cols));
+    }
+  }
+  const logits = z[z.length - 1]!;
+  const c = logits.cols;
+  const p = new Float32Array(logits.data.length);
+  let loss = 0;
+  for (let r = 0; r < batch; r++) {
+    let m = -Infinity;
+    for (let j = 0; j < c; j++) m = Math.max(m, logits.data[r * c + j]!);
+    let s = 0;
+    for (let j = 0; j < c; j++) {
+      const e = Math.exp(logits.data[r * c + j]! - m);
+      p[r * c + j] = e;
+      s += e;
+    }
+    for (let j = 0; j < c; j++) p[r * c + j]! /= s;
+    loss += m + Math.log(s) - logits.data[r * c + labels[r]!]!;
+  }
+  return { a, z, p, loss: loss / batch, labels };
+}
+
+/** act'(z), from the layer's output a = act(z). */
+function actGrad(act: ActName, z: Mat, a: Mat): Float32Array {
+  const out = new Float32Array(z.data.length);
+  if (act === 'relu') for (let i = 0; i < out.length; i++) out[i] = z.data[i]! > 0 ? 1 : 0;
+  else for (let i = 0; i < out.length; i++) out[i] = 1 - a.data[i]! * a.data[i]!;
+  return out;
+}
+
+function colSums(m: Mat): Float32Array {
+  const out = new Float32Array(m.cols);
+  for (let i = 0; i < m.data.length; i++) out[i % m.cols]! += m.data[i]!;
+  return out;
+}
+
+interface Backward {
+  /** dLoss/dz[l] per layer. */
+  gz: Mat[];
+  /** dLoss/da[l] for l >= 1 (index l). */
+  ga: (Mat | undefined)[];
+  gw: Float32Array[];
+  gb: Float32Array[];
+  /** act'(z[l]) for hidden layers. */
+  dAct: Float32Array[];
+}
+
+function backward(ctx: FusedContext, f: Forward & { labels: Int32Array }, w: Mat[], act: ActName): Backward {
+  const L = w.length;
+  const logits = f.z[L - 1]!;
+  const batch = logits.rows;
+  const c = logits.cols;
+  const g0 = new Float32Array(f.p);
+  for (let r = 0; r < batch; r++) g0[r * c + f.labels[r]!]! -= 1;
+  for (let i = 0; i < g0.length; i++) g0[i]! /= batch;
+  const gz: Mat[] = new Array(L);
+  const ga: (Mat | undefined)[] = new Array(L);
+  const gw: Float32Array[] = new Array(L);
+  const gb: Float32Array[] = new Array(L);
+  const dAct: Float32Array[] = new Array(L);
+  gz[L - 1] = mat(g0, batch, c);
+  for (let l = L - 1; l >= 0; l--) {
+    gw[l] = ctx.matMul(f.a[l]!, gz[l]!, true, false).data;
+    gb[l] = colSums(gz[l]!);
+    if (l > 0) {
+      const gal = ctx.matMul(gz[l]!, w[l]!, false, true);
+      ga[l] = gal;
+      dAct[l - 1] = actGrad(act, f.z[l - 1]!, f.a[l]!);
+      const gzp = new Float32Array(gal.data.length);
+      for (let i = 0; i < gzp.length; i++) gzp[i] = gal.data[i]! * dAct[l - 1]![i]!;
+      gz[l - 1] = mat(gzp, gal.rows, gal.cols);
+    }
+  }
+  return { gz, ga, gw, gb, dAct };
+}
+
+function valueAndGradBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
+  const L = attrs.numLayers as number;
+  const act = attrs.activation as ActName;
+  const { w, b } = layers(ctx, L);
+  const f = forward(ctx, w, b, act);
+  const g = backward(ctx, f, w, act);
+  const out: FusedOutput[] = [{ values: Float32Array.of(f.loss), shape: [] }];
+  for (let l = 0; l < L; l++) {
+    out.push({ values: g.gw[l]!, shape: [w[l]!.rows, w[l]!.cols] });
+    out.push({ values: g.gb[l]!, shape: [w[l]!.cols] });
+  }
+  return out;
+}
+
+/**
+ * Cotangents of the params given cotangents of (loss, gradW, gradB):
+ * dLoss * grad + H v with v = (dGradW, dGradB), the Hessian-vector product taken as the
+ * directional derivative of the gradient along v.
+ */
+function vjpBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
+  const L = attrs.numLayers as number;
+  const act = attrs.activation as ActName;
+  const { w, b } = layers(ctx, L);
+  const f = forward(ctx, w, b, act);
+  const g = backward(ctx, f, w, act);
+  const dLoss = (ctx.input('dLoss') as Float32Array)[0]!;
+  const vw: Mat[] = [];
+  const vb: Float32Array[] = [];
+  for (let l = 0; l < L; l++) {
+    vw.push(mat(ctx.input(`dw${l}`) as Float32Array, w[l]!.rows, w[l]!.cols));
+    vb.push(ctx.input(`db${l}`) as Float32Array);
+  }
+  // R-forward: Rz[l] = Ra[l] w[l] + a[l] vw[l] + vb[l], Ra[l+1] = act'(z[l]) Rz[l] (Ra[0] = 0).
+  const Rz: Mat[] = [];
+  const Ra: (Mat | undefined)[] = [undefined];
+  for (let l = 0; l < L; l++) {
+    const rz = ctx.matMul(f.a[l]!, vw[l]!);
+    if (Ra[l]) {
+      const t = ctx.matMul(Ra[l]!, w[l]!);
+      for (let i = 0; i < rz.data.length; i++) rz.data[i]! += t.data[i]!;
+    }
+    const n = rz.cols;
+    for (let i = 0; i < rz.data.length; i++) rz.data[i]! += vb[l]![i % n]!;
+    Rz.push(rz);
+    if (l < L - 1) {
+      const ra = new Float32Array(rz.data.length);
+      const d = g.dAct[l]!;
+      for (let i = 0; i < ra.length; i++) ra[i] = d[i]! * rz.data[i]!;
+      Ra.push(mat(ra, rz.rows, rz.cols));
+    }
+  }
+  // R of the logits' gradient: (p * (Rlogits - sum(p * Rlogits))) / B.
+  const rl = Rz[L - 1]!;
+  const batch = rl.rows;
+  const c = rl.cols;
+  const rg = new Float32Array(rl.data.length);
+  for (let r = 0; r < batch; r++) {
+    let s = 0;
+    for (let j = 0; j < c; j++) s += f.p[r * c + j]! * rl.data[r * c + j]!;
+    for (let j = 0; j < c; j++) rg[r * c + j] = (f.p[r * c + j]! * (rl.data[r * c + j]! - s)) / batch;
+  }
+  let Rgz = mat(rg, batch, c);
+  const out: FusedOutput[] = new Array(2 * L);
+  for (let l = L - 1; l >= 0; l--) {
+    const ow = ctx.matMul(f.a[l]!, Rgz, true, false).data;
+    if (Ra[l]) {
+      const t = ctx.matMul(Ra[l]!, g.gz[l]!, true, false).data;
+      for (let i = 0; i < ow.length; i++) ow[i]! += t[i]!;
+    }
+    for (let i = 0; i < ow.length; i++) ow[i]! += dLoss * g.gw[l]![i]!;
+    const ob = colSums(Rgz);
+    for (let i = 0; i < ob.length; i++) ob[i]! += dLoss * g.gb[l]![i]!;
+    out[2 * l] = { values: ow, shape: [w[l]!.rows, w[l]!.cols] };
+    out[2 * l + 1] = { values: ob, shape: [w[l]!.cols] };
+    if (l > 0) {
+      // R(ga) = Rgz w^T + gz vw^T; R(gz[l-1]) = R(ga) act'(z) + ga act''(z) Rz.
+      const rga = ctx.matMul(Rgz, w[l]!, false, true);
+      const t = ctx.matMul(g.gz[l]!, vw[l]!, false, true);
+      const d = g.dAct[l - 1]!;
+      const next = new Float32Array(rga.data.length);
+      const ga = g.ga[l]!.data;
+      const rzPrev = Rz[l - 1]!.data;
+      const aPrev = f.a[l]!.data;
+      for (let i = 0; i < next.length; i++) {
+        let v = (rga.data[i]! + t.data[i]!) * d[i]!;
+        if (act === 'tanh') v += ga[i]! * -2 * aPrev[i]! * d[i]! * rzPrev[i]!;
+        next[i] = v;
+      }
+      Rgz = mat(next, rga.rows, rga.cols);
+    }
+  }
+  return out;
+}
+
+const registered = new Set<number>();
+
+/** Registers the kernels and the gradient for MLPs of `L` layers (once). */
+function ensureKernels(L: number): void {
+  if (registered.has(L)) return;
+  registered.add(L);
+  registerFusedKernel(VALUE_AND_GRAD(L), valueAndGradBody);
+  registerFusedKernel(VJP(L), vjpBody);
+  const names = ['x', 'labels'];
+  for (let l = 0; l < L; l++) names.push(`w${l}`, `b${l}`);
+  tf.registerGradient({
+    kernelName: VALUE_AND_GRAD(L),
+    inputsToSave: names,
+    gradFunc: (dys, saved, attrs) => {
+      const d = dys as tf.Tensor[];
+      const inputs: Record<string, tf.Tensor> = { dLoss: d[0]! };
+      names.forEach((n, i) => {
+        inputs[n] = saved[i]!;
+      });
+      for (let l = 0; l < L; l++) {
+        inputs[`dw${l}`] = d[1 + 2 * l]!;
+        inputs[`db${l}`] = d[2 + 2 * l]!;
+      }
+      // Computed once here, not per input: every parameter's cotangent comes from one kernel.
+      const outs = runFusedKernel(VJP(L), inputs, attrs);
+      const grads: Record<string, () => tf.Tensor> = {
+        x: () => tf.zeros(saved[0]!.shape),
+        labels: () => tf.zeros(saved[1]!.shape),
+      };
+      for (let l = 0; l < L; l++) {
+        grads[`w${l}`] = () => outs[2 * l]!;
+        grads[`b${l}`] = () => outs[2 * l + 1]!;
+      }
+      return grads;
+    },
+  });
+}
+
+/**
+ * `[loss, grads]` of a softmax-cross-entropy MLP in one fused kernel, or `undefined` when
+ * the active backend has no fused kernels. `moduleNames` lists the linear modules in
+ * order (each `{ w, b }` in `params`).
+ */
+export function fusedMlpValueAndGrad(
+  params: MLPParams,
+  data: Batch,
+  moduleNames: readonly string[],
+  activation: ActName,
+): [tf.Scalar, MLPParams] | undefined {
+  const L = moduleNames.length;
+  ensureKernels(L);
+  if (!fusedAvailable(VALUE_AND_GRAD(L))) return undefined;
+  const inputs: Record<string, tf.Tensor> = { x: data.image, labels: data.label };
+  moduleNames.forEach((m, l) => {
+    inputs[`w${l}`] = params[m]!.w!;
+    inputs[`b${l}`] = params[m]!.b!;
+  });
+  const outs = runFusedKernel(VALUE_AND_GRAD(L), inputs, { numLayers: L, activation });
+  const grads: MLPParams = {};
+  moduleNames.forEach((m, l) => {
+    grads[m] = { w: outs[1 + 2 * l]!, b: outs[2 + 2 * l]! };
+  });
+  return [outs[0] as tf.Scalar, grads];
+}
