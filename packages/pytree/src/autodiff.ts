@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { customValueAndGradOf } from './fused.js';
 import { ensureGradients } from './gradients/registry.js';
+import { withCheapSavedTensors } from './gradients/saved-tensors.js';
 import { type PyTree, treeFlatten, treeMap, treeUnflatten } from './tree.js';
 
 /** Options of `grad` / `valueAndGrad`, as in JAX. */
@@ -108,7 +109,7 @@ export function valueAndGrad(
       value = run();
       grads = [];
     } else {
-      const res = tf.engine().gradients(run, xs, undefined, true);
+      const res = withCheapSavedTensors(() => tf.engine().gradients(run, xs, undefined, true));
       value = res.value as tf.Scalar;
       grads = res.grads as (tf.Tensor | undefined)[];
     }

@@ -8,8 +8,25 @@ afterAll(async () => {
 });
 
 test('without tfjs-node installed the default is wasm', async () => {
-  expect(await setupBackend()).toBe('wasm');
-  expect(tf.getBackend()).toBe('wasm');
+  const env = process.env.LOPT_BACKEND;
+  delete process.env.LOPT_BACKEND;
+  try {
+    expect(await setupBackend()).toBe('wasm');
+    expect(tf.getBackend()).toBe('wasm');
+  } finally {
+    if (env !== undefined) process.env.LOPT_BACKEND = env;
+  }
+});
+
+test('LOPT_BACKEND names the default', async () => {
+  const env = process.env.LOPT_BACKEND;
+  process.env.LOPT_BACKEND = 'cpu';
+  try {
+    expect(await setupBackend()).toBe('cpu');
+  } finally {
+    if (env === undefined) delete process.env.LOPT_BACKEND;
+    else process.env.LOPT_BACKEND = env;
+  }
 });
 
 test('cpu can be chosen by name', async () => {
