@@ -3,13 +3,16 @@ import * as tf from '@tensorflow/tfjs-core';
 import { DatasetError } from './errors.js';
 import type { SplitArrays } from './load-data.js';
 
-/** One batch: images `[B, H, W, 1]` float32 in [0, 1] and labels `[B]` int32. */
-export interface Batch {
+/**
+ * One batch: images `[B, H, W, 1]` float32 in [0, 1] and labels `[B]` int32. A type alias
+ * (not an interface) so a batch is a `tf.TensorContainer`: `tf.dispose(batch)` works.
+ */
+export type Batch = {
   /** Images, `[batchSize, height, width, 1]`, float32 in [0, 1]. */
   image: tf.Tensor4D;
   /** Labels, `[batchSize]`, int32 class indices. */
   label: tf.Tensor1D;
-}
+};
 
 /**
  * An endless iterator over shuffled batches of one split. `next()` is synchronous and never
@@ -31,8 +34,7 @@ export class ShuffledBatchIterator implements BatchIterator {
   private order: Int32Array | undefined;
   private position = 0;
   private readonly imageSize: number;
-  /** Epochs started so far (0 before the first batch). */
-  epoch = 0;
+  private epochs = 0;
 
   /**
    * @param arrays - The split's preprocessed examples (not copied; not modified).
@@ -58,6 +60,11 @@ export class ShuffledBatchIterator implements BatchIterator {
     this.imageSize = arrays.imageShape[0] * arrays.imageShape[1];
   }
 
+  /** Epochs started so far (0 before the first batch). */
+  get epoch(): number {
+    return this.epochs;
+  }
+
   /** The next batch (two new tensors owned by the caller); never done. */
   next(): IteratorResult<Batch> & { done: false; value: Batch } {
     const B = this.batchSize;
@@ -67,7 +74,7 @@ export class ShuffledBatchIterator implements BatchIterator {
       this.key = next!;
       this.order = random.permutationIndices(sub!, this.arrays.count);
       this.position = 0;
-      this.epoch++;
+      this.epochs++;
     }
     const size = this.imageSize;
     const src = this.arrays.images;

@@ -32,8 +32,8 @@ export interface DatasetInfo {
   files: Readonly<Record<IdxFileRole, IdxFileInfo>>;
 }
 
-/** The roles in the order files are loaded. */
-export const IDX_FILE_ROLES: readonly IdxFileRole[] = ['trainImages', 'trainLabels', 'testImages', 'testLabels'];
+/** The roles in the order files are loaded: small files first, so a bad one fails fast. */
+export const IDX_FILE_ROLES: readonly IdxFileRole[] = ['trainLabels', 'testLabels', 'trainImages', 'testImages'];
 
 // Sums of the unpacked IDX bytes: the compressed bytes differ between copies (Debian
 // rewrites the gzip header), the unpacked bytes do not.

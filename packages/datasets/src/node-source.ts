@@ -20,9 +20,18 @@ export interface NodeSourceOptions {
   verify: boolean;
 }
 
-// Node modules load on demand so the package still bundles for browsers.
+// Node modules load on demand, their names in variables, so browser bundlers neither
+// resolve nor bundle them (the browser path never reaches this file's functions).
+const FS = 'node:fs/promises';
+const PATH = 'node:path';
+const CRYPTO = 'node:crypto';
+
 async function nodeFs() {
-  const [fs, path, crypto] = await Promise.all([import('node:fs/promises'), import('node:path'), import('node:crypto')]);
+  const [fs, path, crypto] = await Promise.all([
+    import(/* @vite-ignore */ FS) as Promise<typeof import('node:fs/promises')>,
+    import(/* @vite-ignore */ PATH) as Promise<typeof import('node:path')>,
+    import(/* @vite-ignore */ CRYPTO) as Promise<typeof import('node:crypto')>,
+  ]);
   return { fs, path, crypto };
 }
 

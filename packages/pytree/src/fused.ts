@@ -62,6 +62,16 @@ function makeInfo(backend: DataBackend, shape: number[], values: Float32Array): 
 function context(backend: DataBackend, backendName: string, inputs: tf.NamedTensorInfoMap): FusedContext {
   const matMulKernel = tf.getKernel('BatchMatMul', backendName);
   if (!matMulKernel) throw new Error(`fused kernel: backend '${backendName}' has no BatchMatMul kernel`);
+  // Operands are often transposed more than once in one kernel (a layer's input, say).
+  const transposed = new WeakMap<Mat, Mat>();
+  const t = (m: Mat) => {
+    let out = transposed.get(m);
+    if (!out) {
+      out = transpose(m);
+      transposed.set(m, out);
+    }
+    return out;
+  };
   return {
     input(name) {
       const info = inputs[name];
@@ -78,8 +88,8 @@ function context(backend: DataBackend, backendName: string, inputs: tf.NamedTens
     matMul(a, b, transposeA = false, transposeB = false) {
       // Transposing in JavaScript first is cheaper than the kernels' transposed paths
       // (on wasm they are several times slower than a plain product at these sizes).
-      const at = transposeA ? transpose(a) : a;
-      const bt = transposeB ? transpose(b) : b;
+      const at = transposeA ? t(a) : a;
+      const bt = transposeB ? t(b) : b;
       const ai = makeInfo(backend, [at.rows, at.cols], at.data);
       const bi = makeInfo(backend, [bt.rows, bt.cols], bt.data);
       const out = matMulKernel.kernelFunc({

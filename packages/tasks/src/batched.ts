@@ -53,20 +53,40 @@ export function unstackParams<P>(stacked: P): P[] {
   return Array.from({ length: k }, (_, i) => treeUnflatten(def, parts.map((p) => p[i]!)) as P);
 }
 
+/** Options of {@link batchedLoss}. */
+export interface BatchedLossOptions {
+  /**
+   * `data` holds one batch per member, stacked on a leading axis K (every tensor leaf
+   * `[K, ...]`). Vectorised tasks recognise stacked batches by their shape; the loop
+   * fallback needs this flag to hand member i its own batch.
+   */
+  perMemberData?: boolean;
+}
+
 /**
  * The losses of K parameter sets of one task in one call: `stackedParams` has every leaf
  * stacked on a leading axis of size K (`stackParams`), `keys` one key per member, and
- * `data` one batch shared by the members (or a per-member batch where the task allows it).
- * Returns a `[K]` tensor. Tasks with a vectorised `batchedLoss` (image MLPs, quadratics)
- * use batched matmuls; others fall back to a loop over `task.loss`.
+ * `data` one batch shared by the members, or one batch per member stacked on a leading
+ * axis (`perMemberData`). Returns a `[K]` tensor. Tasks with a vectorised `batchedLoss`
+ * (image MLPs, quadratics) use batched matmuls; others fall back to a loop over `task.loss`.
  */
-export function batchedLoss<P, D, S>(task: Task<P, D, S>, stackedParams: P, keys: readonly PRNGKey[], data: D): tf.Tensor1D {
+export function batchedLoss<P, D, S>(
+  task: Task<P, D, S>,
+  stackedParams: P,
+  keys: readonly PRNGKey[],
+  data: D,
+  opts: BatchedLossOptions = {},
+): tf.Tensor1D {
   if (hasBatchedLoss(task)) return task.batchedLoss(stackedParams, keys, data);
   return tf.tidy(() => {
     const members = unstackParams(stackedParams);
     if (members.length !== keys.length) {
       throw new Error(`batchedLoss: ${members.length} parameter sets but ${keys.length} keys`);
     }
-    return tf.stack(members.map((p, i) => task.loss(p, keys[i]!, data))) as tf.Tensor1D;
+    const datas = opts.perMemberData ? unstackParams(data) : undefined;
+    if (datas && datas.length !== members.length) {
+      throw new Error(`batchedLoss: ${members.length} parameter sets but ${datas.length} batches`);
+    }
+    return tf.stack(members.map((p, i) => task.loss(p, keys[i]!, datas ? datas[i]! : data))) as tf.Tensor1D;
   });
 }

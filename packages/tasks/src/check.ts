@@ -27,7 +27,7 @@ export function checkParamShapes(
       throw new Error(`${what}: ${path} should be a tensor of shape ${fmt([...lead, ...expected])}, got ${describe(params)}`);
     }
     const want = [...lead, ...expected];
-    if (params.shape.length !== want.length || params.shape.some((d, i) => d !== want[i])) {
+    if (params.shape.length !== want.length || params.shape.some((d: number, i: number) => d !== want[i])) {
       throw new Error(
         `${what}: ${path} has shape ${fmt(params.shape)} but this task expects ${fmt(want)} (parameters of another task?)`,
       );
@@ -48,7 +48,10 @@ export function checkParamShapes(
     if (extra.length) parts.push(`unexpected [${extra.join(', ')}]`);
     throw new Error(`${what}: ${path} has the wrong keys: ${parts.join('; ')} (parameters of another task?)`);
   }
-  for (const k of want) checkParamShapes(what, expected[k]!, params[k], lead, `${path}['${k}']`);
+  for (const k of want) {
+    const sub = /^[A-Za-z_$][\w$]*$/.test(k) ? `${path}.${k}` : `${path}['${k}']`;
+    checkParamShapes(what, expected[k]!, params[k], lead, sub);
+  }
 }
 
 function describe(x: unknown): string {

@@ -22,6 +22,7 @@ import type { MLPParams } from './mlp.js';
 // One kernel pair per depth: tfjs saves inputs for a gradient by a fixed list of names.
 const VALUE_AND_GRAD = (layers: number) => `LoptMlpCeValueAndGrad${layers}`;
 const VJP = (layers: number) => `LoptMlpCeVjp${layers}`;
+const LOSS = (layers: number) => `LoptMlpCeLoss${layers}`;
 
 type ActName = 'relu' | 'tanh';
 
@@ -148,6 +149,11 @@ function backward(ctx: FusedContext, f: Forward & { labels: Int32Array }, w: Mat
   return { gz, ga, gw, gb, dAct };
 }
 
+function lossBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
+  const { w, b } = layers(ctx, attrs.numLayers as number);
+  return [{ values: Float32Array.of(forward(ctx, w, b, attrs.activation as ActName).loss), shape: [] }];
+}
+
 function valueAndGradBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
   const L = attrs.numLayers as number;
   const act = attrs.activation as ActName;
@@ -250,8 +256,31 @@ function ensureKernels(L: number): void {
   registered.add(L);
   registerFusedKernel(VALUE_AND_GRAD(L), valueAndGradBody);
   registerFusedKernel(VJP(L), vjpBody);
+  registerFusedKernel(LOSS(L), lossBody);
   const names = ['x', 'labels'];
   for (let l = 0; l < L; l++) names.push(`w${l}`, `b${l}`);
+  // The loss alone: its gradient is the value-and-grad kernel's, scaled by dy (and so
+  // differentiable again through that kernel's own gradient).
+  tf.registerGradient({
+    kernelName: LOSS(L),
+    inputsToSave: names,
+    gradFunc: (dy, saved, attrs) => {
+      const inputs: Record<string, tf.Tensor> = {};
+      names.forEach((n, i) => {
+        inputs[n] = saved[i]!;
+      });
+      const outs = runFusedKernel(VALUE_AND_GRAD(L), inputs, attrs);
+      const grads: Record<string, () => tf.Tensor> = {
+        x: () => tf.zeros(saved[0]!.shape),
+        labels: () => tf.zeros(saved[1]!.shape),
+      };
+      for (let l = 0; l < L; l++) {
+        grads[`w${l}`] = () => tf.mul(outs[1 + 2 * l]!, dy as tf.Tensor);
+        grads[`b${l}`] = () => tf.mul(outs[2 + 2 * l]!, dy as tf.Tensor);
+      }
+      return grads;
+    },
+  });
   tf.registerGradient({
     kernelName: VALUE_AND_GRAD(L),
     inputsToSave: names,
@@ -305,4 +334,25 @@ export function fusedMlpValueAndGrad(
     grads[m] = { w: outs[1 + 2 * l]!, b: outs[2 + 2 * l]! };
   });
   return [outs[0] as tf.Scalar, grads];
+}
+
+/**
+ * The mean cross-entropy of an MLP as one fused kernel, or `undefined` when the active
+ * backend has no fused kernels.
+ */
+export function fusedMlpLoss(
+  params: MLPParams,
+  data: Batch,
+  moduleNames: readonly string[],
+  activation: ActName,
+): tf.Scalar | undefined {
+  const L = moduleNames.length;
+  ensureKernels(L);
+  if (!fusedAvailable(LOSS(L))) return undefined;
+  const inputs: Record<string, tf.Tensor> = { x: data.image, labels: data.label };
+  moduleNames.forEach((m, l) => {
+    inputs[`w${l}`] = params[m]!.w!;
+    inputs[`b${l}`] = params[m]!.b!;
+  });
+  return runFusedKernel(LOSS(L), inputs, { numLayers: L, activation })[0] as tf.Scalar;
 }

@@ -6,7 +6,7 @@ import { BaseTask } from './base-task.js';
 import type { BatchedTask } from './batched.js';
 import { checkImageBatch, checkParamShapes, type ShapeTree } from './check.js';
 import { clipNormalizer, meanSoftmaxCrossEntropy } from './losses.js';
-import { fusedActivationName, fusedMlpValueAndGrad } from './fused-mlp.js';
+import { fusedActivationName, fusedMlpLoss, fusedMlpValueAndGrad } from './fused-mlp.js';
 import { initMLP, linearName, type MLPParams, type MLPSpec, mlpForward, mlpParamShapes } from './mlp.js';
 
 /** The loss of an image MLP: softmax cross-entropy (the default) or squared error to one-hot labels. */
@@ -57,6 +57,8 @@ export class ImageMLPTask extends BaseTask<MLPParams, Batch> implements BatchedT
   private readonly shapes: Record<string, ShapeTree>;
   private readonly weightInit: ImageMLPTaskOptions['weightInit'];
   private readonly customNormalizer: ImageMLPTaskOptions['normalizer'];
+  /** The fused kernels' view of this MLP, when they can run it (see attachFusedValueAndGrad). */
+  private fused?: { modules: string[]; act: 'relu' | 'tanh' };
 
   /** An MLP on `datasets` (which fix the input size and the number of classes). */
   constructor(datasets: Datasets, opts: ImageMLPTaskOptions) {
@@ -89,6 +91,7 @@ export class ImageMLPTask extends BaseTask<MLPParams, Batch> implements BatchedT
     const act = fusedActivationName(this.spec.activation);
     if (!act) return;
     const modules = this.spec.sizes.map((_, i) => linearName(this.spec, i));
+    this.fused = { modules, act };
     this.loss = withValueAndGrad(this.loss, (params: MLPParams, _key: PRNGKey, data: Batch) => {
       checkParamShapes(this.name, this.shapes, params);
       checkImageBatch(this.name, data, this.imageShape);
@@ -115,6 +118,10 @@ export class ImageMLPTask extends BaseTask<MLPParams, Batch> implements BatchedT
   loss(params: MLPParams, _key: PRNGKey, data: Batch): tf.Scalar {
     checkParamShapes(this.name, this.shapes, params);
     checkImageBatch(this.name, data, this.imageShape);
+    if (this.fused) {
+      const fused = fusedMlpLoss(params, data, this.fused.modules, this.fused.act);
+      if (fused) return fused;
+    }
     return tf.tidy(() => this.lossOf(params, data.image, data.label, 0)) as tf.Scalar;
   }
 

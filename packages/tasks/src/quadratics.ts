@@ -21,7 +21,7 @@ function stackSize(what: string, p: unknown, dim: number): number {
 }
 
 /** `sum(params^2)`: a quadratic bowl of dimension `dim` (10 by default), without data. */
-export class QuadraticTask extends BaseTask<tf.Tensor1D, unknown> implements BatchedTask<tf.Tensor1D, unknown> {
+export class QuadraticTask extends BaseTask<tf.Tensor, unknown> implements BatchedTask<tf.Tensor, unknown> {
   /** The number of parameters. */
   readonly dim: number;
 
@@ -32,18 +32,18 @@ export class QuadraticTask extends BaseTask<tf.Tensor1D, unknown> implements Bat
   }
 
   /** Standard normal parameters `[dim]`. */
-  init(key: PRNGKey): tf.Tensor1D {
-    return random.normal(key, [this.dim]) as tf.Tensor1D;
+  init(key: PRNGKey): tf.Tensor {
+    return random.normal(key, [this.dim]);
   }
 
   /** `sum(params^2)`; `data` is ignored. */
-  loss(params: tf.Tensor1D, _key: PRNGKey, _data?: unknown): tf.Scalar {
+  loss(params: tf.Tensor, _key: PRNGKey, _data?: unknown): tf.Scalar {
     checkParamShapes(this.name, [this.dim], params);
     return tf.tidy(() => tf.sum(tf.square(params))) as tf.Scalar;
   }
 
   /** The K losses of parameters stacked to `[K, dim]`. */
-  batchedLoss(stackedParams: tf.Tensor1D, keys: readonly PRNGKey[], _data?: unknown): tf.Tensor1D {
+  batchedLoss(stackedParams: tf.Tensor, keys: readonly PRNGKey[], _data?: unknown): tf.Tensor1D {
     checkKeys(this.name, keys, stackSize(this.name, stackedParams, this.dim));
     return tf.tidy(() => tf.sum(tf.square(stackedParams), -1)) as tf.Tensor1D;
   }
@@ -62,20 +62,20 @@ export class BatchQuadraticTask extends QuadraticTask {
 }
 
 /** `log(sum(params^2))` over 10 parameters, without data. */
-export class LogQuadraticTask extends BaseTask<tf.Tensor1D, unknown> implements BatchedTask<tf.Tensor1D, unknown> {
+export class LogQuadraticTask extends BaseTask<tf.Tensor, unknown> implements BatchedTask<tf.Tensor, unknown> {
   /** Standard normal parameters `[10]`. */
-  init(key: PRNGKey): tf.Tensor1D {
-    return random.normal(key, [10]) as tf.Tensor1D;
+  init(key: PRNGKey): tf.Tensor {
+    return random.normal(key, [10]);
   }
 
   /** `log(sum(params^2))`; `data` is ignored. */
-  loss(params: tf.Tensor1D, _key: PRNGKey, _data?: unknown): tf.Scalar {
+  loss(params: tf.Tensor, _key: PRNGKey, _data?: unknown): tf.Scalar {
     checkParamShapes(this.name, [10], params);
     return tf.tidy(() => tf.log(tf.sum(tf.square(params)))) as tf.Scalar;
   }
 
   /** The K losses of parameters stacked to `[K, 10]`. */
-  batchedLoss(stackedParams: tf.Tensor1D, keys: readonly PRNGKey[], _data?: unknown): tf.Tensor1D {
+  batchedLoss(stackedParams: tf.Tensor, keys: readonly PRNGKey[], _data?: unknown): tf.Tensor1D {
     checkKeys(this.name, keys, stackSize(this.name, stackedParams, 10));
     return tf.tidy(() => tf.log(tf.sum(tf.square(stackedParams), -1))) as tf.Tensor1D;
   }
@@ -84,9 +84,9 @@ export class LogQuadraticTask extends BaseTask<tf.Tensor1D, unknown> implements 
 /** Parameters of `SumQuadraticTask`: two vectors of 10. */
 export interface SumQuadraticParams {
   /** The first vector `[10]`. */
-  a: tf.Tensor1D;
+  a: tf.Tensor;
   /** The second vector `[10]`. */
-  b: tf.Tensor1D;
+  b: tf.Tensor;
 }
 
 /** `sum((a + b)^2)` over two parameter vectors of 10: a degenerate (flat-valley) quadratic. */
@@ -97,7 +97,7 @@ export class SumQuadraticTask
   /** `a` and `b` standard normal, from the two halves of `split(key)`. */
   init(key: PRNGKey): SumQuadraticParams {
     const [k1, k2] = random.split(key);
-    return { a: random.normal(k1!, [10]) as tf.Tensor1D, b: random.normal(k2!, [10]) as tf.Tensor1D };
+    return { a: random.normal(k1!, [10]), b: random.normal(k2!, [10]) };
   }
 
   /** `sum((a + b)^2)`; `data` is ignored. */
@@ -124,7 +124,7 @@ function normalNumbers(key: PRNGKey, n: number): number[] {
 }
 
 /** A task of `FixedDimQuadraticFamily`: `sum((target - params)^2)`. */
-export class FixedDimQuadraticTask extends BaseTask<tf.Tensor1D, unknown> implements BatchedTask<tf.Tensor1D, unknown> {
+export class FixedDimQuadraticTask extends BaseTask<tf.Tensor, unknown> implements BatchedTask<tf.Tensor, unknown> {
   /** The target the parameters are pulled to. */
   readonly target: readonly number[];
 
@@ -135,18 +135,18 @@ export class FixedDimQuadraticTask extends BaseTask<tf.Tensor1D, unknown> implem
   }
 
   /** Standard normal parameters of the target's dimension. */
-  init(key: PRNGKey): tf.Tensor1D {
-    return random.normal(key, [this.target.length]) as tf.Tensor1D;
+  init(key: PRNGKey): tf.Tensor {
+    return random.normal(key, [this.target.length]);
   }
 
   /** `sum((target - params)^2)`; `data` is ignored. */
-  loss(params: tf.Tensor1D, _key: PRNGKey, _data?: unknown): tf.Scalar {
+  loss(params: tf.Tensor, _key: PRNGKey, _data?: unknown): tf.Scalar {
     checkParamShapes(this.name, [this.target.length], params);
     return tf.tidy(() => tf.sum(tf.squaredDifference(tf.tensor1d(this.target as number[]), params))) as tf.Scalar;
   }
 
   /** The K losses of parameters stacked to `[K, dim]`. */
-  batchedLoss(stackedParams: tf.Tensor1D, keys: readonly PRNGKey[], _data?: unknown): tf.Tensor1D {
+  batchedLoss(stackedParams: tf.Tensor, keys: readonly PRNGKey[], _data?: unknown): tf.Tensor1D {
     checkKeys(this.name, keys, stackSize(this.name, stackedParams, this.target.length));
     return tf.tidy(() =>
       tf.sum(tf.squaredDifference(tf.tensor1d(this.target as number[]), stackedParams), -1),
@@ -158,7 +158,7 @@ export class FixedDimQuadraticTask extends BaseTask<tf.Tensor1D, unknown> implem
  * Quadratics of a fixed dimension (10 by default) with a sampled target: `sample` draws
  * the target (a plain array of standard normals), the task is `sum((target - params)^2)`.
  */
-export class FixedDimQuadraticFamily extends BaseTaskFamily<number[], tf.Tensor1D, unknown, undefined> {
+export class FixedDimQuadraticFamily extends BaseTaskFamily<number[], tf.Tensor, unknown, undefined> {
   /** The dimension of every task. */
   readonly dim: number;
 
@@ -192,7 +192,7 @@ export class FixedDimQuadraticDataTask extends FixedDimQuadraticTask {
   }
 
   /** `sum((target - params)^2) + data`, with `data` a scalar. */
-  override loss(params: tf.Tensor1D, _key: PRNGKey, data: unknown): tf.Scalar {
+  override loss(params: tf.Tensor, _key: PRNGKey, data: unknown): tf.Scalar {
     checkParamShapes(this.name, [this.target.length], params);
     checkTensor(this.name, 'data', data);
     if (data.size !== 1) throw new Error(`${this.name}: data should be a scalar, got shape [${data.shape.join(', ')}]`);
@@ -202,7 +202,7 @@ export class FixedDimQuadraticDataTask extends FixedDimQuadraticTask {
   }
 
   /** The K losses of stacked parameters `[K, dim]`; `data` is one scalar or `[K]` scalars. */
-  override batchedLoss(stackedParams: tf.Tensor1D, keys: readonly PRNGKey[], data: unknown): tf.Tensor1D {
+  override batchedLoss(stackedParams: tf.Tensor, keys: readonly PRNGKey[], data: unknown): tf.Tensor1D {
     const k = stackSize(this.name, stackedParams, this.target.length);
     checkKeys(this.name, keys, k);
     checkTensor(this.name, 'data', data);
@@ -218,7 +218,7 @@ export class FixedDimQuadraticDataTask extends FixedDimQuadraticTask {
   }
 
   /** The loss plus `l2 = mean(params^2)` and `l1 = mean(|params|)`. */
-  override lossAndAux(params: tf.Tensor1D, key: PRNGKey, data: unknown): [tf.Scalar, Aux] {
+  override lossAndAux(params: tf.Tensor, key: PRNGKey, data: unknown): [tf.Scalar, Aux] {
     const l = this.loss(params, key, data);
     return [l, { l2: tf.tidy(() => tf.mean(tf.square(params))), l1: tf.tidy(() => tf.mean(tf.abs(params))) }];
   }
@@ -233,7 +233,7 @@ export class FixedDimQuadraticDataTask extends FixedDimQuadraticTask {
  * Quadratics of dimension `dim` with a sampled target and a noisy scalar added from data
  * (standard normal draws, keyed by `key`). The tasks report `l2` and `l1` as aux.
  */
-export class FixedDimQuadraticFamilyData extends BaseTaskFamily<number[], tf.Tensor1D, unknown, undefined> {
+export class FixedDimQuadraticFamilyData extends BaseTaskFamily<number[], tf.Tensor, unknown, undefined> {
   /** The dimension of every task. */
   readonly dim: number;
 
@@ -269,7 +269,7 @@ export interface NoisyQuadraticCfg {
  * carries multiplicative noise `cov * n * params` (n standard normal from the key) while
  * the loss value itself is noise-free.
  */
-export class NoisyQuadraticTask extends BaseTask<tf.Tensor1D, unknown> implements BatchedTask<tf.Tensor1D, unknown> {
+export class NoisyQuadraticTask extends BaseTask<tf.Tensor, unknown> implements BatchedTask<tf.Tensor, unknown> {
   /** The sampled centre and scale. */
   readonly cfg: NoisyQuadraticCfg;
   /** The gradient-noise scale. */
@@ -283,8 +283,8 @@ export class NoisyQuadraticTask extends BaseTask<tf.Tensor1D, unknown> implement
   }
 
   /** Standard normal parameters. */
-  init(key: PRNGKey): tf.Tensor1D {
-    return random.normal(key, [this.cfg.center.length]) as tf.Tensor1D;
+  init(key: PRNGKey): tf.Tensor {
+    return random.normal(key, [this.cfg.center.length]);
   }
 
   private lossFrom(params: tf.Tensor, noise: tf.Tensor): tf.Tensor {
@@ -297,14 +297,14 @@ export class NoisyQuadraticTask extends BaseTask<tf.Tensor1D, unknown> implement
   }
 
   /** The loss; `key` draws the gradient noise, `data` is ignored. */
-  loss(params: tf.Tensor1D, key: PRNGKey, _data?: unknown): tf.Scalar {
+  loss(params: tf.Tensor, key: PRNGKey, _data?: unknown): tf.Scalar {
     const dim = this.cfg.center.length;
     checkParamShapes(this.name, [dim], params);
     return tf.tidy(() => this.lossFrom(params, random.normal(key, [dim]))) as tf.Scalar;
   }
 
   /** The K losses of parameters stacked to `[K, dim]`, member i's noise drawn from `keys[i]`. */
-  batchedLoss(stackedParams: tf.Tensor1D, keys: readonly PRNGKey[], _data?: unknown): tf.Tensor1D {
+  batchedLoss(stackedParams: tf.Tensor, keys: readonly PRNGKey[], _data?: unknown): tf.Tensor1D {
     const dim = this.cfg.center.length;
     checkKeys(this.name, keys, stackSize(this.name, stackedParams, dim));
     return tf.tidy(() =>
@@ -317,7 +317,7 @@ export class NoisyQuadraticTask extends BaseTask<tf.Tensor1D, unknown> implement
  * Quadratics with a sampled centre (standard normal) and scale (uniform in [0, 25)), whose
  * gradients are noisy: multiplicative noise of size `cov` on the gradient only.
  */
-export class NoisyQuadraticFamily extends BaseTaskFamily<NoisyQuadraticCfg, tf.Tensor1D, unknown, undefined> {
+export class NoisyQuadraticFamily extends BaseTaskFamily<NoisyQuadraticCfg, tf.Tensor, unknown, undefined> {
   /** The dimension of every task. */
   readonly dim: number;
   /** The gradient-noise scale. */

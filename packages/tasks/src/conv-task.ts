@@ -1,0 +1,121 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Batch, Datasets } from '@lopt/datasets';
+import type { PRNGKey } from '@lopt/pytree';
+import { type Activation, getActivation } from './activations.js';
+import { BaseTask } from './base-task.js';
+import { checkImageBatch, checkParamShapes, type ShapeTree } from './check.js';
+import { imageShapeOf } from './image-mlp-task.js';
+import { fanInWeight, KeySequence } from './init.js';
+import { clipNormalizer, meanSoftmaxCrossEntropy } from './losses.js';
+import { type LayerNormParams, type LinearParams, layerNorm, linear, type ModuleParams } from './mlp.js';
+
+/** Conv-net parameters by Haiku module name: `conv2_d`, `conv2_d_1`, ..., `linear` (and `layer_norm*`). */
+export type ConvParams = Record<string, ModuleParams>;
+
+/** Options of {@link ConvTask}. */
+export interface ConvTaskOptions {
+  /** Output channels of each 3x3 conv layer (the first has stride 2, the others 1). */
+  hiddenUnits: readonly number[];
+  /** Activation after each conv (default `'relu'`). */
+  activation?: string | Activation;
+  /** A LayerNorm over channels after each activation (the reference's `Conv_..._layernorm`). */
+  layerNorm?: boolean;
+  /** The task's name. */
+  name?: string;
+}
+
+const numbered = (base: string, i: number) => (i === 0 ? base : `${base}_${i}`);
+
+/**
+ * A conv net classifier as the reference's `_ConvTask` / `_cross_entropy_pool_loss`:
+ * 3x3 SAME convs (stride 2 on the first layer, 1 after), each followed by the activation,
+ * then a spatial average pool and a linear head; mean softmax cross-entropy. Parameters
+ * are named as Haiku names them. Batched evaluation falls back to a loop (`batchedLoss`).
+ */
+export class ConvTask extends BaseTask<ConvParams, Batch> {
+  /** Channels of the conv layers. */
+  readonly hiddenUnits: readonly number[];
+  /** The number of classes. */
+  readonly numClasses: number;
+  /** `[H, W, C]` of one image. */
+  readonly imageShape: [number, number, number];
+  private readonly activation: Activation;
+  private readonly useLayerNorm: boolean;
+  private readonly taskName: string;
+  private readonly shapes: Record<string, ShapeTree>;
+
+  /** A conv net on `datasets`. */
+  constructor(datasets: Datasets, opts: ConvTaskOptions) {
+    super();
+    this.datasets = datasets;
+    this.numClasses = datasets.numClasses;
+    this.imageShape = imageShapeOf(datasets);
+    this.hiddenUnits = opts.hiddenUnits.slice();
+    const act = opts.activation ?? 'relu';
+    this.activation = typeof act === 'string' ? getActivation(act) : act;
+    this.useLayerNorm = opts.layerNorm ?? false;
+    this.taskName = opts.name ?? 'ConvTask';
+    const shapes: Record<string, ShapeTree> = {};
+    let cin = this.imageShape[2];
+    this.hiddenUnits.forEach((c, i) => {
+      shapes[numbered('conv2_d', i)] = { w: [3, 3, cin, c], b: [c] };
+      if (this.useLayerNorm) shapes[numbered('layer_norm', i)] = { scale: [c], offset: [c] };
+      cin = c;
+    });
+    shapes.linear = { w: [cin, this.numClasses], b: [this.numClasses] };
+    this.shapes = shapes;
+  }
+
+  /** The task's name. */
+  override get name(): string {
+    return this.taskName;
+  }
+
+  /** The shapes of the parameters, by module and parameter name. */
+  paramShapes(): Record<string, ShapeTree> {
+    return this.shapes;
+  }
+
+  /** Fresh parameters as Haiku draws them: one key per weight in module order, zero biases. */
+  init(key: PRNGKey): ConvParams {
+    const keys = new KeySequence(key);
+    const out: ConvParams = {};
+    for (const [name, s] of Object.entries(this.shapes)) {
+      const shape = s as Record<string, number[]>;
+      if (name.startsWith('layer_norm')) out[name] = { scale: tf.ones(shape.scale!), offset: tf.zeros(shape.offset!) };
+      else out[name] = { w: fanInWeight(keys.next(), shape.w!), b: tf.zeros(shape.b!) };
+    }
+    return out;
+  }
+
+  /** Logits `[B, numClasses]` of images `[B, H, W, C]`. */
+  logits(params: ConvParams, image: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => {
+      let net = image as tf.Tensor4D;
+      this.hiddenUnits.forEach((_, i) => {
+        const p = params[numbered('conv2_d', i)] as unknown as LinearParams;
+        net = tf.add(tf.conv2d(net, p.w as tf.Tensor4D, i === 0 ? 2 : 1, 'same'), p.b) as tf.Tensor4D;
+        net = this.activation(net) as tf.Tensor4D;
+        if (this.useLayerNorm) net = layerNorm(net, params[numbered('layer_norm', i)] as unknown as LayerNormParams) as tf.Tensor4D;
+      });
+      return linear(tf.mean(net, [1, 2]), params.linear as unknown as LinearParams);
+    });
+  }
+
+  /** Mean softmax cross-entropy over the batch. */
+  loss(params: ConvParams, _key: PRNGKey, data: Batch): tf.Scalar {
+    checkParamShapes(this.name, this.shapes, params);
+    checkImageBatch(this.name, data, this.imageShape);
+    return tf.tidy(() =>
+      meanSoftmaxCrossEntropy(this.logits(params, data.image), tf.cast(tf.oneHot(data.label, this.numClasses), 'float32')),
+    ) as tf.Scalar;
+  }
+
+  /**
+   * Clips to `[0, 1.5 ln(numClasses)]` as the reference's conv tasks do, and also maps NaN
+   * to the maximum (the reference leaves NaN as is, which poisons a meta-loss).
+   */
+  override normalizer(loss: tf.Tensor): tf.Tensor {
+    return clipNormalizer(loss, 1.5 * Math.log(this.numClasses));
+  }
+}

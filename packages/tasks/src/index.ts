@@ -1,0 +1,66 @@
+/**
+ * @packageDocumentation
+ * Tasks and task families to train optimizers on, as learned_optimization defines them:
+ * quadratics, image MLPs and conv nets on real data, a parametric MLP family, a registry
+ * by name, and batched evaluation of K parameter sets in one call.
+ */
+export type { Aux, Task, TaskFamily } from './task.js';
+export { BaseTask, BaseTaskFamily } from './base-task.js';
+export { type BatchedLossOptions, type BatchedTask, batchedLoss, hasBatchedLoss, stackParams, unstackParams } from './batched.js';
+export { clipNormalizer, meanSoftmaxCrossEntropy, softmaxCrossEntropy } from './losses.js';
+export { type ShapeTree, checkParamShapes } from './check.js';
+export { fanInWeight, KeySequence, truncatedNormalInit } from './init.js';
+export { ACTIVATIONS, type Activation, type ActivationName, getActivation } from './activations.js';
+export {
+  initMLP,
+  type LayerNormParams,
+  type LinearParams,
+  layerNorm,
+  linear,
+  linearName,
+  type MLPParams,
+  type MLPSpec,
+  mlpForward,
+  mlpParamShapes,
+  type ModuleParams,
+} from './mlp.js';
+export { ImageMLPTask, type ImageLossKind, type ImageMLPTaskOptions, imageShapeOf } from './image-mlp-task.js';
+export { type ImageDatasetName, type ImageTaskOptions, loadTaskDatasets } from './image-data.js';
+export { type CifarName, type CifarOptions, type CifarRecords, cifarDatasets, cifarToImages, parseCifarBinary } from './cifar.js';
+export * as imageMlp from './image-mlp.js';
+export * as conv from './conv.js';
+export { ConvTask, type ConvParams, type ConvTaskOptions } from './conv-task.js';
+export { getTask, listTasks, registerTask, similarTaskNames, type TaskFactory } from './registry.js';
+export { sampleTaskFamilyFromTaskFns, singleTaskToFamily } from './family.js';
+export type { ImageTaskFactory } from './image-mlp.js';
+export {
+  BatchQuadraticTask,
+  FixedDimQuadraticDataTask,
+  FixedDimQuadraticFamily,
+  FixedDimQuadraticFamilyData,
+  FixedDimQuadraticTask,
+  LogQuadraticTask,
+  type NoisyQuadraticCfg,
+  NoisyQuadraticFamily,
+  NoisyQuadraticTask,
+  QuadraticTask,
+  type SumQuadraticParams,
+  SumQuadraticTask,
+} from './quadratics.js';
+export { generatedDatasets } from './generated-datasets.js';
+export {
+  choice,
+  logInt,
+  ParametricImageMLP,
+  type ParametricImageMLPCfg,
+  type ParametricImageMLPOptions,
+  SAMPLED_ACTIVATIONS,
+} from './parametric-image-mlp.js';
+export {
+  type InitializerCfg,
+  type InitializerName,
+  orthogonalInit,
+  SAMPLED_INITIALIZERS,
+  sampledInit,
+  sampleInitializer,
+} from './initializers.js';

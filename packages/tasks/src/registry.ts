@@ -1,0 +1,73 @@
+import * as conv from './conv.js';
+import type { ImageTaskOptions } from './image-data.js';
+import * as imageMlp from './image-mlp.js';
+import { BatchQuadraticTask, LogQuadraticTask, QuadraticTask, SumQuadraticTask } from './quadratics.js';
+import type { Task } from './task.js';
+
+/** Builds a task by name; image tasks load their data with `opts`. */
+export type TaskFactory = (opts?: ImageTaskOptions) => Promise<Task>;
+
+const registry = new Map<string, TaskFactory>();
+
+/**
+ * Adds a task to the registry under `name`, for `getTask` (and gin-like configuration by
+ * name). A name already taken throws unless `overwrite`.
+ */
+export function registerTask(name: string, factory: TaskFactory, { overwrite = false } = {}): void {
+  if (registry.has(name) && !overwrite) throw new Error(`registerTask: a task named '${name}' is already registered`);
+  registry.set(name, factory);
+}
+
+function isFactory(x: unknown): x is TaskFactory {
+  return typeof x === 'function';
+}
+
+for (const mod of [imageMlp, conv]) {
+  for (const [name, f] of Object.entries(mod)) if (isFactory(f)) registerTask(name, f as TaskFactory);
+}
+registerTask('QuadraticTask', async () => new QuadraticTask());
+registerTask('BatchQuadraticTask', async () => new BatchQuadraticTask());
+registerTask('LogQuadraticTask', async () => new LogQuadraticTask());
+registerTask('SumQuadraticTask', async () => new SumQuadraticTask());
+
+/** The names of every registered task, sorted. */
+export function listTasks(): string[] {
+  return [...registry.keys()].sort();
+}
+
+function editDistance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = prev[j]!;
+      prev[j] = Math.min(up + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = up;
+    }
+  }
+  return prev[b.length]!;
+}
+
+/** Up to three registered names closest to `name` (case-insensitive edit distance). */
+export function similarTaskNames(name: string): string[] {
+  const n = name.toLowerCase();
+  return listTasks()
+    .map((t) => ({ t, d: editDistance(n, t.toLowerCase()) }))
+    .sort((x, y) => x.d - y.d || x.t.localeCompare(y.t))
+    .slice(0, 3)
+    .map((x) => x.t);
+}
+
+/**
+ * The task registered as `name` (the reference's `get_task_from_name`), built with `opts`
+ * (data location for image tasks). An unknown name throws an error suggesting the
+ * closest names; `listTasks()` gives them all.
+ */
+export async function getTask(name: string, opts: ImageTaskOptions = {}): Promise<Task> {
+  const f = registry.get(name);
+  if (!f) {
+    throw new Error(`Unknown task '${name}'. Did you mean ${similarTaskNames(name).map((s) => `'${s}'`).join(', ')}? (listTasks() gives all ${registry.size})`);
+  }
+  return f(opts);
+}
