@@ -1,26 +1,72 @@
 #!/usr/bin/env bash
-# Packs every package, installs the tarballs with npm into a fresh project outside the
-# workspace, and runs the smoke scripts there under plain Node ESM, plain Node CJS and an
-# esbuild bundle: what a user installing the packages from the registry gets.
+# Packs every package and, for each one, installs its tarball (with the tarballs of the
+# lopt packages it depends on) into a fresh project outside the workspace with npm, then
+# runs its smoke check under plain Node ESM, plain Node CJS, and an esbuild bundle: what
+# a user who installs that package alone gets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 PNPM_VERSION=$(node -p "require('./package.json').packageManager.split('@')[1]")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/tarballs" "$work/app"
+mkdir -p "$work/tarballs"
+packages=()
 for dir in ${TARBALL_PACKAGES:-packages/*/}; do
+  dir=${dir%/}
   [ -f "$dir/src/index.ts" ] || continue
   (cd "$dir" && npx -y "pnpm@${PNPM_VERSION}" pack --pack-destination "$work/tarballs" >/dev/null)
+  packages+=("$(basename "$dir")")
 done
-cp scripts/tarball-smoke/* "$work/app/"
-cd "$work/app"
-npm init -y >/dev/null
-npm install --no-audit --no-fund --loglevel=error "$work"/tarballs/*.tgz @tensorflow/tfjs-core@4.22.0 esbuild@0.25 >/dev/null
-echo "tarball: ESM"; node smoke.mjs
-echo "tarball: CJS"; node smoke.cjs
-echo "tarball: bundled"; npx esbuild smoke.mjs --bundle --platform=node --format=esm --outfile=bundle.mjs \
-  --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu --log-level=warning \
-  "--banner:js=import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);"
-node bundle.mjs
-echo "tarball: ok"
+
+# The @lopt packages a package needs (itself first, then its dependencies, transitively).
+deps_of() {
+  node -e '
+    const fs = require("fs");
+    const seen = new Set();
+    const visit = (n) => {
+      if (seen.has(n)) return;
+      seen.add(n);
+      const pkg = JSON.parse(fs.readFileSync(`packages/${n}/package.json`, "utf8"));
+      for (const d of Object.keys(pkg.dependencies || {})) if (d.startsWith("@lopt/")) visit(d.slice(6));
+    };
+    visit(process.argv[1]);
+    console.log([...seen].join(" "));
+  ' "$1"
+}
+
+status=0
+for name in "${packages[@]}"; do
+  smoke="scripts/tarball-smoke/$name.cjs"
+  if [ ! -f "$smoke" ]; then echo "tarball: no smoke check for @lopt/$name" >&2; status=1; continue; fi
+  app="$work/app-$name"
+  mkdir -p "$app"
+  tgz=()
+  mods="tf: '@tensorflow/tfjs-core'"
+  for d in $(deps_of "$name"); do
+    tgz+=("$(ls "$work"/tarballs/lopt-"$d"-*.tgz)")
+    mods="$mods, $(node -p "JSON.stringify('$d'.replace(/-(.)/g, (_, c) => c.toUpperCase()))"): '@lopt/$d'"
+  done
+  cp "$smoke" "$app/smoke.cjs"
+  cp scripts/tarball-smoke/harness.cjs "$app/harness.cjs"
+  node -e "
+    const fs = require('fs');
+    const mods = {$mods};
+    const keys = Object.keys(mods);
+    fs.writeFileSync('$app/run.mjs', keys.map((k, i) => \`import * as m\${i} from '\${mods[k]}';\`).join('\n') +
+      \`\nimport harness from './harness.cjs';\nimport smoke from './smoke.cjs';\nawait harness('$name', process.argv[2] ?? 'esm', smoke, {\${keys.map((k, i) => k + ': m' + i).join(', ')}});\n\`);
+    fs.writeFileSync('$app/run.cjs', \`const harness = require('./harness.cjs');\nconst smoke = require('./smoke.cjs');\nharness('$name', 'cjs', smoke, {\${keys.map((k) => k + \": require('\" + mods[k] + \"')\").join(', ')}}).catch((e) => { console.error(e); process.exit(1); });\n\`);
+  "
+  (
+    cd "$app"
+    npm init -y >/dev/null
+    npm install --no-audit --no-fund --loglevel=error "${tgz[@]}" @tensorflow/tfjs-core@4.22.0 esbuild@0.25 >/dev/null
+    node run.mjs esm
+    node run.cjs
+    npx esbuild run.mjs --bundle --platform=node --format=esm --outfile=bundle.mjs --log-level=error \
+      --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu \
+      "--banner:js=import { createRequire as __loptCreateRequire } from 'node:module'; const require = __loptCreateRequire(import.meta.url);"
+    node bundle.mjs bundled
+  ) || { echo "tarball: @lopt/$name failed" >&2; status=1; }
+done
+[ "$status" -eq 0 ] && echo "tarball: ok (${packages[*]})"
+exit "$status"

@@ -71,6 +71,7 @@ function forward(ctx: FusedContext, w: Mat[], b: Float32Array[], act: ActName): 
     z.push(zl);
     if (l < w.length - 1) {
       const al = new Float32Array(zl.data.length);
+      // biome-ignore lint/complexity/useMathMinMax: the same comparison as the relu gradient's mask.
       if (act === 'relu') for (let i = 0; i < al.length; i++) al[i] = zl.data[i]! > 0 ? zl.data[i]! : 0;
       else for (let i = 0; i < al.length; i++) al[i] = Math.tanh(zl.data[i]!);
       a.push(mat(al, zl.rows, zl.cols));
