@@ -3,7 +3,7 @@ import { type FusedContext, type FusedOutput, fusedAvailable, registerFusedKerne
 import type { Hyperparam } from './hyperparams.js';
 
 /**
- * `scaleByAdam` on one leaf as a single fused kernel, and its vector-Jacobian product as
+ * `scaleByAdam` on all leaves as a single fused kernel, and its vector-Jacobian product as
  * a second, for the backends with fused kernels. Learned optimizers run Adam inside
  * meta-gradients, where each of its ~12 ops per leaf costs tfjs bookkeeping in the
  * forward pass and again (several times) in the backward pass. The math is exactly
@@ -15,8 +15,9 @@ import type { Hyperparam } from './hyperparams.js';
  *   out = factor (sqrt(bc2) / bc1) mu / (r + eps sqrt(bc2))
  */
 
-const FORWARD = 'LoptScaleByAdam';
-const VJP = 'LoptScaleByAdamVjp';
+// One kernel pair per leaf count: tfjs saves inputs for a gradient by a fixed list of names.
+const FORWARD = (n: number) => `LoptScaleByAdam${n}`;
+const VJP = (n: number) => `LoptScaleByAdamVjp${n}`;
 /** The smallest normal float32: the floor under the square root, as `sqrtWithRoot` clips. */
 const TINY = 1.1754943508222875e-38;
 
@@ -49,68 +50,80 @@ function scalars(ctx: FusedContext): Scalars {
   return { b1, b2, eps, epsRoot, factor, n, bc1, bc2, sbc2, k: (sbc2 / bc1) * factor, epsScaled: eps * sbc2, rootAdd: epsRoot * bc2 };
 }
 
-function forwardBody(ctx: FusedContext): FusedOutput[] {
-  const g = ctx.input('g') as Float32Array;
-  const m = ctx.input('m') as Float32Array;
-  const v = ctx.input('v') as Float32Array;
-  const shape = ctx.shape('g');
+function forwardBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
   const c = scalars(ctx);
-  const out = new Float32Array(g.length);
-  const mu = new Float32Array(g.length);
-  const nu = new Float32Array(g.length);
-  for (let i = 0; i < g.length; i++) {
-    const gi = g[i]!;
-    const mi = c.b1 * m[i]! + (1 - c.b1) * gi;
-    const ni = c.b2 * v[i]! + (1 - c.b2) * gi * gi;
-    mu[i] = mi;
-    nu[i] = ni;
-    out[i] = (c.k * Math.fround(mi)) / (Math.sqrt(Math.max(Math.fround(ni) + c.rootAdd, TINY)) + c.epsScaled);
+  const outs: FusedOutput[] = [];
+  const mus: FusedOutput[] = [];
+  const nus: FusedOutput[] = [];
+  for (let leaf = 0; leaf < (attrs.leaves as number); leaf++) {
+    const g = ctx.input(`g${leaf}`) as Float32Array;
+    const m = ctx.input(`m${leaf}`) as Float32Array;
+    const v = ctx.input(`v${leaf}`) as Float32Array;
+    const shape = ctx.shape(`g${leaf}`);
+    const out = new Float32Array(g.length);
+    const mu = new Float32Array(g.length);
+    const nu = new Float32Array(g.length);
+    for (let i = 0; i < g.length; i++) {
+      const gi = g[i]!;
+      const mi = c.b1 * m[i]! + (1 - c.b1) * gi;
+      const ni = c.b2 * v[i]! + (1 - c.b2) * gi * gi;
+      mu[i] = mi;
+      nu[i] = ni;
+      out[i] = (c.k * Math.fround(mi)) / (Math.sqrt(Math.max(Math.fround(ni) + c.rootAdd, TINY)) + c.epsScaled);
+    }
+    outs.push({ values: out, shape });
+    mus.push({ values: mu, shape });
+    nus.push({ values: nu, shape });
   }
-  return [
-    { values: out, shape },
-    { values: mu, shape },
-    { values: nu, shape },
-  ];
+  return [...outs, ...mus, ...nus];
 }
 
-function vjpBody(ctx: FusedContext): FusedOutput[] {
-  const g = ctx.input('g') as Float32Array;
-  const m = ctx.input('m') as Float32Array;
-  const v = ctx.input('v') as Float32Array;
-  const dOut = ctx.input('dOut') as Float32Array;
-  const dMu = ctx.input('dMu') as Float32Array;
-  const dNu = ctx.input('dNu') as Float32Array;
-  const shape = ctx.shape('g');
+function vjpBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
   const c = scalars(ctx);
-  const dg = new Float32Array(g.length);
-  const dm = new Float32Array(g.length);
-  const dv = new Float32Array(g.length);
+  const dgs: FusedOutput[] = [];
+  const dms: FusedOutput[] = [];
+  const dvs: FusedOutput[] = [];
   let dk = 0;
   let dEpsScaled = 0;
   let dRootAdd = 0;
   let db1 = 0;
   let db2 = 0;
-  for (let i = 0; i < g.length; i++) {
-    const gi = g[i]!;
-    const mi = Math.fround(c.b1 * m[i]! + (1 - c.b1) * gi);
-    const ni = Math.fround(c.b2 * v[i]! + (1 - c.b2) * gi * gi);
-    const y = ni + c.rootAdd;
-    const r = Math.sqrt(Math.max(y, TINY));
-    const den = r + c.epsScaled;
-    const o = dOut[i]!;
-    const dmu = dMu[i]! + (o * c.k) / den;
-    dk += (o * mi) / den;
-    const dden = (-o * c.k * mi) / (den * den);
-    dEpsScaled += dden;
-    // The floor under the square root passes no gradient (as a clip does).
-    const dy = y >= TINY ? (dden * 0.5) / r : 0;
-    dRootAdd += dy;
-    const dnu = dNu[i]! + dy;
-    dm[i] = dmu * c.b1;
-    dv[i] = dnu * c.b2;
-    dg[i] = dmu * (1 - c.b1) + dnu * (1 - c.b2) * 2 * gi;
-    db1 += dmu * (m[i]! - gi);
-    db2 += dnu * (v[i]! - gi * gi);
+  for (let leaf = 0; leaf < (attrs.leaves as number); leaf++) {
+    const g = ctx.input(`g${leaf}`) as Float32Array;
+    const m = ctx.input(`m${leaf}`) as Float32Array;
+    const v = ctx.input(`v${leaf}`) as Float32Array;
+    const dOut = ctx.input(`dOut${leaf}`) as Float32Array;
+    const dMu = ctx.input(`dMu${leaf}`) as Float32Array;
+    const dNu = ctx.input(`dNu${leaf}`) as Float32Array;
+    const shape = ctx.shape(`g${leaf}`);
+    const dg = new Float32Array(g.length);
+    const dm = new Float32Array(g.length);
+    const dv = new Float32Array(g.length);
+    for (let i = 0; i < g.length; i++) {
+      const gi = g[i]!;
+      const mi = Math.fround(c.b1 * m[i]! + (1 - c.b1) * gi);
+      const ni = Math.fround(c.b2 * v[i]! + (1 - c.b2) * gi * gi);
+      const y = ni + c.rootAdd;
+      const r = Math.sqrt(Math.max(y, TINY));
+      const den = r + c.epsScaled;
+      const o = dOut[i]!;
+      const dmu = dMu[i]! + (o * c.k) / den;
+      dk += (o * mi) / den;
+      const dden = (-o * c.k * mi) / (den * den);
+      dEpsScaled += dden;
+      // The floor under the square root passes no gradient (as a clip does).
+      const dy = y >= TINY ? (dden * 0.5) / r : 0;
+      dRootAdd += dy;
+      const dnu = dNu[i]! + dy;
+      dm[i] = dmu * c.b1;
+      dv[i] = dnu * c.b2;
+      dg[i] = dmu * (1 - c.b1) + dnu * (1 - c.b2) * 2 * gi;
+      db1 += dmu * (m[i]! - gi);
+      db2 += dnu * (v[i]! - gi * gi);
+    }
+    dgs.push({ values: dg, shape });
+    dms.push({ values: dm, shape });
+    dvs.push({ values: dv, shape });
   }
   // Through the scalar bias corrections: k = factor sbc2 / bc1, epsScaled = eps sbc2,
   // rootAdd = epsRoot bc2, sbc2 = sqrt(bc2), bc = 1 - b^n.
@@ -121,71 +134,81 @@ function vjpBody(ctx: FusedContext): FusedOutput[] {
   db1 += dBc1 * -c.n * c.b1 ** (c.n - 1);
   db2 += dBc2 * -c.n * c.b2 ** (c.n - 1);
   const scalar = (x: number): FusedOutput => ({ values: Float32Array.of(x), shape: [] });
-  return [
-    { values: dg, shape },
-    { values: dm, shape },
-    { values: dv, shape },
-    scalar(db1),
-    scalar(db2),
-    scalar(dEpsScaled * c.sbc2),
-    scalar(dRootAdd * c.bc2),
-    scalar(dFactor),
-  ];
+  return [...dgs, ...dms, ...dvs, scalar(db1), scalar(db2), scalar(dEpsScaled * c.sbc2), scalar(dRootAdd * c.bc2), scalar(dFactor)];
 }
 
-const INPUTS = ['g', 'm', 'v', 'b1', 'b2', 'eps', 'epsRoot', 'factor', 'count'];
+const SCALARS = ['b1', 'b2', 'eps', 'epsRoot', 'factor', 'count'];
+const registered = new Set<number>();
 
-registerFusedKernel(FORWARD, forwardBody);
-registerFusedKernel(VJP, vjpBody);
-tf.registerGradient({
-  kernelName: FORWARD,
-  inputsToSave: INPUTS,
-  gradFunc: (dys, saved) => {
-    const [dOut, dMu, dNu] = dys as tf.Tensor[];
-    const inputs: Record<string, tf.Tensor> = { dOut: dOut!, dMu: dMu!, dNu: dNu! };
-    INPUTS.forEach((n, i) => {
-      inputs[n] = saved[i]!;
-    });
-    // Computed once for all inputs: one kernel gives every cotangent.
-    const [dg, dm, dv, db1, db2, deps, depsRoot, dfactor] = runFusedKernel(VJP, inputs);
-    return {
-      g: () => dg!,
-      m: () => dm!,
-      v: () => dv!,
-      b1: () => db1!,
-      b2: () => db2!,
-      eps: () => deps!,
-      epsRoot: () => depsRoot!,
-      factor: () => dfactor!,
-      count: () => tf.zeros(saved[8]!.shape),
-    };
-  },
-});
+/** Registers the kernels and the gradient for `n` leaves (once). */
+function ensureKernels(n: number): void {
+  if (registered.has(n)) return;
+  registered.add(n);
+  registerFusedKernel(FORWARD(n), forwardBody);
+  registerFusedKernel(VJP(n), vjpBody);
+  const names: string[] = [];
+  for (const slot of ['g', 'm', 'v']) for (let i = 0; i < n; i++) names.push(`${slot}${i}`);
+  names.push(...SCALARS);
+  tf.registerGradient({
+    kernelName: FORWARD(n),
+    inputsToSave: names,
+    gradFunc: (dys, saved, attrs) => {
+      const d = dys as tf.Tensor[];
+      const inputs: Record<string, tf.Tensor> = {};
+      names.forEach((name, i) => {
+        inputs[name] = saved[i]!;
+      });
+      for (let i = 0; i < n; i++) {
+        inputs[`dOut${i}`] = d[i]!;
+        inputs[`dMu${i}`] = d[n + i]!;
+        inputs[`dNu${i}`] = d[2 * n + i]!;
+      }
+      // Computed once for all inputs: one kernel gives every cotangent.
+      const outs = runFusedKernel(VJP(n), inputs, attrs);
+      const grads: Record<string, () => tf.Tensor> = {};
+      ['g', 'm', 'v'].forEach((slot, s) => {
+        for (let i = 0; i < n; i++) grads[`${slot}${i}`] = () => outs[s * n + i]!;
+      });
+      ['b1', 'b2', 'eps', 'epsRoot', 'factor'].forEach((name, j) => {
+        grads[name] = () => outs[3 * n + j]!;
+      });
+      grads.count = () => tf.zeros(saved[names.length - 1]!.shape);
+      return grads;
+    },
+  });
+}
 
 const asTensor = (x: Hyperparam): tf.Tensor => (typeof x === 'number' ? tf.scalar(x) : x);
 
 /**
- * One leaf of `scaleByAdam` (non-Nesterov) scaled by `factor`, as one fused kernel:
- * `[out, mu, nu]`; `undefined` where fused kernels are unavailable or a tensor is not
- * float32 (the caller then uses plain ops).
+ * `scaleByAdam` (non-Nesterov) scaled by `factor` over all leaves at once, as one fused
+ * kernel: `[outs, mus, nus]`, each in leaf order; `undefined` where fused kernels are
+ * unavailable or a tensor is not float32 (the caller then uses plain ops).
  */
-export function fusedScaleByAdamLeaf(
-  g: tf.Tensor,
-  m: tf.Tensor,
-  v: tf.Tensor,
+export function fusedScaleByAdam(
+  g: readonly tf.Tensor[],
+  m: readonly tf.Tensor[],
+  v: readonly tf.Tensor[],
   hp: { b1: Hyperparam; b2: Hyperparam; eps: Hyperparam; epsRoot: Hyperparam; factor: Hyperparam; count: tf.Tensor },
-): [tf.Tensor, tf.Tensor, tf.Tensor] | undefined {
-  if (!fusedAvailable(FORWARD) || g.dtype !== 'float32' || m.dtype !== 'float32' || v.dtype !== 'float32') return undefined;
-  const [out, mu, nu] = runFusedKernel(FORWARD, {
-    g,
-    m,
-    v,
-    b1: asTensor(hp.b1),
-    b2: asTensor(hp.b2),
-    eps: asTensor(hp.eps),
-    epsRoot: asTensor(hp.epsRoot),
-    factor: asTensor(hp.factor),
-    count: hp.count,
-  });
-  return [out!, mu!, nu!];
+): [tf.Tensor[], tf.Tensor[], tf.Tensor[]] | undefined {
+  const n = g.length;
+  if (n === 0 || m.length !== n || v.length !== n) return undefined;
+  if ([...g, ...m, ...v].some((t) => t.dtype !== 'float32')) return undefined;
+  ensureKernels(n);
+  if (!fusedAvailable(FORWARD(n))) return undefined;
+  const inputs: Record<string, tf.Tensor> = {};
+  for (let i = 0; i < n; i++) {
+    inputs[`g${i}`] = g[i]!;
+    inputs[`m${i}`] = m[i]!;
+    inputs[`v${i}`] = v[i]!;
+  }
+  inputs.b1 = asTensor(hp.b1);
+  inputs.b2 = asTensor(hp.b2);
+  inputs.eps = asTensor(hp.eps);
+  inputs.epsRoot = asTensor(hp.epsRoot);
+  inputs.factor = asTensor(hp.factor);
+  inputs.count = hp.count;
+  const outs = runFusedKernel(FORWARD(n), inputs, { leaves: n });
+  return [outs.slice(0, n), outs.slice(n, 2 * n), outs.slice(2 * n)];
 }
+
