@@ -28,7 +28,7 @@ export interface Mat {
 
 /** What a fused kernel's body gets: its inputs as arrays and the backend's matmul. */
 export interface FusedContext {
-  /** An input's values (float32 or int32, a copy the body may modify). */
+  /** An input's values (float32 or int32). Read-only: the array may be shared between calls. */
   input(name: string): Float32Array | Int32Array;
   /** An input's shape. */
   shape(name: string): number[];
@@ -59,6 +59,23 @@ function makeInfo(backend: DataBackend, shape: number[], values: Float32Array): 
   throw new Error('fused kernel: this backend cannot make tensors from JavaScript data');
 }
 
+// tfjs data is immutable once written (every op makes a new buffer), so an input's
+// values can be read once and shared by every fused kernel that gets the same data (the
+// batch and the params reach several kernels per step). Keyed weakly by data id, an
+// entry goes away with its tensor.
+const readCache = new WeakMap<object, Float32Array | Int32Array>();
+
+function readCached(backend: DataBackend, info: tf.TensorInfo): Float32Array | Int32Array {
+  let values = readCache.get(info.dataId);
+  if (!values) {
+    const raw = backend.readSync(info.dataId);
+    if (info.dtype === 'int32') values = raw instanceof Int32Array ? raw : Int32Array.from(raw as ArrayLike<number>);
+    else values = raw instanceof Float32Array ? raw : Float32Array.from(raw as ArrayLike<number>);
+    readCache.set(info.dataId, values);
+  }
+  return values;
+}
+
 function context(backend: DataBackend, backendName: string, inputs: tf.NamedTensorInfoMap): FusedContext {
   const matMulKernel = tf.getKernel('BatchMatMul', backendName);
   if (!matMulKernel) throw new Error(`fused kernel: backend '${backendName}' has no BatchMatMul kernel`);
@@ -76,9 +93,7 @@ function context(backend: DataBackend, backendName: string, inputs: tf.NamedTens
     input(name) {
       const info = inputs[name];
       if (!info) throw new Error(`fused kernel: missing input '${name}'`);
-      const values = backend.readSync(info.dataId);
-      if (info.dtype === 'int32') return Int32Array.from(values as Int32Array);
-      return values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>);
+      return readCached(backend, info);
     },
     shape(name) {
       const info = inputs[name];

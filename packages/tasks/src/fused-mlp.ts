@@ -65,9 +65,7 @@ function forward(ctx: FusedContext, w: Mat[], b: Float32Array[], act: ActName): 
   const z: Mat[] = [];
   for (let l = 0; l < w.length; l++) {
     const zl = ctx.matMul(a[l]!, w[l]!);
-    const bl = b[l]!;
-    const n = zl.cols;
-    for (let i = 0; i < zl.data.length; i++) zl.data[i]! += bl[i % n]!;
+    addRowVector(zl, b[l]!);
     z.push(zl);
     if (l < w.length - 1) {
       const al = new Float32Array(zl.data.length);
@@ -106,8 +104,21 @@ function actGrad(act: ActName, z: Mat, a: Mat): Float32Array {
 
 function colSums(m: Mat): Float32Array {
   const out = new Float32Array(m.cols);
-  for (let i = 0; i < m.data.length; i++) out[i % m.cols]! += m.data[i]!;
+  const { rows, cols, data } = m;
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    for (let j = 0; j < cols; j++) out[j]! += data[o + j]!;
+  }
   return out;
+}
+
+/** Adds `v` to every row of `m`, in place. */
+function addRowVector(m: Mat, v: Float32Array): void {
+  const { rows, cols, data } = m;
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    for (let j = 0; j < cols; j++) data[o + j]! += v[j]!;
+  }
 }
 
 interface Backward {
@@ -196,8 +207,7 @@ function vjpBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
       const t = ctx.matMul(Ra[l]!, w[l]!);
       for (let i = 0; i < rz.data.length; i++) rz.data[i]! += t.data[i]!;
     }
-    const n = rz.cols;
-    for (let i = 0; i < rz.data.length; i++) rz.data[i]! += vb[l]![i % n]!;
+    addRowVector(rz, vb[l]!);
     Rz.push(rz);
     if (l < L - 1) {
       const ra = new Float32Array(rz.data.length);
