@@ -162,16 +162,44 @@ function backward(ctx: FusedContext, f: Forward & { labels: Int32Array }, w: Mat
 }
 
 function lossBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
-  const { w, b } = layers(ctx, attrs.numLayers as number);
-  return [{ values: Float32Array.of(forward(ctx, w, b, attrs.activation as ActName).loss), shape: [] }];
+  const { f } = passes(ctx, attrs.numLayers as number, attrs.activation as ActName, false);
+  return [{ values: Float32Array.of(f.loss), shape: [] }];
+}
+
+/**
+ * The forward and backward passes of recent calls, keyed by the identity of their input
+ * arrays (inputs are read once per tensor and tfjs data never changes): the VJP of a step
+ * runs on the same inputs as that step's value-and-grad, so it reuses its passes instead
+ * of recomputing them. A handful of entries covers an unroll; older ones are dropped.
+ */
+interface Passes {
+  act: ActName;
+  keys: readonly (Float32Array | Int32Array)[];
+  f: Forward & { labels: Int32Array };
+  g?: Backward;
+}
+const MEMO_SIZE = 16;
+const memo: Passes[] = [];
+
+function passes(ctx: FusedContext, L: number, act: ActName, withBackward: boolean): Passes {
+  const keys: (Float32Array | Int32Array)[] = [ctx.input('x'), ctx.input('labels')];
+  for (let l = 0; l < L; l++) keys.push(ctx.input(`w${l}`), ctx.input(`b${l}`));
+  let entry = memo.find((e) => e.act === act && e.keys.length === keys.length && e.keys.every((k, i) => k === keys[i]));
+  if (!entry) {
+    const { w, b } = layers(ctx, L);
+    entry = { act, keys, f: forward(ctx, w, b, act) };
+    memo.push(entry);
+    if (memo.length > MEMO_SIZE) memo.shift();
+  }
+  if (withBackward && !entry.g) entry.g = backward(ctx, entry.f, layers(ctx, L).w, act);
+  return entry;
 }
 
 function valueAndGradBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
   const L = attrs.numLayers as number;
   const act = attrs.activation as ActName;
-  const { w, b } = layers(ctx, L);
-  const f = forward(ctx, w, b, act);
-  const g = backward(ctx, f, w, act);
+  const { w } = layers(ctx, L);
+  const { f, g } = passes(ctx, L, act, true) as Required<Passes>;
   const out: FusedOutput[] = [{ values: Float32Array.of(f.loss), shape: [] }];
   for (let l = 0; l < L; l++) {
     out.push({ values: g.gw[l]!, shape: [w[l]!.rows, w[l]!.cols] });
@@ -188,9 +216,8 @@ function valueAndGradBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutpu
 function vjpBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
   const L = attrs.numLayers as number;
   const act = attrs.activation as ActName;
-  const { w, b } = layers(ctx, L);
-  const f = forward(ctx, w, b, act);
-  const g = backward(ctx, f, w, act);
+  const { w } = layers(ctx, L);
+  const { f, g } = passes(ctx, L, act, true) as Required<Passes>;
   const dLoss = (ctx.input('dLoss') as Float32Array)[0]!;
   const vw: Mat[] = [];
   const vb: Float32Array[] = [];
