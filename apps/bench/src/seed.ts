@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Batch } from '@lopt/datasets';
 import { LearnableAdam, type LearnableAdamTheta } from '@lopt/learned';
 import { Adam, type OptState } from '@lopt/optimizers';
-import { type PRNGKey, random, treeDispose, valueAndGrad } from '@lopt/pytree';
+import { type PRNGKey, random, tidy, treeDispose, valueAndGrad } from '@lopt/pytree';
 import { imageMlp } from '@lopt/tasks';
 
 /** A seed meta-trainer: `step(batch)` runs one meta-iteration and returns the meta-loss. */
@@ -37,7 +37,7 @@ export async function loptSeed(dataDir?: string) {
     step(batch: Batch): number {
       let k: PRNGKey;
       [key, k] = random.split(key) as [PRNGKey, PRNGKey];
-      const out = tf.tidy(() => {
+      const out = tidy(() => {
         const theta = thetaOpt.getParams(thetaState);
         const [ml, g] = metaValueAndGrad(theta, k, batch);
         return { state: thetaOpt.update(thetaState, g, { loss: ml }), ml };

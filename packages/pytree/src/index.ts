@@ -28,6 +28,7 @@ export {
   treeStructure,
   treeSub,
   treeUnflatten,
+  tidy,
   treeZerosLike,
 } from './tree.js';
 export { type Raveled, ravelPytree } from './ravel.js';

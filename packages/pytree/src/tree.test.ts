@@ -14,6 +14,7 @@ import {
   treeStructure,
   treeSub,
   treeUnflatten,
+  tidy,
   treeZerosLike,
 } from './tree.js';
 
@@ -82,4 +83,19 @@ describe('tree utilities', () => {
     const [leaves] = treeFlatten<unknown>({ n: 3, s: 'x', t: undefined });
     expect(leaves).toEqual([3, 'x']);
   });
+});
+
+test('tidy keeps the returned pytree and frees the rest', () => {
+  const before = tf.memory().numTensors;
+  const out = tidy(() => {
+    const a = tf.scalar(1);
+    const b = tf.add(a, 1);
+    tf.mul(b, 3); // a temporary
+    return { state: { x: b, iteration: 3 }, list: [tf.scalar(2)] };
+  });
+  expect(tf.memory().numTensors).toBe(before + 2);
+  expect(out.state.iteration).toBe(3);
+  expect(out.state.x.dataSync()[0]).toBe(2);
+  treeDispose(out);
+  expect(tf.memory().numTensors).toBe(before);
 });

@@ -261,3 +261,12 @@ export function treeDispose(...trees: unknown[]): void {
     }
   }
 }
+
+/**
+ * `tf.tidy` typed for pytrees: runs `fn`, disposes every tensor it made except those in
+ * the tree it returns (which may hold non-tensor leaves and interface-typed states that
+ * `tf.tidy`'s `TensorContainer` type rejects).
+ */
+export function tidy<T>(fn: () => T): T {
+  return tf.tidy(() => fn() as unknown as tf.TensorContainer) as unknown as T;
+}

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Batch } from '@lopt/datasets';
-import { random, treeDispose } from '@lopt/pytree';
 import type { RatioCase } from '../harness.js';
 import { plainTfjsSeed } from '../peers/plain-tfjs-seed.js';
+import { jaxjsSeed } from '../peers/jaxjs-seed.js';
 import { toSeedBatch } from '../peers/seed-data.js';
-import { loptSeed } from '../seed.js';
+import { checkSameMetaLoss, seedFixture } from '../peers/seed-fixture.js';
+import { startTorchSeed, torchUnavailable } from '../peers/torch-process.js';
 
 const seedVsPlainTfjs: RatioCase = {
   name: 'seed meta-iteration (LearnableAdam, FashionMnist8, 4-step unroll)',
@@ -13,27 +13,97 @@ const seedVsPlainTfjs: RatioCase = {
   peerName: 'plain tfjs',
   reps: 30,
   async setup() {
-    const lopt = await loptSeed();
-    const batch = lopt.task.datasets!.train.next().value as Batch;
-    const seedBatch = toSeedBatch(batch);
-    const init = lopt.task.init(random.PRNGKey(0));
-    const leaves = [init['mlp/~/linear_0']!.w!, init['mlp/~/linear_0']!.b!, init['mlp/~/linear_1']!.w!, init['mlp/~/linear_1']!.b!] as [
-      tf.Tensor,
-      tf.Tensor,
-      tf.Tensor,
-      tf.Tensor,
-    ];
+    const fx = await seedFixture();
+    const a = fx.arrays;
+    const leaves = [
+      tf.tensor2d(a.w0, [64, 32]),
+      tf.tensor1d(a.b0),
+      tf.tensor2d(a.w1, [32, 10]),
+      tf.tensor1d(a.b1),
+    ] as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+    const seedBatch = toSeedBatch(fx.batch);
     const peer = plainTfjsSeed(leaves);
+    checkSameMetaLoss('plain tfjs', fx.loptFirstLoss, peer.step(seedBatch));
     return {
-      lopt: () => lopt.step(batch),
+      lopt: () => fx.lopt.step(fx.batch),
       peer: () => peer.step(seedBatch),
       dispose: () => {
-        lopt.dispose();
         peer.dispose();
-        treeDispose(batch, seedBatch, init);
+        fx.dispose();
+        tf.dispose([...leaves, seedBatch.labels]);
       },
     };
   },
 };
 
-export default [seedVsPlainTfjs];
+/**
+ * lopt against jax-js with the whole meta-step (`valueAndGrad` of the meta-loss and Adam
+ * on theta) compiled by `jit` on jax-js's wasm device; same init, batch and theta.
+ */
+const seedVsJaxjs: RatioCase = {
+  name: 'seed meta-iteration vs jax-js',
+  goal: 'faster than jax-js (< 1.0x)',
+  goalRatio: 1.0,
+  peerName: 'jax-js jit, wasm',
+  reps: 30,
+  async setup() {
+    const fx = await seedFixture();
+    let peer: Awaited<ReturnType<typeof jaxjsSeed>> | undefined;
+    try {
+      peer = await jaxjsSeed(fx.arrays);
+      checkSameMetaLoss('jax-js', fx.loptFirstLoss, peer.step());
+    } catch (e) {
+      peer?.dispose();
+      fx.dispose();
+      throw e;
+    }
+    const p = peer;
+    return {
+      lopt: () => fx.lopt.step(fx.batch),
+      peer: () => p.step(),
+      dispose: () => {
+        p.dispose();
+        fx.dispose();
+      },
+    };
+  },
+};
+
+/**
+ * lopt against PyTorch on the CPU with one thread. The Python process starts once in
+ * setup and stays up; each repetition asks it for one meta-iteration, timed inside
+ * Python, right after lopt's, so both sides see the same machine load.
+ */
+const seedVsTorch: RatioCase = {
+  name: 'seed meta-iteration vs PyTorch CPU',
+  goal: '<= 0.5x PyTorch CPU (1 thread)',
+  goalRatio: 0.5,
+  peerName: 'PyTorch CPU, 1 thread',
+  reps: 30,
+  async setup() {
+    const why = torchUnavailable();
+    if (why) throw new Error(`skip: ${why}`);
+    const fx = await seedFixture();
+    let peer: Awaited<ReturnType<typeof startTorchSeed>> | undefined;
+    try {
+      peer = await startTorchSeed(fx.arrays);
+      process.stderr.write(`  ${peer.info}\n`);
+      checkSameMetaLoss('PyTorch', fx.loptFirstLoss, peer.firstLoss);
+    } catch (e) {
+      peer?.dispose();
+      fx.dispose();
+      throw e;
+    }
+    const p = peer;
+    return {
+      lopt: () => fx.lopt.step(fx.batch),
+      peer: () => p.step(),
+      dispose: () => {
+        p.dispose();
+        fx.dispose();
+      },
+    };
+  },
+};
+
+export default [seedVsPlainTfjs, seedVsJaxjs, seedVsTorch];

@@ -17,9 +17,17 @@ function mlpLoss(params: Leaves, image: tf.Tensor, labels: tf.Tensor): tf.Scalar
   return tf.neg(tf.mean(tf.sum(tf.mul(labels, logp), -1))) as tf.Scalar;
 }
 
-/** A plain-tfjs seed meta-trainer over fixed initial params (drawn once, as lopt's are per key). */
+/**
+ * A plain-tfjs seed meta-trainer over fixed initial params (drawn once, as lopt's are per
+ * key). Adam's root is `sqrt(vHat + 1e-8) + eps`, as lopt's and the other peers'.
+ */
 export function plainTfjsSeed(initial: Leaves) {
-  const theta = [tf.variable(tf.scalar(Math.log(1e-3))), tf.variable(tf.scalar(0.1)), tf.variable(tf.scalar(0.001)), tf.variable(tf.scalar(Math.log(1e-8)))];
+  const theta = [
+    tf.variable(tf.scalar(Math.log(1e-3))),
+    tf.variable(tf.scalar(Math.log(0.1))),
+    tf.variable(tf.scalar(Math.log(0.001))),
+    tf.variable(tf.scalar(Math.log(1e-8))),
+  ];
   const thetaOpt = tf.train.adam(1e-2);
 
   const metaLoss = (th: tf.Tensor[], batch: SeedBatch): tf.Scalar => {
@@ -38,7 +46,7 @@ export function plainTfjsSeed(initial: Leaves) {
       const c1 = tf.sub(1, tf.pow(b1, t));
       const c2 = tf.sub(1, tf.pow(b2, t));
       params = params.map((p, i) =>
-        tf.sub(p, tf.mul(lr, tf.div(tf.div(m[i]!, c1), tf.add(tf.sqrt(tf.div(v[i]!, c2)), eps)))),
+        tf.sub(p, tf.mul(lr, tf.div(tf.div(m[i]!, c1), tf.add(tf.sqrt(tf.add(tf.div(v[i]!, c2), 1e-8)), eps)))),
       ) as Leaves;
     }
     return mlpLoss(params, batch.image, batch.labels);
