@@ -14,6 +14,18 @@ export type Batch = {
   label: tf.Tensor1D;
 };
 
+/** The position of a `ShuffledBatchIterator`, as plain data (for checkpoints). */
+export interface BatchIteratorState {
+  /** The key the next epoch's shuffle is drawn from. */
+  key: number[];
+  /** The key the current epoch's shuffle was drawn from (null before the first batch). */
+  orderKey: number[] | null;
+  /** The next example's index in the current epoch's order. */
+  position: number;
+  /** Epochs started so far. */
+  epochs: number;
+}
+
 /**
  * An endless iterator over shuffled batches of one split. `next()` is synchronous and never
  * done. Each call creates two new tensors that belong to the caller, who disposes them
@@ -22,6 +34,10 @@ export type Batch = {
 export interface BatchIterator extends Iterator<Batch> {
   /** The next batch; `done` is always `false`. */
   next(): IteratorResult<Batch> & { done: false; value: Batch };
+  /** Where the iterator is (iterators that can be checkpointed). */
+  state?(): BatchIteratorState;
+  /** Continues from a `state()`. */
+  restore?(state: BatchIteratorState): void;
 }
 
 /**
@@ -31,6 +47,7 @@ export interface BatchIterator extends Iterator<Batch> {
  */
 export class ShuffledBatchIterator implements BatchIterator {
   private key: PRNGKey;
+  private orderKey: PRNGKey | undefined;
   private order: Int32Array | undefined;
   private position = 0;
   private readonly imageSize: number;
@@ -72,6 +89,7 @@ export class ShuffledBatchIterator implements BatchIterator {
       // The permutation is drawn lazily: loading a dataset costs no shuffles.
       const [next, sub] = random.split(this.key);
       this.key = next!;
+      this.orderKey = sub!;
       this.order = random.permutationIndices(sub!, this.arrays.count);
       this.position = 0;
       this.epochs++;
@@ -92,6 +110,32 @@ export class ShuffledBatchIterator implements BatchIterator {
   }
 
   /** The iterator itself, so it works with `for...of` (which never ends: break out). */
+  /** Where the iterator is, as plain data (JSON-safe): `restore` continues from it exactly. */
+  state(): BatchIteratorState {
+    return {
+      key: Array.from(this.key),
+      orderKey: this.orderKey ? Array.from(this.orderKey) : null,
+      position: this.position,
+      epochs: this.epochs,
+    };
+  }
+
+  /** Continues from a `state()` (of an iterator over the same split and batch size). */
+  restore(state: BatchIteratorState): void {
+    const key = (k: number[]) => {
+      if (!Array.isArray(k) || k.length !== 2) throw new DatasetError(`${this.splitName}: invalid iterator state (key ${String(k)})`);
+      return Uint32Array.from(k) as PRNGKey;
+    };
+    if (!Number.isInteger(state.position) || state.position < 0 || state.position > this.arrays.count) {
+      throw new DatasetError(`${this.splitName}: invalid iterator state (position ${state.position})`);
+    }
+    this.key = key(state.key);
+    this.orderKey = state.orderKey ? key(state.orderKey) : undefined;
+    this.order = this.orderKey ? random.permutationIndices(this.orderKey, this.arrays.count) : undefined;
+    this.position = state.position;
+    this.epochs = state.epochs;
+  }
+
   [Symbol.iterator](): this {
     return this;
   }

@@ -4,7 +4,7 @@
  * resized as TF2's `tf.image.resize` does, split as the reference does and batched with
  * PRNG-keyed shuffles.
  */
-export { type Batch, type BatchIterator, ShuffledBatchIterator } from './batch-iterator.js';
+export { type Batch, type BatchIterator, type BatchIteratorState, ShuffledBatchIterator } from './batch-iterator.js';
 export { defaultCacheRoot } from './cache-dir.js';
 export {
   DATASET_NAMES,
