@@ -139,3 +139,20 @@ describe('valueAndGrad / grad over pytrees', () => {
     tf.dispose([x, g]);
   });
 });
+
+test('a tensor used by several ops gets each gradient once (no shared gradient tensors)', () => {
+  // p_{t+1} = p + (p * 2 * -lr + p * -0.01) = p c with c = 0.99 - 2 lr; f = |p0|^2 c^4.
+  const f = (lr: tf.Tensor) => {
+    let p: tf.Tensor = tf.tensor1d([0.5, 0.4]);
+    for (let i = 0; i < 2; i++) p = tf.add(p, tf.add(tf.mul(tf.mul(p, 2), tf.neg(lr)), tf.mul(p, -0.01)));
+    return tf.sum(tf.square(p)) as tf.Scalar;
+  };
+  const lr = tf.scalar(0.05);
+  const before = tf.memory().numTensors;
+  const g = grad(f)(lr);
+  const c = 0.99 - 2 * 0.05;
+  expect(g.dataSync()[0]).toBeCloseTo(0.41 * 4 * c ** 3 * -2, 4);
+  g.dispose();
+  expect(tf.memory().numTensors).toBe(before);
+  lr.dispose();
+});

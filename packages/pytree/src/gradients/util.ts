@@ -1,8 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 
-/** Sums `dy` over the axes along which an input of `shape` was broadcast, then reshapes. */
+/**
+ * Sums `dy` over the axes along which an input of `shape` was broadcast, then reshapes.
+ * Always a new tensor: tfjs accumulates (and disposes) each input's gradient separately,
+ * so one tensor must never serve as the gradient of two inputs.
+ */
 export function unbroadcast(dy: tf.Tensor, shape: readonly number[]): tf.Tensor {
-  if (dy.shape.length === shape.length && dy.shape.every((d, i) => d === shape[i])) return dy;
+  if (dy.shape.length === shape.length && dy.shape.every((d, i) => d === shape[i])) return tf.reshape(dy, shape.slice());
   const lead = dy.rank - shape.length;
   const axes: number[] = [];
   for (let i = 0; i < dy.rank; i++) {
