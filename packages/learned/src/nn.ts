@@ -86,3 +86,11 @@ export function lstmStep(layer: Linear, x: tf.Tensor2D, state: LSTMState): [tf.T
   const hidden = tf.mul(tf.sigmoid(o!), tf.tanh(cell)) as tf.Tensor2D;
   return [hidden, { hidden, cell }];
 }
+
+/**
+ * A vector from haiku's default `VarianceScaling()` initialiser (scale 1, fan-in,
+ * truncated normal): stddev `sqrt(1 / n) / 0.8796`, truncated at two deviations.
+ */
+export function varianceScalingVector(key: PRNGKey, n: number): tf.Tensor1D {
+  return tf.tidy(() => tf.mul(random.truncatedNormal(key, -2, 2, [n]), Math.sqrt(1 / n) / 0.8796256610342398) as tf.Tensor1D);
+}

@@ -19,7 +19,10 @@ export class Segments {
   ) {
     const counts = new Float32Array(n);
     for (const i of ids) counts[i]! += 1;
-    this.oneHot = tf.cast(tf.oneHot(tf.tensor1d(ids, 'int32'), n), 'float32') as tf.Tensor2D;
+    // tf.oneHot needs a depth of at least 2.
+    this.oneHot = (
+      n < 2 ? tf.ones([ids.length, n]) : tf.cast(tf.oneHot(tf.tensor1d(ids, 'int32'), n), 'float32')
+    ) as tf.Tensor2D;
     this.counts = tf.tensor2d(counts, [n, 1]);
   }
 

@@ -26,3 +26,8 @@ export function formatHyperparam(x: unknown): string {
   if (fixed.includes('e')) return x.toFixed(Math.max(0, -exp + mant.replace(/[-.]/g, '').length - 1));
   return Number.isInteger(x) ? `${fixed}.0` : fixed;
 }
+
+/** `Class_key1value1_key2value2...`, the reference's naming pattern for optimizers. */
+export function optimizerName(className: string, parts: readonly (readonly [string, unknown])[]): string {
+  return [className, ...parts.map(([k, v]) => `${k}${formatHyperparam(v)}`)].join('_');
+}

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { random, setFusedKernelsEnabled, treeDispose, treeLeaves, valueAndGrad } from '@lopt/pytree';
+import { type PyTree, random, setFusedKernelsEnabled, treeDispose, treeLeaves, valueAndGrad } from '@lopt/pytree';
 import { afterEach, describe, expect, test } from 'vitest';
 import { Adam } from './optimizers/adam.js';
 
@@ -65,12 +65,34 @@ describe.each([1e-8, 0])('fused Adam (epsilonRoot %s) equals the plain ops', (ep
     };
     const sf = run(true);
     const sp = run(false);
-    const lf = treeLeaves(sf);
-    treeLeaves(sp).forEach((x, i) => {
+    const lf = treeLeaves(sf as unknown as PyTree);
+    treeLeaves(sp as unknown as PyTree).forEach((x, i) => {
       const a = lf[i]!.dataSync();
       const b = x.dataSync();
       for (let j = 0; j < b.length; j++) expect(Math.abs(a[j]! - b[j]!)).toBeLessThan(1e-6 + 1e-5 * Math.abs(b[j]!));
     });
     treeDispose(sf, sp);
   });
+});
+
+test('a learned beta1 pushed below 0 keeps updates and gradients finite (fused and plain agree)', () => {
+  // Meta-training can move 1 - exp(oneMinusBeta1) below 0; the reference's pow-based bias
+  // correction stays defined there, so must ours.
+  const h = tf.tensor([Math.log(0.05), Math.log(1.3), Math.log(0.001), Math.log(1e-3)]);
+  const run = (fused: boolean) => {
+    setFusedKernelsEnabled(fused);
+    return tf.tidy(() => valueAndGrad((x: tf.Tensor) => unrolled(x, 1e-8))(h));
+  };
+  const [vf, gf] = run(true);
+  const [vp, gp] = run(false);
+  setFusedKernelsEnabled(true);
+  expect(Number.isFinite(vf.dataSync()[0]!)).toBe(true);
+  expect(Math.abs(vf.dataSync()[0]! - vp.dataSync()[0]!)).toBeLessThan(1e-4 * Math.abs(vp.dataSync()[0]!));
+  const a = gf.dataSync();
+  const b = gp.dataSync();
+  for (let i = 0; i < 4; i++) {
+    expect(Number.isFinite(a[i]!)).toBe(true);
+    expect(Math.abs(a[i]! - b[i]!)).toBeLessThan(2e-3 * Math.abs(b[i]!) + 1e-5);
+  }
+  tf.dispose([vf, gf, vp, gp, h]);
 });

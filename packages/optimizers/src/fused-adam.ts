@@ -44,8 +44,10 @@ function scalars(ctx: FusedContext): Scalars {
   const epsRoot = s('epsRoot');
   const factor = s('factor');
   const n = s('count') + 1;
-  const bc1 = -Math.expm1(n * Math.log(b1));
-  const bc2 = -Math.expm1(n * Math.log(b2));
+  // 1 - b^n; the expm1 form is the more accurate one, pow covers a decay learned to <= 0.
+  const bc = (b: number) => (b > 0 ? -Math.expm1(n * Math.log(b)) : 1 - b ** n);
+  const bc1 = bc(b1);
+  const bc2 = bc(b2);
   const sbc2 = Math.sqrt(bc2);
   return { b1, b2, eps, epsRoot, factor, n, bc1, bc2, sbc2, k: (sbc2 / bc1) * factor, epsScaled: eps * sbc2, rootAdd: epsRoot * bc2 };
 }

@@ -1,3 +1,5 @@
+import type { Hyperparam } from './hyperparams.js';
+
 /**
  * A gradient transformation, as optax's: `init(params)` builds a state and
  * `update(updates, state, params)` maps updates (gradients at first) to new updates and a
@@ -18,6 +20,19 @@ export interface GradientTransformation<S = unknown> {
    * vector) as on the tree. Per-leaf norms, factored moments and the like set false.
    */
   readonly elementwise: boolean;
+  /**
+   * Optional: `update` with its output multiplied by a scalar `factor`, for
+   * transformations that can fold the factor into a scalar they already apply (saving
+   * one full-size op per leaf). `chain` uses it when the next transformation is a pure
+   * scaling (`scaleFactor`).
+   */
+  updateScaled?<U>(updates: U, state: S, params: U | undefined, factor: Hyperparam): [U, S];
+  /**
+   * Optional: for pure scalings (`scale`, `scaleByLearningRate`, `scaleBySchedule`), the
+   * factor of this step and the next state, so `chain` can fold it into the previous
+   * transformation's `updateScaled`.
+   */
+  scaleFactor?(state: S): [Hyperparam, S];
 }
 
 /** The state of a transformation that keeps none. */

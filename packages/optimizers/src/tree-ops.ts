@@ -1,7 +1,17 @@
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import { treeMap } from '@lopt/pytree';
 
 /** `treeMap` typed for update trees: the result has the type of the first tree. */
 export function mapLike<U>(fn: (x: tf.Tensor, ...rest: tf.Tensor[]) => tf.Tensor, tree: U, ...rest: unknown[]): U {
   return treeMap(fn, tree, ...rest) as U;
+}
+
+/** `tf.tidy` for functions returning any pytree of tensors. */
+export function tidyTree<T>(fn: () => T): T {
+  return tf.tidy(() => fn() as unknown as tf.TensorContainer) as unknown as T;
+}
+
+/** A copy of a tree whose tensor leaves are cloned (other leaves are kept as they are). */
+export function cloneTree<T>(tree: T): T {
+  return treeMap((x) => (x instanceof tf.Tensor ? tf.clone(x) : x), tree) as T;
 }

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { increment } from '../hyperparams.js';
 import type { Schedule } from '../schedules/schedule.js';
 import type { GradientTransformation } from '../transform.js';
 import { mapLike } from '../tree-ops.js';
@@ -15,8 +16,9 @@ export function scaleBySchedule(stepSizeFn: Schedule): GradientTransformation<Sc
     init: () => ({ count: tf.scalar(0, 'int32') }),
     update: (updates, state) => {
       const s = stepSizeFn(state.count);
-      return [mapLike((u) => tf.mul(u, s), updates), { count: tf.add(state.count, 1) }];
+      return [mapLike((u) => tf.mul(u, s), updates), { count: increment(state.count) }];
     },
     elementwise: true,
+    scaleFactor: (state) => [stepSizeFn(state.count), { count: increment(state.count) }],
   };
 }

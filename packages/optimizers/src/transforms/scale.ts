@@ -9,5 +9,6 @@ export function scale(stepSize: Hyperparam): GradientTransformation<EmptyState> 
     init: () => ({}),
     update: (updates, state) => [mapLike((u) => tf.mul(u, stepSize), updates), state],
     elementwise: true,
+    scaleFactor: (state) => [stepSize, state],
   };
 }

@@ -1,0 +1,271 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { tidyTree } from './tidy-tree.js';
+import { type InitOptions, type OptState, Optimizer, type UpdateOptions } from '@lopt/optimizers';
+import { type PRNGKey, random } from '@lopt/pytree';
+import { type FactoredLayout, factoredLayout, layoutSegments } from './factored-layout.js';
+import { safeRsqrt, tanhEmbedding } from './features.js';
+import { LearnedOptimizer } from './learned-optimizer.js';
+import { applyMlp, initMlp, type Linear } from './nn.js';
+import { ravelParamsGrads } from './raveled.js';
+import { Segments } from './segments.js';
+
+/** Options of `AdafacMLPLOpt` (the reference's defaults). */
+export interface AdafacMLPLOptOptions {
+  /** Scale inside the exponential of the step magnitude (0.001). */
+  expMult?: number;
+  /** Scale of the step (0.001). */
+  stepMult?: number;
+  /** Width of the hidden layers (4). */
+  hiddenSize?: number;
+  /** Number of hidden layers (2). */
+  hiddenLayers?: number;
+  /** Initial momentum decays ([0.9, 0.99, 0.999]). */
+  initialMomentumDecays?: number[];
+  /** Initial second-moment decays ([0.999]). */
+  initialRmsDecays?: number[];
+  /** Initial Adafactor (factored second-moment) decays ([0.9, 0.99, 0.999]). */
+  initialAdafactorDecays?: number[];
+}
+
+/** Meta-parameters of `AdafacMLPLOpt`. */
+export interface AdafacMLPLOptTheta {
+  /** Offsets of the momentum decays, on the `log(1 - decay) / 10` scale (zeros at init). */
+  momentumDecays: tf.Tensor1D;
+  /** Offsets of the second-moment decays (zeros at init). */
+  rmsDecays: tf.Tensor1D;
+  /** Offsets of the Adafactor decays (zeros at init). */
+  adafactorDecays: tf.Tensor1D;
+  /** The per-parameter MLP, `numInputs -> 4 -> 4 -> 2`. */
+  nn: Linear[];
+}
+
+/** State of `AdafacMLPLOpt`'s optimizer (accumulators raveled over all parameters). */
+export interface AdafacMLPLOptState<P> extends OptState<P> {
+  /** The planned number of inner steps (-1 when not given). */
+  numSteps: tf.Scalar;
+  /** Momenta, `[N, numMomentumDecays]`. */
+  momRolling: { m: tf.Tensor2D };
+  /** Second moments, `[N, numRmsDecays]`. */
+  rmsRolling: { rms: tf.Tensor2D };
+  /** Adafactor accumulators, one column per decay. */
+  facRollingFeatures: {
+    /** Column accumulators of factored tensors, `[C, k]`. */
+    vCol: tf.Tensor2D;
+    /** Row accumulators of factored tensors, `[R, k]`. */
+    vRow: tf.Tensor2D;
+    /** Full accumulators of unfactored tensors (rank < 2), `[D, k]`. */
+    vDiag: tf.Tensor2D;
+  };
+}
+
+const decayToParam = (x: number): number => Math.log(1 - x) / 10;
+// 1 - exp(10 * (decayToParam(init) + offset)), differentiable in the offset.
+const learnedDecay = (initial: number[], offset: tf.Tensor1D): tf.Tensor1D =>
+  tf.sub(1, tf.exp(tf.mul(tf.add(tf.tensor1d(initial.map(decayToParam)), offset), 10))) as tf.Tensor1D;
+
+/**
+ * The reference's `AdafacMLPLOpt` (the small "adafac MLP" learned optimizer): a tiny
+ * per-parameter MLP (hidden size 4) over momentum, RMS and Adafactor-style factored
+ * second-moment features at several learned decays, plus eleven tanh step embeddings;
+ * step `out0 * exp(out1 * expMult) * stepMult`.
+ *
+ * With the default decays each parameter gets 28 tensor-normalised features: gradient,
+ * parameter, 3 momenta, 1 RMS, momenta * rsqrt(RMS), rsqrt(RMS), 3 Adafactor-
+ * preconditioned gradients, 3 row and 3 column accumulators, their rsqrt (3 + 3), and
+ * 3 momenta preconditioned by the factored accumulators. The reference's alternative
+ * scalar-math evaluation paths (`concat_weights=False`) are not provided: they compute
+ * the same function. All tensors are processed at once, as one raveled matrix.
+ * `numSteps` at `init` is optional here (the reference requires it but does not use it).
+ */
+export class AdafacMLPLOpt extends LearnedOptimizer<AdafacMLPLOptTheta> {
+  /** Scale inside the exponential of the step magnitude. */
+  readonly expMult: number;
+  /** Scale of the step. */
+  readonly stepMult: number;
+  /** Width of the hidden layers. */
+  readonly hiddenSize: number;
+  /** Number of hidden layers. */
+  readonly hiddenLayers: number;
+  /** Initial momentum decays. */
+  readonly initialMomentumDecays: number[];
+  /** Initial second-moment decays. */
+  readonly initialRmsDecays: number[];
+  /** Initial Adafactor decays. */
+  readonly initialAdafactorDecays: number[];
+  private readonly layouts = new Map<string, FactoredLayout>();
+
+  /** @param opts architecture, decays and step scales (the reference's defaults when omitted) */
+  constructor(opts: AdafacMLPLOptOptions = {}) {
+    super();
+    this.expMult = opts.expMult ?? 0.001;
+    this.stepMult = opts.stepMult ?? 0.001;
+    this.hiddenSize = opts.hiddenSize ?? 4;
+    this.hiddenLayers = opts.hiddenLayers ?? 2;
+    this.initialMomentumDecays = opts.initialMomentumDecays ?? [0.9, 0.99, 0.999];
+    this.initialRmsDecays = opts.initialRmsDecays ?? [0.999];
+    this.initialAdafactorDecays = opts.initialAdafactorDecays ?? [0.9, 0.99, 0.999];
+  }
+
+  /** Number of inputs of the MLP (39 with the default decays). */
+  get numInputs(): number {
+    const m = this.initialMomentumDecays.length;
+    const r = this.initialRmsDecays.length;
+    const a = this.initialAdafactorDecays.length;
+    return 2 + 2 * m + 2 * r + 6 * a + 11;
+  }
+
+  /** Zero decay offsets and the MLP's weights. */
+  init(key: PRNGKey): AdafacMLPLOptTheta {
+    const sizes = [...Array(this.hiddenLayers).fill(this.hiddenSize), 2];
+    return {
+      momentumDecays: tf.zeros([this.initialMomentumDecays.length]) as tf.Tensor1D,
+      rmsDecays: tf.zeros([this.initialRmsDecays.length]) as tf.Tensor1D,
+      adafactorDecays: tf.zeros([this.initialAdafactorDecays.length]) as tf.Tensor1D,
+      nn: initMlp(random.foldIn(key, 0), this.numInputs, sizes),
+    };
+  }
+
+  /** The optimizer that applies `theta`. */
+  optFn(theta: AdafacMLPLOptTheta): Optimizer {
+    return new AdafacMLPLOptOptimizer(this, theta);
+  }
+
+  /** The factored layout for parameters of these shapes (cached). */
+  layout(shapes: readonly (readonly number[])[]): FactoredLayout {
+    const k = JSON.stringify(shapes);
+    let l = this.layouts.get(k);
+    if (!l) {
+      l = factoredLayout(shapes);
+      this.layouts.set(k, l);
+    }
+    return l;
+  }
+
+  override get name(): string {
+    return 'AdafacMLPLOpt';
+  }
+}
+
+class AdafacMLPLOptOptimizer extends Optimizer {
+  constructor(
+    private readonly lopt: AdafacMLPLOpt,
+    private readonly theta: AdafacMLPLOptTheta,
+  ) {
+    super();
+  }
+
+  init<P>(params: P, opts: InitOptions = {}): AdafacMLPLOptState<P> {
+    return tidyTree(() => {
+      const { raveled } = ravelParamsGrads('AdafacMLPLOpt', params, params);
+      const n = raveled.n;
+      const l = this.lopt.layout(raveled.shapes);
+      const ka = this.lopt.initialAdafactorDecays.length;
+      return {
+        params,
+        modelState: opts.modelState,
+        iteration: tf.scalar(0, 'int32'),
+        numSteps: tf.scalar(opts.numSteps ?? -1),
+        momRolling: { m: tf.zeros([n, this.lopt.initialMomentumDecays.length]) as tf.Tensor2D },
+        rmsRolling: { rms: tf.zeros([n, this.lopt.initialRmsDecays.length]) as tf.Tensor2D },
+        facRollingFeatures: {
+          vCol: tf.zeros([l.numCols, ka]) as tf.Tensor2D,
+          vRow: tf.zeros([l.numRows, ka]) as tf.Tensor2D,
+          vDiag: tf.zeros([l.numDiag, ka]) as tf.Tensor2D,
+        },
+      };
+    });
+  }
+
+  update<P>(state: OptState<P>, grads: P, opts: UpdateOptions = {}): AdafacMLPLOptState<P> {
+    const s = state as AdafacMLPLOptState<P>;
+    const lopt = this.lopt;
+    return tidyTree(() => {
+      const { raveled, p, g } = ravelParamsGrads('AdafacMLPLOpt', s.params, grads, s.momRolling.m.shape[0]);
+      const n = p.shape[0];
+      const layout = lopt.layout(raveled.shapes);
+      const seg = layoutSegments(layout);
+      const { numRows: R, numCols: C, numDiag: D } = layout;
+
+      const momDecay = learnedDecay(lopt.initialMomentumDecays, this.theta.momentumDecays);
+      const rmsDecay = tf.clipByValue(learnedDecay(lopt.initialRmsDecays, this.theta.rmsDecays), 0, 1);
+      const facDecay = tf.clipByValue(learnedDecay(lopt.initialAdafactorDecays, this.theta.adafactorDecays), 0, 1);
+      const k = lopt.initialAdafactorDecays.length;
+
+      const m = tf.add(tf.mul(momDecay, s.momRolling.m), tf.mul(tf.sub(1, momDecay), g)) as tf.Tensor2D;
+      const g2 = tf.square(g);
+      const rms = tf.add(tf.mul(rmsDecay, s.rmsRolling.rms), tf.mul(tf.sub(1, rmsDecay), g2)) as tf.Tensor2D;
+
+      // Factored accumulators: means of g^2 + 1e-30 over the reduced axis, per decay.
+      const gsq = tf.add(g2, 1e-30) as tf.Tensor2D;
+      const f = s.facRollingFeatures;
+      const rowTable = tf.add(
+        tf.mul(facDecay, tf.concat([f.vRow, f.vDiag], 0)),
+        tf.mul(tf.sub(1, facDecay), seg.rows.mean(gsq)),
+      ) as tf.Tensor2D;
+      const colTable = tf.add(
+        tf.mul(facDecay, tf.concat([f.vCol, f.vDiag], 0)),
+        tf.mul(tf.sub(1, facDecay), seg.cols.mean(gsq)),
+      ) as tf.Tensor2D;
+      const vRow = tf.slice(rowTable, [0, 0], [R, k]) as tf.Tensor2D;
+      const vDiag = tf.slice(rowTable, [R, 0], [D, k]) as tf.Tensor2D;
+      const vCol = tf.slice(colTable, [0, 0], [C, k]) as tf.Tensor2D;
+
+      // Row and column preconditioners; ones in the diagonal slots keep the unused
+      // branch of the select below finite.
+      const ones = tf.ones([D, k]);
+      const rowFactor =
+        seg.rowGroups !== null
+          ? safeRsqrt(tf.div(vRow, tf.add(seg.rowGroups.expand(seg.rowGroups.mean(vRow)), 1e-9)))
+          : tf.zeros([0, k]);
+      const rf = seg.rows.expand(tf.concat([rowFactor, ones], 0) as tf.Tensor2D);
+      const cf = seg.cols.expand(tf.concat([safeRsqrt(vCol), ones], 0) as tf.Tensor2D);
+      const rowVal = seg.rows.expand(rowTable); // diagonal elements: their own accumulator
+      const colVal = seg.cols.expand(colTable);
+      const factored = tf.tensor(repeatMask(layout.isFactored, k), [n, k], 'bool');
+      const facG = tf.where(factored, tf.mul(tf.mul(g, rf), cf), tf.mul(g, safeRsqrt(tf.add(rowVal, 1e-9))));
+      const facMom = tf.where(factored, tf.mul(tf.mul(m, rf), cf), tf.mul(m, tf.rsqrt(tf.add(rowVal, 1e-6))));
+
+      const rsqrtRms = tf.rsqrt(tf.add(rms, 1e-6));
+      const features = tf.concat(
+        [
+          g,
+          p,
+          m,
+          rms,
+          tf.mul(m, rsqrtRms),
+          rsqrtRms,
+          facG,
+          rowVal,
+          colVal,
+          tf.rsqrt(tf.add(rowVal, 1e-8)),
+          tf.rsqrt(tf.add(colVal, 1e-8)),
+          facMom,
+        ],
+        1,
+      ) as tf.Tensor2D;
+      const inp = Segments.contiguous(raveled.sizes).secondMomentNormalize(features);
+      const out = applyMlp(this.theta.nn, inp, tanhEmbedding(s.iteration));
+      const [direction, magnitude] = tf.split(out, 2, 1);
+      const step = tf.mul(tf.mul(direction!, tf.exp(tf.mul(magnitude!, lopt.expMult))), lopt.stepMult);
+      return {
+        params: raveled.unravel(tf.sub(p, step)),
+        modelState: opts.modelState ?? s.modelState,
+        iteration: tf.add(s.iteration, 1) as tf.Scalar,
+        numSteps: s.numSteps,
+        momRolling: { m },
+        rmsRolling: { rms },
+        facRollingFeatures: { vCol, vRow, vDiag },
+      };
+    });
+  }
+
+  override get name(): string {
+    return 'AdafacMLPLOpt';
+  }
+}
+
+function repeatMask(mask: Uint8Array, k: number): Uint8Array {
+  const out = new Uint8Array(mask.length * k);
+  for (let i = 0; i < mask.length; i++) out.fill(mask[i]!, i * k, i * k + k);
+  return out;
+}

@@ -1,0 +1,43 @@
+/**
+ * @packageDocumentation
+ * Learned optimizers: `init(key) -> theta`, `optFn(theta) -> Optimizer`, differentiable
+ * in theta so meta-gradients flow through unrolled inner training.
+ */
+export { LearnedOptimizer } from './learned-optimizer.js';
+export {
+  LearnableAdam,
+  type LearnableAdamOptions,
+  type LearnableAdamTheta,
+  LearnableSGD,
+  type LearnableSGDTheta,
+  LearnableSGDM,
+  type LearnableSGDMTheta,
+} from './learnable-hparams.js';
+export { MLPLOpt, type MLPLOptOptions, type MLPLOptState, type MLPLOptTheta } from './mlp-lopt.js';
+export type { Linear, LSTMState } from './nn.js';
+export {
+  AdafacMLPLOpt,
+  type AdafacMLPLOptOptions,
+  type AdafacMLPLOptState,
+  type AdafacMLPLOptTheta,
+} from './adafac-mlp-lopt.js';
+export {
+  type LossNormalizerState,
+  RNNMLPLOpt,
+  type RNNMLPLOptOptions,
+  type RNNMLPLOptState,
+  type RNNMLPLOptTheta,
+  type RNNMLPLOptUpdateOptions,
+} from './rnn-mlp-lopt.js';
+export { NNAdam, type NNAdamOptions, type NNAdamState, type NNAdamTheta } from './nn-adam.js';
+export { type EmptyTheta, learnedOptimizerFromOpt } from './learned-optimizer-from-opt.js';
+export { SumLearnedOptimizer, SumOptimizer, type SumOptimizerState, type SumTheta } from './sum-learned-optimizer.js';
+export {
+  deserializeTheta,
+  serializeTheta,
+  THETA_FORMAT,
+  THETA_FORMAT_VERSION,
+  type ThetaFile,
+  type ThetaFileLeaf,
+} from './theta-format.js';
+export { loadTheta, saveTheta } from './theta-file.js';

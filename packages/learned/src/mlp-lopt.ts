@@ -1,0 +1,133 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { tidyTree } from './tidy-tree.js';
+import { type InitOptions, type OptState, Optimizer, type UpdateOptions } from '@lopt/optimizers';
+import type { PRNGKey } from '@lopt/pytree';
+import { tanhEmbedding } from './features.js';
+import { LearnedOptimizer } from './learned-optimizer.js';
+import { applyMlp, initMlp, type Linear } from './nn.js';
+import { ravelParamsGrads } from './raveled.js';
+import { Segments } from './segments.js';
+
+/** Momentum decays of `MLPLOpt`'s six momentum features. */
+const DECAYS = [0.1, 0.5, 0.9, 0.99, 0.999, 0.9999];
+/** Per-parameter input features: gradient, parameter, six momenta, eleven step embeddings. */
+const NUM_FEATURES = 19;
+
+/** Options of `MLPLOpt` (the reference's defaults). */
+export interface MLPLOptOptions {
+  /** Scale inside the exponential of the step magnitude (0.001). */
+  expMult?: number;
+  /** Scale of the step (0.001). */
+  stepMult?: number;
+  /** Width of the hidden layers (32). */
+  hiddenSize?: number;
+  /** Number of hidden layers (2). */
+  hiddenLayers?: number;
+}
+
+/** Meta-parameters of `MLPLOpt`: the per-parameter MLP, input layer first. */
+export interface MLPLOptTheta {
+  /** Dense layers `19 -> hidden -> ... -> 2`. */
+  mlp: Linear[];
+}
+
+/** State of `MLPLOpt`'s optimizer. */
+export interface MLPLOptState<P> extends OptState<P> {
+  /** Momentum accumulators over the raveled parameters. */
+  rollingFeatures: {
+    /** `[N, 6]`: one column per decay (0.1 ... 0.9999), rows in the params' flattening order. */
+    m: tf.Tensor2D;
+  };
+}
+
+/**
+ * The reference's per-parameter MLP learned optimizer ("LOLv2", `MLPLOpt`). Each
+ * parameter gets 19 features: its gradient, its value and six momenta (decays 0.1 ...
+ * 0.9999), each normalised by the rsqrt of its second moment over the parameter's
+ * tensor, plus eleven `tanh(t / s - 1)` step embeddings. An MLP maps them to a direction
+ * and a magnitude, and the step is `out0 * exp(out1 * expMult) * stepMult`.
+ *
+ * The MLP runs over all parameters at once: parameters, gradients and accumulators are
+ * one raveled `[N, k]` matrix, per-tensor statistics are segment reductions, so an
+ * update costs a handful of large ops whatever the number of tensors. The momentum
+ * accumulators are stored raveled (`[N, 6]`) rather than per tensor.
+ */
+export class MLPLOpt extends LearnedOptimizer<MLPLOptTheta> {
+  /** Scale inside the exponential of the step magnitude. */
+  readonly expMult: number;
+  /** Scale of the step. */
+  readonly stepMult: number;
+  /** Width of the hidden layers. */
+  readonly hiddenSize: number;
+  /** Number of hidden layers. */
+  readonly hiddenLayers: number;
+
+  /** @param opts architecture and step scales (the reference's defaults when omitted) */
+  constructor(opts: MLPLOptOptions = {}) {
+    super();
+    this.expMult = opts.expMult ?? 0.001;
+    this.stepMult = opts.stepMult ?? 0.001;
+    this.hiddenSize = opts.hiddenSize ?? 32;
+    this.hiddenLayers = opts.hiddenLayers ?? 2;
+  }
+
+  /** The MLP's weights (truncated-normal, stddev `1/sqrt(fanIn)`; zero biases). */
+  init(key: PRNGKey): MLPLOptTheta {
+    return { mlp: initMlp(key, NUM_FEATURES, [...Array(this.hiddenLayers).fill(this.hiddenSize), 2]) };
+  }
+
+  /** The optimizer that applies the MLP of `theta`. */
+  optFn(theta: MLPLOptTheta): Optimizer {
+    return new MLPLOptOptimizer(this, theta);
+  }
+
+  override get name(): string {
+    return 'MLPLOpt';
+  }
+}
+
+class MLPLOptOptimizer extends Optimizer {
+  constructor(
+    private readonly lopt: MLPLOpt,
+    private readonly theta: MLPLOptTheta,
+  ) {
+    super();
+  }
+
+  init<P>(params: P, opts: InitOptions = {}): MLPLOptState<P> {
+    return tidyTree(() => {
+      const n = ravelParamsGrads('MLPLOpt', params, params).p.shape[0];
+      return {
+        params,
+        modelState: opts.modelState,
+        iteration: tf.scalar(0, 'int32'),
+        rollingFeatures: { m: tf.zeros([n, DECAYS.length]) as tf.Tensor2D },
+      };
+    });
+  }
+
+  update<P>(state: OptState<P>, grads: P, opts: UpdateOptions = {}): MLPLOptState<P> {
+    const s = state as MLPLOptState<P>;
+    return tidyTree(() => {
+      const { raveled, p, g } = ravelParamsGrads('MLPLOpt', s.params, grads, s.rollingFeatures.m.shape[0]);
+      const decays = tf.tensor1d(DECAYS);
+      const m = tf.add(tf.mul(decays, s.rollingFeatures.m), tf.mul(tf.sub(1, decays), g)) as tf.Tensor2D;
+      const segments = Segments.contiguous(raveled.sizes);
+      const inp = segments.secondMomentNormalize(tf.concat([g, p, m], 1) as tf.Tensor2D);
+      const out = applyMlp(this.theta.mlp, inp, tanhEmbedding(s.iteration));
+      const [direction, magnitude] = tf.split(out, 2, 1);
+      const step = tf.mul(tf.mul(direction!, tf.exp(tf.mul(magnitude!, this.lopt.expMult))), this.lopt.stepMult);
+      const next = raveled.unravel(tf.sub(p, step));
+      return {
+        params: next,
+        modelState: opts.modelState ?? s.modelState,
+        iteration: tf.add(s.iteration, 1) as tf.Scalar,
+        rollingFeatures: { m },
+      };
+    });
+  }
+
+  override get name(): string {
+    return 'MLPLOpt';
+  }
+}

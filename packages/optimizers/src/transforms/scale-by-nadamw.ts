@@ -1,0 +1,78 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { biasCorrection, type Hyperparam, increment, oneMinus } from '../hyperparams.js';
+import { sqrtWithRoot } from '../numerics.js';
+import { type GradientTransformation, requireParams } from '../transform.js';
+import { mapLike } from '../tree-ops.js';
+import { asScalar, type ScaleByAdamState } from './scale-by-adam.js';
+
+/** Options of `scaleByNadamw` (the reference `NAdamW`'s defaults). */
+export interface ScaleByNadamwOptions {
+  /** Decay of the first moment (default 0.9). */
+  beta1?: Hyperparam;
+  /** Decay of the second moment (default 0.999). */
+  beta2?: Hyperparam;
+  /** Added to the root of the second moment (default 1e-8). */
+  epsilon?: Hyperparam;
+  /** Decoupled (AdamW) weight decay, scaled like the step (default 0). */
+  adamwWeightDecay?: Hyperparam;
+  /** L2 weight decay added to the gradient before the moments (default 0). */
+  l2WeightDecay?: Hyperparam;
+  /** Nesterov momentum (default true). */
+  useNesterov?: boolean;
+  /** Bias correction (default true). */
+  useBiasCorrection?: boolean;
+}
+
+/**
+ * The reference's NAdamW step, before the learning rate (Schneider et al.'s baseline,
+ * arXiv:2002.11887): with `g' = g + l2 p`, `m`, `v` the moments of `g'` and
+ * `c = sqrt(1 - b2^t) / (1 - b1^t)`, the update is
+ * `c (b1 m + (1 - b1) g') / (sqrt(v) + eps) + c adamwWeightDecay p` (or `c m / ...` without
+ * Nesterov). Note `eps` is outside the bias correction, unlike `scaleByAdam`.
+ */
+export function scaleByNadamw(opts: ScaleByNadamwOptions = {}): GradientTransformation<ScaleByAdamState> {
+  const {
+    beta1 = 0.9,
+    beta2 = 0.999,
+    epsilon = 1e-8,
+    adamwWeightDecay = 0,
+    l2WeightDecay = 0,
+    useNesterov = true,
+    useBiasCorrection = true,
+  } = opts;
+  return {
+    init: (params) => ({
+      count: tf.scalar(0, 'int32'),
+      mu: mapLike((p) => tf.zerosLike(p), params),
+      nu: mapLike((p) => tf.zerosLike(p), params),
+    }),
+    update: (updates, state, params) => {
+      const ps = requireParams('scaleByNadamw', params);
+      const count = increment(state.count);
+      const b1 = asScalar(beta1);
+      const b2 = asScalar(beta2);
+      const c1 = asScalar(oneMinus(beta1));
+      const c2 = asScalar(oneMinus(beta2));
+      const hasL2 = !(typeof l2WeightDecay === 'number' && l2WeightDecay === 0);
+      const g = hasL2 ? mapLike((u, p) => tf.add(u, tf.mul(p, l2WeightDecay)), updates, ps) : updates;
+      const mu = mapLike((x, m) => tf.add(tf.mul(m, b1), tf.mul(x, c1)), g, state.mu);
+      const nu = mapLike((x, v) => tf.add(tf.mul(v, b2), tf.mul(tf.square(x), c2)), g, state.nu);
+      const corr = useBiasCorrection ? tf.div(tf.sqrt(biasCorrection(beta2, count)), biasCorrection(beta1, count)) : tf.scalar(1);
+      const hasWd = !(typeof adamwWeightDecay === 'number' && adamwWeightDecay === 0);
+      const out = mapLike(
+        (m, v, x, p) => {
+          const num = useNesterov ? tf.add(tf.mul(m, b1), tf.mul(x, c1)) : m;
+          const step = tf.div(num, tf.add(sqrtWithRoot(v), epsilon));
+          const withWd = hasWd ? tf.add(step, tf.mul(p, adamwWeightDecay)) : step;
+          return tf.mul(withWd, corr);
+        },
+        mu,
+        nu,
+        g,
+        ps,
+      );
+      return [out, { count, mu, nu }];
+    },
+    elementwise: true,
+  };
+}
