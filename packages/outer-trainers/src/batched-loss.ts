@@ -1,6 +1,6 @@
 import type { PRNGKey } from '@lopt/pytree';
 import { treeMap } from '@lopt/pytree';
-import type { Task } from '@lopt/tasks';
+import { type Task, batchedLoss as tasksBatchedLoss, hasBatchedLoss } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
 
 /**
@@ -47,3 +47,26 @@ export function stackedLosses(batched: BatchedLossFn): LossesFn {
     });
   };
 }
+
+/** Stacks K batches (pytrees of tensors) on a new leading axis; `undefined` data stays `undefined`. */
+export function stackBatches<D>(datas: D[]): D {
+  if (datas.every((d) => d === undefined || d === null)) return datas[0] as D;
+  return treeMap((...xs: tf.Tensor[]) => tf.stack(xs), datas[0], ...datas.slice(1)) as D;
+}
+
+/**
+ * The default `BatchedLossFn`: the tasks package's `batchedLoss` with the K batches
+ * stacked on a leading axis (one batch per problem).
+ */
+export const perProblemBatchedLoss: BatchedLossFn = (task, stackedParams, keys, datas) =>
+  tf.tidy(() => tasksBatchedLoss(task, stackedParams, keys, stackBatches(datas)));
+
+/**
+ * The default `LossesFn`: one batched call when the problems share a task that has a
+ * vectorised `batchedLoss` (image MLPs, quadratics) and equally shaped parameters;
+ * otherwise one problem at a time.
+ */
+export const autoLosses: LossesFn = <P, D>(tasks: Task<P, D>[], params: P[], keys: PRNGKey[], datas: D[]) => {
+  if (tasks.length > 1 && hasBatchedLoss(tasks[0]!)) return stackedLosses(perProblemBatchedLoss)(tasks, params, keys, datas);
+  return loopedLosses(tasks, params, keys, datas);
+};

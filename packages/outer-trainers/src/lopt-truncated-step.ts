@@ -1,11 +1,13 @@
+import { tidy } from './tree-utils.js';
 import type { LearnedOptimizer } from '@lopt/learned';
 import type { Optimizer, OptState } from '@lopt/optimizers';
 import { type PRNGKey, random, valueAndGrad } from '@lopt/pytree';
 import type { Task, TaskFamily } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
-import { type BatchedLossFn, type LossesFn, loopedLosses, stackedLosses } from './batched-loss.js';
+import { type BatchedLossFn, type LossesFn, autoLosses, loopedLosses, stackedLosses } from './batched-loss.js';
 import type { OuterState } from './outer-state.js';
 import { nextBatch } from './task-data.js';
+import { isVectorizedLearnedOptimizer, stackTrees, unstackTree } from './vectorized-learned-optimizer.js';
 import { checkPositiveInt } from './tree-utils.js';
 import type {
   InitStepStateOptions,
@@ -58,8 +60,11 @@ export interface VectorizedLOptTruncatedStepOptions {
   /**
    * A loss over parameters stacked on a leading axis. When the K problems share one task
    * (a single-task family), their forward and backward passes run as one batched call.
+   * Default: the tasks package's `batchedLoss` for tasks that have a vectorised one.
    */
   batchedLoss?: BatchedLossFn;
+  /** `'off'` evaluates the problems one at a time even when a batched loss exists (default `'auto'`). */
+  batching?: 'auto' | 'off';
 }
 
 const TASK_CACHE_LIMIT = 1024;
@@ -112,21 +117,26 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
     }
     this.outerDataSplit = opts.outerDataSplit ?? 'train';
     this.name = opts.taskName;
-    this.losses = opts.batchedLoss ? stackedLosses(opts.batchedLoss) : loopedLosses;
+    this.losses =
+      opts.batching === 'off' ? loopedLosses : opts.batchedLoss ? stackedLosses(opts.batchedLoss) : autoLosses;
   }
 
+  /** Fresh meta-parameters: the learned optimizer's `init`. */
   outerInit(key: PRNGKey): Theta {
     return this.learnedOpt.init(key);
   }
 
+  /** Name of the task family (for metrics). */
   taskName(): string {
     return this.name ?? this.taskFamily.name;
   }
 
+  /** Name of the configuration: the learned optimizer (for metrics). */
   cfgName(): string {
     return this.learnedOpt.name;
   }
 
+  /** The inner step each problem is at. */
   innerSteps(state: LOptTruncatedUnrollState<Cfg>): number[] {
     return state.innerStep.slice();
   }
@@ -181,13 +191,48 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
     return [opt.init(p, { modelState: s, numSteps, key: k3! }), cfg];
   }
 
+  /**
+   * The training problems' updates as one call of the learned optimizer's
+   * `vectorizedOptFn`, when it has one (states stacked on a leading axis, then split);
+   * `undefined` when the updates must run one problem at a time.
+   */
+  private vectorizedUpdate(
+    theta: Theta | Theta[],
+    vector: boolean | undefined,
+    train: number[],
+    state: LOptTruncatedUnrollState<Cfg>,
+    grads: P[],
+    losses: tf.Tensor1D,
+    key: PRNGKey,
+  ): OptState[] | undefined {
+    if (train.length < 2 || !isVectorizedLearnedOptimizer(this.learnedOpt)) return undefined;
+    const th = this.thetas(theta, vector);
+    const stackedState = stackTrees(train.map((i) => state.innerOptState[i]!));
+    if (!stackedState) return undefined;
+    const stackedGrads = stackTrees(grads)!;
+    const opt = this.learnedOpt.vectorizedOptFn(train.map((i) => th(i)), true);
+    const next = opt.update(stackedState, stackedGrads, { loss: losses as unknown as tf.Scalar, key });
+    return unstackTree(next, train.length);
+  }
+
+  /** Fresh states of the K problems: sampled tasks, initial parameters, optimizer states, truncations. */
   initStepState(
     theta: Theta | Theta[],
     outerState: OuterState,
     key: PRNGKey,
     opts: InitStepStateOptions = {},
   ): LOptTruncatedUnrollState<Cfg> {
-    const opts_ = this.optimizers(theta, opts.thetaIsVector);
+    this.thetas(theta, opts.thetaIsVector);
+    // optFn may make tensors (hyperparameters from theta): it runs inside the tidy.
+    return tidy(() => this.initStepStateInner(this.optimizers(theta, opts.thetaIsVector), outerState, key, opts));
+  }
+
+  private initStepStateInner(
+    opts_: Optimizer[],
+    outerState: OuterState,
+    key: PRNGKey,
+    opts: InitStepStateOptions,
+  ): LOptTruncatedUnrollState<Cfg> {
     const [key1, key2] = random.split(key);
     const keys = random.split(key1!, this.numTasks);
     const state: LOptTruncatedUnrollState<Cfg> = {
@@ -216,6 +261,7 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
     return state;
   }
 
+  /** `steps` inner steps' worth of training data, one batch per problem (dispose after use). */
   getBatch(steps: number): LOptStepData<D>[] {
     checkPositiveInt(steps, 'getBatch: steps');
     const ds = this.taskFamily.datasets;
@@ -229,6 +275,7 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
     });
   }
 
+  /** `steps` inner steps' worth of meta-loss data from `outerDataSplit` (dispose after use). */
   getOuterBatch(steps: number): LOptStepData<D>[] {
     checkPositiveInt(steps, 'getOuterBatch: steps');
     const ds = this.taskFamily.datasets;
@@ -241,7 +288,7 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
 
   /** Applies each problem's task normalizer (one call when all problems share a task). */
   private normalize(losses: tf.Tensor1D, cfgs: Cfg[]): tf.Tensor1D {
-    return tf.tidy(() => {
+    return tidy(() => {
       const tasks = cfgs.map((c) => this.taskFor(c));
       if (tasks.every((t) => t === tasks[0])) return tf.reshape(tasks[0]!.normalizer(losses), [-1]) as tf.Tensor1D;
       const parts = tf.unstack(losses);
@@ -249,6 +296,7 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
     });
   }
 
+  /** Trains each problem one step, or resets it when its truncation is done (inputs are not disposed). */
   unrollStep(
     theta: Theta | Theta[],
     state: LOptTruncatedUnrollState<Cfg>,
@@ -262,7 +310,7 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
     if (!data || !Array.isArray(data.train) || data.train.length !== K) {
       throw new Error(`VectorizedLOptTruncatedStep.unrollStep: data.train must hold ${K} batches (one per task)`);
     }
-    const opts_ = this.optimizers(theta, opts.thetaIsVector);
+    this.thetas(theta, opts.thetaIsVector);
     const [key1, key2] = random.split(key);
     const taskKeys = random.split(key1!, K).map((k) => random.split(k));
     const train: number[] = [];
@@ -270,7 +318,8 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
 
     const nextCfg = state.taskParam.slice();
     const nextStep = state.innerStep.slice();
-    const { optStates, loss } = tf.tidy(() => {
+    const { optStates, loss } = tidy(() => {
+      const opts_ = this.optimizers(theta, opts.thetaIsVector);
       const optStates: OptState[] = state.innerOptState.slice();
       const perTask: tf.Scalar[] = Array.from({ length: K }, () => tf.scalar(0));
       if (train.length > 0) {
@@ -294,12 +343,15 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
         };
         const [[, aux], grads] = valueAndGrad(f, { hasAux: true })(params);
         const ls = tf.unstack(aux.losses) as tf.Scalar[];
+        const updated = withState ? undefined : this.vectorizedUpdate(theta, opts.thetaIsVector, train, state, grads, aux.losses, split2[0]![1]!);
         train.forEach((i, j) => {
-          optStates[i] = opts_[i]!.update(state.innerOptState[i]!, grads[j]!, {
-            loss: ls[j]!,
-            modelState: aux.states[j],
-            key: split2[j]![1]!,
-          });
+          optStates[i] =
+            updated?.[j] ??
+            opts_[i]!.update(state.innerOptState[i]!, grads[j]!, {
+              loss: ls[j]!,
+              modelState: aux.states[j],
+              key: split2[j]![1]!,
+            });
           perTask[i] = ls[j]!;
           nextStep[i] = state.innerStep[i]! + 1;
         });
@@ -351,6 +403,7 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
     return [next, out];
   }
 
+  /** Each problem's normalised loss at its current parameters, `[K]`, without training. */
   metaLossBatch(
     theta: Theta | Theta[],
     state: LOptTruncatedUnrollState<Cfg>,
@@ -360,8 +413,8 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
     thetaIsVector?: boolean,
   ): tf.Tensor1D {
     this.checkState(state);
-    const opts_ = this.optimizers(theta, thetaIsVector);
-    return tf.tidy(() => {
+    return tidy(() => {
+      const opts_ = this.optimizers(theta, thetaIsVector);
       const keys = random.split(key, this.numTasks);
       const tasks = state.taskParam.map((c) => this.taskFor(c));
       const params = state.innerOptState.map((s, i) => opts_[i]!.getParams(s) as P);

@@ -52,7 +52,7 @@ export interface TruncatedStep<Theta = unknown, State = unknown, Data = unknown>
   outerInit(key: PRNGKey): Theta;
   /** Fresh states of the K problems. */
   initStepState(theta: Theta | Theta[], outerState: OuterState, key: PRNGKey, opts?: InitStepStateOptions): State;
-  /** `steps` inner steps' worth of training data. */
+  /** `steps` inner steps' worth of training data (the caller disposes it after use). */
   getBatch(steps: number): Data[];
   /** `steps` inner steps' worth of data for meta-losses. */
   getOuterBatch(steps: number): Data[];

@@ -48,11 +48,18 @@ export class ConstantTruncationSchedule extends TruncationSchedule<ConstantTrunc
     checkLength(totalLength, 'ConstantTruncationSchedule');
   }
 
+  /** The state of a fresh truncation. */
   init(_key: PRNGKey, _outerState?: OuterState): ConstantTruncationState {
     return { length: this.totalLength };
   }
 
-  nextState(state: ConstantTruncationState, step: number): [ConstantTruncationState, boolean] {
+  /** The state after inner step `step`, and whether the truncation is done. */
+  nextState(
+    state: ConstantTruncationState,
+    step: number,
+    _key?: PRNGKey,
+    _outerState?: OuterState,
+  ): [ConstantTruncationState, boolean] {
     return [state, step >= this.totalLength];
   }
 }
@@ -78,6 +85,7 @@ export class LogUniformLengthSchedule extends TruncationSchedule<ConstantTruncat
     }
   }
 
+  /** The state of a fresh truncation. */
   init(key: PRNGKey, outerState?: OuterState): ConstantTruncationState {
     const lo = Math.log(resolve(this.minLength, outerState));
     const hi = Math.log(resolve(this.maxLength, outerState));
@@ -86,6 +94,7 @@ export class LogUniformLengthSchedule extends TruncationSchedule<ConstantTruncat
     return { length: Math.max(1, Math.trunc(Math.fround(Math.exp(u)))) };
   }
 
+  /** The state after inner step `step`, and whether the truncation is done. */
   nextState(
     state: ConstantTruncationState,
     step: number,
@@ -99,11 +108,18 @@ export class LogUniformLengthSchedule extends TruncationSchedule<ConstantTruncat
 
 /** A schedule that never ends a truncation (for estimators that manage lengths themselves). */
 export class NeverEndingTruncationSchedule extends TruncationSchedule<Record<string, never>> {
-  init(): Record<string, never> {
+  /** The state of a fresh truncation. */
+  init(_key?: PRNGKey, _outerState?: OuterState): Record<string, never> {
     return {};
   }
 
-  nextState(state: Record<string, never>): [Record<string, never>, boolean] {
+  /** The state after inner step `step`, and whether the truncation is done. */
+  nextState(
+    state: Record<string, never>,
+    _step?: number,
+    _key?: PRNGKey,
+    _outerState?: OuterState,
+  ): [Record<string, never>, boolean] {
     return [state, false];
   }
 }
@@ -138,6 +154,7 @@ export class ScheduledTruncationSchedule extends TruncationSchedule<ConstantTrun
     this.minLength = opts.minLength ?? 10;
   }
 
+  /** The state of a fresh truncation. */
   init(key: PRNGKey, outerState?: OuterState): ConstantTruncationState {
     let length = Math.trunc(resolve(this.schedule, outerState, this.maxSteps));
     if (this.std > 0) {
@@ -148,6 +165,7 @@ export class ScheduledTruncationSchedule extends TruncationSchedule<ConstantTrun
     return { length };
   }
 
+  /** The state after inner step `step`, and whether the truncation is done. */
   nextState(
     state: ConstantTruncationState,
     step: number,

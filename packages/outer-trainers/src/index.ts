@@ -1,0 +1,92 @@
+/**
+ * @packageDocumentation
+ * Meta-training for learned optimizers, after learned_optimization's `outer_trainers`:
+ * truncation schedules, K inner problems advanced together (`VectorizedLOptTruncatedStep`),
+ * ES / PES / truncated-backprop gradient estimators, gradient learners, and
+ * checkpointed meta-training loops. File I/O lives in `@lopt/outer-trainers/node`.
+ */
+export type { OuterState } from './outer-state.js';
+export {
+  type ConstantTruncationState,
+  ConstantTruncationSchedule,
+  LogUniformLengthSchedule,
+  NeverEndingTruncationSchedule,
+  type ScalarSchedule,
+  type ScheduledTruncationOptions,
+  ScheduledTruncationSchedule,
+  TruncationSchedule,
+} from './truncation-schedule.js';
+export type {
+  InitStepStateOptions,
+  TruncatedStep,
+  TruncatedUnrollOut,
+  UnrollStepOptions,
+} from './truncated-step.js';
+export {
+  autoLosses,
+  type BatchedLossFn,
+  type LossesFn,
+  loopedLosses,
+  perProblemBatchedLoss,
+  stackBatches,
+  stackedLosses,
+} from './batched-loss.js';
+export { singleTaskToFamily } from './single-task-family.js';
+export {
+  type LOptStepData,
+  type LOptTruncatedUnrollState,
+  VectorizedLOptTruncatedStep,
+  type VectorizedLOptTruncatedStepOptions,
+} from './lopt-truncated-step.js';
+export {
+  GradientEstimator,
+  type GradientEstimatorOut,
+  type Metrics,
+  type UnrollInfo,
+  type WorkerWeights,
+} from './gradient-estimator.js';
+export {
+  samplePerturbations,
+  truncatedUnroll,
+  type VectorPerturbations,
+  vectorSamplePerturbations,
+} from './common.js';
+export { type EsGradOptions, esGrad } from './es-grad.js';
+export { type EmptyState, FullES, type FullESOptions } from './full-es.js';
+export { TruncatedES, type TruncatedESOptions } from './truncated-es.js';
+export { type PESWorkerState, TruncatedPES, type TruncatedPESOptions, pesGrad } from './truncated-pes.js';
+export { TruncatedGrad, type TruncatedGradOptions } from './truncated-grad.js';
+export { FullGrad, type FullGradOptions } from './full-grad.js';
+export {
+  type AggregatedGradient,
+  GradientLearner,
+  type GradientLearnerOptions,
+  type GradientLearnerState,
+  type GradientWorkerComputeOptions,
+  gradientWorkerCompute,
+  type MetaInitializer,
+  SingleMachineGradientLearner,
+  type SingleMachineState,
+  type SingleMachineUpdate,
+  type WorkerComputeOut,
+} from './gradient-learner.js';
+export { type OuterStepRecord, metricsLine, parseMetricsLines } from './metrics.js';
+export { base64ToBytes, bytesToBase64, decodeTree, type EncodedTree, encodeTree } from './serialization.js';
+export {
+  assertSameTheta,
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  configFingerprint,
+  type DeserializeCheckpointOptions,
+  deserializeCheckpoint,
+  type MetaTrainingCheckpoint,
+  serializeCheckpoint,
+} from './checkpoint.js';
+export { type CheckpointStore, metaTrain, type MetaTrainOptions, type MetaTrainResult } from './meta-train.js';
+export { disposeExcept } from './tree-utils.js';
+export {
+  isVectorizedLearnedOptimizer,
+  stackTrees,
+  unstackTree,
+  type VectorizedLearnedOptimizer,
+} from './vectorized-learned-optimizer.js';
