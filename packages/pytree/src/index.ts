@@ -4,6 +4,7 @@
  * pytree `grad` / `valueAndGrad` whose gradients are differentiable again.
  */
 import './gradients/registry.js';
+import './inspect.js';
 import * as random from './random.js';
 
 export { random };
