@@ -11,11 +11,14 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/tarballs"
 packages=()
-for dir in ${TARBALL_PACKAGES:-packages/*/}; do
+for dir in packages/*/; do
   dir=${dir%/}
   [ -f "$dir/src/index.ts" ] || continue
   (cd "$dir" && npx -y "pnpm@${PNPM_VERSION}" pack --pack-destination "$work/tarballs" >/dev/null)
-  packages+=("$(basename "$dir")")
+done
+# Which packages to check (all by default; TARBALL_PACKAGES="pytree tasks" for a few).
+for name in ${TARBALL_PACKAGES:-$(ls "$work/tarballs" | sed -E 's/^lopt-(.*)-[0-9]+\.[0-9]+\.[0-9]+\.tgz$/\1/')}; do
+  packages+=("$name")
 done
 
 # The @lopt packages a package needs (itself first, then its dependencies, transitively).
