@@ -55,7 +55,7 @@ export class OptaxOptimizer<S = unknown> extends Optimizer {
 
   /** The initial state: the params, the model state, iteration 0 and the transformation's state. */
   override init<P>(params: P, opts: InitOptions = {}): OptaxState<P, S> {
-    checkParams(this.name, params);
+    checkParams(this.ownerName, params);
     const optaxOptState = this.initTxState(params);
     return { params, modelState: opts.modelState, iteration: tf.scalar(0, 'int32'), optaxOptState };
   }
@@ -63,7 +63,7 @@ export class OptaxOptimizer<S = unknown> extends Optimizer {
   /** Applies the transformation to `grads` and adds the result to the params. */
   override update<P>(state: OptState<P>, grads: P, opts: UpdateOptions = {}): OptaxState<P, S> {
     const s = this.checkState(state);
-    checkGrads(this.name, s.params, grads);
+    checkGrads(this.ownerName, s.params, grads);
     const out = tidyTree(() => {
       if (this.ravel) {
         const p = ravelPytree(s.params);
@@ -89,8 +89,16 @@ export class OptaxOptimizer<S = unknown> extends Optimizer {
   }
 
   /** Checks `state` is one of this optimizer's states, with a clear error otherwise. */
+  private nameCache: string | undefined;
+
+  /** `name`, formatted once: checks run on every update and name the optimizer in errors. */
+  protected get ownerName(): string {
+    if (this.nameCache === undefined) this.nameCache = this.name;
+    return this.nameCache;
+  }
+
   private checkState<P>(state: OptState<P>): OptaxState<P, S> {
-    const name = this.name;
+    const name = this.ownerName;
     if (state === null || typeof state !== 'object') throw new Error(`${name}: update got ${state} as its state`);
     for (const f of ['params', 'iteration', 'optaxOptState'] as const) {
       if (!(f in state)) {
