@@ -8,6 +8,7 @@ import { LearnedOptimizer } from './learned-optimizer.js';
 import { applyMlp, initMlp, type Linear } from './nn.js';
 import { ravelParamsGrads } from './raveled.js';
 import { Segments } from './segments.js';
+import { checkStacked, perProblemMlp, ravelStacked, StackedSegments, stackedTanhEmbedding, swapLast } from './stacked.js';
 
 /** Options of `AdafacMLPLOpt` (the reference's defaults). */
 export interface AdafacMLPLOptOptions {
@@ -130,6 +131,20 @@ export class AdafacMLPLOpt extends LearnedOptimizer<AdafacMLPLOptTheta> {
     return new AdafacMLPLOptOptimizer(this, theta);
   }
 
+  /**
+   * The optimizer of K problems at once, problem k driven by `thetas[k]` (the optional
+   * vectorized interface of `@lopt/outer-trainers`). Its states are K
+   * `AdafacMLPLOptState`s stacked leaf by leaf on a leading axis (params `[K, ...]`,
+   * accumulators `[K, rows, decays]`, `iteration` and `numSteps` `[K]`) and its gradients
+   * are stacked the same way. The features of all problems are computed together (each
+   * with its own learned decays); each problem's MLP runs as plain 2D matmuls. Gives the
+   * values of K separate `optFn(thetas[k])` updates.
+   */
+  vectorizedOptFn(thetas: AdafacMLPLOptTheta[]): Optimizer {
+    if (thetas.length === 0) throw new Error('AdafacMLPLOpt.vectorizedOptFn: needs at least one theta');
+    return new VectorizedAdafacMLPLOptOptimizer(this, thetas);
+  }
+
   /** The factored layout for parameters of these shapes (cached). */
   layout(shapes: readonly (readonly number[])[]): FactoredLayout {
     const k = JSON.stringify(shapes);
@@ -250,7 +265,8 @@ class AdafacMLPLOptOptimizer extends Optimizer {
       return {
         params: raveled.unravel(tf.sub(p, step)),
         modelState: opts.modelState ?? s.modelState,
-        iteration: tf.add(s.iteration, 1) as tf.Scalar,
+        // An int32 step count stays int32 (a plain `+ 1` would make it float32).
+        iteration: tf.add(s.iteration, tf.scalar(1, s.iteration.dtype)) as tf.Scalar,
         numSteps: s.numSteps,
         momRolling: { m },
         rmsRolling: { rms },
@@ -262,6 +278,143 @@ class AdafacMLPLOptOptimizer extends Optimizer {
   override get name(): string {
     return 'AdafacMLPLOpt';
   }
+}
+
+class VectorizedAdafacMLPLOptOptimizer extends Optimizer {
+  constructor(
+    private readonly lopt: AdafacMLPLOpt,
+    private readonly thetas: AdafacMLPLOptTheta[],
+  ) {
+    super();
+  }
+
+  init<P>(params: P, opts: InitOptions = {}): AdafacMLPLOptState<P> {
+    return tidyTree(() => {
+      const K = this.thetas.length;
+      const r = ravelStacked('AdafacMLPLOpt', params, params, K);
+      const l = this.lopt.layout(r.shapes);
+      const ka = this.lopt.initialAdafactorDecays.length;
+      const z = (rows: number, cols: number) => tf.zeros([K, rows, cols]) as unknown as tf.Tensor2D;
+      return {
+        params,
+        modelState: opts.modelState,
+        iteration: tf.zeros([K], 'int32') as unknown as tf.Scalar,
+        numSteps: tf.fill([K], opts.numSteps ?? -1) as unknown as tf.Scalar,
+        momRolling: { m: z(r.n, this.lopt.initialMomentumDecays.length) },
+        rmsRolling: { rms: z(r.n, this.lopt.initialRmsDecays.length) },
+        facRollingFeatures: { vCol: z(l.numCols, ka), vRow: z(l.numRows, ka), vDiag: z(l.numDiag, ka) },
+      };
+    });
+  }
+
+  update<P>(state: OptState<P>, grads: P, opts: UpdateOptions = {}): AdafacMLPLOptState<P> {
+    const s = state as AdafacMLPLOptState<P>;
+    const lopt = this.lopt;
+    const K = this.thetas.length;
+    checkStacked('AdafacMLPLOpt', 'momRolling.m', s.momRolling.m, K);
+    checkStacked('AdafacMLPLOpt', 'iteration', s.iteration, K);
+    return tidyTree(() => {
+      const r = ravelStacked('AdafacMLPLOpt', s.params, grads, K, s.momRolling.m.shape[1]);
+      const n = r.n;
+      const layout = lopt.layout(r.shapes);
+      const rowsSeg = new StackedSegments(layout.rowIds, layout.numRows + layout.numDiag);
+      const colsSeg = new StackedSegments(layout.colIds, layout.numCols + layout.numDiag);
+      const groups = layout.numRows > 0 ? new StackedSegments(layout.rowGroupIds, layout.numRowGroups) : null;
+      const { numRows: R, numCols: C, numDiag: D } = layout;
+      const g = tf.reshape(r.g, [K, 1, n]) as tf.Tensor3D;
+      const p = tf.reshape(r.p, [K, 1, n]) as tf.Tensor3D;
+
+      // Each problem's decays, `[K, decays, 1]`.
+      const decays = (initial: number[], pick: (t: AdafacMLPLOptTheta) => tf.Tensor1D, clip: boolean) => {
+        const d = learnedDecay(initial, tf.stack(this.thetas.map(pick)) as tf.Tensor1D);
+        return tf.reshape(clip ? tf.clipByValue(d, 0, 1) : d, [K, initial.length, 1]) as tf.Tensor3D;
+      };
+      const momDecay = decays(lopt.initialMomentumDecays, (t) => t.momentumDecays, false);
+      const rmsDecay = decays(lopt.initialRmsDecays, (t) => t.rmsDecays, true);
+      const facDecay = decays(lopt.initialAdafactorDecays, (t) => t.adafactorDecays, true);
+      const k = lopt.initialAdafactorDecays.length;
+
+      const m = tf.add(tf.mul(momDecay, swapLast(s.momRolling.m)), tf.mul(tf.sub(1, momDecay), g)) as tf.Tensor3D;
+      const g2 = tf.square(g) as tf.Tensor3D;
+      const rms = tf.add(tf.mul(rmsDecay, swapLast(s.rmsRolling.rms)), tf.mul(tf.sub(1, rmsDecay), g2)) as tf.Tensor3D;
+
+      // Factored accumulators: means of g^2 + 1e-30 over the reduced axis, per decay.
+      const gsq = tf.add(g2, 1e-30) as tf.Tensor3D;
+      const f = s.facRollingFeatures;
+      const vDiag0 = swapLast(f.vDiag);
+      const rowTable = tf.add(
+        tf.mul(facDecay, tf.concat([swapLast(f.vRow), vDiag0], 2)),
+        tf.mul(tf.sub(1, facDecay), rowsSeg.mean(gsq)),
+      ) as tf.Tensor3D;
+      const colTable = tf.add(
+        tf.mul(facDecay, tf.concat([swapLast(f.vCol), vDiag0], 2)),
+        tf.mul(tf.sub(1, facDecay), colsSeg.mean(gsq)),
+      ) as tf.Tensor3D;
+      const vRow = tf.slice(rowTable, [0, 0, 0], [K, k, R]) as tf.Tensor3D;
+      const vDiag = tf.slice(rowTable, [0, 0, R], [K, k, D]) as tf.Tensor3D;
+      const vCol = tf.slice(colTable, [0, 0, 0], [K, k, C]) as tf.Tensor3D;
+
+      // Row and column preconditioners; ones in the diagonal slots keep the unused
+      // branch of the select below finite.
+      const ones = tf.ones([K, k, D]);
+      const rowFactor =
+        groups !== null ? safeRsqrt(tf.div(vRow, tf.add(groups.expand(groups.mean(vRow)), 1e-9))) : tf.zeros([K, k, 0]);
+      const rf = rowsSeg.expand(tf.concat([rowFactor, ones], 2) as tf.Tensor3D);
+      const cf = colsSeg.expand(tf.concat([safeRsqrt(vCol), ones], 2) as tf.Tensor3D);
+      const rowVal = rowsSeg.expand(rowTable);
+      const colVal = colsSeg.expand(colTable);
+      const factored = tf.tensor3d(repeatRows(layout.isFactored, K * k), [K, k, n], 'bool');
+      const facG = tf.where(factored, tf.mul(tf.mul(g, rf), cf), tf.mul(g, safeRsqrt(tf.add(rowVal, 1e-9))));
+      const facMom = tf.where(factored, tf.mul(tf.mul(m, rf), cf), tf.mul(m, tf.rsqrt(tf.add(rowVal, 1e-6))));
+
+      const rsqrtRms = tf.rsqrt(tf.add(rms, 1e-6));
+      const features = tf.concat(
+        [
+          g,
+          p,
+          m,
+          rms,
+          tf.mul(m, rsqrtRms),
+          rsqrtRms,
+          facG,
+          rowVal,
+          colVal,
+          tf.rsqrt(tf.add(rowVal, 1e-8)),
+          tf.rsqrt(tf.add(colVal, 1e-8)),
+          facMom,
+        ],
+        1,
+      ) as tf.Tensor3D;
+      const inp = StackedSegments.contiguous(r.sizes).secondMomentNormalize(features);
+      const [direction, magnitude] = perProblemMlp(
+        this.thetas.map((t) => t.nn),
+        inp,
+        stackedTanhEmbedding(s.iteration as unknown as tf.Tensor1D),
+      );
+      const step = tf.mul(tf.mul(direction, tf.exp(tf.mul(magnitude, lopt.expMult))), lopt.stepMult);
+      const back = (x: tf.Tensor) => swapLast(x) as unknown as tf.Tensor2D;
+      return {
+        params: r.unravel(tf.sub(p, step)),
+        modelState: opts.modelState ?? s.modelState,
+        iteration: tf.add(s.iteration, tf.scalar(1, s.iteration.dtype)) as tf.Scalar,
+        numSteps: s.numSteps,
+        momRolling: { m: back(m) },
+        rmsRolling: { rms: back(rms) },
+        facRollingFeatures: { vCol: back(vCol), vRow: back(vRow), vDiag: back(vDiag) },
+      };
+    });
+  }
+
+  override get name(): string {
+    return 'AdafacMLPLOpt';
+  }
+}
+
+/** `mask` repeated `times` times, one after the other. */
+function repeatRows(mask: Uint8Array, times: number): Uint8Array {
+  const out = new Uint8Array(mask.length * times);
+  for (let i = 0; i < times; i++) out.set(mask, i * mask.length);
+  return out;
 }
 
 function repeatMask(mask: Uint8Array, k: number): Uint8Array {

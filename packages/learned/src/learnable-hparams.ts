@@ -1,6 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Adam, type Optimizer, SGD, SGDM } from '@lopt/optimizers';
-import type { PRNGKey } from '@lopt/pytree';
+import {
+  Adam,
+  type InitOptions,
+  type OptaxState,
+  type OptState,
+  Optimizer,
+  type ScaleByAdamState,
+  SGD,
+  SGDM,
+  type UpdateOptions,
+} from '@lopt/optimizers';
+import { type PRNGKey, type PyTree, treeFlatten, treeUnflatten } from '@lopt/pytree';
+import { checkStacked } from './stacked.js';
 import { LearnedOptimizer } from './learned-optimizer.js';
 
 // `log(1 - x)` and its inverse: decays near 1 live on an unbounded scale.
@@ -131,10 +142,121 @@ export class LearnableAdam extends LearnedOptimizer<LearnableAdamTheta> {
       beta1: oneMinusLogInverse(theta.oneMinusBeta1),
       beta2: oneMinusLogInverse(theta.oneMinusBeta2),
       epsilon: tf.exp(theta.logEpsilon) as tf.Scalar,
-      epsilonRoot: 1e-8,
+      epsilonRoot: EPSILON_ROOT,
     });
   }
+  /**
+   * The optimizer of K problems at once, problem k with the hyperparameters of
+   * `thetas[k]` (the optional vectorized interface of `@lopt/outer-trainers`). Its
+   * states are K states of `optFn`'s `Adam` stacked leaf by leaf on a leading axis
+   * (params and moments `[K, ...]`, counts `[K]`), its gradients are stacked the same
+   * way, and the hyperparameters are `[K]` vectors broadcast over them. The math is
+   * `Adam`'s (bias-corrected moments, `epsilonRoot` 1e-8 inside the square root as
+   * `sqrt(nu + epsRoot * bc2)`), so the values are those of K separate
+   * `optFn(thetas[k])` updates up to float32 rounding.
+   */
+  vectorizedOptFn(thetas: LearnableAdamTheta[]): Optimizer {
+    if (thetas.length === 0) throw new Error('LearnableAdam.vectorizedOptFn: needs at least one theta');
+    return new VectorizedLearnableAdamOptimizer(thetas);
+  }
+
   override get name(): string {
     return 'LearnableAdam';
   }
 }
+
+/** `1 - decay^n` for `[K]` decays and counts (`Adam`'s bias correction; `pow` semantics below 0). */
+function stackedBiasCorrection(decay: tf.Tensor1D, n: tf.Tensor1D): tf.Tensor1D {
+  const e = tf.expm1(tf.mul(n, tf.log(tf.abs(decay)))); // |decay|^n - 1
+  const odd = tf.equal(tf.sub(n, tf.mul(tf.floor(tf.div(n, 2)), 2)), 1);
+  return tf.where(tf.logicalAnd(tf.less(decay, 0), odd), tf.add(e, 2), tf.neg(e)) as tf.Tensor1D;
+}
+
+class VectorizedLearnableAdamOptimizer extends Optimizer {
+  constructor(private readonly thetas: LearnableAdamTheta[]) {
+    super();
+  }
+
+  init<P>(params: P, opts: InitOptions = {}): OptaxState<P, [ScaleByAdamState, Record<string, never>]> {
+    const k = this.thetas.length;
+    const zeros = (t: P) => treeUnflatten(treeFlatten(t as PyTree)[1], (treeFlatten(t as PyTree)[0] as tf.Tensor[]).map((x) => tf.zerosLike(x)));
+    return {
+      params,
+      modelState: opts.modelState,
+      iteration: tf.zeros([k], 'int32') as unknown as tf.Scalar,
+      optaxOptState: [{ count: tf.zeros([k], 'int32') as unknown as tf.Scalar, mu: zeros(params), nu: zeros(params) }, {}],
+    };
+  }
+
+  update<P>(state: OptState<P>, grads: P, opts: UpdateOptions = {}): OptaxState<P, [ScaleByAdamState, Record<string, never>]> {
+    const s = state as OptaxState<P, [ScaleByAdamState, Record<string, never>]>;
+    const K = this.thetas.length;
+    const adam = Array.isArray(s.optaxOptState) ? s.optaxOptState[0] : undefined;
+    if (!adam || !('mu' in adam) || !('nu' in adam) || !('count' in adam)) {
+      throw new Error('LearnableAdam: the stacked state is not a state of its Adam (optaxOptState[0] needs count, mu, nu)');
+    }
+    checkStacked('LearnableAdam', 'count', adam.count, K);
+    checkStacked('LearnableAdam', 'iteration', s.iteration, K);
+    const [ps, def] = treeFlatten(s.params as PyTree);
+    const gs = treeFlatten(grads as PyTree)[0] as tf.Tensor[];
+    const ms = treeFlatten(adam.mu as PyTree)[0] as tf.Tensor[];
+    const vs = treeFlatten(adam.nu as PyTree)[0] as tf.Tensor[];
+    (ps as tf.Tensor[]).forEach((p, i) => {
+      for (const [what, x] of [['gradient', gs[i]], ['first moment', ms[i]], ['second moment', vs[i]]] as const) {
+        if (!(x instanceof tf.Tensor) || !tf.util.arraysEqual(x.shape, p.shape)) {
+          const got = x instanceof tf.Tensor ? `[${x.shape.join(', ')}]` : String(x);
+          throw new Error(`LearnableAdam.update: ${what} leaf ${i} has shape ${got} but its parameter has [${p.shape.join(', ')}]`);
+        }
+      }
+      checkStacked('LearnableAdam', `parameter leaf ${i}`, p, K);
+    });
+    const count = tf.tidy(() => tf.add(adam.count, tf.scalar(1, adam.count.dtype))) as tf.Scalar;
+    const out = tf.tidy(() => {
+      const stack = (f: (t: LearnableAdamTheta) => tf.Scalar) => tf.stack(this.thetas.map(f)) as tf.Tensor1D;
+      const lr = tf.exp(stack((t) => t.logLr));
+      const b1 = oneMinusLogInverse(stack((t) => t.oneMinusBeta1)) as unknown as tf.Tensor1D;
+      const b2 = oneMinusLogInverse(stack((t) => t.oneMinusBeta2)) as unknown as tf.Tensor1D;
+      const eps = tf.exp(stack((t) => t.logEpsilon));
+      const n = tf.cast(count, 'float32') as unknown as tf.Tensor1D;
+      const bc1 = stackedBiasCorrection(b1, n);
+      const bc2 = stackedBiasCorrection(b2, n);
+      const sbc2 = tf.sqrt(bc2);
+      // mHat / (sqrt(vHat + epsRoot) + eps) = mu sqrt(bc2)/bc1 / (sqrt(nu + epsRoot bc2) + eps sqrt(bc2))
+      const coef = [tf.neg(tf.mul(lr, tf.div(sbc2, bc1))), b1, tf.sub(1, b1), b2, tf.sub(1, b2), tf.mul(EPSILON_ROOT, bc2), tf.mul(eps, sbc2)];
+      const byRank = new Map<number, tf.Tensor[]>();
+      const at = (rank: number) => {
+        let c = byRank.get(rank);
+        if (!c) {
+          c = coef.map((x) => tf.reshape(x, [K, ...Array(rank - 1).fill(1)]));
+          byRank.set(rank, c);
+        }
+        return c;
+      };
+      const next = (ps as tf.Tensor[]).map((p, i) => {
+        const [k, c1b, c1, c2b, c2, rootAdd, epsScaled] = at(p.rank) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        const g = gs[i]!;
+        const mu = tf.add(tf.mul(ms[i]!, c1b), tf.mul(g, c1));
+        const nu = tf.add(tf.mul(vs[i]!, c2b), tf.mul(tf.square(g), c2));
+        const u = tf.div(tf.mul(mu, k), tf.add(tf.sqrt(tf.add(nu, rootAdd)), epsScaled));
+        return [tf.add(p, u), mu, nu] as const;
+      });
+      return { p: next.map((x) => x[0]), mu: next.map((x) => x[1]), nu: next.map((x) => x[2]) };
+    });
+    return {
+      params: treeUnflatten<tf.Tensor, P>(def, out.p),
+      modelState: opts.modelState,
+      iteration: tf.tidy(() => tf.add(s.iteration, tf.scalar(1, s.iteration.dtype))) as tf.Scalar,
+      optaxOptState: [
+        { count, mu: treeUnflatten(def, out.mu), nu: treeUnflatten(def, out.nu) },
+        (s.optaxOptState as unknown[])[1] as Record<string, never>,
+      ],
+    };
+  }
+
+  override get name(): string {
+    return 'LearnableAdam';
+  }
+}
+
+/** `Adam`'s `epsilonRoot` in `LearnableAdam` (the reference's). */
+const EPSILON_ROOT = 1e-8;

@@ -7,6 +7,7 @@ import { LearnedOptimizer } from './learned-optimizer.js';
 import { applyMlp, initMlp, type Linear } from './nn.js';
 import { ravelParamsGrads } from './raveled.js';
 import { Segments } from './segments.js';
+import { checkStacked, perProblemMlp, ravelStacked, StackedSegments, stackedTanhEmbedding, swapLast } from './stacked.js';
 
 /** Momentum decays of `MLPLOpt`'s six momentum features. */
 const DECAYS = [0.1, 0.5, 0.9, 0.99, 0.999, 0.9999];
@@ -81,6 +82,72 @@ export class MLPLOpt extends LearnedOptimizer<MLPLOptTheta> {
     return new MLPLOptOptimizer(this, theta);
   }
 
+  /**
+   * The optimizer of K problems at once, problem k driven by `thetas[k]` (the optional
+   * vectorized interface of `@lopt/outer-trainers`). Its states are K `MLPLOptState`s
+   * stacked leaf by leaf on a leading axis (params `[K, ...]`, `rollingFeatures.m`
+   * `[K, N, 6]`, `iteration` `[K]`) and its gradients are stacked the same way. The
+   * features of all problems are computed together; each problem's MLP runs as plain 2D
+   * matmuls. Gives the values of K separate `optFn(thetas[k])` updates.
+   */
+  vectorizedOptFn(thetas: MLPLOptTheta[]): Optimizer {
+    if (thetas.length === 0) throw new Error('MLPLOpt.vectorizedOptFn: needs at least one theta');
+    return new VectorizedMLPLOptOptimizer(this, thetas);
+  }
+
+  override get name(): string {
+    return 'MLPLOpt';
+  }
+}
+
+class VectorizedMLPLOptOptimizer extends Optimizer {
+  constructor(
+    private readonly lopt: MLPLOpt,
+    private readonly thetas: MLPLOptTheta[],
+  ) {
+    super();
+  }
+
+  init<P>(params: P, opts: InitOptions = {}): MLPLOptState<P> {
+    return tidyTree(() => {
+      const k = this.thetas.length;
+      const n = ravelStacked('MLPLOpt', params, params, k).n;
+      return {
+        params,
+        modelState: opts.modelState,
+        iteration: tf.zeros([k], 'int32') as unknown as tf.Scalar,
+        rollingFeatures: { m: tf.zeros([k, n, DECAYS.length]) as unknown as tf.Tensor2D },
+      };
+    });
+  }
+
+  update<P>(state: OptState<P>, grads: P, opts: UpdateOptions = {}): MLPLOptState<P> {
+    const s = state as MLPLOptState<P>;
+    const K = this.thetas.length;
+    checkStacked('MLPLOpt', 'rollingFeatures.m', s.rollingFeatures.m, K);
+    checkStacked('MLPLOpt', 'iteration', s.iteration, K);
+    return tidyTree(() => {
+      const r = ravelStacked('MLPLOpt', s.params, grads, K, s.rollingFeatures.m.shape[1]);
+      const g = tf.reshape(r.g, [K, 1, r.n]);
+      const p = tf.reshape(r.p, [K, 1, r.n]);
+      const decays = tf.tensor3d(DECAYS, [1, DECAYS.length, 1]);
+      const m = tf.add(tf.mul(decays, swapLast(s.rollingFeatures.m)), tf.mul(tf.sub(1, decays), g)) as tf.Tensor3D;
+      const inp = StackedSegments.contiguous(r.sizes).secondMomentNormalize(tf.concat([g, p, m], 1) as tf.Tensor3D);
+      const [direction, magnitude] = perProblemMlp(
+        this.thetas.map((t) => t.mlp),
+        inp,
+        stackedTanhEmbedding(s.iteration as unknown as tf.Tensor1D),
+      );
+      const step = tf.mul(tf.mul(direction, tf.exp(tf.mul(magnitude, this.lopt.expMult))), this.lopt.stepMult);
+      return {
+        params: r.unravel(tf.sub(p, step)),
+        modelState: opts.modelState ?? s.modelState,
+        iteration: tf.add(s.iteration, tf.scalar(1, s.iteration.dtype)) as tf.Scalar,
+        rollingFeatures: { m: swapLast(m) as unknown as tf.Tensor2D },
+      };
+    });
+  }
+
   override get name(): string {
     return 'MLPLOpt';
   }
@@ -121,7 +188,8 @@ class MLPLOptOptimizer extends Optimizer {
       return {
         params: next,
         modelState: opts.modelState ?? s.modelState,
-        iteration: tf.add(s.iteration, 1) as tf.Scalar,
+        // An int32 step count stays int32 (a plain `+ 1` would make it float32).
+        iteration: tf.add(s.iteration, tf.scalar(1, s.iteration.dtype)) as tf.Scalar,
         rollingFeatures: { m },
       };
     });

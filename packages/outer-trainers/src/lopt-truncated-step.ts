@@ -78,8 +78,10 @@ const TASK_CACHE_LIMIT = 1024;
  *
  * TensorFlow.js has no `vmap`: the losses and gradients of the K problems come from
  * one gradient call (and one batched forward/backward pass when `batchedLoss` is given
- * and the problems share a task); the optimizer updates run per problem, since each
- * problem may have its own theta (ES perturbations).
+ * and the problems share a task). The optimizer updates run per problem, since each
+ * problem may have its own theta (ES perturbations), unless the learned optimizer has
+ * `vectorizedOptFn` (`VectorizedLearnedOptimizer`): then the training problems' states
+ * are stacked and updated in one call.
  */
 export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unknown, D = unknown>
   implements TruncatedStep<Theta, LOptTruncatedUnrollState<Cfg>, LOptStepData<D>>
