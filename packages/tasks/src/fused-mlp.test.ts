@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Batch } from '@lopt/datasets';
-import { random, setFusedKernelsEnabled, treeDispose, treeLeaves, valueAndGrad } from '@lopt/pytree';
+import { grad, random, setFusedKernelsEnabled, treeDispose, treeLeaves, valueAndGrad } from '@lopt/pytree';
 import { describe, expect, test } from 'vitest';
+import { stackParams } from './batched.js';
 import { ImageMLPTask } from './image-mlp-task.js';
 import type { MLPParams } from './mlp.js';
 import { fashionMnistDatasets } from '@lopt/datasets';
@@ -71,5 +72,51 @@ describe.each(['relu', 'tanh'] as const)('fused MLP valueAndGrad (%s) equals the
     tf.dispose([mf, dmf, mp, dmp, lr]);
     expect(tf.memory().numTensors).toBe(before);
     treeDispose(params, batch);
+  });
+});
+
+describe('fused K-problem MLP losses equal the plain batched ops', () => {
+  test.each([false, true])('losses, gradients and second order (per-problem data: %s)', async (perMember) => {
+    const datasets = await fashionMnistDatasets({ batchSize: 8, imageSize: [4, 4], ...testDataOptions() });
+    const task = new ImageMLPTask(datasets, { hiddenSizes: [6], activation: 'tanh' });
+    const K = 3;
+    const keys = random.split(random.PRNGKey(9), K);
+    const stacked = stackParams(keys.map((k) => task.init(k)));
+    const batches = keys.map(() => datasets.train.next().value as Batch);
+    const data: Batch = perMember
+      ? { image: tf.stack(batches.map((b) => b.image)) as tf.Tensor4D, label: tf.stack(batches.map((b) => b.label)) as tf.Tensor1D }
+      : batches[0]!;
+    const before = tf.memory().numTensors;
+    const weights = tf.tensor1d([0.5, -1, 2]);
+    // Loss weighted per problem, and a second-order quantity: d/d(scale) of the loss after
+    // one gradient step scaled by `scale`.
+    const f = (p: MLPParams) => tf.sum(tf.mul(task.batchedLoss(p, keys, data), weights)) as tf.Scalar;
+    const second = (scale: tf.Scalar) => {
+      const g = grad(f)(stacked);
+      const moved = Object.fromEntries(
+        Object.entries(stacked).map(([m, mp]) => [m, { w: tf.sub(mp.w!, tf.mul(scale, g[m]!.w!)), b: tf.sub(mp.b!, tf.mul(scale, g[m]!.b!)) }]),
+      );
+      return f(moved);
+    };
+    const run = (fused: boolean) => {
+      setFusedKernelsEnabled(fused);
+      try {
+        return tf.tidy(() => {
+          const [v, g] = valueAndGrad(f)(stacked);
+          const [, d2] = valueAndGrad(second)(tf.scalar(0.3));
+          return { v, g, d2 };
+        });
+      } finally {
+        setFusedKernelsEnabled(true);
+      }
+    };
+    const a = run(true);
+    const b = run(false);
+    expect(Math.abs(a.v.dataSync()[0]! - b.v.dataSync()[0]!)).toBeLessThan(1e-5);
+    treeLeaves(a.g).forEach((x, i) => expect(maxRelErr(x, treeLeaves(b.g)[i]!)).toBeLessThan(1e-4));
+    expect(Math.abs(a.d2.dataSync()[0]! - b.d2.dataSync()[0]!)).toBeLessThan(1e-4 * Math.abs(b.d2.dataSync()[0]!) + 1e-6);
+    treeDispose(a, b, weights);
+    expect(tf.memory().numTensors).toBe(before);
+    treeDispose(stacked, batches, perMember ? data : []);
   });
 });

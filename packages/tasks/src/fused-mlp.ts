@@ -56,11 +56,15 @@ function layers(ctx: FusedContext, numLayers: number) {
   return { w, b };
 }
 
-function forward(ctx: FusedContext, w: Mat[], b: Float32Array[], act: ActName): Forward & { labels: Int32Array } {
-  const xShape = ctx.shape('x');
-  const batch = xShape[0]!;
-  const x = mat(ctx.input('x') as Float32Array, batch, xShape.slice(1).reduce((s, d) => s * d, 1));
-  const labels = ctx.input('labels') as Int32Array;
+function forward(
+  ctx: FusedContext,
+  x: Mat,
+  labels: Int32Array,
+  w: Mat[],
+  b: Float32Array[],
+  act: ActName,
+): Forward & { labels: Int32Array } {
+  const batch = x.rows;
   const a: Mat[] = [x];
   const z: Mat[] = [];
   for (let l = 0; l < w.length; l++) {
@@ -187,7 +191,9 @@ function passes(ctx: FusedContext, L: number, act: ActName, withBackward: boolea
   let entry = memo.find((e) => e.act === act && e.keys.length === keys.length && e.keys.every((k, i) => k === keys[i]));
   if (!entry) {
     const { w, b } = layers(ctx, L);
-    entry = { act, keys, f: forward(ctx, w, b, act) };
+    const xShape = ctx.shape('x');
+    const x = mat(keys[0] as Float32Array, xShape[0]!, xShape.slice(1).reduce((n, d) => n * d, 1));
+    entry = { act, keys, f: forward(ctx, x, keys[1] as Int32Array, w, b, act) };
     memo.push(entry);
     if (memo.length > MEMO_SIZE) memo.shift();
   }
@@ -225,6 +231,21 @@ function vjpBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
     vw.push(mat(ctx.input(`dw${l}`) as Float32Array, w[l]!.rows, w[l]!.cols));
     vb.push(ctx.input(`db${l}`) as Float32Array);
   }
+  return hvp(ctx, f, g, w, vw, vb, dLoss, act);
+}
+
+/** `dLoss * grad + H v` for one problem, from its forward and backward passes. */
+function hvp(
+  ctx: FusedContext,
+  f: Forward,
+  g: Backward,
+  w: Mat[],
+  vw: Mat[],
+  vb: Float32Array[],
+  dLoss: number,
+  act: ActName,
+): FusedOutput[] {
+  const L = w.length;
   // R-forward: Rz[l] = Ra[l] w[l] + a[l] vw[l] + vb[l], Ra[l+1] = act'(z[l]) Rz[l] (Ra[0] = 0).
   const Rz: Mat[] = [];
   const Ra: (Mat | undefined)[] = [undefined];
@@ -286,6 +307,122 @@ function vjpBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
   return out;
 }
 
+/**
+ * K problems in one kernel: parameters stacked on a leading axis (`w` `[K, in, out]`),
+ * images shared (`[B, ...]`) or per problem (`[K, B, ...]`). Each problem runs the same
+ * math as the single kernels with plain 2-D products, which wasm runs far faster than
+ * batched ones; for tfjs it is one op, whatever K is.
+ */
+interface Problem {
+  x: Mat;
+  labels: Int32Array;
+  w: Mat[];
+  b: Float32Array[];
+}
+
+function problems(ctx: FusedContext, L: number): Problem[] {
+  const w0 = ctx.shape('w0');
+  const K = w0[0]!;
+  const xShape = ctx.shape('x');
+  const perMember = ctx.shape('labels').length === 2;
+  const batch = xShape[perMember ? 1 : 0]!;
+  const features = xShape.slice(perMember ? 2 : 1).reduce((n, d) => n * d, 1);
+  const xs = ctx.input('x') as Float32Array;
+  const ls = ctx.input('labels') as Int32Array;
+  const ws = Array.from({ length: L }, (_, l) => ({ data: ctx.input(`w${l}`) as Float32Array, shape: ctx.shape(`w${l}`) }));
+  const bs = Array.from({ length: L }, (_, l) => ctx.input(`b${l}`) as Float32Array);
+  return Array.from({ length: K }, (_, k) => {
+    const xo = perMember ? k * batch * features : 0;
+    return {
+      x: mat(xs.subarray(xo, xo + batch * features), batch, features),
+      labels: perMember ? ls.subarray(k * batch, (k + 1) * batch) : ls,
+      w: ws.map(({ data, shape }) => {
+        const n = shape[1]! * shape[2]!;
+        return mat(data.subarray(k * n, (k + 1) * n), shape[1]!, shape[2]!);
+      }),
+      b: bs.map((data, l) => {
+        const n = ws[l]!.shape[2]!;
+        return data.subarray(k * n, (k + 1) * n);
+      }),
+    };
+  });
+}
+
+/** Stacks per-problem arrays into one `[K, ...shape]` output. */
+function stack(parts: Float32Array[], shape: number[]): FusedOutput {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return { values: out, shape: [parts.length, ...shape] };
+}
+
+function batchedBody(ctx: FusedContext, attrs: tf.NamedAttrMap, withGrads: boolean): FusedOutput[] {
+  const L = attrs.numLayers as number;
+  const act = attrs.activation as ActName;
+  const ps = problems(ctx, L);
+  const losses = new Float32Array(ps.length);
+  const gw: Float32Array[][] = Array.from({ length: L }, () => []);
+  const gb: Float32Array[][] = Array.from({ length: L }, () => []);
+  ps.forEach((p, k) => {
+    const f = forward(ctx, p.x, p.labels, p.w, p.b, act);
+    losses[k] = f.loss;
+    if (!withGrads) return;
+    const g = backward(ctx, f, p.w, act);
+    for (let l = 0; l < L; l++) {
+      gw[l]!.push(g.gw[l]!);
+      gb[l]!.push(g.gb[l]!);
+    }
+  });
+  const out: FusedOutput[] = [{ values: losses, shape: [ps.length] }];
+  if (withGrads) {
+    const w = ps[0]!.w;
+    for (let l = 0; l < L; l++) {
+      out.push(stack(gw[l]!, [w[l]!.rows, w[l]!.cols]));
+      out.push(stack(gb[l]!, [w[l]!.cols]));
+    }
+  }
+  return out;
+}
+
+function batchedVjpBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
+  const L = attrs.numLayers as number;
+  const act = attrs.activation as ActName;
+  const ps = problems(ctx, L);
+  const dLoss = ctx.input('dLoss') as Float32Array;
+  const dws = Array.from({ length: L }, (_, l) => ctx.input(`dw${l}`) as Float32Array);
+  const dbs = Array.from({ length: L }, (_, l) => ctx.input(`db${l}`) as Float32Array);
+  const ow: Float32Array[][] = Array.from({ length: L }, () => []);
+  const ob: Float32Array[][] = Array.from({ length: L }, () => []);
+  ps.forEach((p, k) => {
+    const f = forward(ctx, p.x, p.labels, p.w, p.b, act);
+    const g = backward(ctx, f, p.w, act);
+    const vw = p.w.map((wl, l) => {
+      const n = wl.rows * wl.cols;
+      return mat(dws[l]!.subarray(k * n, (k + 1) * n), wl.rows, wl.cols);
+    });
+    const vb = p.w.map((wl, l) => dbs[l]!.subarray(k * wl.cols, (k + 1) * wl.cols));
+    const outs = hvp(ctx, f, g, p.w, vw, vb, dLoss[k]!, act);
+    for (let l = 0; l < L; l++) {
+      ow[l]!.push(outs[2 * l]!.values);
+      ob[l]!.push(outs[2 * l + 1]!.values);
+    }
+  });
+  const w = ps[0]!.w;
+  const out: FusedOutput[] = [];
+  for (let l = 0; l < L; l++) {
+    out.push(stack(ow[l]!, [w[l]!.rows, w[l]!.cols]));
+    out.push(stack(ob[l]!, [w[l]!.cols]));
+  }
+  return out;
+}
+
+const BATCHED_LOSS = (layers: number) => `LoptMlpCeBatchedLoss${layers}`;
+const BATCHED_VALUE_AND_GRAD = (layers: number) => `LoptMlpCeBatchedValueAndGrad${layers}`;
+const BATCHED_VJP = (layers: number) => `LoptMlpCeBatchedVjp${layers}`;
+
 const registered = new Set<number>();
 
 /** Registers the kernels and the gradient for MLPs of `L` layers (once). */
@@ -295,8 +432,57 @@ function ensureKernels(L: number): void {
   registerFusedKernel(VALUE_AND_GRAD(L), valueAndGradBody);
   registerFusedKernel(VJP(L), vjpBody);
   registerFusedKernel(LOSS(L), lossBody);
+  registerFusedKernel(BATCHED_LOSS(L), (ctx, attrs) => batchedBody(ctx, attrs, false));
+  registerFusedKernel(BATCHED_VALUE_AND_GRAD(L), (ctx, attrs) => batchedBody(ctx, attrs, true));
+  registerFusedKernel(BATCHED_VJP(L), batchedVjpBody);
   const names = ['x', 'labels'];
   for (let l = 0; l < L; l++) names.push(`w${l}`, `b${l}`);
+  const inputsOf = (saved: tf.Tensor[]) => {
+    const inputs: Record<string, tf.Tensor> = {};
+    names.forEach((n, i) => {
+      inputs[n] = saved[i]!;
+    });
+    return inputs;
+  };
+  const noDataGrads = (saved: tf.Tensor[]): Record<string, () => tf.Tensor> => ({
+    x: () => tf.zeros(saved[0]!.shape),
+    labels: () => tf.zeros(saved[1]!.shape),
+  });
+  // K problems: the losses' gradient is the batched value-and-grad kernel's, each problem's
+  // scaled by its dy; that kernel's gradient is the batched Hessian-vector product.
+  tf.registerGradient({
+    kernelName: BATCHED_LOSS(L),
+    inputsToSave: names,
+    gradFunc: (dy, saved, attrs) => {
+      const outs = runFusedKernel(BATCHED_VALUE_AND_GRAD(L), inputsOf(saved), attrs);
+      const d = dy as tf.Tensor;
+      const grads = noDataGrads(saved);
+      for (let l = 0; l < L; l++) {
+        grads[`w${l}`] = () => tf.mul(outs[1 + 2 * l]!, tf.reshape(d, [-1, 1, 1]));
+        grads[`b${l}`] = () => tf.mul(outs[2 + 2 * l]!, tf.reshape(d, [-1, 1]));
+      }
+      return grads;
+    },
+  });
+  tf.registerGradient({
+    kernelName: BATCHED_VALUE_AND_GRAD(L),
+    inputsToSave: names,
+    gradFunc: (dys, saved, attrs) => {
+      const d = dys as tf.Tensor[];
+      const inputs: Record<string, tf.Tensor> = { ...inputsOf(saved), dLoss: d[0]! };
+      for (let l = 0; l < L; l++) {
+        inputs[`dw${l}`] = d[1 + 2 * l]!;
+        inputs[`db${l}`] = d[2 + 2 * l]!;
+      }
+      const outs = runFusedKernel(BATCHED_VJP(L), inputs, attrs);
+      const grads = noDataGrads(saved);
+      for (let l = 0; l < L; l++) {
+        grads[`w${l}`] = () => outs[2 * l]!;
+        grads[`b${l}`] = () => outs[2 * l + 1]!;
+      }
+      return grads;
+    },
+  });
   // The loss alone: its gradient is the value-and-grad kernel's, scaled by dy (and so
   // differentiable again through that kernel's own gradient).
   tf.registerGradient({
@@ -393,4 +579,26 @@ export function fusedMlpLoss(
     inputs[`b${l}`] = params[m]!.b!;
   });
   return runFusedKernel(LOSS(L), inputs, { numLayers: L, activation })[0] as tf.Scalar;
+}
+
+/**
+ * The mean cross-entropies of K MLPs (parameters stacked on a leading axis) as one fused
+ * kernel: `[K]` losses, or `undefined` when the active backend has no fused kernels.
+ * `data.image` is `[B, ...]` (shared) or `[K, B, ...]` with `data.label` `[K, B]`.
+ */
+export function fusedMlpBatchedLoss(
+  stacked: MLPParams,
+  data: Batch,
+  moduleNames: readonly string[],
+  activation: ActName,
+): tf.Tensor1D | undefined {
+  const L = moduleNames.length;
+  ensureKernels(L);
+  if (!fusedAvailable(BATCHED_LOSS(L))) return undefined;
+  const inputs: Record<string, tf.Tensor> = { x: data.image, labels: data.label };
+  moduleNames.forEach((m, l) => {
+    inputs[`w${l}`] = stacked[m]!.w!;
+    inputs[`b${l}`] = stacked[m]!.b!;
+  });
+  return runFusedKernel(BATCHED_LOSS(L), inputs, { numLayers: L, activation })[0] as tf.Tensor1D;
 }

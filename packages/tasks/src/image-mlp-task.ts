@@ -6,7 +6,7 @@ import { BaseTask } from './base-task.js';
 import type { BatchedTask } from './batched.js';
 import { checkImageBatch, checkParamShapes, type ShapeTree } from './check.js';
 import { clipNormalizer, meanSoftmaxCrossEntropy } from './losses.js';
-import { fusedActivationName, fusedMlpLoss, fusedMlpValueAndGrad } from './fused-mlp.js';
+import { fusedActivationName, fusedMlpBatchedLoss, fusedMlpLoss, fusedMlpValueAndGrad } from './fused-mlp.js';
 import { initMLP, linearName, type MLPParams, type MLPSpec, mlpForward, mlpParamShapes } from './mlp.js';
 
 /** The loss of an image MLP: softmax cross-entropy (the default) or squared error to one-hot labels. */
@@ -134,6 +134,10 @@ export class ImageMLPTask extends BaseTask<MLPParams, Batch> implements BatchedT
     checkParamShapes(this.name, this.shapes, stackedParams, [k]);
     const perMember = data?.image instanceof tf.Tensor && data.image.rank === 5;
     checkImageBatch(this.name, data, this.imageShape, perMember ? [k] : []);
+    if (this.fused) {
+      const fused = fusedMlpBatchedLoss(stackedParams, data, this.fused.modules, this.fused.act);
+      if (fused) return fused;
+    }
     return tf.tidy(() => this.lossOf(stackedParams, data.image, data.label, perMember ? 1 : 0)) as tf.Tensor1D;
   }
 
