@@ -3,7 +3,7 @@
  * ImageMLP_FashionMnist8_Relu32, batch 128, a 4-step unroll, the meta-loss and its
  * gradient, and one Adam step on theta — written as a user writes it with lopt.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import type { Batch } from '@lopt/datasets';
 import { LearnableAdam, type LearnableAdamTheta } from '@lopt/learned';
 import { Adam, type OptState } from '@lopt/optimizers';
