@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { runPart1 } from './part1-introduction.js';
 
-const dataDir = process.env.LOPT_DATA_DIR || '/work/shared/data';
+const dataDir = process.env.LOPT_DATA_DIR!;
 // The first value under `key` anywhere in a nested object/array.
 function findKey(tree: unknown, key: string): unknown {
   if (tree === null || typeof tree !== 'object') return undefined;

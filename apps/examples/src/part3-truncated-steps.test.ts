@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { expect, it } from 'vitest';
 import { runPart3 } from './part3-truncated-steps.js';
 
-const data = { dataDir: '/work/shared/data/fashion-mnist', cacheRoot: null, download: false } as const;
+const data = { dataDir: `${process.env.LOPT_DATA_DIR}/fashion-mnist`, cacheRoot: null, download: false } as const;
 
 it('runs Part 3 (shortened): resets every truncation, offsets break the lock step', async () => {
   const start = tf.memory().numTensors;

@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { runPart5 } from './part5-meta-training.js';
 
-const data = { dataDir: '/work/shared/data/fashion-mnist', cacheRoot: null, download: false } as const;
+const data = { dataDir: `${process.env.LOPT_DATA_DIR}/fashion-mnist`, cacheRoot: null, download: false } as const;
 
 it('runs Part 5 (shortened): both meta-training loops produce finite meta-losses', async () => {
   const r = await runPart5({ outerTrainSteps: 2, numTasks: 2, maxLength: 30, truncLength: 5, data, log: () => {} });

@@ -4,10 +4,12 @@ import { random } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultCacheRoot } from './cache-dir.js';
+import { datasetsState } from './datasets-state.js';
 import type { DatasetName } from './catalog.js';
 import { type Datasets, fashionMnistDatasets, imageDatasets, type SplitName } from './datasets.js';
 
-const ROOT = '/work/shared/data';
+const ROOT = process.env.LOPT_DATA_DIR!;
+const FASHION_DIR = `${ROOT}/fashion-mnist`;
 const FASHION = `${ROOT}/fashion-mnist`;
 // Keep tests independent of whatever the machine has in its cache or system folders.
 const isolated = { cacheRoot: null, systemDirs: [], download: false } as const;
@@ -170,5 +172,25 @@ describe('fashionMnistDatasets on the real files', () => {
     await expect(fashionMnistDatasets({ dataDir: FASHION, imageSize: [0, 8], ...isolated })).rejects.toThrow(
       /imageSize must be two positive integers/,
     );
+  });
+});
+
+describe('datasetsState', () => {
+  it('restores every split to where it was', async () => {
+    const ds = await fashionMnistDatasets({ batchSize: 64, imageSize: [4, 4], dataDir: FASHION_DIR, download: false });
+    const labels = (name: 'train' | 'test') => {
+      const b = ds.split(name).next().value;
+      const out = Array.from(b.label.dataSync());
+      tf.dispose(b);
+      return out;
+    };
+    labels('train');
+    labels('test');
+    const saved = JSON.parse(JSON.stringify(datasetsState(ds).get()));
+    const expected = [labels('train'), labels('test'), labels('train')];
+    labels('train');
+    datasetsState(ds).set(saved);
+    expect([labels('train'), labels('test'), labels('train')]).toEqual(expected);
+    expect(() => datasetsState(ds).set({ ...saved, test: undefined })).toThrow(/no position for the test split/);
   });
 });

@@ -9,8 +9,8 @@ import { type DatasetOptions, fashionMnistDatasets, mnistDatasets } from './data
 import { DatasetError } from './errors.js';
 import type { DownloadProgress } from './progress.js';
 
-const FASHION = '/work/shared/data/fashion-mnist';
-const MNIST = '/work/shared/data/mnist';
+const FASHION = `${process.env.LOPT_DATA_DIR}/fashion-mnist`;
+const MNIST = `${process.env.LOPT_DATA_DIR}/mnist`;
 const FILES = ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'];
 
 // A local mirror of the MNIST files. Paths: /ok/<file>; /404/<file> (404 for the test

@@ -28,3 +28,4 @@ export { type IdxArray, parseIdx } from './idx.js';
 export { clearDatasetCache, type SplitArrays } from './load-data.js';
 export type { DownloadProgress, ProgressCallback } from './progress.js';
 export { resizeBilinearTo01 } from './resize.js';
+export { type DatasetsState, datasetsState } from './datasets-state.js';

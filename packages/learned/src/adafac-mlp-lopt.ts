@@ -1,13 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { tidyTree } from './tidy-tree.js';
 import { type InitOptions, type OptState, Optimizer, type UpdateOptions } from '@lopt/optimizers';
-import { type PRNGKey, random } from '@lopt/pytree';
-import { type FactoredLayout, factoredLayout, layoutSegments } from './factored-layout.js';
+import { type PRNGKey, random, treeUnflatten } from '@lopt/pytree';
+import { type FactoredLayout, factoredDims, factoredLayout, factoredLeaf } from './factored-layout.js';
 import { safeRsqrt, tanhEmbedding } from './features.js';
 import { LearnedOptimizer } from './learned-optimizer.js';
-import { applyMlp, initMlp, type Linear } from './nn.js';
-import { ravelParamsGrads } from './raveled.js';
-import { Segments } from './segments.js';
+import { initMlp, type Linear } from './nn.js';
+import { applyNormalizedMlp, leafRows } from './per-tensor.js';
+import { checkParamsGrads, ravelParamsGrads } from './raveled.js';
+import { fusedAdafacStep } from './fused-adafac-step.js';
 import { checkStacked, perProblemMlp, ravelStacked, StackedSegments, stackedTanhEmbedding, swapLast } from './stacked.js';
 
 /** Options of `AdafacMLPLOpt` (the reference's defaults). */
@@ -195,84 +196,128 @@ class AdafacMLPLOptOptimizer extends Optimizer {
     const s = state as AdafacMLPLOptState<P>;
     const lopt = this.lopt;
     return tidyTree(() => {
-      const { raveled, p, g } = ravelParamsGrads('AdafacMLPLOpt', s.params, grads, s.momRolling.m.shape[0]);
-      const n = p.shape[0];
-      const layout = lopt.layout(raveled.shapes);
-      const seg = layoutSegments(layout);
-      const { numRows: R, numCols: C, numDiag: D } = layout;
-
       const momDecay = learnedDecay(lopt.initialMomentumDecays, this.theta.momentumDecays);
-      const rmsDecay = tf.clipByValue(learnedDecay(lopt.initialRmsDecays, this.theta.rmsDecays), 0, 1);
-      const facDecay = tf.clipByValue(learnedDecay(lopt.initialAdafactorDecays, this.theta.adafactorDecays), 0, 1);
-      const k = lopt.initialAdafactorDecays.length;
+      const rmsDecay = tf.clipByValue(learnedDecay(lopt.initialRmsDecays, this.theta.rmsDecays), 0, 1) as tf.Tensor1D;
+      const facDecay = tf.clipByValue(learnedDecay(lopt.initialAdafactorDecays, this.theta.adafactorDecays), 0, 1) as tf.Tensor1D;
+      const iteration = tf.add(s.iteration, tf.scalar(1, s.iteration.dtype)) as tf.Scalar;
+      const fused = this.fusedUpdate(s, grads, momDecay, rmsDecay, facDecay);
+      if (fused) {
+        const [params, m, rms, vRow, vCol, vDiag] = fused;
+        return {
+          params,
+          modelState: opts.modelState ?? s.modelState,
+          iteration,
+          numSteps: s.numSteps,
+          momRolling: { m },
+          rmsRolling: { rms },
+          facRollingFeatures: { vCol, vRow, vDiag },
+        };
+      }
+      const { raveled, p, g } = ravelParamsGrads('AdafacMLPLOpt', s.params, grads, s.momRolling.m.shape[0]);
 
       const m = tf.add(tf.mul(momDecay, s.momRolling.m), tf.mul(tf.sub(1, momDecay), g)) as tf.Tensor2D;
       const g2 = tf.square(g);
       const rms = tf.add(tf.mul(rmsDecay, s.rmsRolling.rms), tf.mul(tf.sub(1, rmsDecay), g2)) as tf.Tensor2D;
-
-      // Factored accumulators: means of g^2 + 1e-30 over the reduced axis, per decay.
-      const gsq = tf.add(g2, 1e-30) as tf.Tensor2D;
-      const f = s.facRollingFeatures;
-      const rowTable = tf.add(
-        tf.mul(facDecay, tf.concat([f.vRow, f.vDiag], 0)),
-        tf.mul(tf.sub(1, facDecay), seg.rows.mean(gsq)),
-      ) as tf.Tensor2D;
-      const colTable = tf.add(
-        tf.mul(facDecay, tf.concat([f.vCol, f.vDiag], 0)),
-        tf.mul(tf.sub(1, facDecay), seg.cols.mean(gsq)),
-      ) as tf.Tensor2D;
-      const vRow = tf.slice(rowTable, [0, 0], [R, k]) as tf.Tensor2D;
-      const vDiag = tf.slice(rowTable, [R, 0], [D, k]) as tf.Tensor2D;
-      const vCol = tf.slice(colTable, [0, 0], [C, k]) as tf.Tensor2D;
-
-      // Row and column preconditioners; ones in the diagonal slots keep the unused
-      // branch of the select below finite.
-      const ones = tf.ones([D, k]);
-      const rowFactor =
-        seg.rowGroups !== null
-          ? safeRsqrt(tf.div(vRow, tf.add(seg.rowGroups.expand(seg.rowGroups.mean(vRow)), 1e-9)))
-          : tf.zeros([0, k]);
-      const rf = seg.rows.expand(tf.concat([rowFactor, ones], 0) as tf.Tensor2D);
-      const cf = seg.cols.expand(tf.concat([safeRsqrt(vCol), ones], 0) as tf.Tensor2D);
-      const rowVal = seg.rows.expand(rowTable); // diagonal elements: their own accumulator
-      const colVal = seg.cols.expand(colTable);
-      const factored = tf.tensor(repeatMask(layout.isFactored, k), [n, k], 'bool');
-      const facG = tf.where(factored, tf.mul(tf.mul(g, rf), cf), tf.mul(g, safeRsqrt(tf.add(rowVal, 1e-9))));
-      const facMom = tf.where(factored, tf.mul(tf.mul(m, rf), cf), tf.mul(m, tf.rsqrt(tf.add(rowVal, 1e-6))));
-
       const rsqrtRms = tf.rsqrt(tf.add(rms, 1e-6));
-      const features = tf.concat(
-        [
-          g,
-          p,
-          m,
-          rms,
-          tf.mul(m, rsqrtRms),
-          rsqrtRms,
-          facG,
-          rowVal,
-          colVal,
-          tf.rsqrt(tf.add(rowVal, 1e-8)),
-          tf.rsqrt(tf.add(colVal, 1e-8)),
-          facMom,
-        ],
-        1,
-      ) as tf.Tensor2D;
-      const inp = Segments.contiguous(raveled.sizes).secondMomentNormalize(features);
-      const out = applyMlp(this.theta.nn, inp, tanhEmbedding(s.iteration));
+      // Features that need no per-tensor view, as one block of columns.
+      const plain = tf.concat([g, p, m, rms, tf.mul(m, rsqrtRms), rsqrtRms], 1) as tf.Tensor2D;
+
+      // Factored accumulators (means of g^2 + 1e-30 over the reduced axis, per decay),
+      // each tensor on its own view.
+      const gsq = tf.add(g2, 1e-30) as tf.Tensor2D;
+      const { sizes, shapes } = raveled;
+      const f = s.facRollingFeatures;
+      const isFac = shapes.map((sh) => factoredDims(sh) !== null);
+      const rowSizes = shapes.filter((_, t) => isFac[t]).map((sh) => sizeWithout(sh, factoredDims(sh)![1]));
+      const colSizes = shapes.filter((_, t) => isFac[t]).map((sh) => sizeWithout(sh, factoredDims(sh)![0]));
+      const prevRows = rowSizes.length > 0 ? leafRows(f.vRow, rowSizes) : [];
+      const prevCols = colSizes.length > 0 ? leafRows(f.vCol, colSizes) : [];
+      const prevDiag = sizes.length > rowSizes.length ? leafRows(f.vDiag, sizes.filter((_, t) => !isFac[t])) : [];
+      const gs = leafRows(gsq, sizes);
+      const gl = leafRows(g, sizes);
+      const ml = leafRows(m, sizes);
+      const pl = leafRows(plain, sizes);
+      const rowsOut: tf.Tensor2D[] = [];
+      const colsOut: tf.Tensor2D[] = [];
+      const diagOut: tf.Tensor2D[] = [];
+      const blocks = shapes.map((shape, t) => {
+        const prev = isFac[t] ? { row: prevRows[rowsOut.length]!, col: prevCols[colsOut.length]! } : { diag: prevDiag[diagOut.length]! };
+        const leaf = factoredLeaf(shape, gs[t]!, gl[t]!, ml[t]!, prev, facDecay as tf.Tensor1D);
+        if ('diag' in leaf.next) diagOut.push(leaf.next.diag);
+        else {
+          rowsOut.push(leaf.next.row);
+          colsOut.push(leaf.next.col);
+        }
+        const fac = tf.concat(
+          [
+            leaf.facG,
+            leaf.rowVal,
+            leaf.colVal,
+            tf.rsqrt(tf.add(leaf.rowVal, 1e-8)),
+            tf.rsqrt(tf.add(leaf.colVal, 1e-8)),
+            leaf.facMom,
+          ],
+          1,
+        ) as tf.Tensor2D;
+        return [pl[t]!, fac];
+      });
+      const k = lopt.initialAdafactorDecays.length;
+      const stack = (xs: tf.Tensor2D[]) => (xs.length === 0 ? tf.zeros([0, k]) : xs.length === 1 ? xs[0]! : tf.concat(xs, 0)) as tf.Tensor2D;
+      const vRow = stack(rowsOut);
+      const vCol = stack(colsOut);
+      const vDiag = stack(diagOut);
+      const out = applyNormalizedMlp(this.theta.nn, blocks, tanhEmbedding(s.iteration));
       const [direction, magnitude] = tf.split(out, 2, 1);
       const step = tf.mul(tf.mul(direction!, tf.exp(tf.mul(magnitude!, lopt.expMult))), lopt.stepMult);
       return {
         params: raveled.unravel(tf.sub(p, step)),
         modelState: opts.modelState ?? s.modelState,
         // An int32 step count stays int32 (a plain `+ 1` would make it float32).
-        iteration: tf.add(s.iteration, tf.scalar(1, s.iteration.dtype)) as tf.Scalar,
+        iteration,
         numSteps: s.numSteps,
         momRolling: { m },
         rmsRolling: { rms },
         facRollingFeatures: { vCol, vRow, vDiag },
       };
     });
+  }
+
+  /** The update as one fused kernel, when it applies (see `fusedAdafacStep`). */
+  private fusedUpdate<P>(
+    s: AdafacMLPLOptState<P>,
+    grads: P,
+    momDecay: tf.Tensor1D,
+    rmsDecay: tf.Tensor1D,
+    facDecay: tf.Tensor1D,
+  ): [P, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] | undefined {
+    const c = checkParamsGrads('AdafacMLPLOpt', s.params, grads, s.momRolling.m.shape[0]);
+    const nn = this.theta.nn;
+    const l0 = nn[0]!;
+    const nx = l0.w.shape[0] - 11;
+    const shift0 = tf.add(
+      tf.matMul(tf.reshape(tanhEmbedding(s.iteration), [1, -1]), tf.slice(l0.w, [nx, 0], [-1, -1])),
+      l0.b,
+    );
+    const f = s.facRollingFeatures;
+    const out = fusedAdafacStep({
+      params: c.params,
+      grads: c.grads,
+      m: s.momRolling.m,
+      rms: s.rmsRolling.rms,
+      vRow: f.vRow,
+      vCol: f.vCol,
+      vDiag: f.vDiag,
+      momDecay,
+      rmsDecay,
+      facDecay,
+      layers: nn,
+      shift0: tf.reshape(shift0, [-1]),
+      expMult: this.lopt.expMult,
+      stepMult: this.lopt.stepMult,
+    });
+    if (!out) return undefined;
+    const [leaves, ...rest] = out;
+    return [treeUnflatten(c.def, leaves) as P, ...rest];
   }
 
   override get name(): string {
@@ -417,8 +462,7 @@ function repeatRows(mask: Uint8Array, times: number): Uint8Array {
   return out;
 }
 
-function repeatMask(mask: Uint8Array, k: number): Uint8Array {
-  const out = new Uint8Array(mask.length * k);
-  for (let i = 0; i < mask.length; i++) out.fill(mask[i]!, i * k, i * k + k);
-  return out;
+/** Elements of `shape` without axis `axis`. */
+function sizeWithout(shape: readonly number[], axis: number): number {
+  return shape.reduce((a, d, i) => (i === axis ? a : a * d), 1);
 }

@@ -1,3 +1,5 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { safeRsqrt } from './features.js';
 import { Segments } from './segments.js';
 
 /**
@@ -131,5 +133,69 @@ export function layoutSegments(layout: FactoredLayout): { rows: Segments; cols: 
     rows: new Segments(layout.rowIds, layout.numRows + layout.numDiag),
     cols: new Segments(layout.colIds, layout.numCols + layout.numDiag),
     rowGroups: layout.numRows > 0 ? new Segments(layout.rowGroupIds, layout.numRowGroups) : null,
+  };
+}
+
+/** The factored accumulators and features of one tensor, each `[rows, decays]`. */
+export interface FactoredLeaf {
+  /** Gradient preconditioned by the factored (or, unfactored, full) accumulators. */
+  facG: tf.Tensor2D;
+  /** Momenta preconditioned the same way. */
+  facMom: tf.Tensor2D;
+  /** Each element's row accumulator (unfactored: its own accumulator). */
+  rowVal: tf.Tensor2D;
+  /** Each element's column accumulator (unfactored: its own accumulator). */
+  colVal: tf.Tensor2D;
+  /** The updated row (`[R_t, k]`) and column (`[C_t, k]`) accumulators, or the full one (`[size, k]`). */
+  next: { row: tf.Tensor2D; col: tf.Tensor2D } | { diag: tf.Tensor2D };
+}
+
+/**
+ * One tensor's Adafactor-style accumulator update and features, computed on the tensor's
+ * own view (reshape + mean over its factored axes): memory O(size). `gsq` is
+ * `g^2 + 1e-30` (`[size, 1]` or `[size, k]`), `g` the gradient (`[size, 1]`), `m` the momenta
+ * (`[size, k]`), `prev` the tensor's previous accumulators as stored in the state and
+ * `decay` the `[k]` decays.
+ */
+export function factoredLeaf(
+  shape: readonly number[],
+  gsq: tf.Tensor2D,
+  g: tf.Tensor2D,
+  m: tf.Tensor2D,
+  prev: { row: tf.Tensor2D; col: tf.Tensor2D } | { diag: tf.Tensor2D },
+  decay: tf.Tensor1D,
+): FactoredLeaf {
+  const size = gsq.shape[0];
+  const k = decay.shape[0];
+  const keep = tf.sub(1, decay);
+  const f = factoredDims(shape);
+  if (f === null || !('row' in prev)) {
+    if ('row' in prev) throw new Error('factoredLeaf: an unfactored tensor needs a full accumulator');
+    const v = tf.add(tf.mul(decay, prev.diag), tf.mul(keep, gsq)) as tf.Tensor2D;
+    return {
+      facG: tf.mul(g, safeRsqrt(tf.add(v, 1e-9))) as tf.Tensor2D,
+      facMom: tf.mul(m, tf.rsqrt(tf.add(v, 1e-6))) as tf.Tensor2D,
+      rowVal: v,
+      colVal: v,
+      next: { diag: v },
+    };
+  }
+  const [d1, d0] = f;
+  const full = [...shape, k];
+  const rowShape = [...without(shape, d0), k];
+  const colShape = [...without(shape, d1), k];
+  const x = tf.reshape(gsq, [...shape, gsq.shape[1]]);
+  const vRow = tf.add(tf.mul(decay, tf.reshape(prev.row, rowShape)), tf.mul(keep, tf.mean(x, d0)));
+  const vCol = tf.add(tf.mul(decay, tf.reshape(prev.col, colShape)), tf.mul(keep, tf.mean(x, d1)));
+  const reducedD1 = d1 > d0 ? d1 - 1 : d1;
+  const rowFactor = safeRsqrt(tf.div(vRow, tf.add(tf.mean(vRow, reducedD1, true), 1e-9)));
+  const pre = tf.mul(tf.expandDims(rowFactor, d0), tf.expandDims(safeRsqrt(vCol), d1));
+  const flat = (t: tf.Tensor) => tf.reshape(t, [size, k]) as tf.Tensor2D;
+  return {
+    facG: flat(tf.mul(tf.reshape(g, [...shape, 1]), pre)),
+    facMom: flat(tf.mul(tf.reshape(m, full), pre)),
+    rowVal: flat(tf.broadcastTo(tf.expandDims(vRow, d0), full)),
+    colVal: flat(tf.broadcastTo(tf.expandDims(vCol, d1), full)),
+    next: { row: tf.reshape(vRow, [-1, k]) as tf.Tensor2D, col: tf.reshape(vCol, [-1, k]) as tf.Tensor2D },
   };
 }

@@ -4,9 +4,9 @@ import { type InitOptions, type OptState, Optimizer, type UpdateOptions } from '
 import type { PRNGKey } from '@lopt/pytree';
 import { tanhEmbedding } from './features.js';
 import { LearnedOptimizer } from './learned-optimizer.js';
-import { applyMlp, initMlp, type Linear } from './nn.js';
+import { initMlp, type Linear } from './nn.js';
+import { applyNormalizedMlp, leafRows } from './per-tensor.js';
 import { ravelParamsGrads } from './raveled.js';
-import { Segments } from './segments.js';
 import { checkStacked, perProblemMlp, ravelStacked, StackedSegments, stackedTanhEmbedding, swapLast } from './stacked.js';
 
 /** Momentum decays of `MLPLOpt`'s six momentum features. */
@@ -179,9 +179,9 @@ class MLPLOptOptimizer extends Optimizer {
       const { raveled, p, g } = ravelParamsGrads('MLPLOpt', s.params, grads, s.rollingFeatures.m.shape[0]);
       const decays = tf.tensor1d(DECAYS);
       const m = tf.add(tf.mul(decays, s.rollingFeatures.m), tf.mul(tf.sub(1, decays), g)) as tf.Tensor2D;
-      const segments = Segments.contiguous(raveled.sizes);
-      const inp = segments.secondMomentNormalize(tf.concat([g, p, m], 1) as tf.Tensor2D);
-      const out = applyMlp(this.theta.mlp, inp, tanhEmbedding(s.iteration));
+      // Per-tensor normalised features, the normaliser folded into the first layer.
+      const blocks = leafRows(tf.concat([g, p, m], 1) as tf.Tensor2D, raveled.sizes).map((x) => [x]);
+      const out = applyNormalizedMlp(this.theta.mlp, blocks, tanhEmbedding(s.iteration));
       const [direction, magnitude] = tf.split(out, 2, 1);
       const step = tf.mul(tf.mul(direction!, tf.exp(tf.mul(magnitude!, this.lopt.expMult))), this.lopt.stepMult);
       const next = raveled.unravel(tf.sub(p, step));

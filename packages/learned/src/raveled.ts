@@ -36,6 +36,40 @@ function column(leaves: tf.Tensor[]): tf.Tensor2D {
  * parameters (`expectedSize`).
  */
 export function ravelParamsGrads<P>(who: string, params: P, grads: P, expectedSize?: number): RaveledParamsGrads<P> {
+  const { params: tensors, grads: gl, def, shapes, sizes, n } = checkParamsGrads(who, params, grads, expectedSize);
+  const unravel = (flat: tf.Tensor): P => {
+    if (flat.size !== n) throw new Error(`${who}: cannot unravel ${flat.size} values into ${n} parameters`);
+    const v = tf.reshape(flat, [n]);
+    const parts = tensors.length === 1 ? [v] : tf.split(v, sizes, 0);
+    return treeUnflatten(
+      def,
+      parts.map((x, i) => tf.reshape(x, shapes[i]!)),
+    ) as P;
+  };
+  return { raveled: { n, shapes, sizes, unravel }, p: column(tensors), g: column(gl) };
+}
+
+/** The leaves of checked parameters and gradients (see `checkParamsGrads`). */
+export interface CheckedParamsGrads {
+  /** Parameter leaves, in flattening order. */
+  params: tf.Tensor[];
+  /** Gradient leaves, in the same order. */
+  grads: tf.Tensor[];
+  /** The tree structure, for `treeUnflatten`. */
+  def: ReturnType<typeof treeFlatten>[1];
+  /** Shape of each leaf. */
+  shapes: number[][];
+  /** Number of elements of each leaf. */
+  sizes: number[];
+  /** Number of elements in all leaves. */
+  n: number;
+}
+
+/**
+ * The checks of `ravelParamsGrads` without the raveling: same structure and shapes,
+ * float32 leaves, at least one leaf, `expectedSize` elements when given.
+ */
+export function checkParamsGrads<P>(who: string, params: P, grads: P, expectedSize?: number): CheckedParamsGrads {
   assertSameStructure(params, grads, `${who}.update: params and grads`);
   const [pl, def] = treeFlatten(params as PyTree<unknown>);
   const gl = treeFlatten(grads as PyTree<unknown>)[0];
@@ -55,14 +89,5 @@ export function ravelParamsGrads<P>(who: string, params: P, grads: P, expectedSi
     throw new Error(`${who}.update: the state holds accumulators for ${expectedSize} parameters but params have ${n}`);
   }
   if (tensors.length === 0) throw new Error(`${who}: params have no tensors`);
-  const unravel = (flat: tf.Tensor): P => {
-    if (flat.size !== n) throw new Error(`${who}: cannot unravel ${flat.size} values into ${n} parameters`);
-    const v = tf.reshape(flat, [n]);
-    const parts = tensors.length === 1 ? [v] : tf.split(v, sizes, 0);
-    return treeUnflatten(
-      def,
-      parts.map((x, i) => tf.reshape(x, shapes[i]!)),
-    ) as P;
-  };
-  return { raveled: { n, shapes, sizes, unravel }, p: column(tensors), g: column(gl as tf.Tensor[]) };
+  return { params: tensors, grads: gl as tf.Tensor[], def, shapes, sizes, n };
 }

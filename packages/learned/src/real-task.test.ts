@@ -19,7 +19,7 @@ let batch: unknown;
 
 beforeAll(async () => {
   task = await imageMlp.ImageMLP_FashionMnist8_Relu32({
-    cacheRoot: process.env.LOPT_DATA_DIR || '/work/shared/data',
+    cacheRoot: process.env.LOPT_DATA_DIR!,
     download: false,
   });
   batch = task.datasets!.train.next().value;

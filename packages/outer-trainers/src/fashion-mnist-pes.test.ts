@@ -11,7 +11,7 @@ import { disposeExcept } from './tree-utils.js';
 import { TruncatedPES } from './truncated-pes.js';
 import { LogUniformLengthSchedule } from './truncation-schedule.js';
 
-const DATA = { dataDir: '/work/shared/data/fashion-mnist', cacheRoot: null, download: false } as const;
+const DATA = { dataDir: `${process.env.LOPT_DATA_DIR}/fashion-mnist`, cacheRoot: null, download: false } as const;
 
 describe('meta-training on real Fashion-MNIST', () => {
   it('PES lowers the meta-loss of MLPLOpt on ImageMLP_FashionMnist8_Relu32, without leaking tensors', async () => {

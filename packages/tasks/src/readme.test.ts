@@ -3,6 +3,5 @@ import { runReadmeExample } from '../../../scripts/readme-example';
 
 test('the README example runs', async () => {
   // The example loads data as a user's program does: from $LOPT_DATA_DIR when set.
-  process.env.LOPT_DATA_DIR ||= '/work/shared/data';
   await runReadmeExample(new URL('../README.md', import.meta.url));
 });

@@ -8,7 +8,7 @@ import type { ImageTaskOptions } from './image-data.js';
  * downloaded during tests.
  */
 export function testDataOptions(): ImageTaskOptions {
-  return { cacheRoot: process.env.LOPT_DATA_DIR || '/work/shared/data', download: false };
+  return { cacheRoot: process.env.LOPT_DATA_DIR!, download: false };
 }
 
 /**

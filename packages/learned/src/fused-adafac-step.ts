@@ -1,0 +1,492 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { type FusedContext, type FusedOutput, fusedAvailable, registerFusedKernel, runFusedKernel } from '@lopt/pytree';
+import { type FactoredLayout, factoredDims, factoredLayout } from './factored-layout.js';
+
+/*
+ * `AdafacMLPLOpt`'s update as ONE fused kernel, for updates that are not being
+ * differentiated (applying a trained optimizer, ES/PES perturbations, benchmarks). The
+ * plain-op update is ~30 tfjs ops per tensor over `[size, k]` matrices, each a pass over
+ * memory with its own bookkeeping; here every element is visited twice in JavaScript:
+ * once to build its features (and the per-tensor second moments of the features), once to
+ * run the MLP on them, with the per-tensor normaliser folded into the first layer's
+ * weights. The kernel has no gradient, so it is only used when no gradient tape records
+ * (`isRecordingGradients()`); under `grad`/`valueAndGrad` the plain, differentiable ops
+ * run. The math is exactly the plain update's (see `AdafacMLPLOpt`).
+ */
+
+const KERNEL = (leaves: number) => `LoptAdafacMLPLOptStep${leaves}`;
+
+/** True when a gradient tape is recording (a fused kernel would be invisible to it). */
+export function isRecordingGradients(): boolean {
+  const state = (tf.engine() as unknown as { state: { gradientDepth: number } }).state;
+  return state.gradientDepth > 0;
+}
+
+interface LayoutExtras {
+  layout: FactoredLayout;
+  rowCount: Float64Array;
+  colCount: Float64Array;
+  groupCount: Float64Array;
+}
+const layouts = new Map<string, LayoutExtras>();
+
+function layoutFor(shapes: number[][]): LayoutExtras {
+  const key = JSON.stringify(shapes);
+  let e = layouts.get(key);
+  if (!e) {
+    const layout = factoredLayout(shapes);
+    const rowCount = new Float64Array(layout.numRows + layout.numDiag);
+    const colCount = new Float64Array(layout.numCols + layout.numDiag);
+    const groupCount = new Float64Array(layout.numRowGroups);
+    for (let i = 0; i < layout.rowIds.length; i++) {
+      rowCount[layout.rowIds[i]!]! += 1;
+      colCount[layout.colIds[i]!]! += 1;
+    }
+    for (let r = 0; r < layout.numRows; r++) groupCount[layout.rowGroupIds[r]!]! += 1;
+    e = { layout, rowCount, colCount, groupCount };
+    layouts.set(key, e);
+  }
+  return e;
+}
+
+let scratch = new Float32Array(0);
+
+/**
+ * The element columns of a factored tensor with three momentum and three Adafactor decays
+ * (the default), unrolled with the sums of squares in locals; as the generic loop.
+ */
+function factoredFeatures3(
+  feat: Float32Array,
+  sumsq: Float64Array,
+  o: number,
+  s: number,
+  g: Float32Array,
+  p: Float32Array,
+  mPrev: Float32Array,
+  rmsPrev: Float32Array,
+  md: Float32Array,
+  rd: number,
+  m: Float32Array,
+  rms: Float32Array,
+  rowIds: Int32Array,
+  colIds: Int32Array,
+  rowFactor: Float32Array,
+  colFactor: Float32Array,
+): void {
+  const d0 = md[0]!;
+  const d1 = md[1]!;
+  const d2 = md[2]!;
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0, s8 = 0, s9 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0, s14 = 0, s15 = 0;
+  for (let e = 0; e < s; e++) {
+    const i = o + e;
+    const f = e * 16;
+    const gi = g[e]!;
+    const pi = p[e]!;
+    const rv = Math.fround(rmsPrev[i]! * rd + (1 - rd) * gi * gi);
+    rms[i] = rv;
+    const rr = 1 / Math.sqrt(rv + 1e-6);
+    const m0 = Math.fround(d0 * mPrev[3 * i]! + (1 - d0) * gi);
+    const m1 = Math.fround(d1 * mPrev[3 * i + 1]! + (1 - d1) * gi);
+    const m2 = Math.fround(d2 * mPrev[3 * i + 2]! + (1 - d2) * gi);
+    m[3 * i] = m0;
+    m[3 * i + 1] = m1;
+    m[3 * i + 2] = m2;
+    const r = rowIds[i]! * 3;
+    const c = colIds[i]! * 3;
+    const q0 = rowFactor[r]! * colFactor[c]!;
+    const q1 = rowFactor[r + 1]! * colFactor[c + 1]!;
+    const q2 = rowFactor[r + 2]! * colFactor[c + 2]!;
+    const x3 = m0 * rr, x4 = m1 * rr, x5 = m2 * rr;
+    const g0 = gi * q0, g1 = gi * q1, g2 = gi * q2;
+    const f0 = m0 * q0, f1 = m1 * q1, f2 = m2 * q2;
+    feat[f] = gi;
+    feat[f + 1] = pi;
+    feat[f + 2] = m0;
+    feat[f + 3] = m1;
+    feat[f + 4] = m2;
+    feat[f + 5] = rv;
+    feat[f + 6] = x3;
+    feat[f + 7] = x4;
+    feat[f + 8] = x5;
+    feat[f + 9] = rr;
+    feat[f + 10] = g0;
+    feat[f + 11] = g1;
+    feat[f + 12] = g2;
+    feat[f + 13] = f0;
+    feat[f + 14] = f1;
+    feat[f + 15] = f2;
+    s0 += gi * gi;
+    s1 += pi * pi;
+    s2 += m0 * m0;
+    s3 += m1 * m1;
+    s4 += m2 * m2;
+    s5 += rv * rv;
+    s6 += x3 * x3;
+    s7 += x4 * x4;
+    s8 += x5 * x5;
+    s9 += rr * rr;
+    s10 += g0 * g0;
+    s11 += g1 * g1;
+    s12 += g2 * g2;
+    s13 += f0 * f0;
+    s14 += f1 * f1;
+    s15 += f2 * f2;
+  }
+  const all = [s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15];
+  for (let k = 0; k < 16; k++) sumsq[k] = all[k]!;
+}
+
+/** The row range `[r0, r1)` and column range `[c0, c1)` of a factored tensor whose first element sits in row r0, column c0. */
+function rowColRange(shape: readonly number[], r0: number, c0: number): [number, number, number, number] {
+  const [d1, d0] = factoredDims(shape)!;
+  const size = shape.reduce((a, b) => a * b, 1);
+  return [r0, r0 + size / shape[d0]!, c0, c0 + size / shape[d1]!];
+}
+
+function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
+  const L = attrs.leaves as number;
+  const nLayers = attrs.layers as number;
+  const expMult = attrs.expMult as number;
+  const stepMult = attrs.stepMult as number;
+  const shapes: number[][] = [];
+  for (let t = 0; t < L; t++) shapes.push(ctx.shape(`p${t}`));
+  const { layout, rowCount, colCount, groupCount } = layoutFor(shapes);
+  const { rowIds, colIds, rowGroupIds, isFactored, numRows: R, numCols: C, numDiag: D } = layout;
+  const md = ctx.input('momDecay') as Float32Array;
+  const rd = ctx.input('rmsDecay')[0]!;
+  const fd = ctx.input('facDecay') as Float32Array;
+  const M = md.length;
+  const A = fd.length;
+  const mPrev = ctx.input('m') as Float32Array;
+  const rmsPrev = ctx.input('rms') as Float32Array;
+  const vRowPrev = ctx.input('vRow') as Float32Array;
+  const vColPrev = ctx.input('vCol') as Float32Array;
+  const vDiagPrev = ctx.input('vDiag') as Float32Array;
+  const N = rmsPrev.length;
+
+  // Row / column sums of g^2 + 1e-30 over factored tensors.
+  const rowSum = new Float64Array(R);
+  const colSum = new Float64Array(C);
+  let o = 0;
+  for (let t = 0; t < L; t++) {
+    const g = ctx.input(`g${t}`) as Float32Array;
+    for (let e = 0; e < g.length; e++) {
+      if (!isFactored[o + e]) continue;
+      const gs = g[e]! * g[e]! + 1e-30;
+      rowSum[rowIds[o + e]!]! += gs;
+      colSum[colIds[o + e]!]! += gs;
+    }
+    o += g.length;
+  }
+  const vRow = new Float32Array(R * A);
+  const vCol = new Float32Array(C * A);
+  const vDiag = new Float32Array(D * A);
+  for (let r = 0; r < R; r++) {
+    const mean = rowSum[r]! / rowCount[r]!;
+    for (let j = 0; j < A; j++) vRow[r * A + j] = fd[j]! * vRowPrev[r * A + j]! + (1 - fd[j]!) * mean;
+  }
+  for (let c = 0; c < C; c++) {
+    const mean = colSum[c]! / colCount[c]!;
+    for (let j = 0; j < A; j++) vCol[c * A + j] = fd[j]! * vColPrev[c * A + j]! + (1 - fd[j]!) * mean;
+  }
+  // Preconditioners per row / column, and the rsqrt features of the accumulators.
+  const groupSum = new Float64Array(layout.numRowGroups * A);
+  for (let r = 0; r < R; r++) for (let j = 0; j < A; j++) groupSum[rowGroupIds[r]! * A + j]! += vRow[r * A + j]!;
+  const rowFactor = new Float32Array(R * A);
+  const rowR = new Float32Array(R * A);
+  for (let r = 0; r < R; r++) {
+    const gi = rowGroupIds[r]!;
+    for (let j = 0; j < A; j++) {
+      const v = vRow[r * A + j]!;
+      const gm = groupSum[gi * A + j]! / groupCount[gi]!;
+      rowFactor[r * A + j] = 1 / Math.sqrt(Math.max(v / (gm + 1e-9), 1e-9));
+      rowR[r * A + j] = 1 / Math.sqrt(v + 1e-8);
+    }
+  }
+  const colFactor = new Float32Array(C * A);
+  const colR = new Float32Array(C * A);
+  for (let c = 0; c < C; c++) {
+    for (let j = 0; j < A; j++) {
+      const v = vCol[c * A + j]!;
+      colFactor[c * A + j] = 1 / Math.sqrt(Math.max(v, 1e-9));
+      colR[c * A + j] = 1 / Math.sqrt(v + 1e-8);
+    }
+  }
+
+  // The MLP: weights, and the first layer's shift (bias + step embeddings' share).
+  const ws: Float32Array[] = [];
+  const bs: Float32Array[] = [];
+  const widths: number[] = [];
+  for (let l = 0; l < nLayers; l++) {
+    ws.push(ctx.input(`w${l}`) as Float32Array);
+    bs.push(ctx.input(`b${l}`) as Float32Array);
+    widths.push(ctx.shape(`w${l}`)[1]!);
+  }
+  const shift0 = ctx.input('shift0') as Float32Array;
+  const H0 = widths[0]!;
+  const maxW = Math.max(...widths);
+  const F = 4 + 2 * M + 6 * A;
+
+  const m = new Float32Array(N * M);
+  const rms = new Float32Array(N);
+  const outs: FusedOutput[] = [];
+  // Feature columns, numbered as the first layer's weight rows: g, p, momenta (M), rms,
+  // momenta * rsqrt(rms) (M), rsqrt(rms), then from B: facG, row, column, rsqrt(row),
+  // rsqrt(column), facMom (A each). Elements of a factored tensor share their row and
+  // column features with their row / column, so those go through the first layer once
+  // per row and column; the element's own matrix holds the other columns (`facCols`).
+  const B = 4 + 2 * M;
+  const facCols: number[] = [];
+  for (let k = 0; k < B + A; k++) facCols.push(k);
+  for (let j = 0; j < A; j++) facCols.push(B + 5 * A + j);
+  const allCols = Array.from({ length: F }, (_, k) => k);
+  const sumsq = new Float64Array(F);
+  const sc = new Float64Array(F);
+  const w0 = ws[0]!;
+  const fast = nLayers === 3 && H0 === 4 && widths[1] === 4 && widths[2] === 2;
+  const h = new Float64Array(maxW);
+  const h2 = new Float64Array(maxW);
+  o = 0;
+  for (let t = 0; t < L; t++) {
+    const p = ctx.input(`p${t}`) as Float32Array;
+    const g = ctx.input(`g${t}`) as Float32Array;
+    const s = g.length;
+    const fac = s > 0 && isFactored[o] === 1;
+    const cols = fac ? facCols : allCols;
+    const W = cols.length;
+    if (scratch.length < s * W) scratch = new Float32Array(s * W);
+    const feat = scratch;
+    sumsq.fill(0);
+    if (fac && M === 3 && A === 3) {
+      factoredFeatures3(feat, sumsq, o, s, g, p, mPrev, rmsPrev, md, rd, m, rms, rowIds, colIds, rowFactor, colFactor);
+    } else for (let e = 0; e < s; e++) {
+      const i = o + e;
+      const gi = g[e]!;
+      const f = e * W;
+      const rv = Math.fround(rmsPrev[i]! * rd + (1 - rd) * gi * gi);
+      rms[i] = rv;
+      const rr = 1 / Math.sqrt(rv + 1e-6);
+      feat[f] = gi;
+      feat[f + 1] = p[e]!;
+      feat[f + 2 + M] = rv;
+      feat[f + 3 + 2 * M] = rr;
+      for (let j = 0; j < M; j++) {
+        const mv = Math.fround(md[j]! * mPrev[i * M + j]! + (1 - md[j]!) * gi);
+        m[i * M + j] = mv;
+        feat[f + 2 + j] = mv;
+        feat[f + 3 + M + j] = mv * rr;
+      }
+      if (fac) {
+        const r = rowIds[i]! * A;
+        const c = colIds[i]! * A;
+        for (let j = 0; j < A; j++) {
+          const pre = rowFactor[r + j]! * colFactor[c + j]!;
+          feat[f + B + j] = gi * pre;
+          feat[f + B + A + j] = m[i * M + j]! * pre;
+        }
+      } else {
+        const d = (rowIds[i]! - R) * A;
+        const gs = gi * gi + 1e-30;
+        for (let j = 0; j < A; j++) {
+          const v = Math.fround(fd[j]! * vDiagPrev[d + j]! + (1 - fd[j]!) * gs);
+          vDiag[d + j] = v;
+          const vr = 1 / Math.sqrt(v + 1e-8);
+          feat[f + B + j] = gi / Math.sqrt(Math.max(v + 1e-9, 1e-9));
+          feat[f + B + A + j] = v;
+          feat[f + B + 2 * A + j] = v;
+          feat[f + B + 3 * A + j] = vr;
+          feat[f + B + 4 * A + j] = vr;
+          feat[f + B + 5 * A + j] = m[i * M + j]! / Math.sqrt(v + 1e-6);
+        }
+      }
+      for (let k = 0; k < W; k++) {
+        const x = feat[f + k]!;
+        sumsq[k]! += x * x;
+      }
+    }
+    if (fac) {
+      // Move the element columns' sums to their feature numbers, then add the row and column features'.
+      for (let j = A - 1; j >= 0; j--) {
+        sumsq[B + 5 * A + j] = sumsq[B + A + j]!;
+        sumsq[B + A + j] = 0;
+      }
+      const [r0, r1, c0, c1] = rowColRange(shapes[t]!, rowIds[o]!, colIds[o]!);
+      for (let r = r0; r < r1; r++) {
+        for (let j = 0; j < A; j++) {
+          sumsq[B + A + j]! += rowCount[r]! * vRow[r * A + j]! ** 2;
+          sumsq[B + 3 * A + j]! += rowCount[r]! * rowR[r * A + j]! ** 2;
+        }
+      }
+      for (let c = c0; c < c1; c++) {
+        for (let j = 0; j < A; j++) {
+          sumsq[B + 2 * A + j]! += colCount[c]! * vCol[c * A + j]! ** 2;
+          sumsq[B + 4 * A + j]! += colCount[c]! * colR[c * A + j]! ** 2;
+        }
+      }
+    }
+    // The per-tensor normaliser, folded into the first layer's weights.
+    for (let k = 0; k < F; k++) sc[k] = 1 / Math.sqrt(sumsq[k]! / s + 1e-5);
+    const wm = new Float32Array(W * H0);
+    cols.forEach((k, row) => {
+      for (let q = 0; q < H0; q++) wm[row * H0 + q] = sc[k]! * w0[k * H0 + q]!;
+    });
+    // The heavy product on the backend's matmul.
+    const h0 = s > 0 ? ctx.matMul({ data: feat.subarray(0, s * W), rows: s, cols: W }, { data: wm, rows: W, cols: H0 }).data : wm;
+    // Row and column features through the first layer, once per row / column.
+    let rowC = new Float64Array(0);
+    let colC = new Float64Array(0);
+    let r0 = 0;
+    let c0 = 0;
+    if (fac) {
+      const rc = rowColRange(shapes[t]!, rowIds[o]!, colIds[o]!);
+      r0 = rc[0];
+      c0 = rc[2];
+      rowC = new Float64Array((rc[1] - r0) * H0);
+      colC = new Float64Array((rc[3] - c0) * H0);
+      for (let r = r0; r < rc[1]; r++) {
+        for (let j = 0; j < A; j++) {
+          const a1 = vRow[r * A + j]! * sc[B + A + j]!;
+          const a2 = rowR[r * A + j]! * sc[B + 3 * A + j]!;
+          for (let q = 0; q < H0; q++) {
+            rowC[(r - r0) * H0 + q]! += a1 * w0[(B + A + j) * H0 + q]! + a2 * w0[(B + 3 * A + j) * H0 + q]!;
+          }
+        }
+      }
+      for (let c = c0; c < rc[3]; c++) {
+        for (let j = 0; j < A; j++) {
+          const a1 = vCol[c * A + j]! * sc[B + 2 * A + j]!;
+          const a2 = colR[c * A + j]! * sc[B + 4 * A + j]!;
+          for (let q = 0; q < H0; q++) {
+            colC[(c - c0) * H0 + q]! += a1 * w0[(B + 2 * A + j) * H0 + q]! + a2 * w0[(B + 4 * A + j) * H0 + q]!;
+          }
+        }
+      }
+    }
+    const out = new Float32Array(s);
+    const w1 = ws[1]!;
+    const b1 = bs[1]!;
+    const w2 = ws[2] ?? w1;
+    const b2 = bs[2] ?? b1;
+    for (let e = 0; e < s; e++) {
+      const i = o + e;
+      let ro = -1;
+      let co = -1;
+      if (fac) {
+        ro = (rowIds[i]! - r0) * H0;
+        co = (colIds[i]! - c0) * H0;
+      }
+      if (fast) {
+        // Hidden sizes 4, 4 and two outputs (the default), unrolled.
+        let x0 = h0[e * 4]! + shift0[0]!;
+        let x1 = h0[e * 4 + 1]! + shift0[1]!;
+        let x2 = h0[e * 4 + 2]! + shift0[2]!;
+        let x3 = h0[e * 4 + 3]! + shift0[3]!;
+        if (ro >= 0) {
+          x0 += rowC[ro]! + colC[co]!;
+          x1 += rowC[ro + 1]! + colC[co + 1]!;
+          x2 += rowC[ro + 2]! + colC[co + 2]!;
+          x3 += rowC[ro + 3]! + colC[co + 3]!;
+        }
+        x0 = x0 > 0 ? x0 : 0;
+        x1 = x1 > 0 ? x1 : 0;
+        x2 = x2 > 0 ? x2 : 0;
+        x3 = x3 > 0 ? x3 : 0;
+        let y0 = b1[0]! + x0 * w1[0]! + x1 * w1[4]! + x2 * w1[8]! + x3 * w1[12]!;
+        let y1 = b1[1]! + x0 * w1[1]! + x1 * w1[5]! + x2 * w1[9]! + x3 * w1[13]!;
+        let y2 = b1[2]! + x0 * w1[2]! + x1 * w1[6]! + x2 * w1[10]! + x3 * w1[14]!;
+        let y3 = b1[3]! + x0 * w1[3]! + x1 * w1[7]! + x2 * w1[11]! + x3 * w1[15]!;
+        y0 = y0 > 0 ? y0 : 0;
+        y1 = y1 > 0 ? y1 : 0;
+        y2 = y2 > 0 ? y2 : 0;
+        y3 = y3 > 0 ? y3 : 0;
+        const dir = b2[0]! + y0 * w2[0]! + y1 * w2[2]! + y2 * w2[4]! + y3 * w2[6]!;
+        const mag = b2[1]! + y0 * w2[1]! + y1 * w2[3]! + y2 * w2[5]! + y3 * w2[7]!;
+        out[e] = p[e]! - dir * Math.exp(mag * expMult) * stepMult;
+        continue;
+      }
+      for (let q = 0; q < H0; q++) h[q] = h0[e * H0 + q]! + shift0[q]! + (ro >= 0 ? rowC[ro + q]! + colC[co + q]! : 0);
+      let width = H0;
+      for (let l = 1; l < nLayers; l++) {
+        const w = ws[l]!;
+        const b = bs[l]!;
+        const wo = widths[l]!;
+        for (let q = 0; q < wo; q++) h2[q] = b[q]!;
+        for (let k = 0; k < width; k++) {
+          const x = h[k]! > 0 ? h[k]! : 0;
+          for (let q = 0; q < wo; q++) h2[q]! += x * w[k * wo + q]!;
+        }
+        for (let q = 0; q < wo; q++) h[q] = h2[q]!;
+        width = wo;
+      }
+      out[e] = p[e]! - h[0]! * Math.exp(h[1]! * expMult) * stepMult;
+    }
+    outs.push({ values: out, shape: shapes[t]! });
+    o += s;
+  }
+  return [
+    ...outs,
+    { values: m, shape: [N, M] },
+    { values: rms, shape: [N, 1] },
+    { values: vRow, shape: [R, A] },
+    { values: vCol, shape: [C, A] },
+    { values: vDiag, shape: [D, A] },
+  ];
+}
+
+/** Inputs of the fused step: leaves, accumulators, decays (`[k]`) and the MLP. */
+export interface FusedAdafacInputs {
+  params: tf.Tensor[];
+  grads: tf.Tensor[];
+  m: tf.Tensor2D;
+  rms: tf.Tensor2D;
+  vRow: tf.Tensor2D;
+  vCol: tf.Tensor2D;
+  vDiag: tf.Tensor2D;
+  momDecay: tf.Tensor1D;
+  rmsDecay: tf.Tensor1D;
+  facDecay: tf.Tensor1D;
+  /** The MLP's weights and biases. */
+  layers: readonly { w: tf.Tensor2D; b: tf.Tensor1D }[];
+  /** The first layer's bias plus the step embeddings through their weight rows, `[hidden]`. */
+  shift0: tf.Tensor;
+  expMult: number;
+  stepMult: number;
+}
+
+/**
+ * The fused update, or `undefined` where it does not apply (no fused kernels on this
+ * backend, a gradient tape recording, or decay counts it does not cover: one RMS decay and
+ * as many momentum as Adafactor decays). Returns `[newParamLeaves, m, rms, vRow, vCol, vDiag]`.
+ */
+export function fusedAdafacStep(x: FusedAdafacInputs): [tf.Tensor[], tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] | undefined {
+  const L = x.params.length;
+  if (isRecordingGradients()) return undefined;
+  if (x.rmsDecay.shape[0] !== 1 || x.momDecay.shape[0] !== x.facDecay.shape[0]) return undefined;
+  const last = x.layers[x.layers.length - 1]!;
+  if (last.w.shape[1] !== 2) return undefined;
+  const name = KERNEL(L);
+  if (!tf.getKernel(name, tf.getBackend())) registerFusedKernel(name, body);
+  if (!fusedAvailable(name)) return undefined;
+  const inputs: Record<string, tf.Tensor> = {
+    m: x.m,
+    rms: x.rms,
+    vRow: x.vRow,
+    vCol: x.vCol,
+    vDiag: x.vDiag,
+    momDecay: x.momDecay,
+    rmsDecay: x.rmsDecay,
+    facDecay: x.facDecay,
+    shift0: x.shift0,
+  };
+  x.params.forEach((p, t) => {
+    inputs[`p${t}`] = p;
+    inputs[`g${t}`] = x.grads[t]!;
+  });
+  x.layers.forEach((l, i) => {
+    inputs[`w${i}`] = l.w;
+    inputs[`b${i}`] = l.b;
+  });
+  const outs = runFusedKernel(name, inputs, { leaves: L, layers: x.layers.length, expMult: x.expMult, stepMult: x.stepMult });
+  const [m, rms, vRow, vCol, vDiag] = outs.slice(L) as tf.Tensor2D[];
+  return [outs.slice(0, L), m!, rms!, vRow!, vCol!, vDiag!];
+}
