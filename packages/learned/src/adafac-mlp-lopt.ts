@@ -76,7 +76,10 @@ const learnedDecay = (initial: number[], offset: tf.Tensor1D): tf.Tensor1D =>
  * preconditioned gradients, 3 row and 3 column accumulators, their rsqrt (3 + 3), and
  * 3 momenta preconditioned by the factored accumulators. The reference's alternative
  * scalar-math evaluation paths (`concat_weights=False`) are not provided: they compute
- * the same function. All tensors are processed at once, as one raveled matrix.
+ * the same function. Parameters and accumulators are raveled into one matrix; the
+ * Adafactor row/column means and per-tensor feature statistics are taken on each
+ * tensor's own view (memory O(N)). Outside a gradient tape the update runs as one fused
+ * kernel on the cpu and wasm backends (same values; see `setFusedKernelsEnabled`).
  * `numSteps` at `init` is optional here (the reference requires it but does not use it).
  */
 export class AdafacMLPLOpt extends LearnedOptimizer<AdafacMLPLOptTheta> {

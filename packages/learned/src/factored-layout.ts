@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { safeRsqrt } from './features.js';
-import { Segments } from './segments.js';
 
 /**
  * Where each element of a raveled parameter vector sits in the Adafactor-style
@@ -125,15 +124,6 @@ export function factoredLayout(shapes: readonly (readonly number[])[]): Factored
     off += size;
   }
   return { numRows, numCols, numDiag, rowIds, colIds, rowGroupIds, numRowGroups, isFactored };
-}
-
-/** The segment groupings of a layout (create inside a `tf.tidy`). */
-export function layoutSegments(layout: FactoredLayout): { rows: Segments; cols: Segments; rowGroups: Segments | null } {
-  return {
-    rows: new Segments(layout.rowIds, layout.numRows + layout.numDiag),
-    cols: new Segments(layout.colIds, layout.numCols + layout.numDiag),
-    rowGroups: layout.numRows > 0 ? new Segments(layout.rowGroupIds, layout.numRowGroups) : null,
-  };
 }
 
 /** The factored accumulators and features of one tensor, each `[rows, decays]`. */

@@ -51,6 +51,11 @@ function layoutFor(shapes: number[][]): LayoutExtras {
 
 let scratch = new Float32Array(0);
 
+/** `decay * prev + (1 - decay) * x` rounded to float32 after each op, as the plain float32 ops round it. */
+function ema(decay: number, prev: number, x: number): number {
+  return Math.fround(Math.fround(decay * prev) + Math.fround(Math.fround(1 - decay) * x));
+}
+
 /**
  * The element columns of a factored tensor with three momentum and three Adafactor decays
  * (the default), unrolled with the sums of squares in locals; as the generic loop.
@@ -82,12 +87,12 @@ function factoredFeatures3(
     const f = e * 16;
     const gi = g[e]!;
     const pi = p[e]!;
-    const rv = Math.fround(rmsPrev[i]! * rd + (1 - rd) * gi * gi);
+    const rv = ema(rd, rmsPrev[i]!, Math.fround(gi * gi));
     rms[i] = rv;
     const rr = 1 / Math.sqrt(rv + 1e-6);
-    const m0 = Math.fround(d0 * mPrev[3 * i]! + (1 - d0) * gi);
-    const m1 = Math.fround(d1 * mPrev[3 * i + 1]! + (1 - d1) * gi);
-    const m2 = Math.fround(d2 * mPrev[3 * i + 2]! + (1 - d2) * gi);
+    const m0 = ema(d0, mPrev[3 * i]!, gi);
+    const m1 = ema(d1, mPrev[3 * i + 1]!, gi);
+    const m2 = ema(d2, mPrev[3 * i + 2]!, gi);
     m[3 * i] = m0;
     m[3 * i + 1] = m1;
     m[3 * i + 2] = m2;
@@ -183,11 +188,11 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
   const vDiag = new Float32Array(D * A);
   for (let r = 0; r < R; r++) {
     const mean = rowSum[r]! / rowCount[r]!;
-    for (let j = 0; j < A; j++) vRow[r * A + j] = fd[j]! * vRowPrev[r * A + j]! + (1 - fd[j]!) * mean;
+    for (let j = 0; j < A; j++) vRow[r * A + j] = ema(fd[j]!, vRowPrev[r * A + j]!, mean);
   }
   for (let c = 0; c < C; c++) {
     const mean = colSum[c]! / colCount[c]!;
-    for (let j = 0; j < A; j++) vCol[c * A + j] = fd[j]! * vColPrev[c * A + j]! + (1 - fd[j]!) * mean;
+    for (let j = 0; j < A; j++) vCol[c * A + j] = ema(fd[j]!, vColPrev[c * A + j]!, mean);
   }
   // Preconditioners per row / column, and the rsqrt features of the accumulators.
   const groupSum = new Float64Array(layout.numRowGroups * A);
@@ -263,7 +268,7 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
       const i = o + e;
       const gi = g[e]!;
       const f = e * W;
-      const rv = Math.fround(rmsPrev[i]! * rd + (1 - rd) * gi * gi);
+      const rv = ema(rd, rmsPrev[i]!, Math.fround(gi * gi));
       rms[i] = rv;
       const rr = 1 / Math.sqrt(rv + 1e-6);
       feat[f] = gi;
@@ -271,7 +276,7 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
       feat[f + 2 + M] = rv;
       feat[f + 3 + 2 * M] = rr;
       for (let j = 0; j < M; j++) {
-        const mv = Math.fround(md[j]! * mPrev[i * M + j]! + (1 - md[j]!) * gi);
+        const mv = ema(md[j]!, mPrev[i * M + j]!, gi);
         m[i * M + j] = mv;
         feat[f + 2 + j] = mv;
         feat[f + 3 + M + j] = mv * rr;
@@ -286,9 +291,9 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
         }
       } else {
         const d = (rowIds[i]! - R) * A;
-        const gs = gi * gi + 1e-30;
+        const gs = Math.fround(Math.fround(gi * gi) + 1e-30);
         for (let j = 0; j < A; j++) {
-          const v = Math.fround(fd[j]! * vDiagPrev[d + j]! + (1 - fd[j]!) * gs);
+          const v = ema(fd[j]!, vDiagPrev[d + j]!, gs);
           vDiag[d + j] = v;
           const vr = 1 / Math.sqrt(v + 1e-8);
           feat[f + B + j] = gi / Math.sqrt(Math.max(v + 1e-9, 1e-9));
@@ -387,18 +392,18 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
           x2 += rowC[ro + 2]! + colC[co + 2]!;
           x3 += rowC[ro + 3]! + colC[co + 3]!;
         }
-        x0 = x0 > 0 ? x0 : 0;
-        x1 = x1 > 0 ? x1 : 0;
-        x2 = x2 > 0 ? x2 : 0;
-        x3 = x3 > 0 ? x3 : 0;
+        x0 = Math.max(x0 , 0);
+        x1 = Math.max(x1 , 0);
+        x2 = Math.max(x2 , 0);
+        x3 = Math.max(x3 , 0);
         let y0 = b1[0]! + x0 * w1[0]! + x1 * w1[4]! + x2 * w1[8]! + x3 * w1[12]!;
         let y1 = b1[1]! + x0 * w1[1]! + x1 * w1[5]! + x2 * w1[9]! + x3 * w1[13]!;
         let y2 = b1[2]! + x0 * w1[2]! + x1 * w1[6]! + x2 * w1[10]! + x3 * w1[14]!;
         let y3 = b1[3]! + x0 * w1[3]! + x1 * w1[7]! + x2 * w1[11]! + x3 * w1[15]!;
-        y0 = y0 > 0 ? y0 : 0;
-        y1 = y1 > 0 ? y1 : 0;
-        y2 = y2 > 0 ? y2 : 0;
-        y3 = y3 > 0 ? y3 : 0;
+        y0 = Math.max(y0 , 0);
+        y1 = Math.max(y1 , 0);
+        y2 = Math.max(y2 , 0);
+        y3 = Math.max(y3 , 0);
         const dir = b2[0]! + y0 * w2[0]! + y1 * w2[2]! + y2 * w2[4]! + y3 * w2[6]!;
         const mag = b2[1]! + y0 * w2[1]! + y1 * w2[3]! + y2 * w2[5]! + y3 * w2[7]!;
         out[e] = p[e]! - dir * Math.exp(mag * expMult) * stepMult;
@@ -412,7 +417,7 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
         const wo = widths[l]!;
         for (let q = 0; q < wo; q++) h2[q] = b[q]!;
         for (let k = 0; k < width; k++) {
-          const x = h[k]! > 0 ? h[k]! : 0;
+          const x = Math.max(h[k]! , 0);
           for (let q = 0; q < wo; q++) h2[q]! += x * w[k * wo + q]!;
         }
         for (let q = 0; q < wo; q++) h[q] = h2[q]!;
@@ -435,21 +440,33 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
 
 /** Inputs of the fused step: leaves, accumulators, decays (`[k]`) and the MLP. */
 export interface FusedAdafacInputs {
+  /** Parameter leaves, in flattening order. */
   params: tf.Tensor[];
+  /** Gradient leaves, in the same order. */
   grads: tf.Tensor[];
+  /** Momenta, `[N, decays]`. */
   m: tf.Tensor2D;
+  /** Second moments, `[N, 1]`. */
   rms: tf.Tensor2D;
+  /** Row accumulators of factored tensors, `[R, decays]`. */
   vRow: tf.Tensor2D;
+  /** Column accumulators of factored tensors, `[C, decays]`. */
   vCol: tf.Tensor2D;
+  /** Full accumulators of unfactored tensors, `[D, decays]`. */
   vDiag: tf.Tensor2D;
+  /** Momentum decays. */
   momDecay: tf.Tensor1D;
+  /** The second-moment decay, `[1]`. */
   rmsDecay: tf.Tensor1D;
+  /** Adafactor decays. */
   facDecay: tf.Tensor1D;
   /** The MLP's weights and biases. */
   layers: readonly { w: tf.Tensor2D; b: tf.Tensor1D }[];
   /** The first layer's bias plus the step embeddings through their weight rows, `[hidden]`. */
   shift0: tf.Tensor;
+  /** Scale inside the exponential of the step magnitude. */
   expMult: number;
+  /** Scale of the step. */
   stepMult: number;
 }
 

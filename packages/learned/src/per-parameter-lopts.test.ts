@@ -2,7 +2,7 @@
 // reductions). These tests compare them with a direct per-tensor transcription of the
 // reference's formulas (one tensor at a time, reductions over the tensor's own axes).
 import * as tf from '@tensorflow/tfjs-core';
-import { random } from '@lopt/pytree';
+import { random, setFusedKernelsEnabled, treeLeaves } from '@lopt/pytree';
 import { describe, expect, it } from 'vitest';
 import { AdafacMLPLOpt, type AdafacMLPLOptState, type AdafacMLPLOptTheta } from './adafac-mlp-lopt.js';
 import { factoredDims } from './factored-layout.js';
@@ -115,7 +115,57 @@ describe('AdafacMLPLOpt', () => {
     expect(theta.adafactorDecays.shape).toEqual([3]);
   });
 
-  it('matches a per-tensor transcription of the reference update (matrices, rank 3, vector, scalar)', () => {
+  // Outside a gradient tape the update runs as one fused kernel; both paths must match.
+  it.each([
+    ['fused kernel', true],
+    ['plain ops', false],
+  ])('matches a per-tensor transcription of the reference update (matrices, rank 3, vector, scalar; %s)', (_, fused) => {
+    const previous = setFusedKernelsEnabled(fused);
+    try {
+      adafacMatchesReference();
+    } finally {
+      setFusedKernelsEnabled(previous);
+    }
+  });
+
+  // The default sizes take the kernel's unrolled loops, the others its general ones.
+  it.each([
+    ['default sizes', {}],
+    ['hidden 3, two decays', { hiddenSize: 3, initialMomentumDecays: [0.9, 0.99], initialAdafactorDecays: [0.8, 0.999] }],
+  ])('gives the same update and state through the fused kernel as through plain ops (%s)', (_, sizes) => {
+    const lopt = new AdafacMLPLOpt({ stepMult: 0.1, expMult: 0.5, ...sizes });
+    const init = lopt.init(random.PRNGKey(3));
+    const theta = { ...init, adafactorDecays: tf.add(init.adafactorDecays, 0.02) as tf.Tensor1D };
+    const run = (fused: boolean) => {
+      const previous = setFusedKernelsEnabled(fused);
+      try {
+        const opt = lopt.optFn(theta);
+        let params = makeParams();
+        let state = opt.init(params) as AdafacMLPLOptState<Params>;
+        for (let it = 0; it < 3; it++) {
+          state = opt.update(state, makeGrads(it, params)) as AdafacMLPLOptState<Params>;
+          params = opt.getParams(state);
+        }
+        return state;
+      } finally {
+        setFusedKernelsEnabled(previous);
+      }
+    };
+    const a = run(true);
+    const b = run(false);
+    const la = treeLeaves(a as never) as tf.Tensor[];
+    const lb = treeLeaves(b as never) as tf.Tensor[];
+    expect(la.length).toBe(lb.length);
+    la.forEach((x, i) => {
+      expect(x.shape).toEqual(lb[i]!.shape);
+      close(x, lb[i]!, 1e-4);
+    });
+    expect(a.iteration.dtype).toBe('int32');
+  });
+});
+
+function adafacMatchesReference(): void {
+  {
     const lopt = new AdafacMLPLOpt({ stepMult: 0.1, expMult: 0.5 });
     const init = lopt.init(random.PRNGKey(1));
     // Non-zero decay offsets, so the learned decays are exercised.
@@ -200,5 +250,5 @@ describe('AdafacMLPLOpt', () => {
     }
     const got = opt.getParams(state);
     for (const k of keys) close(got[k]!, params[k]!, 1e-4);
-  });
-});
+  }
+}

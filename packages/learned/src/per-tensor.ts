@@ -22,6 +22,8 @@ export function leafRows(x: tf.Tensor2D, sizes: readonly number[]): tf.Tensor2D[
  * normalised copy of the features is made; the per-tensor results are stacked back into
  * `[N, fanOut]` rows. `extra` (inputs shared by every row: step embeddings) goes through
  * the trailing rows of the weight matrix once. Includes the bias, not the activation.
+ * A layer wider than its inputs (`MLPLOpt`'s 32) takes the other order: the narrow
+ * inputs are normalised per tensor and stacked, then one matmul runs over all rows.
  */
 export function normalizedFirstLayer(layer: Linear, blocks: readonly (readonly tf.Tensor2D[])[], extra?: tf.Tensor, eps = 1e-5): tf.Tensor2D {
   const fanOut = layer.w.shape[1];
@@ -33,20 +35,29 @@ export function normalizedFirstLayer(layer: Linear, blocks: readonly (readonly t
     ws.push(tf.slice(layer.w, [off, 0], [wd, fanOut]) as tf.Tensor2D);
     off += wd;
   }
-  const hs = blocks.map((leaf) => {
-    const parts = leaf.map((x, j) => {
-      const scale = tf.rsqrt(tf.add(tf.mean(tf.square(x), 0), eps));
-      return tf.matMul(x, tf.mul(tf.reshape(scale, [-1, 1]), ws[j]!) as tf.Tensor2D);
+  const scales = blocks.map((leaf) => leaf.map((x) => tf.rsqrt(tf.add(tf.mean(tf.square(x), 0), eps))));
+  if (fanOut > nx) {
+    // A wide layer: normalising the narrow inputs is cheaper than stacking wide outputs.
+    const rows = blocks.map((leaf, t) => {
+      const xs = leaf.map((x, j) => tf.mul(x, scales[t]![j]!));
+      return xs.length === 1 ? xs[0]! : tf.concat(xs, 1);
     });
+    const x = (rows.length === 1 ? rows[0]! : tf.concat(rows, 0)) as tf.Tensor2D;
+    return tf.add(tf.matMul(x, tf.slice(layer.w, [0, 0], [nx, fanOut]) as tf.Tensor2D), firstShift(layer, nx, extra)) as tf.Tensor2D;
+  }
+  const hs = blocks.map((leaf, t) => {
+    const parts = leaf.map((x, j) => tf.matMul(x, tf.mul(tf.reshape(scales[t]![j]!, [-1, 1]), ws[j]!) as tf.Tensor2D));
     return (parts.length === 1 ? parts[0]! : tf.addN(parts)) as tf.Tensor2D;
   });
   const h = hs.length === 1 ? hs[0]! : (tf.concat(hs, 0) as tf.Tensor2D);
-  let shift: tf.Tensor = layer.b;
-  if (extra !== undefined) {
-    const we = tf.slice(layer.w, [nx, 0], [-1, fanOut]) as tf.Tensor2D;
-    shift = tf.add(tf.matMul(tf.reshape(extra, [1, -1]) as tf.Tensor2D, we), layer.b);
-  }
-  return tf.add(h, shift) as tf.Tensor2D;
+  return tf.add(h, firstShift(layer, nx, extra)) as tf.Tensor2D;
+}
+
+/** The first layer's bias plus `extra` through the weight rows after the first `nx`. */
+function firstShift(layer: Linear, nx: number, extra?: tf.Tensor): tf.Tensor {
+  if (extra === undefined) return layer.b;
+  const we = tf.slice(layer.w, [nx, 0], [-1, layer.w.shape[1]]) as tf.Tensor2D;
+  return tf.add(tf.matMul(tf.reshape(extra, [1, -1]) as tf.Tensor2D, we), layer.b);
 }
 
 /**

@@ -75,6 +75,9 @@ export function ravelStacked<P>(who: string, params: P, grads: P, k: number, exp
   return { k, n, shapes, sizes, p: rows(tensors, k), g: rows(gl as tf.Tensor[], k), unravel };
 }
 
+/** Largest membership matrix `StackedSegments` builds (64M entries, 256 MB as float32). */
+const MAX_MEMBERSHIP = 2 ** 26;
+
 /**
  * A grouping of N elements into `n` segments for `[K, c, N]` tensors: per-segment sums
  * and the broadcast back are each one plain 2D matmul over all K problems and c
@@ -97,6 +100,13 @@ export class StackedSegments {
     readonly n: number,
   ) {
     const N = ids.length;
+    // Two dense N x n matrices: fine for the small problems vectorized training runs,
+    // impossible for large ones (1M parameters and 100k Adafactor rows is 10^11 floats).
+    if (N * n > MAX_MEMBERSHIP) {
+      throw new Error(
+        `vectorized update: ${N} parameters in ${n} groups need a ${N} x ${n} membership matrix, over the limit of ${MAX_MEMBERSHIP} entries; use optFn per problem for models this large`,
+      );
+    }
     const m = new Float32Array(N * n);
     const mt = new Float32Array(N * n);
     const counts = new Float32Array(n);
