@@ -1,0 +1,46 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { type DemoStep, runDemo } from './training';
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+describe('the live demo training (run in Node, as the page runs it)', () => {
+  it('meta-trains LearnableAdam on the quadratic family: meta-loss falls, learned lr rises', async () => {
+    const before = tf.memory().numTensors;
+    const seen: DemoStep[] = [];
+    const steps = await runDemo(
+      { task: 'quadraticFamily', optimizer: 'learnableAdam', iterations: 60 },
+      { onStep: (s) => seen.push(s) },
+    );
+    expect(steps).toHaveLength(60);
+    expect(seen).toEqual(steps);
+    const losses = steps.map((s) => s.loss);
+    expect(mean(losses.slice(-10))).toBeLessThan(mean(losses.slice(0, 10)));
+    expect(steps.at(-1)!.learningRate).toBeGreaterThan(1.5 * steps[0]!.learningRate);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('meta-trains LearnableAdam on real Fashion-MNIST (8x8 MLP) and stops when asked', async () => {
+    const before = tf.memory().numTensors;
+    let n = 0;
+    const steps = await runDemo(
+      { task: 'fashionMnist8', optimizer: 'learnableAdam', iterations: 100_000 },
+      { onStep: () => n++, shouldStop: () => n >= 200, datasetOptions: { download: false } },
+    );
+    expect(steps).toHaveLength(200);
+    const losses = steps.map((s) => s.loss);
+    expect(mean(losses.slice(0, 20))).toBeGreaterThan(2.1); // about ln 10 at lr 1e-3
+    expect(mean(losses.slice(-20))).toBeLessThan(mean(losses.slice(0, 20)) - 0.02);
+    expect(steps.at(-1)!.learningRate).toBeGreaterThan(3 * steps[0]!.learningRate);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('trains the 8x8 MLP with plain SGD: the training loss falls', async () => {
+    const steps = await runDemo(
+      { task: 'fashionMnist8', optimizer: 'sgd', iterations: 150 },
+      { onStep: () => {}, datasetOptions: { download: false } },
+    );
+    const losses = steps.map((s) => s.loss);
+    expect(mean(losses.slice(-20))).toBeLessThan(mean(losses.slice(0, 5)) - 0.5);
+  });
+});
