@@ -41,3 +41,4 @@ export {
   type ThetaFileLeaf,
 } from './theta-format.js';
 export { loadTheta, saveTheta } from './theta-file.js';
+export type { FactoredLayout } from './factored-layout.js';

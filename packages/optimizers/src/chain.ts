@@ -1,6 +1,7 @@
 import type { GradientTransformation } from './transform.js';
 
-type StatesOf<T extends readonly GradientTransformation<unknown>[]> = {
+/** The state of `chain(...transforms)`: the array of the transformations' states, in order. */
+export type StatesOf<T extends readonly GradientTransformation<unknown>[]> = {
   -readonly [K in keyof T]: T[K] extends GradientTransformation<infer S> ? S : never;
 };
 

@@ -11,7 +11,7 @@ export { OptaxOptimizer, type OptaxOptimizerOptions, type OptaxState } from './o
 
 // Transformations and their combinators.
 export { type EmptyState, type GradientTransformation, identity } from './transform.js';
-export { chain } from './chain.js';
+export { chain, type StatesOf } from './chain.js';
 export { type InjectHyperparamsState, injectHyperparams } from './inject-hyperparams.js';
 export type { Hyperparam } from './hyperparams.js';
 export { addDecayedWeights, type Mask } from './transforms/add-decayed-weights.js';

@@ -12,8 +12,10 @@ export interface GradOptions {
   hasAux?: boolean;
 }
 
-type Argnums = number | readonly number[];
-type GradsOf<A extends unknown[], N> = N extends readonly number[]
+/** Which positional argument(s) `grad` / `valueAndGrad` differentiate. */
+export type Argnums = number | readonly number[];
+/** The gradient type for arguments `A` and `argnums` `N`: one argument's type, or a tuple. */
+export type GradsOf<A extends unknown[], N> = N extends readonly number[]
   ? { [K in keyof N]: N[K] extends number ? A[N[K]] : never }
   : N extends number
     ? A[N]

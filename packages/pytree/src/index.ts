@@ -33,7 +33,7 @@ export {
   treeZerosLike,
 } from './tree.js';
 export { type Raveled, ravelPytree } from './ravel.js';
-export { type GradOptions, grad, valueAndGrad } from './autodiff.js';
+export { type Argnums, type GradOptions, type GradsOf, grad, valueAndGrad } from './autodiff.js';
 export { ensureGradients, registeredGradientKernels } from './gradients/registry.js';
 export { logSoftmax, logSumExp, stopGradient } from './ops.js';
 export { type BackendName, setupBackend } from './backend.js';
