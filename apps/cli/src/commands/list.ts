@@ -1,0 +1,45 @@
+import { Command } from 'commander';
+import { start } from '../context.js';
+import { defaultLearningRate, learnedOptimizerNames, optimizerNames } from '../optimizer-registry.js';
+import { newTable } from '../table.js';
+import { describeFamily, familyNames, taskNames } from '../task-registry.js';
+
+function dataOf(name: string): string {
+  if (/FashionMnist/i.test(name)) return 'Fashion-MNIST';
+  if (/Mnist/i.test(name)) return 'MNIST';
+  if (/Cifar100/i.test(name)) return 'CIFAR-100';
+  if (/Cifar/i.test(name)) return 'CIFAR-10';
+  return '-';
+}
+
+/** The `lopt tasks` command. */
+export function tasksCommand(): Command {
+  return new Command('tasks')
+    .description('List the tasks and task families (names for --task).')
+    .action(async (_flags: unknown, cmd: Command) => {
+      const { out } = await start(cmd, false);
+      const tasks = taskNames().map((name) => ({ name, kind: 'task', data: dataOf(name), description: '' }));
+      const families = familyNames().map((name) => ({ name, kind: 'family', data: describeFamily(name).data, description: describeFamily(name).describe }));
+      const table = newTable(['name', 'kind', 'data', 'description']);
+      for (const r of [...tasks, ...families]) table.push([r.name, r.kind, r.data, r.description]);
+      out.result(`${table.toString()}\nEvery task also works as a one-task family for \`lopt meta-train --task\`.`, {
+        tasks,
+        families,
+      });
+    });
+}
+
+/** The `lopt optimizers` command. */
+export function optimizersCommand(): Command {
+  return new Command('optimizers')
+    .description('List the hand-designed (--optimizer, --baseline) and learned (--lopt) optimizers.')
+    .action(async (_flags: unknown, cmd: Command) => {
+      const { out } = await start(cmd, false);
+      const hand = optimizerNames().map((name) => ({ name, kind: 'hand-designed', defaultLr: defaultLearningRate(name) }));
+      const learned = learnedOptimizerNames().map((name) => ({ name, kind: 'learned', defaultLr: null }));
+      const table = newTable(['name', 'kind', 'default --lr']);
+      for (const r of hand) table.push([r.name, r.kind, String(r.defaultLr)]);
+      for (const r of learned) table.push([r.name, r.kind, '- (theta)']);
+      out.result(table.toString(), { optimizers: hand, learnedOptimizers: learned });
+    });
+}

@@ -1,0 +1,31 @@
+import { distance } from 'fastest-levenshtein';
+import { CliError } from './errors.js';
+
+/** Up to `n` of `names` closest to `name` (case-insensitive edit distance, then alphabetical). */
+export function closestNames(name: string, names: readonly string[], n = 3): string[] {
+  const q = name.toLowerCase();
+  return names
+    .map((s) => {
+      const l = s.toLowerCase();
+      // A name containing the query is as good as a near miss: 'fashion' finds the Fashion tasks.
+      const d = l.includes(q) ? Math.min(distance(q, l), 1) : distance(q, l);
+      return { s, d };
+    })
+    .sort((a, b) => a.d - b.d || a.s.localeCompare(b.s))
+    .slice(0, n)
+    .map((x) => x.s);
+}
+
+/** The error for an unknown `kind` name, suggesting the closest known names. */
+export function unknownName(kind: string, name: string, names: readonly string[], listCommand: string): CliError {
+  const near = closestNames(name, names);
+  const hint = near.length > 0 ? ` Did you mean ${near.map((s) => `'${s}'`).join(', ')}?` : '';
+  return new CliError(`unknown ${kind} '${name}'.${hint} (\`${listCommand}\` lists them all)`);
+}
+
+/** `name` itself when known, else the one known name equal to it ignoring case, else `undefined`. */
+export function resolveName(name: string, names: readonly string[]): string | undefined {
+  if (names.includes(name)) return name;
+  const same = names.filter((n) => n.toLowerCase() === name.toLowerCase());
+  return same.length === 1 ? same[0] : undefined;
+}
