@@ -18,7 +18,7 @@ export function ensureBuilt(): void {
 
 /** The environment of a spawned command: real data from LOPT_DATA_DIR, wasm unless told. */
 export function cliEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, LOPT_DATA_DIR: process.env.LOPT_DATA_DIR ?? '/work/shared/data' };
+  const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.LOPT_DEBUG;
   return env;
 }
