@@ -36,74 +36,82 @@ const seedVsPlainTfjs: RatioCase = {
   },
 };
 
+/** A started peer: one timed meta-iteration per `step()`, and its first meta-loss. */
+interface SeedPeer {
+  step(): unknown;
+  firstLoss: number;
+  dispose(): void;
+}
+
+/**
+ * A case timing lopt's seed meta-iteration against a peer started on the shared fixture;
+ * setup checks the peer's first meta-loss against lopt's before anything is timed.
+ */
+function seedPeerCase(
+  c: Omit<RatioCase, 'setup' | 'reps'>,
+  label: string,
+  start: (fx: Awaited<ReturnType<typeof seedFixture>>) => Promise<SeedPeer>,
+): RatioCase {
+  return {
+    ...c,
+    reps: 30,
+    async setup() {
+      const fx = await seedFixture();
+      let peer: SeedPeer | undefined;
+      try {
+        peer = await start(fx);
+        checkSameMetaLoss(label, fx.loptFirstLoss, peer.firstLoss);
+      } catch (e) {
+        peer?.dispose();
+        fx.dispose();
+        throw e;
+      }
+      const p = peer;
+      return {
+        lopt: () => fx.lopt.step(fx.batch),
+        peer: () => p.step(),
+        dispose: () => {
+          p.dispose();
+          fx.dispose();
+        },
+      };
+    },
+  };
+}
+
 /**
  * lopt against jax-js with the whole meta-step (`valueAndGrad` of the meta-loss and Adam
  * on theta) compiled by `jit` on jax-js's wasm device; same init, batch and theta.
  */
-const seedVsJaxjs: RatioCase = {
-  name: 'seed meta-iteration vs jax-js',
-  goal: 'faster than jax-js (< 1.0x)',
-  goalRatio: 1.0,
-  peerName: 'jax-js jit, wasm',
-  reps: 30,
-  async setup() {
-    const fx = await seedFixture();
-    let peer: Awaited<ReturnType<typeof jaxjsSeed>> | undefined;
-    try {
-      peer = await jaxjsSeed(fx.arrays);
-      checkSameMetaLoss('jax-js', fx.loptFirstLoss, peer.step());
-    } catch (e) {
-      peer?.dispose();
-      fx.dispose();
-      throw e;
-    }
-    const p = peer;
-    return {
-      lopt: () => fx.lopt.step(fx.batch),
-      peer: () => p.step(),
-      dispose: () => {
-        p.dispose();
-        fx.dispose();
-      },
-    };
+const seedVsJaxjs = seedPeerCase(
+  { name: 'seed meta-iteration vs jax-js', goal: 'faster than jax-js (< 1.0x)', goalRatio: 1.0, peerName: 'jax-js jit, wasm' },
+  'jax-js',
+  async (fx) => {
+    const peer = await jaxjsSeed(fx.arrays);
+    return { step: () => peer.step(), firstLoss: peer.step(), dispose: () => peer.dispose() };
   },
-};
+);
 
 /**
  * lopt against PyTorch on the CPU with one thread. The Python process starts once in
  * setup and stays up; each repetition asks it for one meta-iteration, timed inside
  * Python, right after lopt's, so both sides see the same machine load.
  */
-const seedVsTorch: RatioCase = {
-  name: 'seed meta-iteration vs PyTorch CPU',
-  goal: '<= 0.5x PyTorch CPU (1 thread)',
-  goalRatio: 0.5,
-  peerName: 'PyTorch CPU, 1 thread',
-  reps: 30,
-  async setup() {
+const seedVsTorch = seedPeerCase(
+  {
+    name: 'seed meta-iteration vs PyTorch CPU',
+    goal: '<= 0.5x PyTorch CPU (1 thread)',
+    goalRatio: 0.5,
+    peerName: 'PyTorch CPU, 1 thread',
+  },
+  'PyTorch',
+  async (fx) => {
     const why = torchUnavailable();
     if (why) throw new Error(`skip: ${why}`);
-    const fx = await seedFixture();
-    let peer: Awaited<ReturnType<typeof startTorchSeed>> | undefined;
-    try {
-      peer = await startTorchSeed(fx.arrays);
-      process.stderr.write(`  ${peer.info}\n`);
-      checkSameMetaLoss('PyTorch', fx.loptFirstLoss, peer.firstLoss);
-    } catch (e) {
-      peer?.dispose();
-      fx.dispose();
-      throw e;
-    }
-    const p = peer;
-    return {
-      lopt: () => fx.lopt.step(fx.batch),
-      peer: () => p.step(),
-      dispose: () => {
-        p.dispose();
-        fx.dispose();
-      },
-    };
+    const peer = await startTorchSeed(fx.arrays);
+    process.stderr.write(`  ${peer.info}\n`);
+    return { step: () => peer.step(), firstLoss: peer.firstLoss, dispose: () => peer.dispose() };
   },
-};
+);
 
 export default [seedVsPlainTfjs, seedVsJaxjs, seedVsTorch];
