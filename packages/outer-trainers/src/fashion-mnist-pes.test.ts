@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { SingleMachineGradientLearner } from './gradient-learner.js';
 import { VectorizedLOptTruncatedStep } from './lopt-truncated-step.js';
-import { singleTaskToFamily } from './single-task-family.js';
+import { singleTaskToFamily } from '@lopt/tasks';
 import { disposeExcept } from './tree-utils.js';
 import { TruncatedPES } from './truncated-pes.js';
 import { LogUniformLengthSchedule } from './truncation-schedule.js';

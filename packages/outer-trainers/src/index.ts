@@ -31,7 +31,8 @@ export {
   stackBatches,
   stackedLosses,
 } from './batched-loss.js';
-export { singleTaskToFamily } from './single-task-family.js';
+// The tasks package's, re-exported: meta-training code takes families.
+export { singleTaskToFamily } from '@lopt/tasks';
 export {
   type LOptStepData,
   type LOptTruncatedUnrollState,

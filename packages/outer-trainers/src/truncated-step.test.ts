@@ -4,7 +4,7 @@ import { LearnableSGD } from '@lopt/learned';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { VectorizedLOptTruncatedStep } from './lopt-truncated-step.js';
-import { singleTaskToFamily } from './single-task-family.js';
+import { singleTaskToFamily } from '@lopt/tasks';
 import { A, LrWdLOpt, VecLrWdLOpt, lossesF64, quadFamily } from './test-helpers.js';
 import {
   ConstantTruncationSchedule,
