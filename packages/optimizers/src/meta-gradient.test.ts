@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { grad, treeDispose, valueAndGrad } from '@lopt/pytree';
 import { describe, expect, test } from 'vitest';
-import { tidyTree } from './tree-ops.js';
+import { tidy } from '@lopt/pytree';
 import {
   AdaBelief,
   Adafactor,
@@ -110,7 +110,7 @@ describe('meta-gradients through update match finite differences', () => {
       const [lr, b1, b2, eps] = [0.1, 0.8, 0.95, 1e-3];
       const theta: AdamTheta = { lr: tf.scalar(lr), b1: tf.scalar(b1), b2: tf.scalar(b2), eps: tf.scalar(eps) };
       const f = metaLoss((t: AdamTheta) => new Adam(t.lr, { beta1: t.b1, beta2: t.b2, epsilon: t.eps, epsilonRoot: er }));
-      const [value, g] = tidyTree(() => valueAndGrad(f)(theta));
+      const [value, g] = tidy(() => valueAndGrad(f)(theta));
       expectClose(value.dataSync()[0]!, adamF64(lr, b1, b2, eps, er), 1e-5);
       expectClose(g.lr.dataSync()[0]!, fd((x) => adamF64(x, b1, b2, eps, er), lr), 2e-3);
       expectClose(g.b1.dataSync()[0]!, fd((x) => adamF64(lr, x, b2, eps, er), b1), 2e-3);
@@ -124,7 +124,7 @@ describe('meta-gradients through update match finite differences', () => {
   test('SGDM w.r.t. learning rate and momentum', () => {
     const theta = { lr: tf.scalar(0.05), mom: tf.scalar(0.7) };
     const f = metaLoss((t: typeof theta) => new SGDM(t.lr, t.mom));
-    const g = tidyTree(() => grad(f)(theta));
+    const g = tidy(() => grad(f)(theta));
     expectClose(g.lr.dataSync()[0]!, fd((x) => sgdmF64(x, 0.7), 0.05), 2e-3);
     expectClose(g.mom.dataSync()[0]!, fd((x) => sgdmF64(0.05, x), 0.7), 2e-3);
     treeDispose(theta, g);
@@ -153,7 +153,7 @@ describe('meta-gradients through update match finite differences', () => {
       const f = metaLoss(make);
       const value = (lr: number) => tf.tidy(() => f(tf.scalar(lr)).dataSync()[0]!);
       const lr = tf.scalar(lr0);
-      const g = tidyTree(() => grad(f)(lr));
+      const g = tidy(() => grad(f)(lr));
       const h = lr0 * 1e-2;
       const want = (value(lr0 + h) - value(lr0 - h)) / (2 * h);
       expect(Math.abs(want)).toBeGreaterThan(1e-2);

@@ -11,7 +11,7 @@ import {
 } from '@lopt/pytree';
 import { checkGrads, checkParams } from './checks.js';
 import { increment } from './hyperparams.js';
-import { tidyTree } from './tree-ops.js';
+import { tidy } from '@lopt/pytree';
 import { type InitOptions, type OptState, Optimizer, type UpdateOptions } from './optimizer.js';
 import type { GradientTransformation } from './transform.js';
 
@@ -64,7 +64,7 @@ export class OptaxOptimizer<S = unknown> extends Optimizer {
   override update<P>(state: OptState<P>, grads: P, opts: UpdateOptions = {}): OptaxState<P, S> {
     const s = this.checkState(state);
     checkGrads(this.ownerName, s.params, grads);
-    const out = tidyTree(() => {
+    const out = tidy(() => {
       if (this.ravel) {
         const p = ravelPytree(s.params);
         const g = ravelPytree(grads).flat;
@@ -145,6 +145,6 @@ export class OptaxOptimizer<S = unknown> extends Optimizer {
   }
 
   private initTxState(params: unknown): S {
-    return tidyTree(() => this.opt.init(this.ravel ? ravelPytree(params).flat : params));
+    return tidy(() => this.opt.init(this.ravel ? ravelPytree(params).flat : params));
   }
 }

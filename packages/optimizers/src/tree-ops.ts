@@ -6,11 +6,6 @@ export function mapLike<U>(fn: (x: tf.Tensor, ...rest: tf.Tensor[]) => tf.Tensor
   return treeMap(fn, tree, ...rest) as U;
 }
 
-/** `tf.tidy` for functions returning any pytree of tensors. */
-export function tidyTree<T>(fn: () => T): T {
-  return tf.tidy(() => fn() as unknown as tf.TensorContainer) as unknown as T;
-}
-
 /** A copy of a tree whose tensor leaves are cloned (other leaves are kept as they are). */
 export function cloneTree<T>(tree: T): T {
   return treeMap((x) => (x instanceof tf.Tensor ? tf.clone(x) : x), tree) as T;

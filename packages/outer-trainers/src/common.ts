@@ -1,4 +1,4 @@
-import { tidy } from './tree-utils.js';
+import { tidy } from '@lopt/pytree';
 import { type PRNGKey, random, treeFlatten, treeUnflatten } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 import type { UnrollInfo } from './gradient-estimator.js';

@@ -1,4 +1,4 @@
-import { tidy } from './tree-utils.js';
+import { tidy } from '@lopt/pytree';
 import type { Optimizer, OptState } from '@lopt/optimizers';
 import { type PRNGKey, random, treeLeaves, treeMap, treeNorm, treeZerosLike } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';

@@ -1,4 +1,4 @@
-import { tidy } from './tree-utils.js';
+import { tidy } from '@lopt/pytree';
 import type { LearnedOptimizer } from '@lopt/learned';
 import type { Optimizer, OptState } from '@lopt/optimizers';
 import { type PRNGKey, random, valueAndGrad } from '@lopt/pytree';

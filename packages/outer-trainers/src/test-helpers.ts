@@ -4,7 +4,7 @@ import { Optimizer, type OptState } from '@lopt/optimizers';
 import type { PRNGKey } from '@lopt/pytree';
 import type { Task, TaskFamily } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
-import { tidy } from './tree-utils.js';
+import { tidy } from '@lopt/pytree';
 
 /** Curvatures of the test quadratic: loss = 0.5 * sum(a * p^2), p0 = P0. */
 export const A = [1, 0.5];

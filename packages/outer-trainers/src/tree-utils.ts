@@ -37,11 +37,3 @@ export class KeySequence {
 export function checkPositiveInt(n: number, what: string): void {
   if (!Number.isInteger(n) || n < 1) throw new Error(`${what} must be a positive integer, got ${n}`);
 }
-
-/**
- * `tf.tidy` for functions returning any pytree: tensors in the result are kept, the
- * rest made inside is freed (tfjs types its result as a `TensorContainer`).
- */
-export function tidy<T>(fn: () => T): T {
-  return tf.tidy(fn as unknown as () => tf.TensorContainer) as unknown as T;
-}

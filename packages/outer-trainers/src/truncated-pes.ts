@@ -1,4 +1,4 @@
-import { tidy } from './tree-utils.js';
+import { tidy } from '@lopt/pytree';
 import type { PRNGKey } from '@lopt/pytree';
 import { treeDispose, treeFlatten, treeMap, treeUnflatten } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';

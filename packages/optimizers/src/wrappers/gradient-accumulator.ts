@@ -3,7 +3,8 @@ import { treeMap } from '@lopt/pytree';
 import { checkGrads } from '../checks.js';
 import { increment } from '../hyperparams.js';
 import { type InitOptions, type OptState, Optimizer, type UpdateOptions } from '../optimizer.js';
-import { cloneTree, tidyTree } from '../tree-ops.js';
+import { tidy } from '@lopt/pytree';
+import { cloneTree } from '../tree-ops.js';
 
 /** State of `GradientAccumulator`. */
 export interface GradientAccumulatorState<P = unknown> extends OptState<P> {
@@ -60,7 +61,7 @@ export class GradientAccumulator extends Optimizer {
     checkGrads(this.name, s.gradAccum, grads);
     const step = (s.iteration.dataSync()[0]! + 1) % this.numAverage === 0;
     const n = this.numAverage;
-    const out = tidyTree(() => {
+    const out = tidy(() => {
       const acc = treeMap((a, g) => tf.add(a, g), s.gradAccum, grads) as P;
       const lossAcc = tf.add(s.lossAccum, opts.loss ?? 0) as tf.Scalar;
       if (!step) {

@@ -3,7 +3,7 @@ import { treeMap, treeNorm } from '@lopt/pytree';
 import { checkGrads } from '../checks.js';
 import { increment } from '../hyperparams.js';
 import { type InitOptions, type OptState, Optimizer, type UpdateOptions } from '../optimizer.js';
-import { tidyTree } from '../tree-ops.js';
+import { tidy } from '@lopt/pytree';
 
 /** State of `GraftedOptimizer`. */
 export interface GraftedOptimizerState<P = unknown> extends OptState<P> {
@@ -48,7 +48,7 @@ export class GraftedOptimizer extends Optimizer {
       throw new Error(`${this.name}: the state has no magOptState/dirOptState (a state of another optimizer?)`);
     }
     checkGrads(this.name, s.params, grads);
-    const out = tidyTree(() => {
+    const out = tidy(() => {
       const base = s.params;
       const mag = this.magnitudeOpt.update(s.magOptState, grads, opts);
       const dir = this.directionOpt.update(s.dirOptState, grads, opts);

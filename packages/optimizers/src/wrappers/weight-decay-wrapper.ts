@@ -3,7 +3,7 @@ import { treeLeaves, treeMap, type PyTree } from '@lopt/pytree';
 import { formatHyperparam } from '../format-name.js';
 import type { Hyperparam } from '../hyperparams.js';
 import { type InitOptions, type OptState, Optimizer, type UpdateOptions } from '../optimizer.js';
-import { tidyTree } from '../tree-ops.js';
+import { tidy } from '@lopt/pytree';
 
 /**
  * Adds L2 weight decay to any optimizer (the reference's `WeightDecayWrapper`): the
@@ -34,7 +34,7 @@ export class WeightDecayWrapper extends Optimizer {
   override update<P>(state: OptState<P>, grads: P, opts: UpdateOptions = {}): OptState<P> {
     const ps = this.opt.getParams(state);
     const wd = this.weightDecay;
-    const { g, loss } = tidyTree(() => ({
+    const { g, loss } = tidy(() => ({
       g: treeMap((x, p) => tf.add(x, tf.mul(p, wd)), grads, ps) as P,
       loss:
         this.addToLoss && opts.loss
