@@ -3,7 +3,7 @@ import { disposeExcept } from '@lopt/outer-trainers';
 import { type PRNGKey, random, valueAndGrad } from '@lopt/pytree';
 import type { Task } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
-import { tidy } from './tidy.js';
+import { tidy } from '@lopt/pytree';
 
 /** A training run's losses. */
 export interface TrainCurve {

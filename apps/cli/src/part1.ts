@@ -5,7 +5,7 @@ import { type PRNGKey, random, treeDispose, treeMap, valueAndGrad } from '@lopt/
 import type { Task } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
 import { trainTask } from './inner-train.js';
-import { tidy } from './tidy.js';
+import { tidy } from '@lopt/pytree';
 
 /** Settings of the Part 1 walkthrough. */
 export interface Part1Options {

@@ -3,13 +3,11 @@
 // key and builds a task for each. Run: `npx tsx src/part2-custom-tasks.ts`.
 import { type DatasetOptions, fashionMnistDatasets } from '@lopt/datasets';
 import { Adam, SGD } from '@lopt/optimizers';
-import { type PRNGKey, random, setupBackend, treeDispose, treeMap, valueAndGrad } from '@lopt/pytree';
+import { type PRNGKey, random, setupBackend, tidy, treeDispose, treeMap, valueAndGrad } from '@lopt/pytree';
 import { BaseTask, BaseTaskFamily, meanSoftmaxCrossEntropy, singleTaskToFamily, type Task } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
 import { pathToFileURL } from 'node:url';
 
-// tf.tidy is typed for TensorContainer only; optimizer states are typed interfaces.
-const tidy = <T>(fn: () => T): T => tf.tidy(fn as unknown as () => tf.TensorContainer) as unknown as T;
 
 /** Options of `runPart2` (defaults follow the walkthrough; tests shorten them). */
 export interface Part2Options {

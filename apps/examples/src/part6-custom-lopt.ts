@@ -4,13 +4,11 @@
 // the meta-loss of Part 1 on a family of quadratics. Run: `npx tsx src/part6-custom-lopt.ts`.
 import { LearnedOptimizer } from '@lopt/learned';
 import { Adam, type InitOptions, type OptState, Optimizer, type UpdateOptions } from '@lopt/optimizers';
-import { type PRNGKey, random, setupBackend, treeDispose, treeMap, valueAndGrad } from '@lopt/pytree';
+import { type PRNGKey, random, setupBackend, tidy, treeDispose, treeMap, valueAndGrad } from '@lopt/pytree';
 import { FixedDimQuadraticFamily, type Task } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
 import { pathToFileURL } from 'node:url';
 
-// tf.tidy is typed for TensorContainer only; optimizer states are typed interfaces.
-const tidy = <T>(fn: () => T): T => tf.tidy(fn as unknown as () => tf.TensorContainer) as unknown as T;
 
 /** Options of `runPart6` (defaults follow the walkthrough; tests shorten them). */
 export interface Part6Options {

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Datasets } from '@lopt/datasets';
 import { type LearnableAdamTheta, LearnableAdam } from '@lopt/learned';
 import { Adam, type Optimizer, type OptState, SGD } from '@lopt/optimizers';
-import { type PRNGKey, random, treeDispose, valueAndGrad } from '@lopt/pytree';
+import { type PRNGKey, random, tidy, treeDispose, valueAndGrad } from '@lopt/pytree';
 import { FixedDimQuadraticFamily, imageMlp, type Task } from '@lopt/tasks';
 
 /** The tasks a visitor can pick. */
@@ -52,8 +52,6 @@ export interface DemoHooks {
   yieldControl?(): Promise<void>;
 }
 
-// tf.tidy is typed for TensorContainer only; optimizer states are typed interfaces.
-const tidy = <T>(fn: () => T): T => tf.tidy(fn as unknown as () => tf.TensorContainer) as unknown as T;
 
 type ImageBatch = { image: tf.Tensor; label: tf.Tensor };
 

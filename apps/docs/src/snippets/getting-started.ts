@@ -1,14 +1,9 @@
 // The code of the Getting started page. This package's tests run it, so the page shows
 // code that works.
 import { Adam } from '@lopt/optimizers';
-import { type PRNGKey, random, setupBackend, treeDispose, valueAndGrad } from '@lopt/pytree';
+import { type PRNGKey, random, setupBackend, tidy, treeDispose, valueAndGrad } from '@lopt/pytree';
 import { type ImageTaskOptions, imageMlp } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
-
-// #region tidy
-// tf.tidy is typed for TensorContainer only; optimizer states are typed interfaces.
-const tidy = <T>(fn: () => T): T => tf.tidy(fn as unknown as () => tf.TensorContainer) as unknown as T;
-// #endregion tidy
 
 /** What the Getting started code printed, for checks. */
 export interface GettingStartedResult {
