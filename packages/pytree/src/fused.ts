@@ -54,8 +54,10 @@ export function transpose(m: Mat): Mat {
 }
 
 function makeInfo(backend: DataBackend, shape: number[], values: Float32Array): tf.TensorInfo {
-  if (backend.makeOutput) return backend.makeOutput(shape, 'float32', undefined, values);
+  // makeTensorInfo first: cpu also has a makeOutput, but with another signature
+  // (values, shape, dtype) that returns a tensor rather than a tensor info.
   if (backend.makeTensorInfo) return backend.makeTensorInfo(shape, 'float32', values);
+  if (backend.makeOutput) return backend.makeOutput(shape, 'float32', undefined, values);
   throw new Error('fused kernel: this backend cannot make tensors from JavaScript data');
 }
 
