@@ -133,16 +133,16 @@ export class LearnableAdam extends LearnedOptimizer<LearnableAdamTheta> {
     };
   }
   /**
-   * `Adam` (with `epsilonRoot` 1e-8, as the reference) at the hyperparameters of `theta`.
+   * `Adam` (with `epsRoot` 1e-8, as the reference) at the hyperparameters of `theta`.
    * The hyperparameter tensors are made here: call `optFn` inside `tf.tidy` (or dispose
    * them with the state) when calling it repeatedly.
    */
   optFn(theta: LearnableAdamTheta): Optimizer {
     return new Adam(tf.exp(theta.logLr) as tf.Scalar, {
-      beta1: oneMinusLogInverse(theta.oneMinusBeta1),
-      beta2: oneMinusLogInverse(theta.oneMinusBeta2),
-      epsilon: tf.exp(theta.logEpsilon) as tf.Scalar,
-      epsilonRoot: EPSILON_ROOT,
+      b1: oneMinusLogInverse(theta.oneMinusBeta1),
+      b2: oneMinusLogInverse(theta.oneMinusBeta2),
+      eps: tf.exp(theta.logEpsilon) as tf.Scalar,
+      epsRoot: EPSILON_ROOT,
     });
   }
   /**
@@ -151,7 +151,7 @@ export class LearnableAdam extends LearnedOptimizer<LearnableAdamTheta> {
    * states are K states of `optFn`'s `Adam` stacked leaf by leaf on a leading axis
    * (params and moments `[K, ...]`, counts `[K]`), its gradients are stacked the same
    * way, and the hyperparameters are `[K]` vectors broadcast over them. The math is
-   * `Adam`'s (bias-corrected moments, `epsilonRoot` 1e-8 inside the square root as
+   * `Adam`'s (bias-corrected moments, `epsRoot` 1e-8 inside the square root as
    * `sqrt(nu + epsRoot * bc2)`), so the values are those of K separate
    * `optFn(thetas[k])` updates up to float32 rounding.
    */
@@ -258,5 +258,5 @@ class VectorizedLearnableAdamOptimizer extends Optimizer {
   }
 }
 
-/** `Adam`'s `epsilonRoot` in `LearnableAdam` (the reference's). */
+/** `Adam`'s `epsRoot` in `LearnableAdam` (the reference's). */
 const EPSILON_ROOT = 1e-8;

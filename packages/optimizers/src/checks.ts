@@ -31,3 +31,46 @@ export function checkParams(owner: string, params: unknown): void {
     if (l.isDisposed) throw new Error(`${owner}: params leaf ${i} has been disposed`);
   });
 }
+
+// Names used elsewhere (PyTorch, Keras, the reference's classes) for options this package
+// spells the optax way, so the error can point at the right one.
+const ALIASES: Record<string, string> = {
+  beta1: 'b1',
+  beta2: 'b2',
+  beta_1: 'b1',
+  beta_2: 'b2',
+  epsilon: 'eps',
+  epsilonRoot: 'epsRoot',
+  eps_root: 'epsRoot',
+  lr: 'learningRate',
+  weight_decay: 'weightDecay',
+  useNesterov: 'nesterov',
+  useBiasCorrection: 'biasCorrection',
+  adamwWeightDecay: 'weightDecay',
+};
+
+/**
+ * Throws unless every key of `opts` is one of `known`: from JavaScript a misspelt option
+ * would otherwise be ignored silently and the default used. The error names the unknown
+ * key, the likely intended one, and every known option.
+ */
+export function checkOptionKeys(owner: string, opts: object | undefined, known: readonly string[]): void {
+  if (opts === undefined || opts === null) return;
+  if (typeof opts !== 'object' || Array.isArray(opts)) {
+    throw new Error(`${owner}: options must be an object (known options: ${known.join(', ')}), got ${Array.isArray(opts) ? 'an array' : typeof opts}`);
+  }
+  for (const key of Object.keys(opts)) {
+    if (known.includes(key)) continue;
+    const alias = ALIASES[key];
+    const hint = alias && known.includes(alias) ? `; did you mean '${alias}'?` : '.';
+    throw new Error(`${owner}: unknown option '${key}'${hint} Known options: ${known.join(', ')}.`);
+  }
+}
+
+/**
+ * The option names of `T` as a list for `checkOptionKeys`; the object literal makes the
+ * compiler check the list is complete and has no extra names.
+ */
+export function optionKeys<T extends object>(keys: { [K in keyof Required<T>]: true }): readonly string[] {
+  return Object.keys(keys);
+}

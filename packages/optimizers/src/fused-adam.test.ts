@@ -21,14 +21,14 @@ function unrolled(h: tf.Tensor, epsRoot: number, steps = 6): tf.Scalar {
   const b1 = tf.sub(1, tf.exp(at(1)));
   const b2 = tf.sub(1, tf.exp(at(2)));
   const eps = tf.exp(at(3));
-  const opt = new Adam(lr as tf.Scalar, { beta1: b1 as tf.Scalar, beta2: b2 as tf.Scalar, epsilon: eps as tf.Scalar, epsilonRoot: epsRoot });
+  const opt = new Adam(lr as tf.Scalar, { b1: b1 as tf.Scalar, b2: b2 as tf.Scalar, eps: eps as tf.Scalar, epsRoot });
   let s = opt.init(params());
   for (let i = 0; i < steps; i++) s = opt.update(s, grads(i));
   const p = opt.getParams(s);
   return tf.add(tf.sum(tf.square(p.w)), tf.sum(tf.mul(p.b, tf.tensor([1, -2, 3])))) as tf.Scalar;
 }
 
-describe.each([1e-8, 0])('fused Adam (epsilonRoot %s) equals the plain ops', (epsRoot) => {
+describe.each([1e-8, 0])('fused Adam (epsRoot %s) equals the plain ops', (epsRoot) => {
   test('values and hyperparameter gradients through six updates', () => {
     const h = tf.tensor([Math.log(0.05), Math.log(0.1), Math.log(0.001), Math.log(1e-3)]);
     const before = tf.memory().numTensors;
@@ -53,7 +53,7 @@ describe.each([1e-8, 0])('fused Adam (epsilonRoot %s) equals the plain ops', (ep
   test('state after updates matches', () => {
     const run = (fused: boolean) => {
       setFusedKernelsEnabled(fused);
-      const opt = new Adam(0.01, { epsilonRoot: epsRoot });
+      const opt = new Adam(0.01, { epsRoot });
       let s = opt.init(params());
       for (let i = 0; i < 5; i++) {
         const g = grads(i);

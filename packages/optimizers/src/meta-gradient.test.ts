@@ -105,11 +105,11 @@ interface AdamTheta {
 
 describe('meta-gradients through update match finite differences', () => {
   for (const er of [0, 1e-8]) {
-    test(`Adam (epsilonRoot ${er}) w.r.t. learning rate, betas and epsilon, with exact-zero gradients`, () => {
+    test(`Adam (epsRoot ${er}) w.r.t. learning rate, betas and epsilon, with exact-zero gradients`, () => {
       const start = tf.memory().numTensors;
       const [lr, b1, b2, eps] = [0.1, 0.8, 0.95, 1e-3];
       const theta: AdamTheta = { lr: tf.scalar(lr), b1: tf.scalar(b1), b2: tf.scalar(b2), eps: tf.scalar(eps) };
-      const f = metaLoss((t: AdamTheta) => new Adam(t.lr, { beta1: t.b1, beta2: t.b2, epsilon: t.eps, epsilonRoot: er }));
+      const f = metaLoss((t: AdamTheta) => new Adam(t.lr, { b1: t.b1, b2: t.b2, eps: t.eps, epsRoot: er }));
       const [value, g] = tidy(() => valueAndGrad(f)(theta));
       expectClose(value.dataSync()[0]!, adamF64(lr, b1, b2, eps, er), 1e-5);
       expectClose(g.lr.dataSync()[0]!, fd((x) => adamF64(x, b1, b2, eps, er), lr), 2e-3);
@@ -134,7 +134,7 @@ describe('meta-gradients through update match finite differences', () => {
   // same float32 computation (h = 1% of lr: truncation ~1e-4, rounding ~1e-5 relative).
   const others: [string, (lr: tf.Scalar) => Optimizer][] = [
     ['AdamW', (lr) => new AdamW(lr, { weightDecay: 0.1 })],
-    ['NAdamW', (lr) => new NAdamW(lr, { adamwWeightDecay: 0.1 })],
+    ['NAdamW', (lr) => new NAdamW(lr, { weightDecay: 0.1 })],
     ['RMSProp', (lr) => new RMSProp(lr, { momentum: 0.5 })],
     ['AdaBelief', (lr) => new AdaBelief(lr)],
     ['AdaGrad', (lr) => new AdaGrad(lr)],

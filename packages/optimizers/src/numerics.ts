@@ -13,7 +13,7 @@ const MAX_F32 = 3.4028234663852886e38;
  * `sqrt` has an infinite derivative at 0, and a second moment is exactly 0 wherever every
  * gradient so far was 0 (dead ReLU units): `0 * inf` then turns a meta-gradient into NaN.
  * When `add` is known to be positive (`addIsPositive`, or a positive number, like Adam's
- * `epsilonRoot`) the derivative is at most `0.5 / sqrt(add)` and the plain form is used.
+ * `epsRoot`) the derivative is at most `0.5 / sqrt(add)` and the plain form is used.
  * Otherwise the argument is clipped from below at the smallest normal float32: the
  * forward value changes only where it is below 1.2e-38 (by at most 1.1e-19, far below any
  * epsilon), and the clip routes the gradient of exact zeros to the constant, so it is 0

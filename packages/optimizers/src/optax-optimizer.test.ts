@@ -74,7 +74,7 @@ describe('injectHyperparams', () => {
       b1: 0.9,
     });
     const opt = new OptaxOptimizer(tx);
-    const ref = runOptimizer(new Adam((c: tf.Tensor) => tf.div(0.1, tf.add(tf.cast(c, 'float32'), 1)), { epsilonRoot: 0 }), 10);
+    const ref = runOptimizer(new Adam((c: tf.Tensor) => tf.div(0.1, tf.add(tf.cast(c, 'float32'), 1)), { epsRoot: 0 }), 10);
     const got = runOptimizer(opt, 10);
     expect(relativeError(got.final, ref.final, ref.p0)).toBeLessThan(1e-5);
 
@@ -121,7 +121,7 @@ describe('bad input gets a clear error', () => {
   test('invalid hyperparameters are refused', () => {
     expect(() => new SGD(-0.1)).toThrow(/SGD: learningRate must be >= 0, got -0.1/);
     expect(() => new Adam(-1)).toThrow(/Adam: learningRate must be >= 0/);
-    expect(() => new Adam(1e-3, { beta1: 1 })).toThrow(/beta1 must be >= 0 and < 1/);
+    expect(() => new Adam(1e-3, { b1: 1 })).toThrow(/b1 must be >= 0 and < 1/);
     expect(() => new Yogi(1e-3, { b2: -0.5 })).toThrow(/b2/);
     expect(() => new SGDM(0.1, -0.9)).toThrow(/momentum/);
   });

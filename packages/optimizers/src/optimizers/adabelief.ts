@@ -5,6 +5,7 @@ import { OptaxOptimizer } from '../optax-optimizer.js';
 import type { ScalarOrSchedule } from '../schedules/schedule.js';
 import { type ScaleByBeliefOptions, scaleByBelief } from '../transforms/scale-by-belief.js';
 import { scaleByLearningRate } from '../transforms/scale-by-learning-rate.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** AdaBelief (Zhuang et al., 2020), the reference's `AdaBelief`: defaults lr 0.01, b1 0.9, b2 0.999, eps 1e-16, epsRoot 1e-16. */
 export class AdaBelief extends OptaxOptimizer {
@@ -14,6 +15,7 @@ export class AdaBelief extends OptaxOptimizer {
   readonly options: Required<ScaleByBeliefOptions>;
 
   constructor(learningRate: ScalarOrSchedule = 0.01, opts: ScaleByBeliefOptions = {}) {
+    checkOptionKeys('AdaBelief', opts, optionKeys<ScaleByBeliefOptions>({ b1: true, b2: true, eps: true, epsRoot: true }));
     const o: Required<ScaleByBeliefOptions> = { b1: 0.9, b2: 0.999, eps: 1e-16, epsRoot: 1e-16, ...opts };
     checkLearningRate('AdaBelief', learningRate);
     checkDecay('AdaBelief', 'b1', o.b1);

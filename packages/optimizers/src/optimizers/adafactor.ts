@@ -11,6 +11,7 @@ import { scale } from '../transforms/scale.js';
 import { scaleByFactoredRms } from '../transforms/scale-by-factored-rms.js';
 import { scaleByLearningRate } from '../transforms/scale-by-learning-rate.js';
 import { scaleByParamBlockRms } from '../transforms/scale-by-param-block-rms.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `Adafactor` (the reference's defaults). */
 export interface AdafactorOptions {
@@ -47,6 +48,7 @@ export class Adafactor extends OptaxOptimizer {
   readonly options: Required<AdafactorOptions>;
 
   constructor(learningRate: ScalarOrSchedule, opts: AdafactorOptions = {}) {
+    checkOptionKeys('Adafactor', opts, optionKeys<AdafactorOptions>({ minDimSizeToFactor: true, decayRate: true, decayOffset: true, multiplyByParameterScale: true, clippingThreshold: true, momentum: true, weightDecayRate: true, eps: true, factored: true, weightDecayMask: true }));
     const o: Required<AdafactorOptions> = {
       minDimSizeToFactor: 128,
       decayRate: 0.8,
@@ -68,7 +70,7 @@ export class Adafactor extends OptaxOptimizer {
         decayRate: o.decayRate,
         stepOffset: o.decayOffset,
         minDimSizeToFactor: o.minDimSizeToFactor,
-        epsilon: o.eps,
+        eps: o.eps,
       }),
     ];
     if (o.clippingThreshold !== null) tx.push(clipByBlockRms(o.clippingThreshold));

@@ -5,6 +5,7 @@ import { OptaxOptimizer } from '../optax-optimizer.js';
 import type { ScalarOrSchedule } from '../schedules/schedule.js';
 import { scaleByLearningRate } from '../transforms/scale-by-learning-rate.js';
 import { scaleByRss } from '../transforms/scale-by-rss.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `AdaGrad` (the reference's defaults). */
 export interface AdaGradOptions {
@@ -22,6 +23,7 @@ export class AdaGrad extends OptaxOptimizer {
   readonly options: Required<AdaGradOptions>;
 
   constructor(learningRate: ScalarOrSchedule, opts: AdaGradOptions = {}) {
+    checkOptionKeys('AdaGrad', opts, optionKeys<AdaGradOptions>({ initialAccumulatorValue: true, eps: true }));
     const o: Required<AdaGradOptions> = { initialAccumulatorValue: 0.1, eps: 1e-7, ...opts };
     checkLearningRate('AdaGrad', learningRate);
     checkRange('AdaGrad', 'initialAccumulatorValue', o.initialAccumulatorValue, { min: 0 });

@@ -5,55 +5,57 @@ import { OptaxOptimizer } from '../optax-optimizer.js';
 import type { ScalarOrSchedule } from '../schedules/schedule.js';
 import { scaleByAdam } from '../transforms/scale-by-adam.js';
 import { scaleByLearningRate } from '../transforms/scale-by-learning-rate.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `Adam` (the reference's defaults). */
 export interface AdamOptions {
   /** Decay of the first moment (default 0.9). */
-  beta1?: Hyperparam;
+  b1?: Hyperparam;
   /** Decay of the second moment (default 0.999). */
-  beta2?: Hyperparam;
+  b2?: Hyperparam;
   /** Added to the denominator outside the square root (default 1e-8). */
-  epsilon?: Hyperparam;
+  eps?: Hyperparam;
   /**
    * Added to the second moment inside the square root (default 1e-8, as the reference).
    * It also keeps the derivative of the square root finite where the moment is 0.
    */
-  epsilonRoot?: Hyperparam;
+  epsRoot?: Hyperparam;
 }
 
 /**
  * Adam (Kingma & Ba, 2015), as the reference's `Adam`: optax's `adam` with
- * `epsilonRoot` 1e-8. Every hyperparameter may be a number or a scalar tensor.
+ * `epsRoot` 1e-8. Every hyperparameter may be a number or a scalar tensor.
  */
 export class Adam extends OptaxOptimizer {
   /** The learning rate (a value or a schedule). */
   readonly learningRate: ScalarOrSchedule;
   /** Decay of the first moment. */
-  readonly beta1: Hyperparam;
+  readonly b1: Hyperparam;
   /** Decay of the second moment. */
-  readonly beta2: Hyperparam;
+  readonly b2: Hyperparam;
   /** Added to the denominator outside the square root. */
-  readonly epsilon: Hyperparam;
+  readonly eps: Hyperparam;
   /** Added to the second moment inside the square root. */
-  readonly epsilonRoot: Hyperparam;
+  readonly epsRoot: Hyperparam;
 
   constructor(learningRate: ScalarOrSchedule = 0.01, opts: AdamOptions = {}) {
-    const { beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8, epsilonRoot = 1e-8 } = opts;
+    checkOptionKeys('Adam', opts, optionKeys<AdamOptions>({ b1: true, b2: true, eps: true, epsRoot: true }));
+    const { b1 = 0.9, b2 = 0.999, eps = 1e-8, epsRoot = 1e-8 } = opts;
     checkRange('Adam', 'learningRate', typeof learningRate === 'function' ? undefined : learningRate, { min: 0 });
-    checkRange('Adam', 'beta1', beta1, { min: 0, max: 1, maxExclusive: true });
-    checkRange('Adam', 'beta2', beta2, { min: 0, max: 1, maxExclusive: true });
-    checkRange('Adam', 'epsilon', epsilon, { min: 0 });
-    checkRange('Adam', 'epsilonRoot', epsilonRoot, { min: 0 });
-    super(chain(scaleByAdam({ b1: beta1, b2: beta2, eps: epsilon, epsRoot: epsilonRoot }), scaleByLearningRate(learningRate)));
+    checkRange('Adam', 'b1', b1, { min: 0, max: 1, maxExclusive: true });
+    checkRange('Adam', 'b2', b2, { min: 0, max: 1, maxExclusive: true });
+    checkRange('Adam', 'eps', eps, { min: 0 });
+    checkRange('Adam', 'epsRoot', epsRoot, { min: 0 });
+    super(chain(scaleByAdam({ b1, b2, eps, epsRoot }), scaleByLearningRate(learningRate)));
     this.learningRate = learningRate;
-    this.beta1 = beta1;
-    this.beta2 = beta2;
-    this.epsilon = epsilon;
-    this.epsilonRoot = epsilonRoot;
+    this.b1 = b1;
+    this.b2 = b2;
+    this.eps = eps;
+    this.epsRoot = epsRoot;
   }
 
-  /** `Adam_lr<lr>_b1<beta1>_b2<beta2>_eps<epsilon>_epsroot<epsilonRoot>`, as the reference. */
+  /** `Adam_lr<lr>_b1<b1>_b2<b2>_eps<eps>_epsroot<epsRoot>`, as the reference. */
   override get name(): string {
-    return `Adam_lr${f(this.learningRate)}_b1${f(this.beta1)}_b2${f(this.beta2)}_eps${f(this.epsilon)}_epsroot${f(this.epsilonRoot)}`;
+    return `Adam_lr${f(this.learningRate)}_b1${f(this.b1)}_b2${f(this.b2)}_eps${f(this.eps)}_epsroot${f(this.epsRoot)}`;
   }
 }

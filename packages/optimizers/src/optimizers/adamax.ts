@@ -5,6 +5,7 @@ import { OptaxOptimizer } from '../optax-optimizer.js';
 import type { ScalarOrSchedule } from '../schedules/schedule.js';
 import { scaleByAdamax } from '../transforms/scale-by-adamax.js';
 import { scaleByLearningRate } from '../transforms/scale-by-learning-rate.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `Adamax` (optax's defaults; the reference has no Adamax class). */
 export interface AdamaxOptions {
@@ -24,6 +25,7 @@ export class Adamax extends OptaxOptimizer {
   readonly options: Required<AdamaxOptions>;
 
   constructor(learningRate: ScalarOrSchedule, opts: AdamaxOptions = {}) {
+    checkOptionKeys('Adamax', opts, optionKeys<AdamaxOptions>({ b1: true, b2: true, eps: true }));
     const o: Required<AdamaxOptions> = { b1: 0.9, b2: 0.999, eps: 1e-8, ...opts };
     checkLearningRate('Adamax', learningRate);
     checkDecay('Adamax', 'b1', o.b1);

@@ -7,6 +7,7 @@ import { addDecayedWeights, type Mask } from '../transforms/add-decayed-weights.
 import { scaleByAdam } from '../transforms/scale-by-adam.js';
 import { scaleByLearningRate } from '../transforms/scale-by-learning-rate.js';
 import { scaleByTrustRatio } from '../transforms/scale-by-trust-ratio.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `Lamb` (the reference's defaults). */
 export interface LambOptions {
@@ -32,6 +33,7 @@ export class Lamb extends OptaxOptimizer {
   readonly options: Required<Omit<LambOptions, 'mask'>> & { mask: Mask };
 
   constructor(learningRate: ScalarOrSchedule, opts: LambOptions = {}) {
+    checkOptionKeys('Lamb', opts, optionKeys<LambOptions>({ b1: true, b2: true, eps: true, epsRoot: true, weightDecay: true, mask: true }));
     const o = { b1: 0.9, b2: 0.999, eps: 1e-6, epsRoot: 0, weightDecay: 0, mask: true as Mask, ...opts };
     checkLearningRate('Lamb', learningRate);
     checkDecay('Lamb', 'b1', o.b1);

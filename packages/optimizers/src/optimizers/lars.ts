@@ -8,6 +8,7 @@ import { addDecayedWeights, type Mask } from '../transforms/add-decayed-weights.
 import { scaleByLearningRate } from '../transforms/scale-by-learning-rate.js';
 import { scaleByTrustRatio } from '../transforms/scale-by-trust-ratio.js';
 import { trace } from '../transforms/trace.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `Lars` (the reference's defaults). */
 export interface LarsOptions {
@@ -35,6 +36,7 @@ export class Lars extends OptaxOptimizer {
   readonly options: Required<Omit<LarsOptions, 'weightDecayMask'>> & { weightDecayMask: Mask };
 
   constructor(learningRate: ScalarOrSchedule, opts: LarsOptions = {}) {
+    checkOptionKeys('Lars', opts, optionKeys<LarsOptions>({ weightDecay: true, weightDecayMask: true, trustCoefficient: true, eps: true, trustRatioMask: true, momentum: true, nesterov: true }));
     const o = {
       weightDecay: 0,
       weightDecayMask: true as Mask,

@@ -6,6 +6,7 @@ import type { ScalarOrSchedule, Schedule } from '../schedules/schedule.js';
 import { addDecayedWeights, type Mask } from '../transforms/add-decayed-weights.js';
 import { scaleByLearningRate } from '../transforms/scale-by-learning-rate.js';
 import { scaleByLion } from '../transforms/scale-by-lion.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `Lion` (optax's defaults; the reference has no Lion class). */
 export interface LionOptions {
@@ -27,6 +28,7 @@ export class Lion extends OptaxOptimizer {
   readonly options: Required<Omit<LionOptions, 'mask'>> & { mask: Mask };
 
   constructor(learningRate: ScalarOrSchedule, opts: LionOptions = {}) {
+    checkOptionKeys('Lion', opts, optionKeys<LionOptions>({ b1: true, b2: true, weightDecay: true, mask: true }));
     const o = { b1: 0.9, b2: 0.99, weightDecay: 1e-3, mask: true as Mask, ...opts };
     checkLearningRate('Lion', learningRate);
     checkDecay('Lion', 'b1', o.b1);

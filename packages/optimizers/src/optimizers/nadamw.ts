@@ -5,10 +5,11 @@ import { OptaxOptimizer } from '../optax-optimizer.js';
 import type { ScalarOrSchedule } from '../schedules/schedule.js';
 import { scaleByLearningRate } from '../transforms/scale-by-learning-rate.js';
 import { type ScaleByNadamwOptions, scaleByNadamw } from '../transforms/scale-by-nadamw.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /**
  * Nesterov Adam with AdamW-style weight decay, the reference's `NAdamW` (baseline of
- * arXiv:2002.11887); defaults learningRate 1e-4, beta1 0.9, beta2 0.999, epsilon 1e-8, no
+ * arXiv:2002.11887); defaults learningRate 1e-4, b1 0.9, b2 0.999, eps 1e-8, no
  * weight decay, Nesterov and bias correction on. See `scaleByNadamw` for the step.
  */
 export class NAdamW extends OptaxOptimizer {
@@ -18,20 +19,21 @@ export class NAdamW extends OptaxOptimizer {
   readonly options: Required<ScaleByNadamwOptions>;
 
   constructor(learningRate: ScalarOrSchedule = 1e-4, opts: ScaleByNadamwOptions = {}) {
+    checkOptionKeys('NAdamW', opts, optionKeys<ScaleByNadamwOptions>({ b1: true, b2: true, eps: true, weightDecay: true, l2WeightDecay: true, nesterov: true, biasCorrection: true }));
     const o: Required<ScaleByNadamwOptions> = {
-      beta1: 0.9,
-      beta2: 0.999,
-      epsilon: 1e-8,
-      adamwWeightDecay: 0,
+      b1: 0.9,
+      b2: 0.999,
+      eps: 1e-8,
+      weightDecay: 0,
       l2WeightDecay: 0,
-      useNesterov: true,
-      useBiasCorrection: true,
+      nesterov: true,
+      biasCorrection: true,
       ...opts,
     };
     checkLearningRate('NAdamW', learningRate);
-    checkDecay('NAdamW', 'beta1', o.beta1);
-    checkDecay('NAdamW', 'beta2', o.beta2);
-    checkRange('NAdamW', 'epsilon', o.epsilon, { min: 0 });
+    checkDecay('NAdamW', 'b1', o.b1);
+    checkDecay('NAdamW', 'b2', o.b2);
+    checkRange('NAdamW', 'eps', o.eps, { min: 0 });
     super(chain(scaleByNadamw(o), scaleByLearningRate(learningRate)));
     this.learningRate = learningRate;
     this.options = o;
@@ -42,12 +44,12 @@ export class NAdamW extends OptaxOptimizer {
     const o = this.options;
     return optimizerName('NAdamW', [
       ['lr', this.learningRate],
-      ['b1', o.beta1],
-      ['b2', o.beta2],
-      ['eps', o.epsilon],
-      ['awd', o.adamwWeightDecay],
+      ['b1', o.b1],
+      ['b2', o.b2],
+      ['eps', o.eps],
+      ['awd', o.weightDecay],
       ['l2wd', o.l2WeightDecay],
-      ['nesterov', o.useNesterov],
+      ['nesterov', o.nesterov],
     ]);
   }
 }

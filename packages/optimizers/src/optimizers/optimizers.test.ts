@@ -95,10 +95,10 @@ describe('optimizers match float64 references', () => {
     );
   });
 
-  test('Adam (reference defaults: epsilonRoot 1e-8) and Adam with epsilonRoot 0', () => {
+  test('Adam (reference defaults: epsRoot 1e-8) and Adam with epsRoot 0', () => {
     check(new Adam(0.02), elementwise(() => ({ m: 0, v: 0 }), (p, g, t, s) => p - 0.02 * adamStep(s, g, t, 0.9, 0.999, 1e-8, 1e-8)));
     check(
-      new Adam(0.02, { beta1: 0.8, beta2: 0.99, epsilon: 1e-6, epsilonRoot: 0 }),
+      new Adam(0.02, { b1: 0.8, b2: 0.99, eps: 1e-6, epsRoot: 0 }),
       elementwise(() => ({ m: 0, v: 0 }), (p, g, t, s) => p - 0.02 * adamStep(s, g, t, 0.8, 0.99, 1e-6, 0)),
     );
   });
@@ -131,7 +131,7 @@ describe('optimizers match float64 references', () => {
   test('NAdamW', () => {
     const [lr, b1, b2, eps, awd, l2] = [0.02, 0.9, 0.999, 1e-8, 0.1, 0.05];
     check(
-      new NAdamW(lr, { adamwWeightDecay: awd, l2WeightDecay: l2 }),
+      new NAdamW(lr, { weightDecay: awd, l2WeightDecay: l2 }),
       elementwise(() => ({ m: 0, v: 0 }), (p, g0, t, s) => {
         const g = g0 + l2 * p;
         s.m = b1 * s.m + (1 - b1) * g;
@@ -355,7 +355,7 @@ describe('names and defaults follow the reference', () => {
 
   test('defaults', () => {
     const a = new Adam();
-    expect([a.learningRate, a.beta1, a.beta2, a.epsilon, a.epsilonRoot]).toEqual([0.01, 0.9, 0.999, 1e-8, 1e-8]);
+    expect([a.learningRate, a.b1, a.b2, a.eps, a.epsRoot]).toEqual([0.01, 0.9, 0.999, 1e-8, 1e-8]);
     expect(new AdamW(1e-3).options.weightDecay).toBe(1e-4);
     expect(new Lamb(1e-3).options.eps).toBe(1e-6);
     expect(new Lars(1e-3).options.trustCoefficient).toBe(0.001);

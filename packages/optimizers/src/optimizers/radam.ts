@@ -5,6 +5,7 @@ import { OptaxOptimizer } from '../optax-optimizer.js';
 import type { ScalarOrSchedule } from '../schedules/schedule.js';
 import { scaleByLearningRate } from '../transforms/scale-by-learning-rate.js';
 import { type ScaleByRAdamOptions, scaleByRAdam } from '../transforms/scale-by-radam.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Rectified Adam, the reference's `RAdam`: defaults b1 0.9, b2 0.999, eps 1e-8, epsRoot 0, threshold 5. */
 export class RAdam extends OptaxOptimizer {
@@ -14,6 +15,7 @@ export class RAdam extends OptaxOptimizer {
   readonly options: Required<ScaleByRAdamOptions>;
 
   constructor(learningRate: ScalarOrSchedule, opts: ScaleByRAdamOptions = {}) {
+    checkOptionKeys('RAdam', opts, optionKeys<ScaleByRAdamOptions>({ b1: true, b2: true, eps: true, epsRoot: true, threshold: true }));
     const o: Required<ScaleByRAdamOptions> = { b1: 0.9, b2: 0.999, eps: 1e-8, epsRoot: 0, threshold: 5, ...opts };
     checkLearningRate('RAdam', learningRate);
     checkDecay('RAdam', 'b1', o.b1);

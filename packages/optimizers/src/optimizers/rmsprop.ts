@@ -7,13 +7,14 @@ import { scaleByLearningRate } from '../transforms/scale-by-learning-rate.js';
 import { scaleByRms } from '../transforms/scale-by-rms.js';
 import { trace } from '../transforms/trace.js';
 import { identity } from '../transform.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `RMSProp` (the reference's defaults). */
 export interface RMSPropOptions {
   /** Decay of the squared-gradient average (default 0.9). */
   decay?: Hyperparam;
   /** Added inside the square root (default 1e-8). */
-  epsilon?: Hyperparam;
+  eps?: Hyperparam;
   /** Momentum on the rescaled, learning-rate-scaled step (default 0). */
   momentum?: Hyperparam;
   /** Nesterov momentum (default false). */
@@ -28,15 +29,16 @@ export class RMSProp extends OptaxOptimizer {
   readonly options: Required<RMSPropOptions>;
 
   constructor(learningRate: ScalarOrSchedule = 0.01, opts: RMSPropOptions = {}) {
-    const o: Required<RMSPropOptions> = { decay: 0.9, epsilon: 1e-8, momentum: 0, nesterov: false, ...opts };
+    checkOptionKeys('RMSProp', opts, optionKeys<RMSPropOptions>({ decay: true, eps: true, momentum: true, nesterov: true }));
+    const o: Required<RMSPropOptions> = { decay: 0.9, eps: 1e-8, momentum: 0, nesterov: false, ...opts };
     checkLearningRate('RMSProp', learningRate);
     checkDecay('RMSProp', 'decay', o.decay);
-    checkRange('RMSProp', 'epsilon', o.epsilon, { min: 0 });
+    checkRange('RMSProp', 'eps', o.eps, { min: 0 });
     checkRange('RMSProp', 'momentum', o.momentum, { min: 0 });
     const noMomentum = typeof o.momentum === 'number' && o.momentum === 0;
     super(
       chain(
-        scaleByRms({ decay: o.decay, eps: o.epsilon }),
+        scaleByRms({ decay: o.decay, eps: o.eps }),
         scaleByLearningRate(learningRate),
         noMomentum ? identity() : trace(o.momentum, o.nesterov),
       ),
@@ -51,7 +53,7 @@ export class RMSProp extends OptaxOptimizer {
     return optimizerName('RMSProp', [
       ['lr', this.learningRate],
       ['d', o.decay],
-      ['eps', o.epsilon],
+      ['eps', o.eps],
       ['m', o.momentum],
       ['nesterov', o.nesterov],
     ]);

@@ -5,6 +5,7 @@ import { OptaxOptimizer } from '../optax-optimizer.js';
 import type { ScalarOrSchedule } from '../schedules/schedule.js';
 import { scaleByLearningRate } from '../transforms/scale-by-learning-rate.js';
 import { trace } from '../transforms/trace.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `SGDM`. */
 export interface SGDMOptions {
@@ -24,7 +25,9 @@ export class SGDM extends OptaxOptimizer {
   /** Whether Nesterov momentum is used. */
   readonly nesterov: boolean;
 
-  constructor(learningRate: ScalarOrSchedule = 0.01, momentum: Hyperparam = 0.9, { nesterov = false }: SGDMOptions = {}) {
+  constructor(learningRate: ScalarOrSchedule = 0.01, momentum: Hyperparam = 0.9, opts: SGDMOptions = {}) {
+    checkOptionKeys('SGDM', opts, optionKeys<SGDMOptions>({ nesterov: true }));
+    const { nesterov = false } = opts;
     checkRange('SGDM', 'learningRate', typeof learningRate === 'function' ? undefined : learningRate, { min: 0 });
     checkRange('SGDM', 'momentum', momentum, { min: 0 });
     super(chain(trace(momentum, nesterov), scaleByLearningRate(learningRate)));

@@ -4,6 +4,7 @@ import { checkLearningRate, checkRange, type Hyperparam, negate } from '../hyper
 import { OptaxOptimizer } from '../optax-optimizer.js';
 import { scale } from '../transforms/scale.js';
 import { scaleBySm3 } from '../transforms/scale-by-sm3.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `SM3` (the reference's defaults). */
 export interface SM3Options {
@@ -24,6 +25,7 @@ export class SM3 extends OptaxOptimizer {
   readonly options: Required<SM3Options>;
 
   constructor(learningRate: Hyperparam, opts: SM3Options = {}) {
+    checkOptionKeys('SM3', opts, optionKeys<SM3Options>({ momentum: true, b2: true }));
     const o: Required<SM3Options> = { momentum: 0.9, b2: 1, ...opts };
     checkLearningRate('SM3', learningRate);
     checkRange('SM3', 'momentum', o.momentum, { min: 0, max: 1 });

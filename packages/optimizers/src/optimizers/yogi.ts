@@ -5,6 +5,7 @@ import { OptaxOptimizer } from '../optax-optimizer.js';
 import type { ScalarOrSchedule } from '../schedules/schedule.js';
 import { scaleByLearningRate } from '../transforms/scale-by-learning-rate.js';
 import { scaleByYogi } from '../transforms/scale-by-yogi.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `Yogi` (the reference's defaults). */
 export interface YogiOptions {
@@ -24,6 +25,7 @@ export class Yogi extends OptaxOptimizer {
   readonly options: Required<YogiOptions>;
 
   constructor(learningRate: ScalarOrSchedule, opts: YogiOptions = {}) {
+    checkOptionKeys('Yogi', opts, optionKeys<YogiOptions>({ b1: true, b2: true, eps: true }));
     const o: Required<YogiOptions> = { b1: 0.9, b2: 0.999, eps: 1e-3, ...opts };
     checkLearningRate('Yogi', learningRate);
     checkDecay('Yogi', 'b1', o.b1);

@@ -5,6 +5,7 @@ import { sqrtWithRoot } from '../numerics.js';
 import type { GradientTransformation } from '../transform.js';
 import { mapLike } from '../tree-ops.js';
 import { fusedScaleByAdam } from '../fused-adam.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /**
  * Leaves up to this size go through the fused Adam kernel (one JavaScript kernel instead
@@ -51,6 +52,7 @@ export function asScalar(x: Hyperparam): tf.Tensor {
  * `sqrt(v / c2 + r) + e = (sqrt(v + r c2) + e sqrt(c2)) / sqrt(c2)`.
  */
 export function scaleByAdam(opts: ScaleByAdamOptions = {}): GradientTransformation<ScaleByAdamState> {
+  checkOptionKeys('scaleByAdam', opts, optionKeys<ScaleByAdamOptions>({ b1: true, b2: true, eps: true, epsRoot: true, nesterov: true }));
   const { b1 = 0.9, b2 = 0.999, eps = 1e-8, epsRoot = 0, nesterov = false } = opts;
   const rootPositive = typeof epsRoot === 'number' && epsRoot > 0;
   const updateScaled = <U>(updates: U, state: ScaleByAdamState, factor: Hyperparam): [U, ScaleByAdamState] => {

@@ -3,6 +3,7 @@ import { type PyTree, treeFlatten, treeUnflatten } from '@lopt/pytree';
 import { countAsFloat, type Hyperparam, increment } from '../hyperparams.js';
 import { safeRsqrt } from '../numerics.js';
 import type { GradientTransformation } from '../transform.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** State of `scaleByFactoredRms`. */
 export interface FactoredState {
@@ -27,7 +28,7 @@ export interface ScaleByFactoredRmsOptions {
   /** Factor only when the two largest dimensions are at least this big (default 128). */
   minDimSizeToFactor?: number;
   /** Added to the squared gradients (default 1e-30). */
-  epsilon?: Hyperparam;
+  eps?: Hyperparam;
 }
 
 /** The two largest axes `[d1, d0]` (d0 the largest) when a leaf is factored, else undefined. */
@@ -44,11 +45,12 @@ export function factoredDims(shape: readonly number[], factored: boolean, minDim
 /**
  * Adafactor's rescaling (optax's `scale_by_factored_rms`, Shazeer & Stern 2018): matrices
  * keep row and column averages of the squared gradient instead of a full second moment.
- * Its inverse square roots keep meta-gradients finite where a moment sits at `epsilon`
+ * Its inverse square roots keep meta-gradients finite where a moment sits at `eps`
  * (dead units; see `safeRsqrt`).
  */
 export function scaleByFactoredRms(opts: ScaleByFactoredRmsOptions = {}): GradientTransformation<FactoredState> {
-  const { factored = true, decayRate = 0.8, stepOffset = 0, minDimSizeToFactor = 128, epsilon = 1e-30 } = opts;
+  checkOptionKeys('scaleByFactoredRms', opts, optionKeys<ScaleByFactoredRmsOptions>({ factored: true, decayRate: true, stepOffset: true, minDimSizeToFactor: true, eps: true }));
+  const { factored = true, decayRate = 0.8, stepOffset = 0, minDimSizeToFactor = 128, eps = 1e-30 } = opts;
   return {
     init: (params) => {
       const [leaves] = treeFlatten(params as PyTree);
@@ -80,7 +82,7 @@ export function scaleByFactoredRms(opts: ScaleByFactoredRmsOptions = {}): Gradie
       const vCol: tf.Tensor[] = [];
       const v: tf.Tensor[] = [];
       const out = gs.map((g, j) => {
-        const g2 = tf.add(tf.square(g), epsilon);
+        const g2 = tf.add(tf.square(g), eps);
         const dims = factoredDims(g.shape, factored, minDimSizeToFactor);
         if (dims) {
           const [d1, d0] = dims;
