@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { tidyTree } from './tidy-tree.js';
 import { type InitOptions, type OptState, Optimizer, type UpdateOptions } from '@lopt/optimizers';
+import { type StackedOptState, type StackedUpdateOptions, VectorizedOptimizer } from './vectorized-optimizer.js';
 import { type PRNGKey, random, treeUnflatten } from '@lopt/pytree';
 import { type FactoredLayout, factoredDims, factoredLayout, factoredLeaf } from './factored-layout.js';
 import { safeRsqrt, tanhEmbedding } from './features.js';
@@ -137,14 +138,14 @@ export class AdafacMLPLOpt extends LearnedOptimizer<AdafacMLPLOptTheta> {
 
   /**
    * The optimizer of K problems at once, problem k driven by `thetas[k]` (the optional
-   * vectorized interface of `@lopt/outer-trainers`). Its states are K
+   * override of `LearnedOptimizer.vectorizedOptFn`, one batched computation). Its states are K
    * `AdafacMLPLOptState`s stacked leaf by leaf on a leading axis (params `[K, ...]`,
    * accumulators `[K, rows, decays]`, `iteration` and `numSteps` `[K]`) and its gradients
    * are stacked the same way. The features of all problems are computed together (each
    * with its own learned decays); each problem's MLP runs as plain 2D matmuls. Gives the
    * values of K separate `optFn(thetas[k])` updates.
    */
-  vectorizedOptFn(thetas: AdafacMLPLOptTheta[]): Optimizer {
+  override vectorizedOptFn(thetas: AdafacMLPLOptTheta[], _isTraining = false): VectorizedOptimizer {
     if (thetas.length === 0) throw new Error('AdafacMLPLOpt.vectorizedOptFn: needs at least one theta');
     return new VectorizedAdafacMLPLOptOptimizer(this, thetas);
   }
@@ -328,26 +329,44 @@ class AdafacMLPLOptOptimizer extends Optimizer {
   }
 }
 
-class VectorizedAdafacMLPLOptOptimizer extends Optimizer {
+/**
+ * K `AdafacMLPLOptState`s stacked: params `[K, ...]`, accumulators `[K, rows, decays]`,
+ * `iteration` and `numSteps` `[K]`.
+ */
+export interface StackedAdafacMLPLOptState<P = unknown> extends StackedOptState<P> {
+  /** Planned steps of each problem (-1 when unknown), `[K]`. */
+  numSteps: tf.Tensor1D;
+  /** Momenta, `[K, N, decays]`. */
+  momRolling: { m: tf.Tensor3D };
+  /** Second moments, `[K, N, 1]`. */
+  rmsRolling: { rms: tf.Tensor3D };
+  /** Factored accumulators, `[K, rows, decays]` each. */
+  facRollingFeatures: { vCol: tf.Tensor3D; vRow: tf.Tensor3D; vDiag: tf.Tensor3D };
+}
+
+class VectorizedAdafacMLPLOptOptimizer extends VectorizedOptimizer {
+  readonly numProblems: number;
+
   constructor(
     private readonly lopt: AdafacMLPLOpt,
     private readonly thetas: AdafacMLPLOptTheta[],
   ) {
     super();
+    this.numProblems = thetas.length;
   }
 
-  init<P>(params: P, opts: InitOptions = {}): AdafacMLPLOptState<P> {
+  init<P>(params: P, opts: InitOptions = {}): StackedAdafacMLPLOptState<P> {
     return tidyTree(() => {
       const K = this.thetas.length;
       const r = ravelStacked('AdafacMLPLOpt', params, params, K);
       const l = this.lopt.layout(r.shapes);
       const ka = this.lopt.initialAdafactorDecays.length;
-      const z = (rows: number, cols: number) => tf.zeros([K, rows, cols]) as unknown as tf.Tensor2D;
+      const z = (rows: number, cols: number) => tf.zeros<tf.Rank.R3>([K, rows, cols]);
       return {
         params,
         modelState: opts.modelState,
-        iteration: tf.zeros([K], 'int32') as unknown as tf.Scalar,
-        numSteps: tf.fill([K], opts.numSteps ?? -1) as unknown as tf.Scalar,
+        iteration: tf.zeros<tf.Rank.R1>([K], 'int32'),
+        numSteps: tf.fill<tf.Rank.R1>([K], opts.numSteps ?? -1),
         momRolling: { m: z(r.n, this.lopt.initialMomentumDecays.length) },
         rmsRolling: { rms: z(r.n, this.lopt.initialRmsDecays.length) },
         facRollingFeatures: { vCol: z(l.numCols, ka), vRow: z(l.numRows, ka), vDiag: z(l.numDiag, ka) },
@@ -355,8 +374,11 @@ class VectorizedAdafacMLPLOptOptimizer extends Optimizer {
     });
   }
 
-  update<P>(state: OptState<P>, grads: P, opts: UpdateOptions = {}): AdafacMLPLOptState<P> {
-    const s = state as AdafacMLPLOptState<P>;
+  update<P>(state: StackedOptState<P>, grads: P, opts: StackedUpdateOptions = {}): StackedAdafacMLPLOptState<P> {
+    const s = state as StackedAdafacMLPLOptState<P>;
+    if (!s.momRolling?.m || !s.facRollingFeatures) {
+      throw new Error('AdafacMLPLOpt (vectorized): the state is not a stacked AdafacMLPLOpt state (momRolling, facRollingFeatures)');
+    }
     const lopt = this.lopt;
     const K = this.thetas.length;
     checkStacked('AdafacMLPLOpt', 'momRolling.m', s.momRolling.m, K);
@@ -437,14 +459,14 @@ class VectorizedAdafacMLPLOptOptimizer extends Optimizer {
       const [direction, magnitude] = perProblemMlp(
         this.thetas.map((t) => t.nn),
         inp,
-        stackedTanhEmbedding(s.iteration as unknown as tf.Tensor1D),
+        stackedTanhEmbedding(s.iteration),
       );
       const step = tf.mul(tf.mul(direction, tf.exp(tf.mul(magnitude, lopt.expMult))), lopt.stepMult);
-      const back = (x: tf.Tensor) => swapLast(x) as unknown as tf.Tensor2D;
+      const back = (x: tf.Tensor) => swapLast(x);
       return {
         params: r.unravel(tf.sub(p, step)),
         modelState: opts.modelState ?? s.modelState,
-        iteration: tf.add(s.iteration, tf.scalar(1, s.iteration.dtype)) as tf.Scalar,
+        iteration: tf.add<tf.Tensor1D>(s.iteration, tf.scalar(1, s.iteration.dtype)),
         numSteps: s.numSteps,
         momRolling: { m: back(m) },
         rmsRolling: { rms: back(rms) },

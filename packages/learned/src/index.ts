@@ -5,21 +5,30 @@
  */
 export { LearnedOptimizer } from './learned-optimizer.js';
 export {
+  PerProblemVectorizedOptimizer,
+  type StackedOptState,
+  type StackedUpdateOptions,
+  VectorizedOptimizer,
+} from './vectorized-optimizer.js';
+export { stackedCounts, stackOptStates, stackTrees, unstackTree } from './stacked-trees.js';
+export {
   LearnableAdam,
   type LearnableAdamOptions,
   type LearnableAdamTheta,
+  type StackedLearnableAdamState,
   LearnableSGD,
   type LearnableSGDTheta,
   LearnableSGDM,
   type LearnableSGDMTheta,
 } from './learnable-hparams.js';
-export { MLPLOpt, type MLPLOptOptions, type MLPLOptState, type MLPLOptTheta } from './mlp-lopt.js';
+export { MLPLOpt, type MLPLOptOptions, type MLPLOptState, type MLPLOptTheta, type StackedMLPLOptState } from './mlp-lopt.js';
 export type { Linear, LSTMState } from './nn.js';
 export {
   AdafacMLPLOpt,
   type AdafacMLPLOptOptions,
   type AdafacMLPLOptState,
   type AdafacMLPLOptTheta,
+  type StackedAdafacMLPLOptState,
 } from './adafac-mlp-lopt.js';
 export {
   type LossNormalizerState,

@@ -1,18 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  Adam,
-  type InitOptions,
-  type OptaxState,
-  type OptState,
-  Optimizer,
-  type ScaleByAdamState,
-  SGD,
-  SGDM,
-  type UpdateOptions,
-} from '@lopt/optimizers';
+import { Adam, type InitOptions, type Optimizer, SGD, SGDM } from '@lopt/optimizers';
 import { type PRNGKey, type PyTree, treeFlatten, treeUnflatten } from '@lopt/pytree';
 import { checkStacked } from './stacked.js';
 import { LearnedOptimizer } from './learned-optimizer.js';
+import { type StackedOptState, type StackedUpdateOptions, VectorizedOptimizer } from './vectorized-optimizer.js';
 
 // `log(1 - x)` and its inverse: decays near 1 live on an unbounded scale.
 const oneMinusLog = (x: number): number => Math.log(1 - x);
@@ -147,7 +138,7 @@ export class LearnableAdam extends LearnedOptimizer<LearnableAdamTheta> {
   }
   /**
    * The optimizer of K problems at once, problem k with the hyperparameters of
-   * `thetas[k]` (the optional vectorized interface of `@lopt/outer-trainers`). Its
+   * `thetas[k]`, as one batched computation. Its
    * states are K states of `optFn`'s `Adam` stacked leaf by leaf on a leading axis
    * (params and moments `[K, ...]`, counts `[K]`), its gradients are stacked the same
    * way, and the hyperparameters are `[K]` vectors broadcast over them. The math is
@@ -155,7 +146,7 @@ export class LearnableAdam extends LearnedOptimizer<LearnableAdamTheta> {
    * `sqrt(nu + epsRoot * bc2)`), so the values are those of K separate
    * `optFn(thetas[k])` updates up to float32 rounding.
    */
-  vectorizedOptFn(thetas: LearnableAdamTheta[]): Optimizer {
+  override vectorizedOptFn(thetas: LearnableAdamTheta[], _isTraining = false): VectorizedOptimizer {
     if (thetas.length === 0) throw new Error('LearnableAdam.vectorizedOptFn: needs at least one theta');
     return new VectorizedLearnableAdamOptimizer(thetas);
   }
@@ -172,24 +163,34 @@ function stackedBiasCorrection(decay: tf.Tensor1D, n: tf.Tensor1D): tf.Tensor1D 
   return tf.where(tf.logicalAnd(tf.less(decay, 0), odd), tf.add(e, 2), tf.neg(e)) as tf.Tensor1D;
 }
 
-class VectorizedLearnableAdamOptimizer extends Optimizer {
+/** K states of `LearnableAdam`'s `Adam` stacked: params and moments `[K, ...]`, counts `[K]`. */
+export interface StackedLearnableAdamState<P = unknown> extends StackedOptState<P> {
+  /** Adam's stacked state (counts `[K]`, moments shaped as the params) and the learning rate's (empty). */
+  optaxOptState: [{ count: tf.Tensor1D; mu: P; nu: P }, Record<string, never>];
+}
+
+class VectorizedLearnableAdamOptimizer extends VectorizedOptimizer {
+  readonly numProblems: number;
+
   constructor(private readonly thetas: LearnableAdamTheta[]) {
     super();
+    this.numProblems = thetas.length;
   }
 
-  init<P>(params: P, opts: InitOptions = {}): OptaxState<P, [ScaleByAdamState, Record<string, never>]> {
+  init<P>(params: P, opts: InitOptions = {}): StackedLearnableAdamState<P> {
     const k = this.thetas.length;
-    const zeros = (t: P) => treeUnflatten(treeFlatten(t as PyTree)[1], (treeFlatten(t as PyTree)[0] as tf.Tensor[]).map((x) => tf.zerosLike(x)));
+    const zeros = (t: P) =>
+      treeUnflatten<tf.Tensor, P>(treeFlatten(t as PyTree)[1], (treeFlatten(t as PyTree)[0] as tf.Tensor[]).map((x) => tf.zerosLike(x)));
     return {
       params,
       modelState: opts.modelState,
-      iteration: tf.zeros([k], 'int32') as unknown as tf.Scalar,
-      optaxOptState: [{ count: tf.zeros([k], 'int32') as unknown as tf.Scalar, mu: zeros(params), nu: zeros(params) }, {}],
+      iteration: tf.zeros<tf.Rank.R1>([k], 'int32'),
+      optaxOptState: [{ count: tf.zeros<tf.Rank.R1>([k], 'int32'), mu: zeros(params), nu: zeros(params) }, {}],
     };
   }
 
-  update<P>(state: OptState<P>, grads: P, opts: UpdateOptions = {}): OptaxState<P, [ScaleByAdamState, Record<string, never>]> {
-    const s = state as OptaxState<P, [ScaleByAdamState, Record<string, never>]>;
+  update<P>(state: StackedOptState<P>, grads: P, opts: StackedUpdateOptions = {}): StackedLearnableAdamState<P> {
+    const s = state as StackedLearnableAdamState<P>;
     const K = this.thetas.length;
     const adam = Array.isArray(s.optaxOptState) ? s.optaxOptState[0] : undefined;
     if (!adam || !('mu' in adam) || !('nu' in adam) || !('count' in adam)) {
@@ -210,14 +211,14 @@ class VectorizedLearnableAdamOptimizer extends Optimizer {
       }
       checkStacked('LearnableAdam', `parameter leaf ${i}`, p, K);
     });
-    const count = tf.tidy(() => tf.add(adam.count, tf.scalar(1, adam.count.dtype))) as tf.Scalar;
+    const count = tf.tidy(() => tf.add<tf.Tensor1D>(adam.count, tf.scalar(1, adam.count.dtype)));
     const out = tf.tidy(() => {
       const stack = (f: (t: LearnableAdamTheta) => tf.Scalar) => tf.stack(this.thetas.map(f)) as tf.Tensor1D;
       const lr = tf.exp(stack((t) => t.logLr));
-      const b1 = oneMinusLogInverse(stack((t) => t.oneMinusBeta1)) as unknown as tf.Tensor1D;
-      const b2 = oneMinusLogInverse(stack((t) => t.oneMinusBeta2)) as unknown as tf.Tensor1D;
+      const b1 = tf.sub<tf.Tensor1D>(1, tf.exp(stack((t) => t.oneMinusBeta1)));
+      const b2 = tf.sub<tf.Tensor1D>(1, tf.exp(stack((t) => t.oneMinusBeta2)));
       const eps = tf.exp(stack((t) => t.logEpsilon));
-      const n = tf.cast(count, 'float32') as unknown as tf.Tensor1D;
+      const n = tf.cast(count, 'float32');
       const bc1 = stackedBiasCorrection(b1, n);
       const bc2 = stackedBiasCorrection(b2, n);
       const sbc2 = tf.sqrt(bc2);
@@ -245,11 +246,8 @@ class VectorizedLearnableAdamOptimizer extends Optimizer {
     return {
       params: treeUnflatten<tf.Tensor, P>(def, out.p),
       modelState: opts.modelState,
-      iteration: tf.tidy(() => tf.add(s.iteration, tf.scalar(1, s.iteration.dtype))) as tf.Scalar,
-      optaxOptState: [
-        { count, mu: treeUnflatten(def, out.mu), nu: treeUnflatten(def, out.nu) },
-        (s.optaxOptState as unknown[])[1] as Record<string, never>,
-      ],
+      iteration: tf.tidy(() => tf.add<tf.Tensor1D>(s.iteration, tf.scalar(1, s.iteration.dtype))),
+      optaxOptState: [{ count, mu: treeUnflatten<tf.Tensor, P>(def, out.mu), nu: treeUnflatten<tf.Tensor, P>(def, out.nu) }, s.optaxOptState[1]],
     };
   }
 

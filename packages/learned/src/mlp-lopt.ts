@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { tidyTree } from './tidy-tree.js';
 import { type InitOptions, type OptState, Optimizer, type UpdateOptions } from '@lopt/optimizers';
+import { type StackedOptState, type StackedUpdateOptions, VectorizedOptimizer } from './vectorized-optimizer.js';
 import type { PRNGKey } from '@lopt/pytree';
 import { tanhEmbedding } from './features.js';
 import { LearnedOptimizer } from './learned-optimizer.js';
@@ -83,14 +84,14 @@ export class MLPLOpt extends LearnedOptimizer<MLPLOptTheta> {
   }
 
   /**
-   * The optimizer of K problems at once, problem k driven by `thetas[k]` (the optional
-   * vectorized interface of `@lopt/outer-trainers`). Its states are K `MLPLOptState`s
+   * The optimizer of K problems at once, problem k driven by `thetas[k]`, as one
+   * batched computation. Its states are K `MLPLOptState`s
    * stacked leaf by leaf on a leading axis (params `[K, ...]`, `rollingFeatures.m`
    * `[K, N, 6]`, `iteration` `[K]`) and its gradients are stacked the same way. The
    * features of all problems are computed together; each problem's MLP runs as plain 2D
    * matmuls. Gives the values of K separate `optFn(thetas[k])` updates.
    */
-  vectorizedOptFn(thetas: MLPLOptTheta[]): Optimizer {
+  override vectorizedOptFn(thetas: MLPLOptTheta[], _isTraining = false): VectorizedOptimizer {
     if (thetas.length === 0) throw new Error('MLPLOpt.vectorizedOptFn: needs at least one theta');
     return new VectorizedMLPLOptOptimizer(this, thetas);
   }
@@ -100,29 +101,39 @@ export class MLPLOpt extends LearnedOptimizer<MLPLOptTheta> {
   }
 }
 
-class VectorizedMLPLOptOptimizer extends Optimizer {
+/** K `MLPLOptState`s stacked: params `[K, ...]`, `rollingFeatures.m` `[K, N, 6]`, `iteration` `[K]`. */
+export interface StackedMLPLOptState<P = unknown> extends StackedOptState<P> {
+  /** The momenta of the K problems, `[K, N, 6]`. */
+  rollingFeatures: { m: tf.Tensor3D };
+}
+
+class VectorizedMLPLOptOptimizer extends VectorizedOptimizer {
+  readonly numProblems: number;
+
   constructor(
     private readonly lopt: MLPLOpt,
     private readonly thetas: MLPLOptTheta[],
   ) {
     super();
+    this.numProblems = thetas.length;
   }
 
-  init<P>(params: P, opts: InitOptions = {}): MLPLOptState<P> {
+  init<P>(params: P, opts: InitOptions = {}): StackedMLPLOptState<P> {
     return tidyTree(() => {
       const k = this.thetas.length;
       const n = ravelStacked('MLPLOpt', params, params, k).n;
       return {
         params,
         modelState: opts.modelState,
-        iteration: tf.zeros([k], 'int32') as unknown as tf.Scalar,
-        rollingFeatures: { m: tf.zeros([k, n, DECAYS.length]) as unknown as tf.Tensor2D },
+        iteration: tf.zeros<tf.Rank.R1>([k], 'int32'),
+        rollingFeatures: { m: tf.zeros<tf.Rank.R3>([k, n, DECAYS.length]) },
       };
     });
   }
 
-  update<P>(state: OptState<P>, grads: P, opts: UpdateOptions = {}): MLPLOptState<P> {
-    const s = state as MLPLOptState<P>;
+  update<P>(state: StackedOptState<P>, grads: P, opts: StackedUpdateOptions = {}): StackedMLPLOptState<P> {
+    const s = state as StackedMLPLOptState<P>;
+    if (!s.rollingFeatures?.m) throw new Error('MLPLOpt (vectorized): the state is not a stacked MLPLOpt state (rollingFeatures.m is missing)');
     const K = this.thetas.length;
     checkStacked('MLPLOpt', 'rollingFeatures.m', s.rollingFeatures.m, K);
     checkStacked('MLPLOpt', 'iteration', s.iteration, K);
@@ -136,14 +147,14 @@ class VectorizedMLPLOptOptimizer extends Optimizer {
       const [direction, magnitude] = perProblemMlp(
         this.thetas.map((t) => t.mlp),
         inp,
-        stackedTanhEmbedding(s.iteration as unknown as tf.Tensor1D),
+        stackedTanhEmbedding(s.iteration),
       );
       const step = tf.mul(tf.mul(direction, tf.exp(tf.mul(magnitude, this.lopt.expMult))), this.lopt.stepMult);
       return {
         params: r.unravel(tf.sub(p, step)),
         modelState: opts.modelState ?? s.modelState,
-        iteration: tf.add(s.iteration, tf.scalar(1, s.iteration.dtype)) as tf.Scalar,
-        rollingFeatures: { m: swapLast(m) as unknown as tf.Tensor2D },
+        iteration: tf.add<tf.Tensor1D>(s.iteration, tf.scalar(1, s.iteration.dtype)),
+        rollingFeatures: { m: swapLast(m) },
       };
     });
   }

@@ -3,19 +3,20 @@
 // meta-gradients, on parameters of every rank (scalar to rank 3) with an exact-zero
 // gradient row, as dead units give.
 import * as tf from '@tensorflow/tfjs-core';
-import type { Optimizer, OptState } from '@lopt/optimizers';
+import type { OptState } from '@lopt/optimizers';
 import { type PyTree, random, treeDispose, treeFlatten, treeMap, valueAndGrad } from '@lopt/pytree';
 import { describe, expect, it } from 'vitest';
 import { AdafacMLPLOpt } from './adafac-mlp-lopt.js';
 import type { LearnedOptimizer } from './learned-optimizer.js';
-import { LearnableAdam } from './learnable-hparams.js';
+import { LearnableAdam, LearnableSGDM } from './learnable-hparams.js';
 import { MLPLOpt } from './mlp-lopt.js';
+import { NNAdam } from './nn-adam.js';
+import { stackedCounts } from './stacked-trees.js';
+import type { StackedOptState } from './vectorized-optimizer.js';
 import { jitter } from './test-tasks.js';
 
 type Params = Record<string, tf.Tensor>;
-interface Vectorized<T> extends LearnedOptimizer<T> {
-  vectorizedOptFn(thetas: T[]): Optimizer;
-}
+type Vectorized<T> = LearnedOptimizer<T>;
 const K = 3;
 const STEPS = 3;
 
@@ -40,6 +41,11 @@ function makeGrads(step: number, k: number, params: Params): Params {
   });
 }
 const stack = <T>(trees: T[]): T => treeMap((...xs: tf.Tensor[]) => tf.stack(xs), trees[0], ...trees.slice(1)) as T;
+/** K optimizer states stacked as the vectorized optimizers keep them. */
+function stackStates(states: OptState[]): StackedOptState {
+  const { iteration, ...rest } = stack(states);
+  return { ...rest, iteration: stackedCounts(iteration) };
+}
 const leavesOf = (t: unknown) => treeFlatten(t as PyTree<unknown>)[0] as tf.Tensor[];
 /** Frees the tensors of `old` that `next` does not share. */
 function release(old: unknown, next: unknown) {
@@ -59,9 +65,12 @@ function expectClose(a: tf.Tensor, b: tf.Tensor, what: string, tol = 1e-5) {
 }
 
 const cases: [string, () => Vectorized<unknown>][] = [
-  ['LearnableAdam', () => new LearnableAdam({ initialLr: 1e-2 }) as unknown as Vectorized<unknown>],
-  ['MLPLOpt', () => new MLPLOpt({ stepMult: 0.1 }) as unknown as Vectorized<unknown>],
-  ['AdafacMLPLOpt', () => new AdafacMLPLOpt({ stepMult: 0.1 }) as unknown as Vectorized<unknown>],
+  ['LearnableAdam', () => new LearnableAdam({ initialLr: 1e-2 }) as Vectorized<unknown>],
+  ['MLPLOpt', () => new MLPLOpt({ stepMult: 0.1 }) as Vectorized<unknown>],
+  ['AdafacMLPLOpt', () => new AdafacMLPLOpt({ stepMult: 0.1 }) as Vectorized<unknown>],
+  // The default: per problem, then stacked.
+  ['LearnableSGDM (default)', () => new LearnableSGDM(1e-2) as Vectorized<unknown>],
+  ['NNAdam (default)', () => new NNAdam() as Vectorized<unknown>],
 ];
 
 describe.each(cases)('%s.vectorizedOptFn', (_name, make) => {
@@ -82,14 +91,15 @@ describe.each(cases)('%s.vectorizedOptFn', (_name, make) => {
     const params = Array.from({ length: K }, (_, k) => makeParams(k));
     let single: OptState[] = params.map((p, k) => opts[k]!.init(p, { numSteps: 20 }));
     const vec = lopt.vectorizedOptFn(thetas);
-    let stacked = stack(single) as OptState;
+    let stacked = stackStates(single);
     // The vectorized init builds the stacked layout of the per-problem states.
-    const vInit = vec.init(stack(params), { numSteps: 20 });
+    const stackedParams = stack(params);
+    const vInit = vec.init(stackedParams, { numSteps: 20 });
     const a = leavesOf(vInit);
     const b = leavesOf(stacked);
     expect(a.length).toBe(b.length);
     a.forEach((x, i) => expectClose(x, b[i]!, `init leaf ${i}`, 0));
-    treeDispose(vInit);
+    treeDispose(vInit, stackedParams);
     for (let step = 0; step < STEPS; step++) {
       const grads = single.map((s, k) => makeGrads(step, k, s.params as Params));
       const nextSingle = single.map((s, k) => opts[k]!.update(s, grads[k]!));

@@ -85,9 +85,3 @@ export {
 } from './checkpoint.js';
 export { type CheckpointStore, metaTrain, type MetaTrainOptions, type MetaTrainResult } from './meta-train.js';
 export { disposeExcept } from './tree-utils.js';
-export {
-  isVectorizedLearnedOptimizer,
-  stackTrees,
-  unstackTree,
-  type VectorizedLearnedOptimizer,
-} from './vectorized-learned-optimizer.js';

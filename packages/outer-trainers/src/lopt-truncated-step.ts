@@ -1,5 +1,5 @@
 import { tidy } from '@lopt/pytree';
-import type { LearnedOptimizer } from '@lopt/learned';
+import { type LearnedOptimizer, stackOptStates, stackTrees, unstackTree } from '@lopt/learned';
 import type { Optimizer, OptState } from '@lopt/optimizers';
 import { type PRNGKey, random, valueAndGrad } from '@lopt/pytree';
 import type { Task, TaskFamily } from '@lopt/tasks';
@@ -7,7 +7,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { type BatchedLossFn, type LossesFn, autoLosses, loopedLosses, stackedLosses } from './batched-loss.js';
 import type { OuterState } from './outer-state.js';
 import { nextBatch } from './task-data.js';
-import { isVectorizedLearnedOptimizer, stackTrees, unstackTree } from './vectorized-learned-optimizer.js';
 import { checkPositiveInt } from './tree-utils.js';
 import type {
   InitStepStateOptions,
@@ -78,10 +77,11 @@ const TASK_CACHE_LIMIT = 1024;
  *
  * TensorFlow.js has no `vmap`: the losses and gradients of the K problems come from
  * one gradient call (and one batched forward/backward pass when `batchedLoss` is given
- * and the problems share a task). The optimizer updates run per problem, since each
- * problem may have its own theta (ES perturbations), unless the learned optimizer has
- * `vectorizedOptFn` (`VectorizedLearnedOptimizer`): then the training problems' states
- * are stacked and updated in one call.
+ * and the problems share a task). The optimizer updates of the training problems go
+ * through the learned optimizer's `vectorizedOptFn` (each problem with its own theta,
+ * as ES perturbations need): their states are stacked and updated in one call, batched
+ * where the learned optimizer overrides it and per problem by default. Problems whose
+ * states cannot be stacked (a task family sampling different shapes) update one at a time.
  */
 export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unknown, D = unknown>
   implements TruncatedStep<Theta, LOptTruncatedUnrollState<Cfg>, LOptStepData<D>>
@@ -195,8 +195,8 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
 
   /**
    * The training problems' updates as one call of the learned optimizer's
-   * `vectorizedOptFn`, when it has one (states stacked on a leading axis, then split);
-   * `undefined` when the updates must run one problem at a time.
+   * `vectorizedOptFn` (states stacked on a leading axis, then split); `undefined` when
+   * the states cannot be stacked and the updates must run one problem at a time.
    */
   private vectorizedUpdate(
     theta: Theta | Theta[],
@@ -207,14 +207,14 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
     losses: tf.Tensor1D,
     key: PRNGKey,
   ): OptState[] | undefined {
-    if (train.length < 2 || !isVectorizedLearnedOptimizer(this.learnedOpt)) return undefined;
+    if (train.length < 2) return undefined;
     const th = this.thetas(theta, vector);
-    const stackedState = stackTrees(train.map((i) => state.innerOptState[i]!));
+    const stackedState = stackOptStates(train.map((i) => state.innerOptState[i]!));
     if (!stackedState) return undefined;
     const stackedGrads = stackTrees(grads)!;
     const opt = this.learnedOpt.vectorizedOptFn(train.map((i) => th(i)), true);
-    const next = opt.update(stackedState, stackedGrads, { loss: losses as unknown as tf.Scalar, key });
-    return unstackTree(next, train.length);
+    const next = opt.update(stackedState, stackedGrads, { loss: losses, key });
+    return unstackTree<OptState>(next, train.length, 'VectorizedLOptTruncatedStep');
   }
 
   /** Fresh states of the K problems: sampled tasks, initial parameters, optimizer states, truncations. */

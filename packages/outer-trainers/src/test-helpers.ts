@@ -1,5 +1,5 @@
 // Tiny tasks and learned optimizers with closed-form behaviour, for tests only.
-import { LearnedOptimizer } from '@lopt/learned';
+import { LearnedOptimizer, type StackedOptState, VectorizedOptimizer } from '@lopt/learned';
 import { Optimizer, type OptState } from '@lopt/optimizers';
 import type { PRNGKey } from '@lopt/pytree';
 import type { Task, TaskFamily } from '@lopt/tasks';
@@ -148,13 +148,36 @@ export function numericGrad(f: (x: number[]) => number, x: number[], h = 1e-5): 
   });
 }
 
-/** `LrWdLOpt` with `vectorizedOptFn`: K problems stacked, problem k with thetas[k]. */
+/** `LrWdLOpt` with its own `vectorizedOptFn`: K problems stacked, problem k with thetas[k]. */
 export class VecLrWdLOpt extends LrWdLOpt {
   /** Calls of `vectorizedOptFn` so far. */
   calls = 0;
-  vectorizedOptFn(thetas: LrWdTheta[]): Optimizer {
+  override vectorizedOptFn(thetas: LrWdTheta[]): VectorizedOptimizer {
     this.calls += 1;
-    const stacked = (f: (t: LrWdTheta) => tf.Scalar) => tf.reshape(tf.stack(thetas.map(f)), [thetas.length, 1]) as tf.Scalar;
-    return new LrWdOptimizer({ lr: stacked((t) => t.lr), wd: stacked((t) => t.wd) });
+    return new StackedLrWdOptimizer(thetas);
+  }
+}
+
+/** `LrWdOptimizer` on K stacked problems: the hyperparameters as `[K, 1]` columns. */
+class StackedLrWdOptimizer extends VectorizedOptimizer {
+  readonly numProblems: number;
+  constructor(private readonly thetas: LrWdTheta[]) {
+    super();
+    this.numProblems = thetas.length;
+  }
+  init<P>(params: P, opts: { modelState?: unknown } = {}): StackedOptState<P> {
+    return { params, modelState: opts.modelState, iteration: tf.zeros<tf.Rank.R1>([this.numProblems], 'int32') };
+  }
+  update<P>(state: StackedOptState<P>, grads: P): StackedOptState<P> {
+    return tidy(() => {
+      const column = (f: (t: LrWdTheta) => tf.Scalar) => tf.reshape(tf.stack(this.thetas.map(f)), [this.numProblems, 1]);
+      const p = (state.params as QParams).p;
+      const g = (grads as QParams).p;
+      const next = tf.sub(tf.sub(p, tf.mul(column((t) => t.lr), g)), tf.mul(column((t) => t.wd), p));
+      return { params: { p: next } as P, modelState: state.modelState, iteration: tf.add<tf.Tensor1D>(state.iteration, tf.scalar(1, 'int32')) };
+    });
+  }
+  get name(): string {
+    return 'LrWdLOpt';
   }
 }
