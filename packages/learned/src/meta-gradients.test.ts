@@ -39,7 +39,14 @@ describe('the tiny dead-ReLU task', () => {
   });
 });
 
-describe.each(cases)('%s meta-gradient', (_name, make, h) => {
+// On the cpu backend the loss of three unrolled LSTM-driven steps (RNNMLPLOpt, NNAdam) on
+// the dead-ReLU task is not smooth at float32 resolution: finite differences disagree by
+// more as h shrinks (0.2 to 11 relative for h from 3e-3 to 1e-4, against 2e-4 to 7e-3 on
+// wasm), so the check cannot tell a wrong gradient there. It runs on wasm; the quadratic
+// check of the same optimizers runs on cpu too. Listed in the README's skips.
+const cpuNoisy = new Set(['RNNMLPLOpt', 'NNAdam']);
+
+describe.each(cases)('%s meta-gradient', (name, make, h) => {
   // The error is |fd - ad| / |metaGrad| along the gradient direction and three random
   // directions, fd a Richardson-extrapolated central difference: see metaGradError.
   // Theta is jittered off its initialisation so no bias sits exactly on a ReLU kink.
@@ -58,7 +65,7 @@ describe.each(cases)('%s meta-gradient', (_name, make, h) => {
     treeDispose(init, theta);
   });
 
-  it('is finite and matches finite differences when inner gradients hold exact zeros', () => {
+  it.skipIf(tf.getBackend() === 'cpu' && cpuNoisy.has(name))('is finite and matches finite differences when inner gradients hold exact zeros', () => {
     const lopt = make();
     const init = lopt.init(random.PRNGKey(1));
     const theta = jitter(init, random.PRNGKey(9));

@@ -146,7 +146,13 @@ export function registerFusedKernel(
   }
 }
 
-let enabled = true;
+/** `LOPT_FAST_PATHS=off` in the environment turns every fast path off from the start. */
+function fastPathsFromEnv(): boolean {
+  const env = typeof process !== 'undefined' ? process.env?.LOPT_FAST_PATHS : undefined;
+  return !(env && ['off', '0', 'false', 'no'].includes(env.toLowerCase()));
+}
+
+let enabled = fastPathsFromEnv();
 
 /**
  * Turns fused kernels on or off (they are on by default); returns the previous setting.
