@@ -1,14 +1,16 @@
 /**
  * `pnpm bench`: runs every case in src/benchmarks/ on the wasm backend, prints one table
- * (benchmark, lopt, peer, ratio, goal, verdict) and writes the rows to bench-results.json.
- * Usage: tsx src/run.ts [name-filter]
+ * (benchmark, lopt and its peak memory, peer and its peak memory, the median of the block
+ * ratios, the block protocol, goal, verdict) and writes the rows to bench-results.json.
+ * Usage: tsx src/run.ts [name-filter]; LOPT_BENCH_BLOCKS / LOPT_BENCH_ITERS override the
+ * blocks and iterations per block of every ratio case (small values to check it runs).
  */
 import { existsSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setupBackend } from '@lopt/pytree';
 import Table from 'cli-table3';
-import { type BenchCase, type BenchResult, runCase } from './harness.js';
+import { type BenchCase, type BenchResult, fmtMb, runCase } from './harness.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // The checked data copies beside the repository, when present (no download needed).
@@ -46,18 +48,25 @@ for (const c of cases) {
       verdict: skipped ? 'skipped' : 'error',
       loptMs: null,
       peerMs: null,
+      loptPeakMb: null,
+      peerPeakMb: null,
       note: skipped ? note.slice(5).trim() : note,
     });
   }
 }
 
-const table = new Table({ head: ['benchmark', 'lopt', 'peer', 'ratio (lopt/peer)', 'goal', 'verdict'] });
+const table = new Table({
+  head: ['benchmark', 'lopt', 'peak RSS', 'peer', 'peak RSS', 'ratio (lopt/peer)', 'blocks x iters', 'goal', 'verdict'],
+});
 for (const r of rows) {
   table.push([
     r.name,
     r.lopt,
+    fmtMb(r.loptPeakMb),
     r.peer,
-    r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`,
+    fmtMb(r.peerPeakMb),
+    r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x (median of block ratios)`,
+    r.protocol ?? '-',
     r.goal,
     r.note ? `${r.verdict}: ${r.note}` : r.verdict,
   ]);

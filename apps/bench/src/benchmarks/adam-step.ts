@@ -19,7 +19,6 @@ export default {
   goalRatio: 1.0,
   peerName: 'tf.train.adam',
   // Steps are short and the machines noisy: more pairs give a steadier median ratio.
-  reps: 30,
   setup: async () => {
     const id = instance++;
     const keys = random.split(random.PRNGKey(id), 2 * SHAPES.length);

@@ -18,7 +18,7 @@ function learnedStep(name: string, make: () => LearnedOptimizer<unknown>): Ratio
     goal: '<= 3x lopt Adam step',
     goalRatio: 3,
     peerName: 'lopt Adam',
-    reps: 10,
+    itersPerBlock: 10,
     setup: async () => {
       const keys = random.split(random.PRNGKey(7), 2 * SHAPES.length + 1);
       const params: Record<string, tf.Tensor> = {};

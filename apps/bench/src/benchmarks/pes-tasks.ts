@@ -43,7 +43,7 @@ const pesTasks: RatioCase = {
   goal: '<= 3x',
   goalRatio: 3,
   peerName: '1 task',
-  reps: 10,
+  itersPerBlock: 5,
   async setup() {
     const family = singleTaskToFamily(await imageMlp.ImageMLP_FashionMnist8_Relu32());
     // The sweep, and the same with LearnableAdam, whose update is cheap, so the share of

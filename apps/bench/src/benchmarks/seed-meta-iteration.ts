@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { RatioCase } from '../harness.js';
+import type { BlockRunner, RatioCase } from '../harness.js';
 import { plainTfjsSeed } from '../peers/plain-tfjs-seed.js';
 import { jaxjsSeed } from '../peers/jaxjs-seed.js';
 import { toSeedBatch } from '../peers/seed-data.js';
@@ -11,7 +11,6 @@ const seedVsPlainTfjs: RatioCase = {
   goal: '<= 0.25x plain tfjs',
   goalRatio: 0.25,
   peerName: 'plain tfjs',
-  reps: 30,
   async setup() {
     const fx = await seedFixture();
     const a = fx.arrays;
@@ -36,9 +35,13 @@ const seedVsPlainTfjs: RatioCase = {
   },
 };
 
-/** A started peer: one timed meta-iteration per `step()`, and its first meta-loss. */
+/**
+ * A started peer: one meta-iteration per `step()` (timed by the harness) or blocks timed
+ * by the peer itself (`block`, an external process), and its first meta-loss.
+ */
 interface SeedPeer {
-  step(): unknown;
+  step?(): unknown;
+  block?: BlockRunner['block'];
   firstLoss: number;
   dispose(): void;
 }
@@ -48,13 +51,12 @@ interface SeedPeer {
  * setup checks the peer's first meta-loss against lopt's before anything is timed.
  */
 function seedPeerCase(
-  c: Omit<RatioCase, 'setup' | 'reps'>,
+  c: Omit<RatioCase, 'setup'>,
   label: string,
   start: (fx: Awaited<ReturnType<typeof seedFixture>>) => Promise<SeedPeer>,
 ): RatioCase {
   return {
     ...c,
-    reps: 30,
     async setup() {
       const fx = await seedFixture();
       let peer: SeedPeer | undefined;
@@ -69,7 +71,7 @@ function seedPeerCase(
       const p = peer;
       return {
         lopt: () => fx.lopt.step(fx.batch),
-        peer: () => p.step(),
+        peer: p.block ? { block: p.block } : () => p.step!(),
         dispose: () => {
           p.dispose();
           fx.dispose();
@@ -94,8 +96,8 @@ const seedVsJaxjs = seedPeerCase(
 
 /**
  * lopt against PyTorch on the CPU with one thread. The Python process starts once in
- * setup and stays up; each repetition asks it for one meta-iteration, timed inside
- * Python, right after lopt's, so both sides see the same machine load.
+ * setup and stays up; each of its blocks is many meta-iterations in a row, timed inside
+ * Python, alternating with lopt's blocks.
  */
 const seedVsTorch = seedPeerCase(
   {
@@ -110,7 +112,7 @@ const seedVsTorch = seedPeerCase(
     if (why) throw new Error(`skip: ${why}`);
     const peer = await startTorchSeed(fx.arrays);
     process.stderr.write(`  ${peer.info}\n`);
-    return { step: () => peer.step(), firstLoss: peer.firstLoss, dispose: () => peer.dispose() };
+    return { block: (n) => peer.block(n), firstLoss: peer.firstLoss, dispose: () => peer.dispose() };
   },
 );
 

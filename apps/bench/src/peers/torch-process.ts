@@ -1,7 +1,7 @@
 /**
  * Runs `torch_seed.py --serve` as a child process with one thread: the PyTorch peer of
- * the seed meta-iteration. The process stays up for the whole case, so each repetition
- * (`step()`) is one meta-iteration timed inside Python, run right after lopt's.
+ * the seed meta-iteration. The process stays up for the whole case; each `block(n)` is n
+ * meta-iterations in a row timed inside Python (with the process's peak memory).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,8 +30,8 @@ export interface TorchSeed {
   firstLoss: number;
   /** torch's version and thread count, for the log. */
   info: string;
-  /** One meta-iteration, timed inside Python. */
-  step(): Promise<{ ms: number; loss: number }>;
+  /** `iters` meta-iterations in a row, timed inside Python; ms per iteration and peak RSS. */
+  block(iters: number): Promise<{ msPerIter: number; peakRssMb: number }>;
   dispose(): void;
 }
 
@@ -95,9 +95,9 @@ export async function startTorchSeed(arrays: SeedArrays): Promise<TorchSeed> {
     return {
       firstLoss: ready.firstLoss,
       info: `torch ${ready.torch}, ${ready.threads} thread(s)`,
-      async step() {
-        child.stdin.write('step\n');
-        return JSON.parse(await nextLine()) as { ms: number; loss: number };
+      async block(iters: number) {
+        child.stdin.write(`block ${iters}\n`);
+        return JSON.parse(await nextLine()) as { msPerIter: number; peakRssMb: number };
       },
       dispose: cleanup,
     };

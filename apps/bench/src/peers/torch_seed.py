@@ -10,14 +10,15 @@ Usage:
       {"ms": median ms per meta-iteration, "firstLoss": ..., "finalLoss": ...}
   torch_seed.py DATA.json --serve
       prints {"ready": true, "firstLoss": ...} after the first meta-iteration, then for
-      each "step" line on stdin runs one meta-iteration and prints {"ms": ..., "loss": ...};
-      "quit" or end of input exits. This lets the benchmark alternate lopt and PyTorch
-      one repetition at a time in the same run.
+      each "block N" line on stdin runs N meta-iterations in a row and prints
+      {"msPerIter": ..., "peakRssMb": ..., "loss": ...}; "quit" or end of input exits.
+      This lets the benchmark alternate blocks of lopt and of PyTorch in the same run.
 """
 
 import argparse
 import json
 import math
+import resource
 import statistics
 import sys
 import time
@@ -114,10 +115,17 @@ def main():
             cmd = line.strip()
             if cmd == "quit":
                 break
-            if cmd != "step":
-                raise SystemExit(f"torch_seed: unknown command {cmd!r}")
-            ms, loss = seed.timed_step()
-            print(json.dumps({"ms": ms, "loss": loss}), flush=True)
+            parts = cmd.split()
+            if len(parts) != 2 or parts[0] != "block" or not parts[1].isdigit() or int(parts[1]) < 1:
+                raise SystemExit(f"torch_seed: unknown command {cmd!r} (expected 'block N' or 'quit')")
+            n = int(parts[1])
+            t0 = time.perf_counter()
+            for _ in range(n):
+                loss = seed.step()
+            ms = (time.perf_counter() - t0) * 1000.0 / n
+            # ru_maxrss is in KiB on Linux.
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+            print(json.dumps({"msPerIter": ms, "peakRssMb": peak, "loss": loss}), flush=True)
         return
 
     for _ in range(args.warmup):
