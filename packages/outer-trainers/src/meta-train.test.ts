@@ -127,7 +127,9 @@ describe('metaTrain with checkpoints', () => {
     const store = memoryStore();
     let position = 0;
     const dataState = { get: () => ({ position }), set: (s: unknown) => (position = (s as { position: number }).position) };
-    const run = await metaTrain({ learner, seed: 5, numSteps: 3, config: resumeTestConfig, store, checkpointEvery: 1, onStep: () => (position += 10), dataState });
+    const run = await metaTrain({ learner, seed: 5, numSteps: 3, config: resumeTestConfig, store, checkpointEvery: 1, onStep: () => {
+        position += 10;
+      }, dataState });
     disposeExcept(run.state);
     position = -1;
     const resumed = await metaTrain({ learner, seed: 5, numSteps: 3, config: resumeTestConfig, store, dataState });
@@ -162,7 +164,9 @@ describe('metaTrain with checkpoints', () => {
     disposeExcept(deserializeCheckpoint(store.text!).state);
     disposeExcept(first.state);
     let started: unknown;
-    const resumed = await metaTrain({ learner, seed: resumeTestConfig.seed, numSteps: 12, config: resumeTestConfig, store, onStart: (s) => (started = s) });
+    const resumed = await metaTrain({ learner, seed: resumeTestConfig.seed, numSteps: 12, config: resumeTestConfig, store, onStart: (s) => {
+        started = s;
+      } });
     expect(started).toEqual({ resumedFrom: 7, resumed: true });
     expect(resumed).toMatchObject({ stopped: false, step: 12, resumedFrom: 7 });
     const straight = await metaTrain({ learner, seed: resumeTestConfig.seed, numSteps: 12, config: resumeTestConfig });
