@@ -71,6 +71,9 @@ describe('meta-train resumes bit-identically on real data', () => {
     const first = jsonLines(readFileSync(join(straight, 'metrics.jsonl'), 'utf8'))[0]!.theta as Record<string, number>;
     const last = jsonLines(readFileSync(join(straight, 'metrics.jsonl'), 'utf8'))[STEPS - 1]!.theta as Record<string, number>;
     expect(last.logLr).not.toBe(first.logLr);
+    // The loop is leak-free: the live tensors after each step stay the same from step 1 on.
+    const live = jsonLines(readFileSync(join(straight, 'metrics.jsonl'), 'utf8')).map((r) => r.numTensors as number);
+    expect(new Set(live.slice(1)).size, String(live)).toBe(1);
     // The checkpoint holds the data streams' positions.
     const ckpt = JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as { extra: { dataState: Record<string, { position: number }> } };
     expect(Object.keys(ckpt.extra.dataState).sort()).toEqual(['innerValid', 'outerValid', 'test', 'train']);
