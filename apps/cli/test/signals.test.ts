@@ -12,7 +12,7 @@ const LINE_WRAP_ON = '\x1b[?7h';
 describe('SIGINT and SIGTERM: finish the step, write what --out promises, say so, exit 130', () => {
   it('train', async () => {
     const dir = tmp();
-    const child = lopt$('train', '--task', 'ImageMLP_FashionMnist8_Relu32', '--optimizer', 'Adam', '--steps', '1e9', '--log-every', '1000000', '--out', dir);
+    const child = lopt$('train', '--task', 'ImageMLP_FashionMnist8_Relu32', '--optimizer', 'SGD', '--lr', '0.1', '--steps', '1e9', '--log-every', '1000000', '--out', dir);
     await waitFor(() => /step 0: train loss/.test(child.out()));
     await new Promise((r) => setTimeout(r, 500)); // some steps past step 0
     child.kill('SIGINT');
