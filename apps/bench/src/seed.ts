@@ -3,10 +3,10 @@
  * ImageMLP_FashionMnist8_Relu32, batch 128, a 4-step unroll, the meta-loss and its
  * gradient, and one Adam step on theta — written as a user writes it with lopt.
  */
-import type * as tf from '@tensorflow/tfjs-core';
 import type { Batch } from '@lopt/datasets';
 import { LearnableAdam, type LearnableAdamTheta } from '@lopt/learned';
 import { Adam, type OptState } from '@lopt/optimizers';
+import { unrolledMetaLoss } from '@lopt/outer-trainers';
 import { type PRNGKey, random, tidy, treeDispose, valueAndGrad } from '@lopt/pytree';
 import { imageMlp } from '@lopt/tasks';
 
@@ -14,20 +14,7 @@ import { imageMlp } from '@lopt/tasks';
 export async function loptSeed(dataDir?: string) {
   const task = await imageMlp.ImageMLP_FashionMnist8_Relu32(dataDir ? { cacheRoot: dataDir, download: false } : {});
   const lopt = new LearnableAdam();
-  const metaLoss = (theta: LearnableAdamTheta, key: PRNGKey, batch: Batch): tf.Scalar => {
-    const opt = lopt.optFn(theta);
-    let k1: PRNGKey;
-    [k1, key] = random.split(key) as [PRNGKey, PRNGKey];
-    let optState = opt.init(task.init(k1));
-    for (let i = 0; i < 4; i++) {
-      const params = opt.getParams(optState);
-      [k1, key] = random.split(key) as [PRNGKey, PRNGKey];
-      const [l, g] = valueAndGrad(task.loss)(params, k1, batch);
-      optState = opt.update(optState, g, { loss: l });
-    }
-    [k1, key] = random.split(key) as [PRNGKey, PRNGKey];
-    return task.loss(opt.getParams(optState), k1, batch);
-  };
+  const metaLoss = unrolledMetaLoss(lopt, task, { unrollSteps: 4 });
   const metaValueAndGrad = valueAndGrad(metaLoss);
   const thetaOpt = new Adam(1e-2);
   let key = random.PRNGKey(0);

@@ -7,7 +7,7 @@ import { type GlobalOptions, Output } from './output.js';
 /** The global flags of `cmd` (given before or after the command name). */
 export function globalsOf(cmd: Command): GlobalOptions {
   const o = cmd.optsWithGlobals() as Partial<GlobalOptions>;
-  return { backend: o.backend, seed: o.seed ?? 0, dataDir: o.dataDir, quiet: Boolean(o.quiet), json: Boolean(o.json) };
+  return { backend: o.backend, seed: o.seed ?? 0, dataDir: o.dataDir, download: o.download !== false, quiet: Boolean(o.quiet), json: Boolean(o.json) };
 }
 
 /** Loads the tfjs backend the flags ask for; an unavailable one is a one-line error. */

@@ -37,6 +37,25 @@ describe('trainTask', () => {
   });
 });
 
+describe('trainTask ends early', () => {
+  it('at the first non-finite loss, naming its step, with the test loss of that step logged; and on a stop request', async () => {
+    const task = new QuadraticTask();
+    const before = tf.memory().numTensors;
+    const logged: number[] = [];
+    // SGD(1e10) on sum(x^2): x grows by (1 - 2e10) a step, past float32's range at step 2.
+    const curve = await trainTask(task, new SGD(1e10), { steps: 100, seed: 0, logEvery: 50, onLog: (i) => logged.push(i) });
+    expect(curve.ended).toEqual({ reason: 'diverged', step: 2, loss: Number.POSITIVE_INFINITY });
+    expect(curve.steps).toBe(3);
+    expect(logged).toEqual([0, 2]);
+    let calls = 0;
+    const stopped = await trainTask(task, new SGD(0.1), { steps: 100, seed: 0, logEvery: 50, shouldStop: () => ++calls === 7 });
+    expect(stopped.ended).toEqual({ reason: 'stopped' });
+    expect(stopped.train).toHaveLength(7);
+    expect(stopped.test.map(([i]) => i)).toEqual([0, 6]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
 describe('runPart1', () => {
   it('meta-training raises the learning rate from 1e-3 on a quadratic, leaking nothing', async () => {
     const task = new QuadraticTask();

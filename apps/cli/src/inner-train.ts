@@ -1,18 +1,21 @@
 import type { Optimizer, OptState } from '@lopt/optimizers';
 import { disposeExcept } from '@lopt/outer-trainers';
-import { type PRNGKey, random, valueAndGrad } from '@lopt/pytree';
+import { type PRNGKey, random, tidy, valueAndGrad } from '@lopt/pytree';
 import type { Task } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
-import { tidy } from '@lopt/pytree';
 
 /** A training run's losses. */
 export interface TrainCurve {
-  /** Training loss of every step (before its update). */
+  /** Training loss of every step run (before its update). */
   train: number[];
-  /** Test loss at the logged steps, as `[step, loss]`. */
+  /** Test loss at the logged steps, as `[step, loss]` (always including the last step run). */
   test: [number, number][];
   /** Wall time of the loop in seconds. */
   seconds: number;
+  /** Steps run: fewer than asked when stopped or diverged. */
+  steps: number;
+  /** Why the run ended early: a stop request, or a non-finite training loss. */
+  ended?: { reason: 'stopped' } | { reason: 'diverged'; step: number; loss: number };
 }
 
 /** Options of `trainTask`. */
@@ -27,6 +30,8 @@ export interface TrainTaskOptions {
   onLog?: (step: number, trainLoss: number, testLoss: number) => void;
   /** Called after every step. */
   onStep?: (done: number, trainLoss: number) => void;
+  /** Checked after every step: true ends the run after that step (as the last one). */
+  shouldStop?: () => boolean;
 }
 
 /** Draws a batch of `split` from the task's data, or `undefined` for tasks without data. */
@@ -40,7 +45,9 @@ const nextTick = () => new Promise<void>((r) => setImmediate(r));
 /**
  * Trains `task` with `opt` from parameters drawn from `seed`, as the Part 1 loop does:
  * one gradient step per batch, every tensor freed along the way. Yields to the event
- * loop between steps so progress bars draw and Ctrl-C is heard.
+ * loop between steps so progress bars draw and Ctrl-C is heard. A stop request ends the
+ * run after the current step, and a non-finite training loss ends it at that step; either
+ * way the last step run is logged with its test loss.
  */
 export async function trainTask(task: Task, opt: Optimizer, opts: TrainTaskOptions): Promise<TrainCurve> {
   const start = Date.now();
@@ -48,8 +55,9 @@ export async function trainTask(task: Task, opt: Optimizer, opts: TrainTaskOptio
   const [initKey, loopKey] = random.split(key);
   key = loopKey!;
   let state: OptState = opt.init(task.init(initKey!), { numSteps: opts.steps });
-  const gradFn = valueAndGrad((p: unknown, k: PRNGKey, b: unknown) => task.loss(p, k, b));
-  const curve: TrainCurve = { train: [], test: [], seconds: 0 };
+  // task.loss itself, not a wrapper: the task's fused loss-and-gradient applies.
+  const gradFn = valueAndGrad(task.loss);
+  const curve: TrainCurve = { train: [], test: [], seconds: 0, steps: 0 };
   const testLoss = (k: PRNGKey) => {
     const t = tf.tidy(() => task.loss(opt.getParams(state), k, batchOf(task, 'test')));
     const v = t.dataSync()[0]!;
@@ -69,12 +77,17 @@ export async function trainTask(task: Task, opt: Optimizer, opts: TrainTaskOptio
       const l = out.l.dataSync()[0]!;
       out.l.dispose();
       curve.train.push(l);
-      if (i % opts.logEvery === 0 || i === opts.steps - 1) {
+      curve.steps = i + 1;
+      if (!Number.isFinite(l)) curve.ended = { reason: 'diverged', step: i, loss: l };
+      else if (opts.shouldStop?.()) curve.ended = { reason: 'stopped' };
+      const last = curve.ended !== undefined || i === opts.steps - 1;
+      if (i % opts.logEvery === 0 || last) {
         const tl = testLoss(k2!);
         curve.test.push([i, tl]);
         opts.onLog?.(i, l, tl);
       }
       opts.onStep?.(i + 1, l);
+      if (curve.ended) break;
       await nextTick();
     }
   } finally {

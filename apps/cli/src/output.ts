@@ -8,6 +8,8 @@ export interface GlobalOptions {
   seed: number;
   /** Folder holding `fashion-mnist/` and `mnist/` (else `LOPT_DATA_DIR`, else the cache). */
   dataDir?: string;
+  /** Whether missing datasets may be downloaded (`--no-download` turns it off). */
+  download?: boolean;
   /** No progress bars and no per-step log lines; results only. */
   quiet: boolean;
   /** Machine-readable output: JSON lines on stdout, nothing else there. */
@@ -30,7 +32,10 @@ export interface Progress {
 export class Output {
   private bars: cliProgress.MultiBar | undefined;
 
-  constructor(readonly opts: Pick<GlobalOptions, 'quiet' | 'json'>) {}
+  constructor(readonly opts: Pick<GlobalOptions, 'quiet' | 'json'>) {
+    // Whatever ends the process (an error, a second Ctrl-C), the terminal gets its line wrap back.
+    process.on('exit', () => this.stopProgress());
+  }
 
   /** Whether progress bars are drawn. */
   get interactive(): boolean {
@@ -57,7 +62,22 @@ export class Output {
 
   /** A warning on stderr (hidden by `--quiet`). */
   warn(line: string): void {
-    if (!this.opts.quiet) process.stderr.write(`lopt: warning: ${line}\n`);
+    if (this.opts.quiet) return;
+    if (this.bars) this.bars.log(`lopt: warning: ${line}\n`);
+    else process.stderr.write(`lopt: warning: ${line}\n`);
+  }
+
+  /** A status note on stderr, above the progress bars when they are drawn (hidden by `--quiet`). */
+  note(line: string): void {
+    if (this.opts.quiet) return;
+    if (this.bars) this.bars.log(`lopt: ${line}\n`);
+    else process.stderr.write(`lopt: ${line}\n`);
+  }
+
+  /** Stops every progress bar, giving the terminal back its cursor and line wrap. */
+  stopProgress(): void {
+    this.bars?.stop();
+    this.bars = undefined;
   }
 
   /** A progress bar over `total` units labelled `label`, showing rate and ETA. */

@@ -1,11 +1,10 @@
 import { LearnableAdam, type LearnableAdamTheta } from '@lopt/learned';
 import { Adam, type OptState, SGD } from '@lopt/optimizers';
-import { disposeExcept } from '@lopt/outer-trainers';
-import { type PRNGKey, random, treeDispose, treeMap, valueAndGrad } from '@lopt/pytree';
+import { disposeExcept, unrolledMetaLoss } from '@lopt/outer-trainers';
+import { type PRNGKey, random, tidy, treeDispose, treeMap, valueAndGrad } from '@lopt/pytree';
 import type { Task } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
 import { trainTask } from './inner-train.js';
-import { tidy } from '@lopt/pytree';
 
 /** Settings of the Part 1 walkthrough. */
 export interface Part1Options {
@@ -25,6 +24,8 @@ export interface Part1Options {
   log: (line: string) => void;
   /** Progress of a phase: `(phase, done, total, info)`. */
   progress: (phase: 'sgd' | 'meta', done: number, total: number, info: string) => void;
+  /** Checked after every step: true ends the walkthrough after that step. */
+  shouldStop?: () => boolean;
 }
 
 /** What the walkthrough measured. */
@@ -41,6 +42,8 @@ export interface Part1Result {
   learningRates: number[];
   /** Wall time of the meta-training in seconds. */
   metaSeconds: number;
+  /** Whether `shouldStop` ended the walkthrough early. */
+  stopped: boolean;
 }
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
@@ -72,24 +75,17 @@ export async function runPart1(o: Part1Options): Promise<Part1Result> {
       logEvery: Math.max(1, Math.floor(o.sgdSteps / 10)),
       onLog: (i, l, t) => o.log(`  train loss at ${i}: ${l.toFixed(4)}. Test loss: ${t.toFixed(4)}`),
       onStep: (i, l) => o.progress('sgd', i, o.sgdSteps, `loss ${l.toFixed(3)}`),
+      shouldStop: o.shouldStop,
     });
     sgdTestLosses = curve.test;
+    if (curve.ended?.reason === 'stopped') {
+      return { initialLoss, sgdTestLosses, initialLogLrGrad: Number.NaN, metaLosses: [], learningRates: [], metaSeconds: 0, stopped: true };
+    }
   }
 
   const lopt = new LearnableAdam();
-  const metaLoss = (theta: LearnableAdamTheta, k: PRNGKey, batch: unknown): tf.Scalar => {
-    const opt = lopt.optFn(theta);
-    let k1: PRNGKey;
-    [k1, k] = random.split(k) as [PRNGKey, PRNGKey];
-    let state: OptState = opt.init(task.init(k1));
-    for (let i = 0; i < o.unroll; i++) {
-      [k1, k] = random.split(k) as [PRNGKey, PRNGKey];
-      const [l, g] = valueAndGrad((p: unknown) => task.loss(p, k1, batch))(opt.getParams(state));
-      state = opt.update(state, g, { loss: l as tf.Scalar });
-    }
-    [k1, k] = random.split(k) as [PRNGKey, PRNGKey];
-    return task.loss(opt.getParams(state), k1, batch);
-  };
+  // The walkthrough's meta-loss, shared with the examples, the docs and the benchmarks.
+  const metaLoss = unrolledMetaLoss(lopt, task, { unrollSteps: o.unroll });
   const metaValueAndGrad = valueAndGrad(metaLoss);
 
   key = random.PRNGKey(o.seed);
@@ -107,6 +103,7 @@ export async function runPart1(o: Part1Options): Promise<Part1Result> {
   const metaLosses: number[] = [];
   const learningRates: number[] = [];
   const start = Date.now();
+  let stopped = false;
   for (let i = 0; i < o.metaIterations; i++) {
     let k1: PRNGKey;
     [key, k1] = random.split(key) as [PRNGKey, PRNGKey];
@@ -123,9 +120,13 @@ export async function runPart1(o: Part1Options): Promise<Part1Result> {
     learningRates.push(lr);
     if (i % Math.max(1, Math.floor(o.metaIterations / 10)) === 0) o.log(`  meta-iteration ${i}: meta-loss ${ml.toFixed(4)}, learning rate ${lr.toPrecision(3)}`);
     o.progress('meta', i + 1, o.metaIterations, `meta-loss ${ml.toFixed(3)} lr ${lr.toPrecision(3)}`);
+    if (o.shouldStop?.()) {
+      stopped = true;
+      break;
+    }
     await tick();
   }
   const metaSeconds = (Date.now() - start) / 1000;
   disposeExcept(thetaOptState);
-  return { initialLoss, sgdTestLosses, initialLogLrGrad, metaLosses, learningRates, metaSeconds };
+  return { initialLoss, sgdTestLosses, initialLogLrGrad, metaLosses, learningRates, metaSeconds, stopped };
 }

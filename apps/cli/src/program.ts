@@ -5,7 +5,7 @@ import { metaTrainCommand } from './commands/meta-train.js';
 import { plotCommand } from './commands/plot.js';
 import { optimizersCommand, tasksCommand } from './commands/list.js';
 import { trainCommand } from './commands/train.js';
-import { nonNegativeInt } from './parse.js';
+import { seed } from './parse.js';
 
 /** The `lopt` program: global flags and every command. */
 export function buildProgram(version: string): Command {
@@ -19,8 +19,9 @@ export function buildProgram(version: string): Command {
         'tensorflow',
       ]),
     )
-    .option('--seed <n>', 'seed every random draw derives from', nonNegativeInt, 0)
-    .option('--data-dir <dir>', 'folder holding fashion-mnist/ and mnist/ (default: $LOPT_DATA_DIR, else the download cache)')
+    .option('--seed <n>', 'seed every random draw derives from (an integer from 0 to 2^53 - 1)', seed, 0)
+    .option('--data-dir <dir>', 'folder holding fashion-mnist/ and mnist/ (the official *-ubyte.gz files), and cifar-10-batches-bin/ or cifar-100-binary/ for CIFAR tasks (default: $LOPT_DATA_DIR, else the download cache)')
+    .option('--no-download', 'never download datasets; use local files only')
     .option('-q, --quiet', 'no progress bars or per-step logs; results only', false)
     .option('--json', 'machine-readable output: JSON lines on stdout', false)
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
@@ -31,13 +32,17 @@ export function buildProgram(version: string): Command {
       `
 Progress bars (rate and ETA) are drawn on stderr when it is a terminal, and never in a pipe or CI log.
 
+Output folders: a folder holding another run's results is refused unless --force (or, for
+meta-train, --resume); a lock file keeps two runs out of one folder. Ctrl-C (SIGINT) or SIGTERM
+finishes the current step, writes what --out promises, and exits with code 130.
+
 Examples:
   lopt demo part1
   lopt tasks
-  lopt train --task ImageMLP_FashionMnist8_Relu32 --optimizer Adam --steps 500
-  lopt meta-train --lopt LearnableAdam --task FixedDimQuadraticFamily --estimator pes --outer-steps 100 --tasks 8 --out runs/q
-  lopt eval --theta runs/q/theta.json --task FixedDimQuadraticTask --steps 200 --baseline adam
-  lopt plot runs/q`,
+  lopt train --task ImageMLP_FashionMnist8_Relu32 --optimizer Adam --lr 0.01 --steps 500 --out runs/adam
+  lopt meta-train --lopt LearnableAdam --task FixedDimQuadraticFamily --estimator pes --outer-steps 100 --tasks 8 --out runs/la-quad
+  lopt eval --theta runs/la-quad/theta.json --task FixedDimQuadraticFamily --steps 200 --baseline adam,sgd
+  lopt plot runs/la-quad`,
     );
   for (const c of [demoCommand(), trainCommand(), metaTrainCommand(), evalCommand(), plotCommand(), tasksCommand(), optimizersCommand()]) {
     c.configureHelp({ showGlobalOptions: true });

@@ -1,22 +1,13 @@
 import { readFileSync } from 'node:fs';
-import { type LearnedOptimizer, loadTheta, saveTheta } from '@lopt/learned';
+import { type LearnedOptimizer, loadTheta } from '@lopt/learned';
 import { CliError, oneLine } from './errors.js';
 import { requireFile } from './files.js';
 
-// Theta files are @lopt/learned's (`saveTheta` / `loadTheta`), so a library user reads
-// what the command writes and the other way round.
+// Theta files are @lopt/learned's format (`serializeTheta` / `loadTheta`), so a library user
+// reads what the command writes and the other way round.
 
 function cleaned(e: unknown): string {
-  return oneLine(e).replace(/^(loadTheta|saveTheta): /, '');
-}
-
-/** Writes `theta` of `lopt` to `path` (JSON, atomically). */
-export async function saveThetaFile<T>(path: string, lopt: LearnedOptimizer<T>, theta: T): Promise<void> {
-  try {
-    await saveTheta(path, theta, lopt);
-  } catch (e) {
-    throw new CliError(`cannot write theta file '${path}': ${cleaned(e)}`);
-  }
+  return oneLine(e).replace(/^loadTheta: /, '');
 }
 
 /** The name of the learned optimizer a theta file was written for. */

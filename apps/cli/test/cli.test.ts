@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -32,10 +32,10 @@ function metricSteps(dir: string): number[] {
 describe('help and listings', () => {
   it('--help of every command lists its options and the global flags', () => {
     const expected: Record<string, string[]> = {
-      demo: ['<part>', '--meta-iterations', '--sgd-steps', '--unroll', '--outer-lr', '--out'],
-      train: ['--task', '--optimizer', '--lr', '--lopt', '--theta', '--steps', '--log-every', '--out'],
-      'meta-train': ['--lopt', '--task', '--estimator', '--outer-steps', '--tasks', '--out', '--resume', '--inner-steps', '--trunc-length', '--std', '--outer-lr', '--checkpoint-every', 'SIGINT'],
-      eval: ['--lopt', '--theta', '--task', '--steps', '--baseline', '--lr', '--out'],
+      demo: ['<part>', '--meta-iterations', '--sgd-steps', '--unroll', '--outer-lr', '--out', '--force', 'SIGINT'],
+      train: ['--task', '--optimizer', '--lr', '--lopt', '--theta', '--steps', '--log-every', '--out', '--force', 'SIGINT'],
+      'meta-train': ['--lopt', '--task', '--estimator', '--outer-steps', '--tasks', '--out', '--resume', '--force', '--inner-steps', '--trunc-length', '--std', '--outer-lr', '--checkpoint-every', 'SIGINT'],
+      eval: ['--lopt', '--theta', '--task', '--steps', '--baseline', '--lr', '--out', '--force', 'SIGINT'],
       plot: ['<dir>', '--out', '--log-y'],
       tasks: [],
       optimizers: [],
@@ -43,7 +43,7 @@ describe('help and listings', () => {
     for (const [cmd, flags] of Object.entries(expected)) {
       const r = lopt(cmd, '--help');
       expect(r.code, cmd).toBe(0);
-      for (const f of [...flags, '--backend', '--seed', '--data-dir', '--quiet', '--json']) expect(r.stdout, `${cmd} ${f}`).toContain(f);
+      for (const f of [...flags, '--backend', '--seed', '--data-dir', '--no-download', '--quiet', '--json']) expect(r.stdout, `${cmd} ${f}`).toContain(f);
     }
     const top = lopt('--help');
     for (const cmd of Object.keys(expected)) expect(top.stdout).toContain(cmd);
@@ -140,8 +140,9 @@ describe('meta-train, resume, interrupt, plot and eval', () => {
   });
 
   it('resuming with another configuration is a one-line error', () => {
-    const line = expectOneLineError(lopt('meta-train', ...QUICK, '--outer-steps', '9', '--out', run, '--resume', '--outer-lr', '0.5'));
-    expect(line).toMatch(/cannot resume .*another configuration/);
+    const line = expectOneLineError(lopt('meta-train', ...QUICK, '--outer-steps', '9', '--out', run, '--resume', '--outer-lr', '0.5', '--tasks', '3'));
+    // The refusal names the settings that differ, with both values.
+    expect(line).toMatch(/cannot resume from '.*checkpoint\.json': it was written by another configuration \(settings differ \(checkpoint -> this run\): outerLr: 0\.03 -> 0\.5; tasks: 2 -> 3\)/);
   });
 
   it.each(['es', 'tes', 'tgrad', 'fullgrad', 'unroll'])('meta-trains with --estimator %s', (est) => {
@@ -160,7 +161,7 @@ describe('meta-train, resume, interrupt, plot and eval', () => {
     const { code } = await exited(child);
     expect(code, child.err()).toBe(130);
     expect(child.err()).toBe('');
-    expect(child.out()).toMatch(/interrupted at outer step \d+/);
+    expect(child.out()).toMatch(/interrupted \(SIGINT\) at outer step \d+: wrote checkpoint\.json, theta\.json, metrics\.jsonl and run\.json in /);
     const steps = metricSteps(dir);
     expect(checkpointStep(dir)).toBe(steps.length); // every finished step is in the checkpoint
     expect(existsSync(join(dir, 'theta.json'))).toBe(true);
@@ -239,7 +240,7 @@ describe('meta-train, resume, interrupt, plot and eval', () => {
 describe('bad input: one line on stderr, a non-zero exit, no stack trace', () => {
   it('unknown names suggest the closest ones', () => {
     expect(expectOneLineError(lopt('train', '--task', 'ImageMLP_FashionMnist8_Relu23', '--optimizer', 'Adam', '--steps', '3'))).toMatch(
-      /unknown task 'ImageMLP_FashionMnist8_Relu23'\. Did you mean 'ImageMLP_FashionMnist8_Relu32'/,
+      /unknown task or task family 'ImageMLP_FashionMnist8_Relu23'\. Did you mean 'ImageMLP_FashionMnist8_Relu32'/,
     );
     expect(expectOneLineError(lopt('train', '--task', 'QuadraticTask', '--optimizer', 'Adamm', '--steps', '3'))).toMatch(
       /unknown optimizer 'Adamm'\. Did you mean 'Adam'/,
@@ -255,7 +256,15 @@ describe('bad input: one line on stderr, a non-zero exit, no stack trace', () =>
 
   it('non-numeric and out-of-range flags', () => {
     expect(expectOneLineError(lopt('train', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--steps', 'ten'))).toMatch(/--steps.*'ten' is not a positive integer/);
-    expect(expectOneLineError(lopt('--seed', 'x', 'tasks'))).toMatch(/--seed.*not a non-negative integer/);
+    expect(expectOneLineError(lopt('--seed', 'x', 'tasks'))).toMatch(/--seed.*'x' is not a seed/);
+    expect(expectOneLineError(lopt('--seed', '1e30', 'train', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--steps', '1'))).toMatch(
+      /--seed.*'1e30' is too large for a seed: give an integer from 0 to 9007199254740991/,
+    );
+    // Only plain decimals: Number('0x10') would be 16.
+    expect(expectOneLineError(lopt('train', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--lr', '0x10', '--steps', '3'))).toMatch(
+      /--lr.*'0x10' is not a positive number \(write it in decimal/,
+    );
+    expect(expectOneLineError(lopt('train', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--steps', '0b11'))).toMatch(/--steps.*'0b11'/);
     expect(expectOneLineError(lopt('train', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--lr', '-1', '--steps', '3'))).toMatch(/--lr/);
     expectOneLineError(lopt('meta-train', '--lopt', 'LearnableAdam', '--task', 'QuadraticTask', '--outer-steps', '1.5', '--out', tmp()));
     expectOneLineError(lopt('meta-train', '--lopt', 'LearnableAdam', '--task', 'QuadraticTask', '--estimator', 'sgd', '--outer-steps', '1', '--out', tmp()));
@@ -269,7 +278,9 @@ describe('bad input: one line on stderr, a non-zero exit, no stack trace', () =>
   it('an unwritable output folder', () => {
     const file = join(tmp(), 'a-file');
     writeFileSync(file, '');
-    expect(expectOneLineError(lopt('meta-train', ...QUICK, '--outer-steps', '1', '--out', join(file, 'run')))).toMatch(/cannot write to output folder/);
+    expect(expectOneLineError(lopt('meta-train', ...QUICK, '--outer-steps', '1', '--out', join(file, 'run')))).toMatch(
+      /cannot write to output folder '.*a-file\/run': part of the path is a file, not a folder; choose another --out$/,
+    );
     expect(expectOneLineError(lopt('train', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--steps', '2', '--out', join(file, 'x')))).toMatch(
       /cannot write to output folder/,
     );
@@ -300,10 +311,90 @@ describe('demo part1', () => {
     expect(p.code, p.stderr).toBe(0);
     expect(p.stdout).toMatch(/learning-rate\.png \(\d+x\d+\)/);
     pngSize(join(replot, 'learning-rate.png'));
-    const human = lopt('demo', 'part1', '--meta-iterations', '2', '--sgd-steps', '0', '--out', out);
+    const human = lopt('demo', 'part1', '--meta-iterations', '2', '--sgd-steps', '0', '--out', out, '--force');
     expect(human.code, human.stderr).toBe(0);
     expect(human.stdout).toMatch(/final meta-loss\s+\d\.\d+/);
     expect(human.stdout).toMatch(/learned learning rate\s+[\d.e-]+ \(from 0\.001/);
     expect(human.stdout).toMatch(/wall time\s+[\d.]+ s/);
+  });
+});
+
+describe('names, data and divergence', () => {
+  it('train and eval take a task family (a task drawn with --seed); meta-train headers name truncations only for truncated estimators', () => {
+    const r = lopt('train', '--task', 'FixedDimQuadraticFamily', '--optimizer', 'SGD', '--lr', '0.1', '--steps', '40');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('training FixedDimQuadraticTask (drawn from FixedDimQuadraticFamily with seed 0)');
+    const m = /final train loss ([\d.e+-]+)/.exec(r.stdout)!;
+    const first = /step 0: train loss ([\d.e+-]+)/.exec(r.stdout)!;
+    expect(Number(m[1])).toBeLessThan(Number(first[1]) * 1e-3);
+    const es = lopt('meta-train', ...QUICK, '--estimator', 'es', '--outer-steps', '1', '--out', tmp());
+    expect(es.code, es.stderr).toBe(0);
+    expect(es.stdout).toContain('unrolls of 10 inner steps');
+    expect(es.stdout).not.toContain('truncations');
+    const pes = lopt('meta-train', ...QUICK, '--estimator', 'pes', '--outer-steps', '1', '--out', tmp());
+    expect(pes.stdout).toContain('10 inner steps in truncations of 5');
+  });
+
+  it('a non-finite training loss stops train at that step, names it, and still writes the log and plot', () => {
+    const dir = tmp();
+    const r = lopt('train', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--lr', '1e10', '--steps', '1000', '--out', dir);
+    const line = expectOneLineError(r);
+    // SGD(1e10) on sum(x^2) multiplies x by (1 - 2e10) a step: float32 overflows within a few steps.
+    const m = /the training loss of SGD_lr1[\d.]+ became (Infinity|NaN) at step (\d+); training stopped there \(is the learning rate too large\? try a smaller --lr\)/.exec(line);
+    expect(m, line).not.toBeNull();
+    const step = Number(m![2]);
+    expect(step).toBeGreaterThan(0);
+    expect(step).toBeLessThan(10);
+    expect(r.stdout).toContain(`stopped at step ${step}: non-finite training loss; wrote train.jsonl`);
+    const log = jsonLines(readFileSync(join(dir, 'train.jsonl'), 'utf8'));
+    expect(log[log.length - 1]).toMatchObject({ step, trainLoss: m![1] });
+    pngSize(join(dir, 'train-loss.png'));
+  });
+
+  it('without data the error names the files and every way to give them', () => {
+    const env = cliEnv();
+    const empty = tmp();
+    env.LOPT_DATA_DIR = empty;
+    env.HOME = empty;
+    env.XDG_CACHE_HOME = join(empty, 'cache');
+    const line = expectOneLineError(loptWithEnv(env, '--no-download', 'train', '--task', 'ImageMLP_FashionMnist8_Relu32', '--optimizer', 'Adam', '--steps', '1'));
+    expect(line).toMatch(/could not load task 'ImageMLP_FashionMnist8_Relu32': .* not found in .*fashion-mnist/);
+    for (const s of ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz', '--data-dir', 'LOPT_DATA_DIR', 'dataset-fashion-mnist']) {
+      expect(line).toContain(s);
+    }
+  });
+
+  it('CIFAR tasks read the official binary layout from --data-dir, and say so without it', () => {
+    const env = cliEnv();
+    delete env.LOPT_DATA_DIR;
+    const args = ['train', '--task', 'ImageMLP_Cifar10BW8_Relu32', '--optimizer', 'Adam', '--steps', '100'];
+    expect(expectOneLineError(loptWithEnv(env, ...args))).toMatch(
+      /ImageMLP_Cifar10BW8_Relu32 needs the CIFAR-10 binary files, which lopt does not download: unpack cifar-10-binary\.tar\.gz .* holds cifar-10-batches-bin\/, and pass that folder with --data-dir/,
+    );
+    // Files in the official layout (a label byte, then 3 x 32 x 32 pixel bytes), with
+    // a class-dependent brightness the MLP can learn.
+    const root = tmp();
+    const dir = join(root, 'cifar-10-batches-bin');
+    mkdirSync(dir);
+    let seed = 1;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const file = (name: string, n: number) => {
+      const b = new Uint8Array(n * 3073);
+      for (let i = 0; i < n; i++) {
+        const label = i % 10;
+        b[i * 3073] = label;
+        for (let j = 1; j < 3073; j++) b[i * 3073 + j] = Math.min(255, Math.floor(label * 25 + rand() * 10));
+      }
+      writeFileSync(join(dir, name), b);
+    };
+    for (let i = 1; i <= 5; i++) file(`data_batch_${i}.bin`, 260);
+    file('test_batch.bin', 260);
+    const r = loptWithEnv(env, '--data-dir', root, '--json', ...args);
+    expect(r.code, r.stderr).toBe(0);
+    const done = jsonLines(r.stdout).pop()!;
+    expect(done.finalTestLoss as number).toBeLessThan(1.6); // from ln 10 = 2.3 (1.34 measured on wasm)
   });
 });

@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { inspect } from 'node:util';
 import { LearnableAdam } from '@lopt/learned';
 import { Adam, Optimizer, SGD } from '@lopt/optimizers';
+import { unrolledMetaLoss } from '@lopt/outer-trainers';
 import { type PRNGKey, random, setupBackend, treeMap, valueAndGrad } from '@lopt/pytree';
 import { imageMlp } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
@@ -218,21 +219,11 @@ export async function runPart1(opts: Part1Options = {}): Promise<Part1Result> {
   const thetaKeys = Object.keys(theta).sort();
   const initialTheta = Object.fromEntries(Object.entries(theta).map(([k, v]) => [k, scalar(v)]));
 
-  // meta-loss: a function of theta through 4 unrolled inner steps.
-  function metaLoss(theta: ReturnType<typeof lopt.init>, key: PRNGKey, batch: unknown): tf.Scalar {
-    const opt = lopt.optFn(theta);
-    let k1: PRNGKey;
-    [k1, key] = random.split(key) as [PRNGKey, PRNGKey];
-    let optState = opt.init(task.init(k1));
-    for (let i = 0; i < 4; i++) {
-      const param = opt.getParams(optState);
-      [k1, key] = random.split(key) as [PRNGKey, PRNGKey];
-      const [l, g] = valueAndGrad(task.loss)(param, k1, batch as never);
-      optState = opt.update(optState, g, { loss: l });
-    }
-    [k1, key] = random.split(key) as [PRNGKey, PRNGKey];
-    return task.loss(opt.getParams(optState), k1, batch as never);
-  }
+  // meta-loss: a function of theta through 4 unrolled inner steps. `unrolledMetaLoss` is
+  // the walkthrough's meta-loss, written once for the examples, the CLI, the docs and the
+  // benchmarks: fresh parameters from the first split of `key`, 4 steps of
+  // `lopt.optFn(theta)` on `batch` (a split per step), then the loss on that same batch.
+  const metaLoss = unrolledMetaLoss(lopt, task, { unrollSteps: 4 });
 
   const metaValueAndGrad = valueAndGrad(metaLoss); // gradient through the inner gradients
   let firstMetaLoss: number;

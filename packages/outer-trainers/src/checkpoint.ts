@@ -87,6 +87,30 @@ export interface DeserializeCheckpointOptions {
   fingerprint?: string;
   /** A theta of the learned optimizer resuming; a checkpoint whose theta differs is an error. */
   thetaTemplate?: unknown;
+  /**
+   * The configuration resuming (what `fingerprint` was computed from). When the
+   * fingerprints differ and the checkpoint's `extra.config` holds the writer's
+   * configuration (as `metaTrain` stores it), the error names the settings that differ.
+   */
+  config?: unknown;
+}
+
+function show(x: unknown): string {
+  return x === undefined ? 'unset' : JSON.stringify(x);
+}
+
+/**
+ * The settings in which two configurations differ, as `name: a -> b` lines (nested
+ * settings by dotted path), in a stable order; empty when they are equal.
+ */
+export function configDifferences(saved: unknown, current: unknown, path = ''): string[] {
+  const isObj = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
+  if (isObj(saved) && isObj(current)) {
+    const keys = [...new Set([...Object.keys(saved), ...Object.keys(current)])].sort();
+    return keys.flatMap((k) => configDifferences(saved[k], current[k], path ? `${path}.${k}` : k));
+  }
+  if (JSON.stringify(canonical(saved)) === JSON.stringify(canonical(current))) return [];
+  return [`${path || 'config'}: ${show(saved)} -> ${show(current)}`];
 }
 
 /**
@@ -108,9 +132,10 @@ export function deserializeCheckpoint<Theta>(
     throw new Error(`checkpoint: version ${String(raw.version)} is not supported (this library reads version ${CHECKPOINT_VERSION})`);
   }
   if (opts.fingerprint !== undefined && raw.fingerprint !== opts.fingerprint) {
-    throw new Error(
-      `checkpoint: it was written by another configuration (fingerprint ${String(raw.fingerprint)}, this run has ${opts.fingerprint})`,
-    );
+    const saved = (raw.extra as { config?: unknown } | null)?.config;
+    const diff = saved !== undefined && opts.config !== undefined ? configDifferences(saved, opts.config) : [];
+    const what = diff.length > 0 ? `settings differ (checkpoint -> this run): ${diff.join('; ')}` : `fingerprint ${String(raw.fingerprint)}, this run has ${opts.fingerprint}`;
+    throw new Error(`checkpoint: it was written by another configuration (${what})`);
   }
   const state = decodeTree(raw.state) as SingleMachineState<Theta>;
   const params = state?.gradientLearnerState?.thetaOptState?.params;

@@ -77,11 +77,19 @@ export {
   assertSameTheta,
   CHECKPOINT_FORMAT,
   CHECKPOINT_VERSION,
+  configDifferences,
   configFingerprint,
   type DeserializeCheckpointOptions,
   deserializeCheckpoint,
   type MetaTrainingCheckpoint,
   serializeCheckpoint,
 } from './checkpoint.js';
-export { type CheckpointStore, metaTrain, type MetaTrainOptions, type MetaTrainResult } from './meta-train.js';
+export {
+  type CheckpointStore,
+  metaTrain,
+  type MetaTrainOptions,
+  type MetaTrainResult,
+  type MetaTrainStart,
+} from './meta-train.js';
+export { type UnrolledMetaLossOptions, unrolledMetaLoss } from './unrolled-meta-loss.js';
 export { disposeExcept } from './tree-utils.js';

@@ -9,7 +9,7 @@ import { resumeTestConfig, resumeTestLearner } from './resume-fixture.js';
 const [ckpt, metrics, numSteps, delayMs] = process.argv.slice(2);
 await setupBackend('wasm');
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
-metaTrain({
+await metaTrain({
   learner: resumeTestLearner(),
   seed: resumeTestConfig.seed,
   numSteps: Number(numSteps),

@@ -30,10 +30,10 @@ function memoryStore(): CheckpointStore & { text?: string } {
 const STEPS = 30;
 
 describe('metaTrain with checkpoints', () => {
-  it('learns, writes metrics lines, and leaks no tensors over outer steps', () => {
+  it('learns, writes metrics lines, and leaks no tensors over outer steps', async () => {
     const learner = resumeTestLearner();
     const lines: string[] = [];
-    const first = metaTrain({ learner, seed: 1, numSteps: 1, config: resumeTestConfig, onMetricsLine: (l) => lines.push(l) });
+    const first = await metaTrain({ learner, seed: 1, numSteps: 1, config: resumeTestConfig, onMetricsLine: (l) => lines.push(l) });
     const start = tf.memory().numTensors;
     let state = first.state;
     for (let i = 0; i < 5; i++) state = learner.update(state, random.PRNGKey(i)).state;
@@ -84,9 +84,9 @@ describe('metaTrain with checkpoints', () => {
     disposeExcept(saved.state);
 
     const learner = resumeTestLearner();
-    const resumed = metaTrain({ learner, seed: resumeTestConfig.seed, numSteps: STEPS, config: resumeTestConfig, store: fileCheckpointStore(ckpt), checkpointEvery: 5 });
+    const resumed = await metaTrain({ learner, seed: resumeTestConfig.seed, numSteps: STEPS, config: resumeTestConfig, store: fileCheckpointStore(ckpt), checkpointEvery: 5 });
     expect(resumed.resumedFrom).toBe(saved.outerIteration);
-    const straight = metaTrain({ learner, seed: resumeTestConfig.seed, numSteps: STEPS, config: resumeTestConfig });
+    const straight = await metaTrain({ learner, seed: resumeTestConfig.seed, numSteps: STEPS, config: resumeTestConfig });
     const a = thetaBits(learner.getMetaParams(resumed.state));
     const b = thetaBits(learner.getMetaParams(straight.state));
     expect(a).toEqual(b);
@@ -97,15 +97,17 @@ describe('metaTrain with checkpoints', () => {
     disposeExcept(straight.state);
   });
 
-  it('refuses a checkpoint of another configuration, a mismatched theta, or a corrupt file', () => {
+  it('refuses a checkpoint of another configuration, a mismatched theta, or a corrupt file', async () => {
     const learner = resumeTestLearner();
     const store = memoryStore();
-    const run = metaTrain({ learner, seed: 3, numSteps: 2, config: resumeTestConfig, store });
+    const run = await metaTrain({ learner, seed: 3, numSteps: 2, config: resumeTestConfig, store });
     disposeExcept(run.state);
-    expect(() => metaTrain({ learner, seed: 3, numSteps: 4, config: { ...resumeTestConfig, K: 8 }, store })).toThrow(
-      /another configuration/,
+    // The refusal names the settings that differ.
+    await expect(metaTrain({ learner, seed: 3, numSteps: 4, config: { ...resumeTestConfig, K: 8, truncLength: 3 }, store })).rejects.toThrow(
+      /another configuration \(settings differ \(checkpoint -> this run\): K: 4 -> 8; truncLength: 2 -> 3\)/,
     );
-    expect(() => metaTrain({ learner, seed: 4, numSteps: 4, config: resumeTestConfig, store })).toThrow(/another seed/);
+    await expect(metaTrain({ learner, seed: 4, numSteps: 4, config: { ...resumeTestConfig, seed: 4 }, store })).rejects.toThrow(/seed: 7 -> 4/);
+    await expect(metaTrain({ learner, seed: 4, numSteps: 4, config: resumeTestConfig, store })).rejects.toThrow(/another seed/);
     const ck = deserializeCheckpoint<LrWdTheta>(store.text!);
     expect(() => deserializeCheckpoint(store.text!, { thetaTemplate: { lr: tf.zeros([2]), wd: ck.state.gradientLearnerState.thetaOptState.params.wd } })).toThrow(
       /checkpoint theta does not match at \.lr: expected \[2\] float32, got \[\] float32/,
@@ -120,17 +122,72 @@ describe('metaTrain with checkpoints', () => {
     treeDispose([]);
   });
 
-  it('saves and restores the position of data streams through dataState', () => {
+  it('saves and restores the position of data streams through dataState', async () => {
     const learner = resumeTestLearner();
     const store = memoryStore();
     let position = 0;
     const dataState = { get: () => ({ position }), set: (s: unknown) => (position = (s as { position: number }).position) };
-    const run = metaTrain({ learner, seed: 5, numSteps: 3, config: resumeTestConfig, store, checkpointEvery: 1, onStep: () => (position += 10), dataState });
+    const run = await metaTrain({ learner, seed: 5, numSteps: 3, config: resumeTestConfig, store, checkpointEvery: 1, onStep: () => {
+        position += 10;
+      }, dataState });
     disposeExcept(run.state);
     position = -1;
-    const resumed = metaTrain({ learner, seed: 5, numSteps: 3, config: resumeTestConfig, store, dataState });
+    const resumed = await metaTrain({ learner, seed: 5, numSteps: 3, config: resumeTestConfig, store, dataState });
     expect(position).toBe(30);
     disposeExcept(resumed.state);
+  });
+
+  it('a stop signal finishes the step, checkpoints it, and the resumed run is bit-identical', async () => {
+    const learner = resumeTestLearner();
+    const store = memoryStore();
+    const stop = new AbortController();
+    const seen: number[] = [];
+    const first = await metaTrain({
+      learner,
+      seed: resumeTestConfig.seed,
+      numSteps: 12,
+      config: resumeTestConfig,
+      store,
+      checkpointEvery: 5,
+      // An async hook: the loop waits for it before the next step.
+      onStep: async (step, _loss, _metrics, state) => {
+        await new Promise((r) => setTimeout(r, 1));
+        expect(learner.getMetaParams(state).lr.isDisposed).toBe(false);
+        seen.push(step);
+        if (step === 6) stop.abort();
+      },
+      signal: stop.signal,
+    });
+    expect(seen).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(first).toMatchObject({ stopped: true, step: 7, resumedFrom: 0 });
+    expect(deserializeCheckpoint(store.text!).outerIteration).toBe(7);
+    disposeExcept(deserializeCheckpoint(store.text!).state);
+    disposeExcept(first.state);
+    let started: unknown;
+    const resumed = await metaTrain({ learner, seed: resumeTestConfig.seed, numSteps: 12, config: resumeTestConfig, store, onStart: (s) => {
+        started = s;
+      } });
+    expect(started).toEqual({ resumedFrom: 7, resumed: true });
+    expect(resumed).toMatchObject({ stopped: false, step: 12, resumedFrom: 7 });
+    const straight = await metaTrain({ learner, seed: resumeTestConfig.seed, numSteps: 12, config: resumeTestConfig });
+    expect(thetaBits(learner.getMetaParams(resumed.state))).toEqual(thetaBits(learner.getMetaParams(straight.state)));
+    disposeExcept(resumed.state);
+    disposeExcept(straight.state);
+  });
+
+  it('a failing outer step is an error naming the step, and frees the state', async () => {
+    const learner = resumeTestLearner();
+    const start = tf.memory().numTensors;
+    const update = learner.update.bind(learner);
+    let calls = 0;
+    learner.update = (state, key) => {
+      if (++calls === 3) throw new Error('the meta-gradient is NaN');
+      return update(state, key);
+    };
+    await expect(metaTrain({ learner, seed: 1, numSteps: 5, config: resumeTestConfig })).rejects.toThrow(
+      /metaTrain: outer step 2 failed: the meta-gradient is NaN/,
+    );
+    expect(tf.memory().numTensors).toBe(start);
   });
 
   it('writes files atomically', () => {

@@ -13,6 +13,14 @@ export interface CheckpointStore {
   save(text: string): void;
 }
 
+/** What `metaTrain` passes to `onStart` before its first outer step. */
+export interface MetaTrainStart {
+  /** The outer iteration the run starts at: 0 for a fresh run, the checkpoint's on resume. */
+  resumedFrom: number;
+  /** Whether the state came from the store's checkpoint. */
+  resumed: boolean;
+}
+
 /** Options of `metaTrain`. */
 export interface MetaTrainOptions<Theta> {
   /** The learner to run. */
@@ -21,19 +29,34 @@ export interface MetaTrainOptions<Theta> {
   seed: number;
   /** Train until this outer iteration. */
   numSteps: number;
-  /** The run's configuration (plain data); its fingerprint guards resumes. */
+  /**
+   * The run's configuration (plain data). Its fingerprint guards resumes, and it is stored
+   * in every checkpoint so that a refused resume names the settings that differ.
+   */
   config: unknown;
   /** Checkpoint storage; with one, a run resumes from the stored checkpoint. */
   store?: CheckpointStore;
-  /** Write a checkpoint every this many outer steps (default 10), and at the end. */
+  /** Write a checkpoint every this many outer steps (default 10), at the end, and when stopped. */
   checkpointEvery?: number;
+  /** Called once the state is ready (restored or fresh), before the first outer step. */
+  onStart?: (start: MetaTrainStart) => void | Promise<void>;
   /** Receives one JSON line per outer step. */
   onMetricsLine?: (line: string) => void;
-  /** Called after every outer step. */
-  onStep?: (step: number, loss: number, metrics: Metrics) => void;
+  /**
+   * Called after every outer step with the state after it (owned by the loop: read it,
+   * do not dispose it). A returned promise is awaited before the next step, so a caller
+   * can yield to its event loop (progress bars, signals) or write files asynchronously.
+   */
+  onStep?: (step: number, loss: number, metrics: Metrics, state: SingleMachineState<Theta>) => void | Promise<void>;
+  /**
+   * Stops the loop: checked before every outer step. When it is aborted the current step
+   * finishes, a checkpoint is written, and `metaTrain` returns with `stopped: true`.
+   */
+  signal?: AbortSignal;
   /**
    * The position of data streams that keep their own (plain data), saved with each
-   * checkpoint and restored on resume, so runs on such streams resume bit-identically.
+   * checkpoint and restored on resume, so runs on such streams resume bit-identically
+   * (for a task's datasets: `datasetsState(task.datasets)` from `@lopt/datasets`).
    */
   dataState?: { get(): unknown; set(state: unknown): void };
 }
@@ -46,15 +69,21 @@ export interface MetaTrainResult<Theta> {
   losses: number[];
   /** The outer iteration the run resumed from (0 for a fresh run). */
   resumedFrom: number;
+  /** The outer iteration the state is at (`numSteps` unless stopped early). */
+  step: number;
+  /** Whether `signal` stopped the run before `numSteps`. */
+  stopped: boolean;
 }
 
 /**
  * A meta-training loop with periodic checkpoints. Step `i` uses the key
  * `foldIn(PRNGKey(seed), i)`, so a run resumed from a checkpoint of step `i` continues
  * exactly as the uninterrupted run (bit-identical theta), given inner data drawn from
- * keys or data streams whose position `dataState` saves and restores.
+ * keys or data streams whose position `dataState` saves and restores. A failing outer
+ * step throws an error naming the step; the state of the steps before it is in the last
+ * checkpoint.
  */
-export function metaTrain<Theta>(opts: MetaTrainOptions<Theta>): MetaTrainResult<Theta> {
+export async function metaTrain<Theta>(opts: MetaTrainOptions<Theta>): Promise<MetaTrainResult<Theta>> {
   const { learner, store } = opts;
   checkPositiveInt(opts.numSteps, 'metaTrain: numSteps');
   const every = opts.checkpointEvery ?? 10;
@@ -69,7 +98,7 @@ export function metaTrain<Theta>(opts: MetaTrainOptions<Theta>): MetaTrainResult
     const fresh = learner.gradientLearner.init(random.split(runKey)[0]!);
     const template = learner.gradientLearner.getMetaParams(fresh);
     try {
-      const ckpt = deserializeCheckpoint<Theta>(text, { fingerprint, thetaTemplate: template });
+      const ckpt = deserializeCheckpoint<Theta>(text, { fingerprint, thetaTemplate: template, config: opts.config });
       if (ckpt.key[0] !== runKey[0] || ckpt.key[1] !== runKey[1]) {
         disposeExcept(ckpt.state);
         throw new Error(`checkpoint: it was written with another seed (key [${Array.from(ckpt.key)}])`);
@@ -78,7 +107,10 @@ export function metaTrain<Theta>(opts: MetaTrainOptions<Theta>): MetaTrainResult
       step = ckpt.outerIteration;
       if (opts.dataState) {
         const saved = (ckpt.extra as { dataState?: unknown } | undefined)?.dataState;
-        if (saved === undefined) throw new Error('checkpoint: it holds no data-stream state, but dataState was given');
+        if (saved === undefined) {
+          disposeExcept(state);
+          throw new Error('checkpoint: it holds no data-stream state, but dataState was given');
+        }
         opts.dataState.set(saved);
       }
     } finally {
@@ -95,18 +127,35 @@ export function metaTrain<Theta>(opts: MetaTrainOptions<Theta>): MetaTrainResult
         outerIteration: step,
         key: runKey,
         fingerprint,
-        extra: opts.dataState ? { dataState: opts.dataState.get() } : undefined,
+        extra: { config: opts.config, ...(opts.dataState ? { dataState: opts.dataState.get() } : {}) },
       }),
     );
   const losses: number[] = [];
-  while (step < opts.numSteps) {
-    const out = learner.update(state, random.foldIn(runKey, step));
-    state = out.state;
-    losses.push(out.loss);
-    opts.onMetricsLine?.(metricsLine({ step, loss: out.loss, metrics: out.metrics, time: new Date().toISOString() }));
-    opts.onStep?.(step, out.loss, out.metrics);
-    step += 1;
-    if (step % every === 0 || step === opts.numSteps) save();
+  let stopped = false;
+  try {
+    await opts.onStart?.({ resumedFrom, resumed: text !== undefined });
+    while (step < opts.numSteps) {
+      if (opts.signal?.aborted) {
+        stopped = true;
+        break;
+      }
+      let out: ReturnType<typeof learner.update>;
+      try {
+        out = learner.update(state, random.foldIn(runKey, step));
+      } catch (e) {
+        throw new Error(`metaTrain: outer step ${step} failed: ${(e as Error).message ?? String(e)}`, { cause: e });
+      }
+      state = out.state;
+      losses.push(out.loss);
+      opts.onMetricsLine?.(metricsLine({ step, loss: out.loss, metrics: out.metrics, time: new Date().toISOString() }));
+      step += 1;
+      await opts.onStep?.(step - 1, out.loss, out.metrics, state);
+      if (step % every === 0 || step === opts.numSteps) save();
+    }
+    if (stopped) save();
+  } catch (e) {
+    disposeExcept(state);
+    throw e;
   }
-  return { state, losses, resumedFrom };
+  return { state, losses, resumedFrom, step, stopped };
 }

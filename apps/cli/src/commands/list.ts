@@ -2,15 +2,13 @@ import { Command } from 'commander';
 import { start } from '../context.js';
 import { defaultLearningRate, learnedOptimizerNames, optimizerNames } from '../optimizer-registry.js';
 import { newTable } from '../table.js';
-import { describeFamily, familyNames, taskNames } from '../task-registry.js';
+import { dataOf, describeFamily, familyNames, taskNames } from '../task-registry.js';
 
-function dataOf(name: string): string {
-  if (/FashionMnist/i.test(name)) return 'Fashion-MNIST';
-  if (/Mnist/i.test(name)) return 'MNIST';
-  if (/Cifar100/i.test(name)) return 'CIFAR-100';
-  if (/Cifar/i.test(name)) return 'CIFAR-10';
-  return '-';
-}
+// CIFAR is never downloaded: its tasks need the unpacked official files through --data-dir.
+const dataColumn = (name: string): string => {
+  const d = dataOf(name);
+  return d.startsWith('CIFAR') ? `${d} (local files: --data-dir)` : d;
+};
 
 /** The `lopt tasks` command. */
 export function tasksCommand(): Command {
@@ -18,7 +16,7 @@ export function tasksCommand(): Command {
     .description('List the tasks and task families (names for --task).')
     .action(async (_flags: unknown, cmd: Command) => {
       const { out } = await start(cmd, false);
-      const tasks = taskNames().map((name) => ({ name, kind: 'task', data: dataOf(name), description: '' }));
+      const tasks = taskNames().map((name) => ({ name, kind: 'task', data: dataColumn(name), description: '' }));
       const families = familyNames().map((name) => ({ name, kind: 'family', data: describeFamily(name).data, description: describeFamily(name).describe }));
       const table = newTable(['name', 'kind', 'data', 'description']);
       for (const r of [...tasks, ...families]) table.push([r.name, r.kind, r.data, r.description]);

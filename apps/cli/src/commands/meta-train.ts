@@ -1,42 +1,44 @@
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { LearnedOptimizer } from '@lopt/learned';
+import { datasetsState } from '@lopt/datasets';
+import { type LearnedOptimizer, serializeTheta } from '@lopt/learned';
 import { Adam } from '@lopt/optimizers';
 import {
   ConstantTruncationSchedule,
-  configFingerprint,
-  deserializeCheckpoint,
   disposeExcept,
   FullES,
   FullGrad,
   type GradientEstimator,
+  metaTrain,
   metricsLine,
   NeverEndingTruncationSchedule,
-  type SingleMachineState,
   SingleMachineGradientLearner,
-  serializeCheckpoint,
   TruncatedES,
   TruncatedGrad,
   TruncatedPES,
   VectorizedLOptTruncatedStep,
 } from '@lopt/outer-trainers';
-import { type PRNGKey, random } from '@lopt/pytree';
+import { fileCheckpointStore } from '@lopt/outer-trainers/node';
+import { random, treeDispose } from '@lopt/pytree';
 import type { TaskFamily } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
 import { Command, Option } from 'commander';
 import { start } from '../context.js';
-import { fmt } from '../fmt.js';
 import { CliError, oneLine } from '../errors.js';
-import { ensureWritableDir, writeFileAtomic } from '../files.js';
+import { writeFileAtomic } from '../files.js';
+import { fmt } from '../fmt.js';
+import { INTERRUPTED_EXIT_CODE, Interrupt } from '../interrupt.js';
 import { canonicalLoptName, makeLearnedOptimizer } from '../optimizer-registry.js';
 import { positiveInt, positiveNumber } from '../parse.js';
+import { claimOutputFolder } from '../run-folder.js';
 import { loadTaskFamily } from '../task-registry.js';
-import { saveThetaFile } from '../theta-file.js';
 import { thetaSummary } from '../theta-summary.js';
 
 /** The gradient estimators `--estimator` names. */
 export const ESTIMATORS = ['pes', 'es', 'tes', 'tgrad', 'fullgrad', 'unroll'] as const;
 type EstimatorName = (typeof ESTIMATORS)[number];
+const TRUNCATED: readonly EstimatorName[] = ['pes', 'tes', 'tgrad'];
 
 /** Files of a meta-training folder. */
 export const RUN_FILES = {
@@ -46,6 +48,10 @@ export const RUN_FILES = {
   config: 'run.json',
 } as const;
 
+/** Outer learning rate when `--outer-lr` is not given: large for a few hyperparameters, small for networks. */
+export const OUTER_LR = { hyperparameters: 3e-2, network: 1e-3 } as const;
+const FEW_HYPERPARAMETERS = 16;
+
 interface MetaTrainFlags {
   lopt: string;
   task: string;
@@ -54,10 +60,11 @@ interface MetaTrainFlags {
   tasks: number;
   out: string;
   resume: boolean;
+  force: boolean;
   innerSteps: number;
   truncLength: number;
   std: number;
-  outerLr: number;
+  outerLr?: number;
   checkpointEvery: number;
   logEvery: number;
 }
@@ -75,21 +82,32 @@ interface RunConfig {
   seed: number;
 }
 
-function buildEstimator<Theta>(
-  cfg: RunConfig,
-  family: TaskFamily,
-  lopt: LearnedOptimizer<Theta>,
-): GradientEstimator<Theta> {
-  if (cfg.truncLength > cfg.innerSteps) {
+/** The outer learning rate `--outer-lr` defaults to for `lopt`. */
+function defaultOuterLr(lopt: LearnedOptimizer): number {
+  const theta = lopt.init(random.PRNGKey(0));
+  const size = countElements(theta);
+  treeDispose(theta);
+  return size <= FEW_HYPERPARAMETERS ? OUTER_LR.hyperparameters : OUTER_LR.network;
+}
+
+function countElements(tree: unknown): number {
+  if (tree instanceof tf.Tensor) return tree.size;
+  if (Array.isArray(tree)) return tree.reduce((n: number, x) => n + countElements(x), 0);
+  if (tree !== null && typeof tree === 'object') return Object.values(tree).reduce((n: number, x) => n + countElements(x), 0);
+  return 0;
+}
+
+function buildEstimator<Theta>(cfg: RunConfig, family: TaskFamily, lopt: LearnedOptimizer<Theta>): GradientEstimator<Theta> {
+  const truncated = TRUNCATED.includes(cfg.estimator);
+  if (truncated && cfg.truncLength > cfg.innerSteps) {
     throw new CliError(`--trunc-length (${cfg.truncLength}) must not exceed --inner-steps (${cfg.innerSteps})`);
   }
-  const full = ['es', 'fullgrad', 'unroll'].includes(cfg.estimator);
-  if (!full && cfg.innerSteps % cfg.truncLength !== 0) {
+  if (truncated && cfg.innerSteps % cfg.truncLength !== 0) {
     throw new CliError(`--inner-steps (${cfg.innerSteps}) must be a multiple of --trunc-length (${cfg.truncLength})`);
   }
   const schedule = new ConstantTruncationSchedule(cfg.innerSteps);
   // Full-unroll estimators decide the unroll length themselves; the step never truncates.
-  const step = new VectorizedLOptTruncatedStep(family, lopt, full ? new NeverEndingTruncationSchedule() : schedule, cfg.tasks);
+  const step = new VectorizedLOptTruncatedStep(family, lopt, truncated ? schedule : new NeverEndingTruncationSchedule(), cfg.tasks);
   const L = cfg.truncLength;
   switch (cfg.estimator) {
     case 'pes':
@@ -127,111 +145,108 @@ const tick = () => new Promise<void>((r) => setImmediate(r));
 
 async function metaTrainAction(flags: MetaTrainFlags, cmd: Command): Promise<void> {
   const { g, out } = await start(cmd);
-  const dir = ensureWritableDir(flags.out);
+  if (flags.resume && flags.force) throw new CliError('give --resume (continue the run in --out) or --force (replace it), not both');
+  const loptName = canonicalLoptName(flags.lopt);
+  const lopt = makeLearnedOptimizer(loptName);
+  const truncated = TRUNCATED.includes(flags.estimator);
+  const cfg: RunConfig = {
+    lopt: loptName,
+    task: flags.task,
+    estimator: flags.estimator,
+    tasks: flags.tasks,
+    innerSteps: flags.innerSteps,
+    // Only the truncated estimators use it; the others leave it out of the fingerprint.
+    truncLength: truncated ? flags.truncLength : flags.innerSteps,
+    std: flags.std,
+    outerLr: flags.outerLr ?? defaultOuterLr(lopt),
+    seed: g.seed,
+  };
+  const folder = claimOutputFolder({
+    dir: flags.out,
+    isDefault: false,
+    outputs: Object.values(RUN_FILES),
+    force: flags.force,
+    command: 'meta-train',
+    warn: (m) => out.warn(m),
+    continues: (present) => {
+      if (!flags.resume) return false;
+      if (present.includes(RUN_FILES.checkpoint)) return true;
+      throw new CliError(
+        `cannot resume: '${flags.out}' holds results (${present.join(', ')}) but no ${RUN_FILES.checkpoint} to continue from; pass --force to replace them, or choose another --out`,
+      );
+    },
+  });
+  const dir = folder.abs;
   const files = {
     metrics: join(dir, RUN_FILES.metrics),
     checkpoint: join(dir, RUN_FILES.checkpoint),
     theta: join(dir, RUN_FILES.theta),
     config: join(dir, RUN_FILES.config),
   };
-  if (!flags.resume && existsSync(files.checkpoint)) {
-    throw new CliError(`'${flags.out}' already holds a run (${RUN_FILES.checkpoint}); pass --resume to continue it, or choose another --out`);
-  }
-  const cfg: RunConfig = {
-    lopt: canonicalLoptName(flags.lopt),
-    task: flags.task,
-    estimator: flags.estimator,
-    tasks: flags.tasks,
-    innerSteps: flags.innerSteps,
-    truncLength: Math.min(flags.truncLength, flags.innerSteps),
-    std: flags.std,
-    outerLr: flags.outerLr,
-    seed: g.seed,
-  };
-  const lopt = makeLearnedOptimizer(cfg.lopt);
-  const family = await loadTaskFamily(flags.task, g);
+  if (flags.resume && !existsSync(files.checkpoint)) out.warn(`no checkpoint in '${flags.out}': starting a fresh run`);
+  const { family, task } = await loadTaskFamily(flags.task, g);
   const estimator = buildEstimator(cfg, family, lopt);
   const learner = new SingleMachineGradientLearner(lopt, [estimator], new Adam(cfg.outerLr), { numSteps: flags.outerSteps });
-  const fingerprint = configFingerprint(cfg);
-  const runKey: PRNGKey = random.PRNGKey(g.seed);
+  // Real data: the batch streams' positions go into every checkpoint, so a resumed run
+  // draws exactly the batches the uninterrupted run would have.
+  const dataState = task?.datasets ? (datasetsState(task.datasets) as { get(): unknown; set(s: unknown): void }) : undefined;
 
-  let state: SingleMachineState<unknown>;
-  let step = 0;
-  const text = flags.resume && existsSync(files.checkpoint) ? readFileSync(files.checkpoint, 'utf8') : undefined;
-  if (text !== undefined) {
-    const fresh = learner.init(random.split(runKey)[0]!);
-    try {
-      const ckpt = deserializeCheckpoint<unknown>(text, { fingerprint, thetaTemplate: learner.getMetaParams(fresh) });
-      state = ckpt.state;
-      step = ckpt.outerIteration;
-    } catch (e) {
-      throw new CliError(`cannot resume from '${join(flags.out, RUN_FILES.checkpoint)}': ${oneLine(e)}`);
-    } finally {
-      disposeExcept(fresh);
-    }
-    truncateMetrics(files.metrics, step);
-    out.log(`resuming from the checkpoint at outer step ${step}`);
-  } else {
-    if (flags.resume) out.warn(`no checkpoint in '${flags.out}': starting a fresh run`);
-    state = learner.init(random.split(runKey)[0]!);
-    writeFileAtomic(files.metrics, '');
-  }
-  writeFileAtomic(files.config, `${JSON.stringify({ ...cfg, outerSteps: flags.outerSteps, fingerprint }, null, 2)}\n`);
-  const resumedFrom = step;
-
-  const save = () => {
-    writeFileAtomic(files.checkpoint, serializeCheckpoint({ state, outerIteration: step, key: runKey, fingerprint, extra: { config: cfg } }));
-  };
-  let stop: string | undefined;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (stop) process.exit(130); // a second Ctrl-C does not wait
-    stop = sig;
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-
-  out.log(
-    `meta-training ${flags.lopt} on ${flags.task} with ${flags.estimator} (${cfg.tasks} tasks, ${cfg.innerSteps} inner steps, truncations of ${cfg.truncLength}) for ${flags.outerSteps} outer steps into ${flags.out}`,
-  );
+  const interrupt = new Interrupt(out);
   const bar = out.progress(flags.outerSteps, 'meta-train', 'step');
-  bar.update(step);
   const t0 = Date.now();
-  const losses: number[] = [];
+  let result: Awaited<ReturnType<typeof metaTrain<unknown>>>;
   try {
-    while (step < flags.outerSteps && !stop) {
-      let upd: ReturnType<typeof learner.update>;
-      try {
-        upd = learner.update(state, random.foldIn(runKey, step));
-      } catch (e) {
-        throw new CliError(`outer step ${step} failed: ${oneLine(e)}`);
-      }
-      state = upd.state;
-      losses.push(upd.loss);
-      const theta = thetaSummary(learner.getMetaParams(state));
-      const line = metricsLine({ step, loss: upd.loss, metrics: upd.metrics, time: new Date().toISOString() });
-      // Live tensors after the step: constant from step to step unless something leaks.
-      const record = { ...(JSON.parse(line) as object), theta, numTensors: tf.memory().numTensors };
-      const json = `${JSON.stringify(record)}\n`;
-      appendFileSync(files.metrics, json);
-      out.record(record);
-      if (step % flags.logEvery === 0 || step === flags.outerSteps - 1) {
-        out.log(`outer step ${step}: meta-loss ${fmt(upd.loss)}`);
-      }
-      step += 1;
-      if (step % flags.checkpointEvery === 0) save();
-      bar.update(step, `meta-loss ${upd.loss.toPrecision(4)}`);
-      await tick();
-    }
-    save();
-    await saveThetaFile(files.theta, lopt, learner.getMetaParams(state));
-  } finally {
+    result = await metaTrain<unknown>({
+      learner,
+      seed: g.seed,
+      numSteps: flags.outerSteps,
+      config: cfg,
+      store: fileCheckpointStore(files.checkpoint),
+      checkpointEvery: flags.checkpointEvery,
+      dataState,
+      signal: interrupt.signal,
+      onStart: ({ resumedFrom, resumed }) => {
+        if (resumed) {
+          truncateMetrics(files.metrics, resumedFrom);
+          out.log(`resuming from the checkpoint at outer step ${resumedFrom}`);
+        } else writeFileAtomic(files.metrics, '');
+        writeFileAtomic(files.config, `${JSON.stringify({ ...cfg, outerSteps: flags.outerSteps }, null, 2)}\n`);
+        const detail = truncated ? `${cfg.innerSteps} inner steps in truncations of ${cfg.truncLength}` : `unrolls of ${cfg.innerSteps} inner steps`;
+        out.log(
+          `meta-training ${loptName} on ${flags.task} with ${flags.estimator} (${cfg.tasks} tasks, ${detail}, outer Adam ${cfg.outerLr}) for ${flags.outerSteps} outer steps into ${folder.shown}`,
+        );
+        bar.update(resumedFrom);
+      },
+      onStep: async (step, loss, metrics, state) => {
+        const theta = thetaSummary(learner.getMetaParams(state));
+        const line = metricsLine({ step, loss, metrics, time: new Date().toISOString() });
+        // Live tensors after the step: constant from step to step unless something leaks.
+        const record = { ...(JSON.parse(line) as object), theta, numTensors: tf.memory().numTensors };
+        await appendFile(files.metrics, `${JSON.stringify(record)}\n`);
+        out.record(record);
+        if (step % flags.logEvery === 0 || step === flags.outerSteps - 1) out.log(`outer step ${step}: meta-loss ${fmt(loss)}`);
+        bar.update(step + 1, `meta-loss ${loss.toPrecision(4)}`);
+        await tick(); // draws the bar, and lets a signal in
+      },
+    });
+  } catch (e) {
     bar.stop();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interrupt.dispose();
+    const msg = oneLine(e);
+    if (/^checkpoint: /.test(msg)) throw new CliError(`cannot resume from '${join(folder.shown, RUN_FILES.checkpoint)}': ${msg.replace(/^checkpoint: /, '')}`);
+    throw new CliError(msg.replace(/^metaTrain: /, ''));
+  }
+  bar.stop();
+  const { state, losses, resumedFrom, step, stopped } = result;
+  try {
+    writeFileAtomic(files.theta, serializeTheta(learner.getMetaParams(state), lopt));
+  } finally {
+    disposeExcept(state);
+    interrupt.dispose();
   }
   const seconds = (Date.now() - t0) / 1000;
   const summary = {
-    event: stop ? 'interrupted' : 'done',
+    event: stopped ? 'interrupted' : 'done',
     outerSteps: step,
     resumedFrom,
     finalLoss: losses.length > 0 ? losses[losses.length - 1] : null,
@@ -240,46 +255,57 @@ async function metaTrainAction(flags: MetaTrainFlags, cmd: Command): Promise<voi
     theta: files.theta,
     metrics: files.metrics,
   };
-  const text2 = stop
-    ? `interrupted at outer step ${step}: checkpoint and theta written to ${flags.out} (continue with --resume)`
-    : `done: ${step} outer steps${resumedFrom ? ` (resumed from ${resumedFrom})` : ''}, last meta-loss ${summary.finalLoss == null ? '-' : fmt(summary.finalLoss)}, ${seconds.toFixed(1)} s; theta in ${join(flags.out, RUN_FILES.theta)}`;
-  out.result(text2, summary);
-  disposeExcept(state);
-  if (stop) process.exitCode = 130;
+  const written = `${RUN_FILES.checkpoint}, ${RUN_FILES.theta}, ${RUN_FILES.metrics} and ${RUN_FILES.config} in ${folder.shown}`;
+  const text = stopped
+    ? `interrupted (${interrupt.received}) at outer step ${step}: wrote ${written} (continue with --resume)`
+    : `done: ${step} outer steps${resumedFrom ? ` (resumed from ${resumedFrom})` : ''}, last meta-loss ${summary.finalLoss == null ? '-' : fmt(summary.finalLoss)}, ${seconds.toFixed(1)} s; wrote ${written}`;
+  out.result(text, summary);
+  if (stopped) process.exitCode = INTERRUPTED_EXIT_CODE;
 }
 
 /** The `lopt meta-train` command. */
 export function metaTrainCommand(): Command {
   return new Command('meta-train')
     .description(
-      'Meta-train a learned optimizer on a task or task family, writing JSON-lines metrics, periodic checkpoints and the final theta into --out.',
+      "Meta-train a learned optimizer on a task or task family with the library's metaTrain, writing JSON-lines metrics, periodic checkpoints and the final theta into --out.",
     )
     .requiredOption('--lopt <name>', 'learned optimizer to meta-train (see `lopt optimizers`)')
     .requiredOption('--task <name>', 'task or task family to train on (see `lopt tasks`)')
     .addOption(
-      new Option('--estimator <name>', 'gradient estimator: pes (truncated PES), es (full-unroll ES), tes (truncated ES), tgrad (truncated backprop), fullgrad (backprop through the whole unroll, mean loss), unroll (backprop through the whole unroll, last loss)')
+      new Option(
+        '--estimator <name>',
+        'gradient estimator: pes (truncated PES), es (full-unroll ES), tes (truncated ES), tgrad (truncated backprop), fullgrad (backprop through the whole unroll, mean loss), unroll (backprop through the whole unroll, last loss)',
+      )
         .choices(ESTIMATORS)
         .default('pes'),
     )
     .requiredOption('--outer-steps <n>', 'train until this outer step', positiveInt)
     .option('--tasks <k>', 'inner problems trained together per outer step', positiveInt, 4)
     .requiredOption('--out <dir>', 'folder for metrics.jsonl, checkpoint.json, theta.json and run.json')
-    .option('--resume', 'continue from the checkpoint in --out', false)
+    .option('--resume', 'continue the run in --out from its checkpoint', false)
+    .option('--force', "replace another run's results in --out", false)
     .option('--inner-steps <n>', 'length of each inner training run (truncation schedule)', positiveInt, 50)
     .option('--trunc-length <n>', 'inner steps per outer step for the truncated estimators (pes, tes, tgrad)', positiveInt, 10)
     .option('--std <x>', 'perturbation standard deviation of the ES estimators', positiveNumber, 0.01)
-    .option('--outer-lr <x>', 'learning rate of the outer Adam', positiveNumber, 1e-3)
+    .option(
+      '--outer-lr <x>',
+      `learning rate of the outer Adam (default: ${OUTER_LR.hyperparameters} for learned optimizers with a few hyperparameters such as LearnableAdam, ${OUTER_LR.network} for neural ones)`,
+      positiveNumber,
+    )
     .option('--checkpoint-every <n>', 'write a checkpoint every n outer steps (and at the end)', positiveInt, 10)
     .option('--log-every <n>', 'print the meta-loss every n outer steps', positiveInt, 10)
     .addHelpText(
       'after',
       `
-Ctrl-C (SIGINT) or SIGTERM finishes the current outer step, writes a checkpoint and theta,
-and exits with code 130. A killed run continues from its last checkpoint with --resume.
+A folder holding another run is refused unless --resume (continue it) or --force (replace it);
+a lock file keeps two runs out of one folder. Checkpoints hold theta, the outer optimizer,
+the inner problems and the data streams' positions: a resumed run continues exactly as an
+uninterrupted one would have. Ctrl-C (SIGINT) or SIGTERM finishes the current outer step,
+writes a checkpoint and theta, and exits with code 130; a second one quits at once.
 
-Example:
-  lopt meta-train --lopt LearnableAdam --task FixedDimQuadraticFamily --estimator pes \\
-    --outer-steps 200 --tasks 8 --out runs/adam-quad`,
+Examples:
+  lopt meta-train --lopt LearnableAdam --task FixedDimQuadraticFamily --estimator pes --outer-steps 100 --tasks 8 --out runs/la-quad
+  lopt meta-train --lopt LearnableAdam --task FixedDimQuadraticFamily --estimator pes --outer-steps 200 --tasks 8 --out runs/la-quad --resume`,
     )
     .action(metaTrainAction);
 }

@@ -7,6 +7,7 @@ import type { Datasets } from '@lopt/datasets';
 import { type LearnableAdamTheta, LearnableAdam } from '@lopt/learned';
 import { Adam, type Optimizer, type OptState, SGD } from '@lopt/optimizers';
 import { type PRNGKey, random, tidy, treeDispose, valueAndGrad } from '@lopt/pytree';
+import { unrolledMetaLoss } from '@lopt/outer-trainers';
 import { FixedDimQuadraticFamily, imageMlp, type Task } from '@lopt/tasks';
 
 /** The tasks a visitor can pick. */
@@ -117,19 +118,7 @@ async function metaTrainLearnableAdam(
     let unrollKey: PRNGKey;
     [key, taskKey, unrollKey] = random.split(key, 3) as [PRNGKey, PRNGKey, PRNGKey];
     const problem = source(taskKey);
-    const metaLoss = (theta: LearnableAdamTheta, k: PRNGKey, batch: unknown): tf.Scalar => {
-      const opt = lopt.optFn(theta);
-      let k1: PRNGKey;
-      [k1, k] = random.split(k);
-      let state = opt.init(problem.task.init(k1));
-      for (let s = 0; s < unroll; s++) {
-        [k1, k] = random.split(k);
-        const [l, g] = valueAndGrad(problem.task.loss)(opt.getParams(state), k1, batch);
-        state = opt.update(state, g, { loss: l });
-      }
-      [k1, k] = random.split(k);
-      return problem.task.loss(opt.getParams(state), k1, batch);
-    };
+    const metaLoss = unrolledMetaLoss(lopt, problem.task, { unrollSteps: unroll });
     const out = tidy(() => {
       const batch = problem.batch();
       const theta = thetaOpt.getParams(thetaOptState) as LearnableAdamTheta;

@@ -1,0 +1,109 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { CLI, cliEnv, ensureBuilt, lopt, PKG, pngSize, tmp } from './helpers';
+
+beforeAll(() => ensureBuilt());
+
+/** `lopt ...` commands of a text: continuation lines joined, trailing `# comments` dropped. */
+function commandsIn(text: string): string[] {
+  return text
+    .replace(/\\\n\s*/g, ' ')
+    .split('\n')
+    .map((l) => l.replace(/\s+#.*$/, '').trim())
+    .filter((l) => l.startsWith('lopt '));
+}
+
+function readmeCommands(): string[] {
+  const readme = readFileSync(join(PKG, 'README.md'), 'utf8');
+  return [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => commandsIn(m[1]!));
+}
+
+function helpCommands(): string[] {
+  const helps = ['', 'demo', 'train', 'meta-train', 'eval', 'plot', 'tasks', 'optimizers'].map((c) =>
+    (c ? lopt(c, '--help') : lopt('--help')).stdout,
+  );
+  return helps.flatMap((h) => {
+    const at = h.search(/\nExamples?:\n/);
+    return at < 0 ? [] : commandsIn(h.slice(at));
+  });
+}
+
+// Runs `command` (a line of the README or of --help) in `cwd` as a user types it.
+function run(cwd: string, command: string): { code: number | null; stdout: string; stderr: string } {
+  const args = command.split(/\s+/).slice(1);
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, env: cliEnv(), encoding: 'utf8', timeout: 590_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const num = (s: string) => Number(s);
+
+/** Checks that the output of `command` is a sensible result, not just exit code 0. */
+function checkResult(cwd: string, command: string, out: string): void {
+  if (command.startsWith('lopt demo part1')) {
+    const m = /final meta-loss\s+([\d.]+) \(mean of the last \d+; first \d+: ([\d.]+)\)/.exec(out)!;
+    expect(m, out).not.toBeNull();
+    expect(num(m[1]!)).toBeLessThan(num(m[2]!)); // the meta-loss fell
+    const lr = /learned learning rate\s+([\d.e-]+) \(from 0\.001/.exec(out)!;
+    expect(num(lr[1]!)).toBeGreaterThan(1.5e-3); // and the learning rate rose
+    const plot = /plots\s+(\S+\.svg), (\S+\.png)/.exec(out)!;
+    pngSize(plot[2]!);
+  } else if (command === 'lopt tasks') {
+    expect(out).toContain('ImageMLP_FashionMnist8_Relu32');
+    expect(out).toContain('FixedDimQuadraticFamily');
+  } else if (command === 'lopt optimizers') {
+    expect(out).toMatch(/│ Adam\s+│ hand-designed/);
+    expect(out).toMatch(/│ LearnableAdam\s+│ learned/);
+  } else if (command.startsWith('lopt train --task ImageMLP_FashionMnist8_Relu32')) {
+    const m = /final train loss ([\d.e-]+), test loss ([\d.e-]+) after 500 steps/.exec(out)!;
+    expect(m, out).not.toBeNull();
+    expect(num(m[2]!)).toBeLessThan(1); // from ln 10 = 2.3: learnt on real Fashion-MNIST
+    if (command.includes('--out')) pngSize(join(cwd, 'runs/adam/train-loss.png'));
+  } else if (command.startsWith('lopt meta-train')) {
+    expect(out).toMatch(/done: \d+ outer steps/);
+    expect(existsSync(join(cwd, 'runs/la-quad/theta.json'))).toBe(true);
+  } else if (command.startsWith('lopt plot')) {
+    pngSize(join(cwd, 'runs/la-quad/meta-loss.png'));
+    pngSize(join(cwd, 'runs/la-quad/theta.png'));
+  } else if (command.startsWith('lopt eval')) {
+    const dir = /wrote eval\.json, eval-loss\.svg and eval-loss\.png in (\S+)/.exec(out)![1]!;
+    const res = JSON.parse(readFileSync(join(cwd, dir, 'eval.json'), 'utf8')) as { rows: { optimizer: string; finalTrainLoss: number }[] };
+    const [learned, ...baselines] = res.rows;
+    expect(learned!.optimizer).toMatch(/^LearnableAdam/);
+    // The meta-trained optimizer beats every baseline on its evaluation.
+    for (const b of baselines) expect(learned!.finalTrainLoss, `${learned!.optimizer} vs ${b.optimizer}`).toBeLessThan(b.finalTrainLoss);
+    expect(learned!.finalTrainLoss).toBeLessThan(1e-3);
+  } else if (command.startsWith('lopt train --task QuadraticTask --theta')) {
+    const m = /final train loss ([\d.e-]+), test loss ([\d.e-]+) after 100 steps/.exec(out)!;
+    expect(num(m[1]!)).toBeLessThan(1e-6);
+  } else {
+    throw new Error(`no result check for the example '${command}'`);
+  }
+}
+
+describe('every example of the README and of --help runs as written and gives a sensible result', () => {
+  const cwd = tmp('lopt-examples-');
+  const done = new Set<string>();
+  const runAll = (commands: string[]) => {
+    for (const command of commands) {
+      if (done.has(command)) continue;
+      done.add(command);
+      const r = run(cwd, command);
+      expect(r.code, `${command}\n${r.stderr}`).toBe(0);
+      checkResult(cwd, command, r.stdout);
+    }
+  };
+
+  it('the README, in order', { timeout: 900_000 }, () => {
+    const commands = readmeCommands();
+    expect(commands.length).toBeGreaterThanOrEqual(10);
+    runAll(commands);
+  });
+
+  it('--help of every command (after the README, whose runs they reuse)', { timeout: 600_000 }, () => {
+    const commands = helpCommands();
+    expect(commands.length).toBeGreaterThanOrEqual(8);
+    runAll(commands);
+  });
+});
