@@ -53,8 +53,10 @@ export function transpose(m: Mat): Mat {
   return { data: out, rows: cols, cols: rows };
 }
 
-function makeInfo(backend: DataBackend, shape: number[], values: Float32Array): tf.TensorInfo {
-  if (backend.makeOutput) return backend.makeOutput(shape, 'float32', undefined, values);
+function makeInfo(backend: DataBackend, backendName: string, shape: number[], values: Float32Array): tf.TensorInfo {
+  // The cpu backend's makeOutput takes (values, shape, dtype) and returns a Tensor; its
+  // makeTensorInfo has the signature used below.
+  if (backend.makeOutput && backendName !== 'cpu') return backend.makeOutput(shape, 'float32', undefined, values);
   if (backend.makeTensorInfo) return backend.makeTensorInfo(shape, 'float32', values);
   throw new Error('fused kernel: this backend cannot make tensors from JavaScript data');
 }
@@ -105,8 +107,8 @@ function context(backend: DataBackend, backendName: string, inputs: tf.NamedTens
       // (on wasm they are several times slower than a plain product at these sizes).
       const at = transposeA ? t(a) : a;
       const bt = transposeB ? t(b) : b;
-      const ai = makeInfo(backend, [at.rows, at.cols], at.data);
-      const bi = makeInfo(backend, [bt.rows, bt.cols], bt.data);
+      const ai = makeInfo(backend, backendName, [at.rows, at.cols], at.data);
+      const bi = makeInfo(backend, backendName, [bt.rows, bt.cols], bt.data);
       const out = matMulKernel.kernelFunc({
         inputs: { a: ai, b: bi },
         backend: backend as unknown as tf.KernelBackend,
@@ -138,7 +140,7 @@ export function registerFusedKernel(
       kernelFunc: ({ inputs, backend, attrs }) => {
         const b = backend as unknown as DataBackend;
         const outs = body(context(b, backendName, inputs), attrs ?? {});
-        return outs.map((o) => makeInfo(b, o.shape, o.values));
+        return outs.map((o) => makeInfo(b, backendName, o.shape, o.values));
       },
     });
   }
