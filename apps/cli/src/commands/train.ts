@@ -9,7 +9,7 @@ import { fmt } from '../fmt.js';
 import { CliError } from '../errors.js';
 import { ensureWritableDir, writeFileAtomic } from '../files.js';
 import { trainTask } from '../inner-train.js';
-import { canonicalLoptName, makeLearnedOptimizer, makeOptimizer } from '../optimizer-registry.js';
+import { canonicalLoptName, makeLearnedOptimizer, makeOptimizer, pretrainedOptimizer } from '../optimizer-registry.js';
 import type { GlobalOptions } from '../output.js';
 import { positiveInt, positiveNumber } from '../parse.js';
 import { loadTask } from '../task-registry.js';
@@ -33,6 +33,12 @@ export async function chooseOptimizer(
 ): Promise<{ opt: Optimizer; label: string; dispose: () => void }> {
   if (flags.optimizer && (flags.lopt || flags.theta)) {
     throw new CliError('give either --optimizer (hand-designed) or --lopt/--theta (learned), not both');
+  }
+  // A learned optimizer with a published theta (Celo2) runs from --optimizer, or --lopt without --theta.
+  const pretrained = pretrainedOptimizer(flags.optimizer ?? (flags.theta ? '' : (flags.lopt ?? '')), flags.lr);
+  if (pretrained) {
+    const { lopt, theta } = pretrained;
+    return { opt: lopt.optFn(theta, false), label: `${lopt.name} (published theta)`, dispose: () => treeDispose(theta) };
   }
   if (flags.optimizer) {
     const opt = makeOptimizer(flags.optimizer, flags.lr);
