@@ -79,6 +79,18 @@ export function canonicalLoptName(name: string): string {
   return resolveName(name, learnedOptimizerNames()) ?? name;
 }
 
+// Learned optimizers whose published theta ships with @lopt/learned: they run without a
+// theta file, and `--optimizer` picks them like a hand-designed one (`--lr` sets their learning rate).
+const PRETRAINED: Record<string, { make: (lr?: number) => LearnedOptimizer; theta: () => unknown }> = {
+  Celo2: { make: (lr) => new learnedLib.Celo2(lr === undefined ? {} : { learningRate: lr }), theta: learnedLib.celo2Theta },
+};
+
+/** The pretrained learned optimizer `name` (case-insensitive) with its published theta, or undefined. */
+export function pretrainedOptimizer(name: string, lr?: number): { lopt: LearnedOptimizer; theta: unknown } | undefined {
+  const p = PRETRAINED[resolveName(name, Object.keys(PRETRAINED)) ?? name];
+  return p ? { lopt: p.make(lr), theta: p.theta() } : undefined;
+}
+
 /** The learned optimizer `name` with its default configuration. */
 export function makeLearnedOptimizer(name: string): LearnedOptimizer {
   const C = learned.get(resolveName(name, learnedOptimizerNames()) ?? name);

@@ -101,6 +101,19 @@ describe('train', () => {
     expect(pngSize(join(dir, 'train-loss.png'))).toEqual({ width: svg.width, height: svg.height });
   });
 
+  it('trains with Celo2 and its published theta (no theta file), from --optimizer or --lopt; eval takes it too', () => {
+    // Three weight matrices: the middle one takes Celo2's learned rule.
+    const r = lopt('--json', 'train', '--task', 'ImageMLP_FashionMnist_Relu128x128', '--optimizer', 'celo2', '--steps', '30', '--log-every', '29');
+    expect(r.code, r.stderr).toBe(0);
+    const logs = jsonLines(r.stdout).filter((x) => 'trainLoss' in x);
+    expect(logs[1]!.testLoss as number).toBeLessThan((logs[0]!.testLoss as number) - 0.5);
+    expect(lopt('train', '--task', 'QuadraticTask', '--lopt', 'Celo2', '--lr', '0.01', '--steps', '3').stdout).toContain('Celo2 (published theta)');
+    const out = tmp();
+    const e = lopt('eval', '--lopt', 'Celo2', '--task', 'QuadraticTask', '--steps', '5', '--out', out);
+    expect(e.code, e.stderr).toBe(0);
+    expect(e.stdout).toMatch(/Celo2 \(published theta\)/);
+  });
+
   it('finds the data through --data-dir', () => {
     const env = cliEnv();
     const dataDir = env.LOPT_DATA_DIR!;

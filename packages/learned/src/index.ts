@@ -51,3 +51,11 @@ export {
 } from './theta-format.js';
 export { loadTheta, saveTheta } from './theta-file.js';
 export type { FactoredLayout } from './factored-layout.js';
+export {
+  Celo2,
+  type Celo2LeafState,
+  type Celo2Options,
+  type Celo2State,
+} from './celo2.js';
+export { type Celo2Theta, celo2Theta } from './celo2-theta.js';
+export { type Celo2AdamWRule, type Celo2Leaf, type Celo2Mask, celo2AdamWLeaves } from './celo2-leaves.js';

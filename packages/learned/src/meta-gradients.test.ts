@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { random, treeDispose, treeLeaves, treeMap, valueAndGrad } from '@lopt/pytree';
 import { describe, expect, it } from 'vitest';
 import { AdafacMLPLOpt } from './adafac-mlp-lopt.js';
+import { Celo2 } from './celo2.js';
 import type { LearnedOptimizer } from './learned-optimizer.js';
 import { LearnableAdam, LearnableSGD, LearnableSGDM } from './learnable-hparams.js';
 import { MLPLOpt } from './mlp-lopt.js';
@@ -15,7 +16,7 @@ type Any = LearnedOptimizer<unknown>;
 // finite-difference step along unit directions in theta space: small enough not to
 // cross ReLU kinks of the learned optimizer's MLP, large enough that float32 rounding
 // of the loss stays below the tolerance.
-const cases: [string, () => Any, { quadratic: number; tiny: number }][] = [
+const cases: [string, () => Any, { quadratic: number; tiny: number; tinyTol?: number }][] = [
   ['LearnableSGD', () => new LearnableSGD(0.1) as Any, { quadratic: 0.1, tiny: 0.1 }],
   ['LearnableSGDM', () => new LearnableSGDM(0.05) as Any, { quadratic: 0.1, tiny: 0.1 }],
   ['LearnableAdam', () => new LearnableAdam({ initialLr: 1e-2 }) as Any, { quadratic: 0.1, tiny: 0.1 }],
@@ -23,6 +24,17 @@ const cases: [string, () => Any, { quadratic: number; tiny: number }][] = [
   ['AdafacMLPLOpt', () => new AdafacMLPLOpt({ stepMult: 0.1 }) as Any, { quadratic: 1e-3, tiny: 3e-3 }],
   ['RNNMLPLOpt', () => new RNNMLPLOpt({ stepMultiplier: 0.1 }) as Any, { quadratic: 1e-3, tiny: 1e-3 }],
   ['NNAdam', () => new NNAdam({ initialLearningRate: 0.1, outputScale: 1 }) as Any, { quadratic: 3e-3, tiny: 3e-3 }],
+  // These tasks' matrices would all be first or last (AdamW by default): every leaf with
+  // two or more axes takes the learned rule, the others AdamW. Celo2's unit-RMS,
+  // orthogonalised steps on such small matrices make the unrolled loss strongly curved in
+  // theta (finite differences at h = 1e-3 are off by 5%, at 1e-4 by 1e-4), so h is small;
+  // on the tiny task (gradient norm 0.3) float32 rounding of the loss then contributes
+  // about 1e-7 / h / 0.3 = 1e-3 of relative error, hence its looser tolerance.
+  [
+    'Celo2',
+    () => new Celo2({ learningRate: 0.05, adamw: (l) => (l.shape.length >= 2 ? false : undefined) }) as Any,
+    { quadratic: 1e-4, tiny: 3e-4, tinyTol: 3e-3 },
+  ],
 ];
 
 describe('the tiny dead-ReLU task', () => {
@@ -78,7 +90,7 @@ describe.each(cases)('%s meta-gradient', (name, make, h) => {
     const { maxRelErr, gradNorm, finite } = metaGradError((t) => f(t, key, batch), theta, { h: h.tiny });
     expect(finite).toBe(true);
     expect(gradNorm).toBeGreaterThan(1e-3);
-    expect(maxRelErr).toBeLessThan(1e-3);
+    expect(maxRelErr).toBeLessThan(h.tinyTol ?? 1e-3);
     treeDispose(init, theta, batch, v0, g0);
   });
 });

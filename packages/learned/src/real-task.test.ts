@@ -6,6 +6,7 @@ import { random, treeDispose, treeLeaves, valueAndGrad } from '@lopt/pytree';
 import { imageMlp } from '@lopt/tasks';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AdafacMLPLOpt } from './adafac-mlp-lopt.js';
+import { Celo2 } from './celo2.js';
 import type { LearnedOptimizer } from './learned-optimizer.js';
 import { LearnableAdam, LearnableSGD, LearnableSGDM } from './learnable-hparams.js';
 import { MLPLOpt } from './mlp-lopt.js';
@@ -42,6 +43,8 @@ describe('on ImageMLP_FashionMnist8_Relu32', () => {
     ['AdafacMLPLOpt', () => new AdafacMLPLOpt() as Any],
     ['RNNMLPLOpt', () => new RNNMLPLOpt() as Any],
     ['NNAdam', () => new NNAdam() as Any],
+    // Both of this task's matrices take the learned rule (by default they are first and last).
+    ['Celo2', () => new Celo2({ adamw: (l) => (l.shape.length >= 2 ? false : undefined) }) as Any],
   ])('%s has a finite, non-zero meta-gradient through 4 inner steps', (_name, make) => {
     const lopt = make();
     const theta = lopt.init(random.PRNGKey(0));

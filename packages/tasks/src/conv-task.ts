@@ -14,8 +14,15 @@ export type ConvParams = Record<string, ModuleParams>;
 
 /** Options of {@link ConvTask}. */
 export interface ConvTaskOptions {
-  /** Output channels of each 3x3 conv layer (the first has stride 2, the others 1). */
+  /** Output channels of each 3x3 conv layer. */
   hiddenUnits: readonly number[];
+  /** Stride of each conv layer (default: 2 for the first, 1 for the others, as the reference). */
+  strides?: readonly number[];
+  /**
+   * What the linear head reads: the spatial mean of the last conv's output (`'meanPool'`,
+   * the default, as the reference) or all of it flattened (`'flatten'`).
+   */
+  head?: 'meanPool' | 'flatten';
   /** Activation after each conv (default `'relu'`). */
   activation?: string | Activation;
   /** A LayerNorm over channels after each activation (the reference's `Conv_..._layernorm`). */
@@ -28,8 +35,9 @@ const numbered = (base: string, i: number) => (i === 0 ? base : `${base}_${i}`);
 
 /**
  * A conv net classifier as the reference's `_ConvTask` / `_cross_entropy_pool_loss`:
- * 3x3 SAME convs (stride 2 on the first layer, 1 after), each followed by the activation,
- * then a spatial average pool and a linear head; mean softmax cross-entropy. Parameters
+ * 3x3 SAME convs (stride 2 on the first layer, 1 after, unless `strides` says otherwise),
+ * each followed by the activation, then a spatial average pool (or, with `head:
+ * 'flatten'`, the flattened features) and a linear head; mean softmax cross-entropy. Parameters
  * are named as Haiku names them. Batched evaluation falls back to a loop (`batchedLoss`).
  */
 export class ConvTask extends BaseTask<ConvParams, Batch> {
@@ -41,6 +49,8 @@ export class ConvTask extends BaseTask<ConvParams, Batch> {
   readonly imageShape: [number, number, number];
   private readonly activation: Activation;
   private readonly useLayerNorm: boolean;
+  private readonly strides: number[];
+  private readonly head: 'meanPool' | 'flatten';
   private readonly taskName: string;
   private readonly shapes: Record<string, ShapeTree>;
 
@@ -55,14 +65,27 @@ export class ConvTask extends BaseTask<ConvParams, Batch> {
     this.activation = typeof act === 'string' ? getActivation(act) : act;
     this.useLayerNorm = opts.layerNorm ?? false;
     this.taskName = opts.name ?? 'ConvTask';
+    this.strides = this.hiddenUnits.map((_, i) => opts.strides?.[i] ?? (i === 0 ? 2 : 1));
+    if (opts.strides && opts.strides.length !== this.hiddenUnits.length) {
+      throw new Error(`${this.taskName}: strides has ${opts.strides.length} entries for ${this.hiddenUnits.length} conv layers`);
+    }
+    if (!this.strides.every((s) => Number.isInteger(s) && s >= 1)) {
+      throw new Error(`${this.taskName}: strides must be positive integers, got [${this.strides.join(', ')}]`);
+    }
+    this.head = opts.head ?? 'meanPool';
     const shapes: Record<string, ShapeTree> = {};
     let cin = this.imageShape[2];
+    // SAME padding: each conv maps a side of n pixels to ceil(n / stride).
+    let [h, w] = [this.imageShape[0], this.imageShape[1]];
     this.hiddenUnits.forEach((c, i) => {
       shapes[numbered('conv2_d', i)] = { w: [3, 3, cin, c], b: [c] };
       if (this.useLayerNorm) shapes[numbered('layer_norm', i)] = { scale: [c], offset: [c] };
       cin = c;
+      h = Math.ceil(h / this.strides[i]!);
+      w = Math.ceil(w / this.strides[i]!);
     });
-    shapes.linear = { w: [cin, this.numClasses], b: [this.numClasses] };
+    const features = this.head === 'flatten' ? h * w * cin : cin;
+    shapes.linear = { w: [features, this.numClasses], b: [this.numClasses] };
     this.shapes = shapes;
   }
 
@@ -94,11 +117,12 @@ export class ConvTask extends BaseTask<ConvParams, Batch> {
       let net = image as tf.Tensor4D;
       this.hiddenUnits.forEach((_, i) => {
         const p = params[numbered('conv2_d', i)] as unknown as LinearParams;
-        net = tf.add(tf.conv2d(net, p.w as tf.Tensor4D, i === 0 ? 2 : 1, 'same'), p.b) as tf.Tensor4D;
+        net = tf.add(tf.conv2d(net, p.w as tf.Tensor4D, this.strides[i]!, 'same'), p.b) as tf.Tensor4D;
         net = this.activation(net) as tf.Tensor4D;
         if (this.useLayerNorm) net = layerNorm(net, params[numbered('layer_norm', i)] as unknown as LayerNormParams) as tf.Tensor4D;
       });
-      return linear(tf.mean(net, [1, 2]), params.linear as unknown as LinearParams);
+      const features = this.head === 'flatten' ? tf.reshape(net, [net.shape[0], -1]) : tf.mean(net, [1, 2]);
+      return linear(features, params.linear as unknown as LinearParams);
     });
   }
 

@@ -4,7 +4,7 @@ import { type PRNGKey, random, treeMap } from '@lopt/pytree';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { batchedLoss, stackParams } from './batched.js';
 import * as conv from './conv.js';
-import type { ConvParams, ConvTask } from './conv-task.js';
+import { type ConvParams, ConvTask } from './conv-task.js';
 import type { ImageTaskFactory } from './image-mlp.js';
 import { finiteDifferenceError, testDataOptions } from './test-helpers.js';
 
@@ -40,8 +40,8 @@ function expectedShapes(hidden: readonly number[]) {
   return out;
 }
 
-/** The conv net in float64: SAME 3x3 convs (stride 2 first), ReLU, spatial mean, linear. */
-function referenceLoss(params: ConvParams, batch: Batch, hidden: readonly number[]): number {
+/** The conv net in float64: SAME 3x3 convs (stride 2 first unless `strides`), ReLU, spatial mean (or flatten), linear. */
+function referenceLoss(params: ConvParams, batch: Batch, hidden: readonly number[], strides?: number[], flatten = false): number {
   const images = batch.image.arraySync() as number[][][][];
   const labels = batch.label.arraySync() as number[];
   let total = 0;
@@ -51,7 +51,7 @@ function referenceLoss(params: ConvParams, batch: Batch, hidden: readonly number
       const p = params[l === 0 ? 'conv2_d' : `conv2_d_${l}`]!;
       const w = p.w!.arraySync() as number[][][][];
       const b = p.b!.arraySync() as number[];
-      const s = l === 0 ? 2 : 1;
+      const s = strides ? strides[l]! : l === 0 ? 2 : 1;
       const h = x.length;
       const wd = x[0]!.length;
       const oh = Math.ceil(h / s);
@@ -80,7 +80,9 @@ function referenceLoss(params: ConvParams, batch: Batch, hidden: readonly number
       x = y;
     });
     const c = x[0]![0]!.length;
-    const pooled = Array.from({ length: c }, (_, k) => x.flat().reduce((a, v) => a + v[k]!, 0) / (x.length * x[0]!.length));
+    const pooled = flatten
+      ? x.flat(2)
+      : Array.from({ length: c }, (_, k) => x.flat().reduce((a, v) => a + v[k]!, 0) / (x.length * x[0]!.length));
     const lw = params.linear!.w!.arraySync() as number[][];
     const lb = params.linear!.b!.arraySync() as number[];
     const logits = lb.map((bb, o) => pooled.reduce((a, v, k) => a + v * lw[k]![o]!, bb));
@@ -113,6 +115,26 @@ describe('conv tasks on Fashion-MNIST and MNIST', () => {
     const p16 = t16.init(random.PRNGKey(5));
     const b16 = { image: tf.slice(small.Conv_Mnist_16_32x64x64!.image, 0, 2), label: tf.slice(small.Conv_Mnist_16_32x64x64!.label, 0, 2) } as Batch;
     expect(t16.loss(p16, key, b16).dataSync()[0]!).toBeCloseTo(referenceLoss(p16, b16, [32, 64, 64]), 4);
+  });
+
+  test('Conv_Mnist_16x32x32_Stride2: three stride-2 convs and a linear layer on the flattened features, as a float64 reference', async () => {
+    const task = await conv.Conv_Mnist_16x32x32_Stride2({ ...testDataOptions(), batchSize: 4 });
+    const params = task.init(random.PRNGKey(6));
+    expect(treeMap((x) => x.shape, params)).toEqual({
+      conv2_d: { w: [3, 3, 1, 16], b: [16] },
+      conv2_d_1: { w: [3, 3, 16, 32], b: [32] },
+      conv2_d_2: { w: [3, 3, 32, 32], b: [32] },
+      linear: { w: [4 * 4 * 32, 10], b: [10] },
+    });
+    params.conv2_d_1!.b = tf.linspace(-0.05, 0.05, 32);
+    const batch = task.datasets!.train.next().value;
+    expect(batch.image.shape).toEqual([4, 28, 28, 1]);
+    const want = referenceLoss(params, batch, [16, 32, 32], [2, 2, 2], true);
+    expect(task.loss(params, key, batch).dataSync()[0]!).toBeCloseTo(want, 4);
+    const err = finiteDifferenceError((p) => task.loss(p, key, batch), params, 1, 1e-3);
+    expect(err).toBeLessThan(1e-2);
+    expect(() => new ConvTask(task.datasets!, { hiddenUnits: [4], strides: [2, 2] })).toThrow(/strides has 2 entries for 1 conv layers/);
+    tf.dispose([params, batch]);
   });
 
   // The four-layer nets take minutes per check on the cpu backend: they run in the test

@@ -52,6 +52,19 @@ export const Conv_Mnist_8_16x32 = define('Conv_Mnist_8_16x32', {
   hiddenUnits: [16, 32],
 });
 
+/**
+ * Three 3x3 convs of 16, 32, 32 channels, each with stride 2 (28 -> 14 -> 7 -> 4), ReLU, and
+ * a linear layer on the flattened 4x4x32 features, on 28x28 MNIST: the small conv net of
+ * Celo2's published comparison. Not in the reference.
+ */
+export const Conv_Mnist_16x32x32_Stride2 = define('Conv_Mnist_16x32x32_Stride2', {
+  dataset: 'mnist',
+  imageSize: null,
+  hiddenUnits: [16, 32, 32],
+  strides: [2, 2, 2],
+  head: 'flatten',
+});
+
 /** Convs of 32, 64, 64 channels on MNIST resized to 16x16. */
 export const Conv_Mnist_16_32x64x64 = define('Conv_Mnist_16_32x64x64', {
   dataset: 'mnist',

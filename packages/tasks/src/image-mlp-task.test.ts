@@ -21,6 +21,12 @@ const EXPECTED: Record<string, Record<string, Record<string, number[]>>> = {
     'mlp/~/linear_1': { w: [128, 128], b: [128] },
     'mlp/~/linear_2': { w: [128, 10], b: [10] },
   },
+  ImageMLP_FashionMnist_128x128x128_Relu: {
+    'mlp/~/linear_0': { w: [784, 128], b: [128] },
+    'mlp/~/linear_1': { w: [128, 128], b: [128] },
+    'mlp/~/linear_2': { w: [128, 128], b: [128] },
+    'mlp/~/linear_3': { w: [128, 10], b: [10] },
+  },
   ImageMLP_Mnist_128x128x128_Relu: {
     'mlp/~/linear_0': { w: [784, 128], b: [128] },
     'mlp/~/linear_1': { w: [128, 128], b: [128] },

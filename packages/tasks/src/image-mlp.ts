@@ -55,6 +55,13 @@ export const ImageMLP_FashionMnist_Relu128x128 = define('ImageMLP_FashionMnist_R
   hiddenSizes: [128, 128],
 });
 
+/** 3 hidden layers of 128 ReLU units on 28x28 Fashion-MNIST, batch 128 (784-128-128-128-10). */
+export const ImageMLP_FashionMnist_128x128x128_Relu = define('ImageMLP_FashionMnist_128x128x128_Relu', {
+  dataset: 'fashion_mnist',
+  imageSize: null,
+  hiddenSizes: [128, 128, 128],
+});
+
 /** 3 hidden layers of 128 ReLU units on 28x28 MNIST, batch 128. */
 export const ImageMLP_Mnist_128x128x128_Relu = define('ImageMLP_Mnist_128x128x128_Relu', {
   dataset: 'mnist',

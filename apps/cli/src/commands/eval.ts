@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { writeLineChart } from '../charts.js';
 import { start } from '../context.js';
+import { CliError } from '../errors.js';
 import { writeFileAtomic } from '../files.js';
 import { fmt } from '../fmt.js';
 import { type TrainCurve, trainTask } from '../inner-train.js';
@@ -14,7 +15,7 @@ import { chooseOptimizer, divergedMessage } from './train.js';
 
 interface EvalFlags {
   lopt?: string;
-  theta: string;
+  theta?: string;
   task: string;
   steps: number;
   baseline: string[];
@@ -40,6 +41,7 @@ async function evalAction(flags: EvalFlags, cmd: Command): Promise<void> {
   const { g, out, backend } = await start(cmd);
   const baselines = flags.baseline.length > 0 ? flags.baseline : ['Adam'];
   // Every optimizer is built (and every name checked) before any training starts.
+  if (!flags.theta && !flags.lopt) throw new CliError('give --theta <file>, or --lopt Celo2 (which has a published theta)');
   const runs = [{ ...(await chooseOptimizer({ lopt: flags.lopt, theta: flags.theta }, g)), short: 'learned' }];
   const disposeAll = () => {
     for (const r of runs) r.dispose();
@@ -145,7 +147,7 @@ export function evalCommand(): Command {
   return new Command('eval')
     .description('Compare a learned optimizer (a theta file) against hand-designed baselines on a task, as a table and a plot.')
     .option('--lopt <name>', 'learned optimizer (default: the one the theta file was written for)')
-    .requiredOption('--theta <file>', 'theta of the learned optimizer (theta.json of `lopt meta-train`)')
+    .option('--theta <file>', 'theta of the learned optimizer (theta.json of `lopt meta-train`; not needed for Celo2)')
     .requiredOption('--task <name>', 'task to train, or a task family to draw one from with --seed (see `lopt tasks`)')
     .requiredOption('--steps <n>', 'training steps of every optimizer', positiveInt)
     .option('--baseline <names>', 'hand-designed baselines, comma-separated or repeated (default: Adam)', commaList, [])

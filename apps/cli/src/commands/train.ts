@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../files.js';
 import { fmt } from '../fmt.js';
 import { type TrainCurve, trainTask } from '../inner-train.js';
 import { INTERRUPTED_EXIT_CODE, Interrupt } from '../interrupt.js';
-import { canonicalLoptName, makeLearnedOptimizer, makeOptimizer } from '../optimizer-registry.js';
+import { canonicalLoptName, makeLearnedOptimizer, makeOptimizer, pretrainedOptimizer } from '../optimizer-registry.js';
 import type { GlobalOptions } from '../output.js';
 import { positiveInt, positiveNumber } from '../parse.js';
 import { claimOutputFolder } from '../run-folder.js';
@@ -39,6 +39,12 @@ export async function chooseOptimizer(
 ): Promise<{ opt: Optimizer; label: string; dispose: () => void }> {
   if (flags.optimizer && (flags.lopt || flags.theta)) {
     throw new CliError('give either --optimizer (hand-designed) or --lopt/--theta (learned), not both');
+  }
+  // A learned optimizer with a published theta (Celo2) runs from --optimizer, or --lopt without --theta.
+  const pretrained = pretrainedOptimizer(flags.optimizer ?? (flags.theta ? '' : (flags.lopt ?? '')), flags.lr);
+  if (pretrained) {
+    const { lopt, theta } = pretrained;
+    return { opt: lopt.optFn(theta, false), label: `${lopt.name} (published theta)`, dispose: () => treeDispose(theta) };
   }
   if (flags.optimizer) {
     const opt = makeOptimizer(flags.optimizer, flags.lr);

@@ -38,6 +38,7 @@ export default defineConfig({
         items: [
           { text: 'Getting started', link: '/getting-started' },
           { text: 'Concepts', link: '/concepts' },
+          { text: 'Train with a pretrained learned optimizer', link: '/pretrained-celo2' },
           { text: 'Live demo', link: '/demo' },
         ],
       },
