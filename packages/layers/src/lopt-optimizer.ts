@@ -189,7 +189,14 @@ export class LoptOptimizer extends tf.Optimizer {
     const tracked: Tracked = { names, variables, shapes: variables.map((v) => [...v.shape]), state };
     this.replaceState(tracked, state, [initial]);
     if (this.pending) {
-      state = this.restore(tracked, this.pending);
+      try {
+        state = this.restore(tracked, this.pending);
+      } catch (e) {
+        // Nothing is tracked: free the fresh state, keep the restored tensors for another try.
+        const vars = new Set<tf.Tensor>(variables);
+        for (const t of tensorsOf(tracked.state)) if (!vars.has(t)) t.dispose();
+        throw e;
+      }
       this.replaceState(tracked, state, [tracked.state]);
       tf.dispose(this.pending.map((w) => w.tensor));
       this.pending = null;
@@ -316,7 +323,9 @@ export class LoptOptimizer extends tf.Optimizer {
     const foreign = rest.filter((w) => !w.name.startsWith(prefix));
     if (foreign.length > 0) {
       const other = foreign[0]!.name;
-      const by = other.includes('/') ? `'${other.slice(0, other.indexOf('/'))}'` : 'another optimizer';
+      // lopt names its state `<name>/<path>`, the path starting with '.' or '['.
+      const m = /^(.+?)\/[.[]/.exec(other);
+      const by = m ? `the lopt optimizer '${m[1]}'` : 'another optimizer (not a lopt one)';
       throw new Error(
         `LoptOptimizer.setWeights: these optimizer weights were saved by ${by} (first: '${other}'), not by the lopt optimizer ` +
           `'${this.saveName}'. Restore them into the optimizer that saved them, or start this one fresh.`,
