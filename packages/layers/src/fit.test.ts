@@ -3,7 +3,7 @@ import * as tfd from '@tensorflow/tfjs-data';
 import { fashionMnistDatasets } from '@lopt/datasets';
 import { AdafacMLPLOpt } from '@lopt/learned';
 import { Adam, SGD } from '@lopt/optimizers';
-import { random } from '@lopt/pytree';
+import { random, treeDispose } from '@lopt/pytree';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asTfOptimizer } from './index.js';
 import { accuracy, type FashionArrays, fashion, mlp } from './test-helpers.js';
@@ -81,7 +81,7 @@ describe('what model.fit users expect', () => {
       expect(tf.memory().numTensors).toBeLessThan(withState);
       model.dispose();
     }
-    tf.dispose(theta);
+    treeDispose(theta);
   });
 
   it('frees everything it made: numTensors returns to its start after dispose', async () => {

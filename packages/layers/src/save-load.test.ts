@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { AdafacMLPLOpt } from '@lopt/learned';
 import { Adam, type Optimizer } from '@lopt/optimizers';
-import { random } from '@lopt/pytree';
+import { random, treeDispose } from '@lopt/pytree';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asTfOptimizer, LoptOptimizer, registerOptimizer } from './index.js';
 import { type FashionArrays, fashion, mlp, weightsOf } from './test-helpers.js';
@@ -31,7 +31,7 @@ async function saveToMemory(model: tfl.LayersModel): Promise<tf.io.ModelArtifact
 
 const adafac = new AdafacMLPLOpt();
 const theta = adafac.init(random.PRNGKey(0));
-afterAll(() => tf.dispose(theta));
+afterAll(() => treeDispose(theta));
 
 const cases: [string, () => Optimizer][] = [
   ['Adam', () => new Adam(3e-3)],
