@@ -54,8 +54,10 @@ export function transpose(m: Mat): Mat {
 }
 
 function makeInfo(backend: DataBackend, shape: number[], values: Float32Array): tf.TensorInfo {
-  if (backend.makeOutput) return backend.makeOutput(shape, 'float32', undefined, values);
+  // cpu has makeTensorInfo(shape, dtype, values) and a makeOutput(values, shape, dtype)
+  // that returns a tensor; wasm has only makeOutput(shape, dtype, offset, values).
   if (backend.makeTensorInfo) return backend.makeTensorInfo(shape, 'float32', values);
+  if (backend.makeOutput) return backend.makeOutput(shape, 'float32', undefined, values);
   throw new Error('fused kernel: this backend cannot make tensors from JavaScript data');
 }
 
