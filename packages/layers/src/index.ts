@@ -4,6 +4,6 @@
  * `@tensorflow/tfjs-layers`' `model.compile` and `model.fit`, with its state saved and
  * restored by `model.save(..., { includeOptimizer: true })` and `tf.loadLayersModel`.
  */
-export { type AsTfOptimizerOptions, asTfOptimizer, LoptOptimizer } from './lopt-optimizer.js';
+export { type AsTfOptimizerOptions, asTfOptimizer, LoptOptimizer, type NamedTensor } from './lopt-optimizer.js';
 export { registerOptimizer } from './registry.js';
 export { type TfjsAdamOptions, tfjsAdam } from './tfjs-adam.js';

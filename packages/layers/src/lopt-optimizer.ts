@@ -5,8 +5,14 @@ import { checkOptimizer } from './check-optimizer.js';
 import { registeredOptimizer } from './registry.js';
 import { leafToTensor, leavesWithPaths, mapLeavesWithPaths, tensorsOf, tensorToLeaf } from './state-weights.js';
 
-type NamedTensor = { name: string; tensor: tf.Tensor };
-type NamedTensorMap = { [name: string]: tf.Tensor };
+/** A tensor with a name: a gradient for the variable of that name, or a saved optimizer weight (tfjs-core's shape). */
+export interface NamedTensor {
+  /** The variable's or the weight's name. */
+  name: string;
+  /** Its value. */
+  tensor: tf.Tensor;
+}
+type NamedTensorMap = tf.NamedTensorMap;
 
 /** Options of `asTfOptimizer`. */
 export interface AsTfOptimizerOptions {
