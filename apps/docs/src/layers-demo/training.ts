@@ -89,7 +89,10 @@ export async function runLayersDemo(config: LayersDemoConfig, hooks: LayersDemoH
 
   // #region optimizer
   // A learned optimizer is init(key) -> theta, optFn(theta) -> lopt Optimizer;
-  // asTfOptimizer makes that a tf.Optimizer for model.compile.
+  // asTfOptimizer makes that a tf.Optimizer for model.compile. optFn computes the
+  // hyperparameters theta defines as tensors the optimizer holds: a scope, ended after
+  // training, frees them.
+  tf.engine().startScope();
   let theta: unknown;
   let optimizer: tf.Optimizer;
   if (config.optimizer === 'learnableAdam') {
@@ -142,6 +145,7 @@ export async function runLayersDemo(config: LayersDemoConfig, hooks: LayersDemoH
   // #region cleanup
   // tf.Optimizers passed to compile are the caller's to dispose, as are the theta tensors.
   optimizer.dispose();
+  tf.engine().endScope();
   model.dispose();
   treeDispose(theta);
   tf.dispose([train.x, train.y, test.x, test.y]);
