@@ -49,6 +49,18 @@ for name in "${packages[@]}"; do
     tgz+=("$(ls "$work"/tarballs/lopt-"$d"-*.tgz)")
     mods="$mods, $(node -p "JSON.stringify('$d'.replace(/-(.)/g, (_, c) => c.toUpperCase()))"): '@lopt/$d'"
   done
+  # Peers the package needs besides tfjs-core (optional ones, the native backends, excluded).
+  extra=$(node -e '
+    const pkg = JSON.parse(require("fs").readFileSync(`packages/${process.argv[1]}/package.json`, "utf8"));
+    const meta = pkg.peerDependenciesMeta || {};
+    const peers = Object.keys(pkg.peerDependencies || {}).filter((d) => d !== "@tensorflow/tfjs-core" && !(meta[d] && meta[d].optional));
+    console.log(peers.join(" "));
+  ' "$name")
+  extraInstall=()
+  for p in $extra; do
+    extraInstall+=("$p@4.22.0")
+    mods="$mods, $(node -p "({ '@tensorflow/tfjs-layers': 'tfl' })['$p'] || JSON.stringify('$p')"): '$p'"
+  done
   cp "$smoke" "$app/smoke.cjs"
   cp scripts/tarball-smoke/harness.cjs "$app/harness.cjs"
   node -e "
@@ -62,7 +74,7 @@ for name in "${packages[@]}"; do
   (
     cd "$app"
     npm init -y >/dev/null
-    npm install --no-audit --no-fund --loglevel=error "${tgz[@]}" @tensorflow/tfjs-core@4.22.0 esbuild@0.25 >/dev/null
+    npm install --no-audit --no-fund --loglevel=error "${tgz[@]}" @tensorflow/tfjs-core@4.22.0 ${extraInstall[@]+"${extraInstall[@]}"} esbuild@0.25 >/dev/null
     node run.mjs esm
     node run.cjs
     npx esbuild run.mjs --bundle --platform=node --format=esm --outfile=bundle.mjs --log-level=error \

@@ -249,3 +249,66 @@ describe('the live demo in headless Chromium', () => {
     await page.close();
   }, 120_000);
 });
+
+describe('the tfjs-layers page in headless Chromium', () => {
+  it('is built, with its tutorial and API pages', () => {
+    for (const p of ['layers-demo.html', 'tutorials/layers-model-fit.html', 'api/functions/_lopt_layers.asTfOptimizer.html']) {
+      expect(existsSync(join(dist, p)), p).toBe(true);
+    }
+    const tutorial = readFileSync(join(dist, 'tutorials/layers-model-fit.html'), 'utf8').replace(/<[^>]+>/g, '');
+    expect(tutorial).toContain('asTfOptimizer(lopt.optFn(theta');
+    expect(tutorial).toContain('await model.fit(train.x, train.y');
+  });
+
+  it('trains a tfjs-layers model live with LearnableAdam through asTfOptimizer: loss falls, test accuracy above 70%', async () => {
+    const { page, errors } = await open('layers-demo.html?epochs=3');
+    await page.locator('#layers-optimizer').selectOption('learnableAdam');
+    await page.locator('#layers-start').click();
+
+    // The page keeps rendering while model.fit runs in the worker: the step counter is seen mid-run.
+    const counter = page.locator('#layers-step');
+    await expect.poll(async () => Number((await counter.textContent())!.split('/')[0]), { timeout: 120_000, interval: 100 })
+      .toBeGreaterThan(0);
+    expect(Number((await counter.textContent())!.split('/')[0])).toBeLessThan(192);
+    expect(await page.locator('#layers-stop').isEnabled()).toBe(true);
+
+    await page.locator('.layers-demo[data-state="done"], .layers-demo[data-state="error"]').waitFor({ timeout: 200_000 });
+    const shown = {
+      status: await page.locator('#layers-status').textContent(),
+      steps: await counter.textContent(),
+      backend: await page.locator('#layers-backend-used').textContent(),
+      lossStart: Number(await page.locator('#layers-loss-start').textContent()),
+      lossNow: Number(await page.locator('#layers-loss-now').textContent()),
+      accuracy: Number(await page.locator('#layers-accuracy').textContent()),
+      epochRows: await page.locator('#layers-epochs-table tr').count(),
+    };
+    mkdirSync(outDir, { recursive: true });
+    await page.screenshot({ path: join(outDir, 'layers-demo.png'), fullPage: true });
+    console.log('docs tfjs-layers page in Chromium:', JSON.stringify(shown));
+
+    expect(shown.status).toMatch(/^Done after 3 epochs on the wasm backend/);
+    expect(shown.steps).toBe('192 / 192');
+    expect(shown.backend).toBe('wasm');
+    expect(shown.epochRows).toBe(3);
+    expect(shown.lossStart).toBeGreaterThan(1.8); // near ln 10 for the untrained model
+    expect(shown.lossNow).toBeLessThan(shown.lossStart - 1);
+    expect(shown.accuracy).toBeGreaterThan(0.7);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
+
+  it('stops on Stop', async () => {
+    const { page, errors } = await open('layers-demo.html?epochs=50');
+    await page.locator('#layers-optimizer').selectOption('nnAdam');
+    await page.locator('#layers-start').click();
+    const counter = page.locator('#layers-step');
+    await expect.poll(async () => Number((await counter.textContent())!.split('/')[0]), { timeout: 120_000, interval: 100 })
+      .toBeGreaterThan(5);
+    await page.locator('#layers-stop').click();
+    await page.locator('.layers-demo[data-state="stopped"]').waitFor({ timeout: 60_000 });
+    expect(Number((await counter.textContent())!.split('/')[0])).toBeLessThan(50 * 64);
+    expect(await page.locator('#layers-start').isEnabled()).toBe(true);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 200_000);
+});

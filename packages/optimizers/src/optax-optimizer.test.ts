@@ -118,6 +118,17 @@ describe('bad input gets a clear error', () => {
     treeDispose(params, sgdState, sgdmState, momState.iteration, other);
   });
 
+  test('one optimizer steps params of the same structure but other shapes', () => {
+    const adam = new Adam(0.1);
+    for (const n of [3, 4]) {
+      const p = [tf.zeros([n])];
+      const s = adam.init(p);
+      const next = adam.update(s, [tf.ones([n])]);
+      expect(Array.from(next.params[0]!.dataSync()).map((v) => Math.round(v * 10) / 10)).toEqual(Array(n).fill(-0.1));
+      treeDispose(p, s, next);
+    }
+  });
+
   test('invalid hyperparameters are refused', () => {
     expect(() => new SGD(-0.1)).toThrow(/SGD: learningRate must be >= 0, got -0.1/);
     expect(() => new Adam(-1)).toThrow(/Adam: learningRate must be >= 0/);

@@ -6,6 +6,7 @@ import {
   type TreeDef,
   treeDefEqual,
   treeFlatten,
+  treeLeaves,
   treeStructure,
   treeUnflatten,
 } from '@lopt/pytree';
@@ -110,7 +111,11 @@ export class OptaxOptimizer<S = unknown> extends Optimizer {
       }
     }
     const s = state as OptaxState<P, S>;
-    const key = JSON.stringify(treeStructure(s.params as PyTree<unknown>));
+    // Keyed by shapes too: one optimizer may step params of one structure but other shapes.
+    const paramLeaves = treeLeaves(s.params as PyTree<unknown>);
+    const key = `${JSON.stringify(treeStructure(s.params as PyTree<unknown>))}|${paramLeaves
+      .map((l) => (l instanceof tf.Tensor ? l.shape.join('x') : '-'))
+      .join(',')}`;
     let expected = this.expected.get(key);
     if (!expected) {
       const init = this.initTxState(s.params);

@@ -7,6 +7,7 @@ const tutorials = [
   { text: 'Part 4: Gradient estimators', link: '/tutorials/part4-gradient-estimators' },
   { text: 'Part 5: Meta-training', link: '/tutorials/part5-meta-training' },
   { text: 'Part 6: Your own learned optimizer', link: '/tutorials/part6-custom-lopt' },
+  { text: 'Learned optimizers in model.fit', link: '/tutorials/layers-model-fit' },
 ];
 
 export default defineConfig({
@@ -40,6 +41,7 @@ export default defineConfig({
           { text: 'Concepts', link: '/concepts' },
           { text: 'Train with a pretrained learned optimizer', link: '/pretrained-celo2' },
           { text: 'Live demo', link: '/demo' },
+          { text: 'Live: tfjs-layers model.fit', link: '/layers-demo' },
         ],
       },
       { text: 'Tutorials', items: tutorials },

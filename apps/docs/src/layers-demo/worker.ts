@@ -1,0 +1,46 @@
+/// <reference lib="webworker" />
+/**
+ * The tfjs-layers page's Web Worker: model.fit runs here so the page stays responsive.
+ * It loads the wasm backend, fetches Fashion-MNIST from the site, and posts every step.
+ */
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { setupBackend } from '@lopt/pytree';
+import type { FromLayersWorker, ToLayersWorker } from './protocol';
+import { runLayersDemo } from './training';
+
+const post = (msg: FromLayersWorker) => (self as unknown as DedicatedWorkerGlobalScope).postMessage(msg);
+let stopRequested = false;
+let running = false;
+
+// A macrotask turn after each step lets the Stop message in.
+const yieldControl = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+self.onmessage = async (event: MessageEvent<ToLayersWorker>) => {
+  const msg = event.data;
+  if (msg.type === 'stop') {
+    stopRequested = true;
+    return;
+  }
+  if (running) return;
+  running = true;
+  stopRequested = false;
+  try {
+    setWasmPaths(msg.wasmBase);
+    post({ type: 'backend', name: await setupBackend('wasm') });
+    // Web Crypto (for the files' SHA-256 check) exists only in secure contexts.
+    const verify = !!globalThis.crypto?.subtle;
+    const epochs = await runLayersDemo(msg.config, {
+      datasetOptions: { baseUrl: msg.dataBase, verify },
+      onStep: (step) => post({ type: 'step', step }),
+      onEpoch: (epoch) => post({ type: 'epoch', epoch }),
+      onStatus: (text) => post({ type: 'status', text }),
+      shouldStop: () => stopRequested,
+      yieldControl,
+    });
+    post({ type: 'done', stopped: stopRequested, epochs: epochs.length });
+  } catch (e) {
+    post({ type: 'error', message: e instanceof Error ? e.message : String(e) });
+  } finally {
+    running = false;
+  }
+};
