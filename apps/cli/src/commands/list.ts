@@ -5,6 +5,7 @@ import { newTable } from '../table.js';
 import { describeFamily, familyNames, taskNames } from '../task-registry.js';
 
 function dataOf(name: string): string {
+  if (/Jargon/i.test(name)) return 'Jargon File (text)';
   if (/FashionMnist/i.test(name)) return 'Fashion-MNIST';
   if (/Mnist/i.test(name)) return 'MNIST';
   if (/Cifar100/i.test(name)) return 'CIFAR-100';
