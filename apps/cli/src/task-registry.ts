@@ -6,6 +6,8 @@ import {
   type ImageTaskOptions,
   listTasks,
   NoisyQuadraticFamily,
+  ParametricLMRNN,
+  ParametricLMTransformer,
   singleTaskToFamily,
   type Task,
   type TaskFamily,
@@ -31,7 +33,23 @@ const FAMILIES: Record<string, { describe: string; data: string; make: (g: Globa
     data: '-',
     make: async () => new NoisyQuadraticFamily(10, 0.1),
   },
+  ParametricLMRNN: {
+    describe: 'byte-level vanilla RNN / GRU / LSTM language models of sampled sizes and sequence lengths',
+    data: 'Jargon File (text)',
+    make: async (g) => ParametricLMRNN.create(textDataOptions(g)),
+  },
+  ParametricLMTransformer: {
+    describe: 'byte-level causal transformer language models of sampled sizes and sequence lengths',
+    data: 'Jargon File (text)',
+    make: async (g) => ParametricLMTransformer.create(textDataOptions(g)),
+  },
 };
+
+// The language-model families read the corpus from the same cache root as image tasks.
+function textDataOptions(g: GlobalOptions): { cacheRoot?: string; key: ReturnType<typeof random.PRNGKey> } {
+  const { cacheRoot, key } = dataOptions(g);
+  return cacheRoot ? { cacheRoot, key: key! } : { key: key! };
+}
 
 /** Every task-family name, sorted. */
 export function familyNames(): string[] {
@@ -45,7 +63,8 @@ export function describeFamily(name: string): { describe: string; data: string }
 }
 
 /** The data set a task trains on, from its name. */
-export function dataOf(name: string): 'Fashion-MNIST' | 'MNIST' | 'CIFAR-10' | 'CIFAR-100' | '-' {
+export function dataOf(name: string): 'Jargon File (text)' | 'Fashion-MNIST' | 'MNIST' | 'CIFAR-10' | 'CIFAR-100' | '-' {
+  if (/Jargon/i.test(name)) return 'Jargon File (text)';
   if (/FashionMnist/i.test(name)) return 'Fashion-MNIST';
   if (/Mnist/i.test(name)) return 'MNIST';
   if (/Cifar100/i.test(name)) return 'CIFAR-100';

@@ -411,3 +411,29 @@ describe('names, data and divergence', () => {
     expect(done.finalTestLoss as number).toBeLessThan(1.6); // from ln 10 = 2.3 (1.34 measured on wasm)
   });
 });
+
+describe('language-model tasks on the Jargon File', () => {
+  it('are listed, train with Adam and meta-train as a family', () => {
+    const t = JSON.parse(lopt('tasks', '--json').stdout) as { tasks: { name: string; data: string }[]; families: { name: string; data: string }[] };
+    const text = t.tasks.filter((x) => x.data === 'Jargon File (text)').map((x) => x.name);
+    expect(text).toEqual(
+      expect.arrayContaining([
+        'RNNLM_JargonByte_Patch32_VanillaRNN64_Embed32',
+        'RNNLM_JargonByte_Patch32_GRU64_Embed32',
+        'RNNLM_JargonByte_Patch32_LSTM64_Embed32',
+        'TransformerLM_JargonByte_Patch32_2layer_64width',
+      ]),
+    );
+    expect(t.families.filter((x) => x.data === 'Jargon File (text)').map((x) => x.name)).toEqual(['ParametricLMRNN', 'ParametricLMTransformer']);
+
+    const dir = tmp();
+    const r = lopt('train', '--task', 'RNNLM_JargonByte_Patch32_VanillaRNN64_Embed32', '--optimizer', 'Adam', '--steps', '30', '--log-every', '29', '--out', dir);
+    expect(r.code, r.stderr).toBe(0);
+    const log = jsonLines(readFileSync(join(dir, 'train.jsonl'), 'utf8'));
+    expect(log[0]!.testLoss as number).toBeGreaterThan(5); // about ln 256 at initialisation
+    expect(log[log.length - 1]!.testLoss as number).toBeLessThan(3.5); // real text, learnt
+
+    const m = lopt('meta-train', '--lopt', 'LearnableAdam', '--task', 'ParametricLMRNN', '--tasks', '2', '--inner-steps', '4', '--trunc-length', '2', '--outer-steps', '2', '--out', tmp());
+    expect(m.code, m.stderr).toBe(0);
+  }, 300_000);
+});

@@ -6,6 +6,8 @@ export interface Panel {
   values: readonly number[];
   /** Draw the y axis on a log10 scale. */
   logY?: boolean;
+  /** Label of the x axis (default 'meta-iteration'). */
+  xLabel?: string;
 }
 
 const W = 480;
@@ -60,7 +62,7 @@ function panelSvg(p: Panel, x0: number): string {
     `<rect x="${x0 + M.left}" y="${M.top}" width="${pw}" height="${ph}" fill="none" stroke="#333"/>`,
     yTicks,
     xTicks,
-    `<text x="${x0 + M.left + pw / 2}" y="${H - 6}" text-anchor="middle" font-size="12">meta-iteration</text>`,
+    `<text x="${x0 + M.left + pw / 2}" y="${H - 6}" text-anchor="middle" font-size="12">${p.xLabel ?? 'meta-iteration'}</text>`,
     `<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="${points}"/>`,
   ].join('\n');
 }

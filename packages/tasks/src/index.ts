@@ -1,7 +1,8 @@
 /**
  * @packageDocumentation
  * Tasks and task families to train optimizers on, as learned_optimization defines them:
- * quadratics, image MLPs and conv nets on real data, a parametric MLP family, a registry
+ * quadratics, image MLPs and conv nets on real data, character RNN and transformer language
+ * models on real text, parametric MLP and language-model families, a registry
  * by name, and batched evaluation of K parameter sets in one call.
  */
 export type { Aux, Task, TaskFamily } from './task.js';
@@ -48,6 +49,19 @@ export {
   SumQuadraticTask,
 } from './quadratics.js';
 export { generatedDatasets } from './generated-datasets.js';
+export { type TextTaskOptions, loadTextTaskDatasets } from './text-data.js';
+export { asTaskDatasets, checkTextBatch, checkVocabulary, lmNormalizer, nextTokenLoss } from './lm-common.js';
+export { RNN_CELLS, type RNNCellName, type RNNLMParams, RNNLMTask, type RNNLMTaskOptions } from './rnn-lm.js';
+export { type TransformerLMParams, TransformerLMTask, type TransformerLMTaskOptions } from './transformer-lm.js';
+export * as lm from './lm.js';
+export {
+  ParametricLMRNN,
+  type ParametricLMRNNCfg,
+  type ParametricLMOptions,
+  ParametricLMTransformer,
+  type ParametricLMTransformerCfg,
+} from './parametric-lm.js';
+export type { TextTaskFactory } from './lm.js';
 export {
   choice,
   logInt,

@@ -1,10 +1,11 @@
 import * as conv from './conv.js';
 import type { ImageTaskOptions } from './image-data.js';
 import * as imageMlp from './image-mlp.js';
+import * as lm from './lm.js';
 import { BatchQuadraticTask, LogQuadraticTask, QuadraticTask, SumQuadraticTask } from './quadratics.js';
 import type { Task } from './task.js';
 
-/** Builds a task by name; image tasks load their data with `opts`. */
+/** Builds a task by name; image and text tasks load their data with `opts` (the fields they share: folders, cache root, key, batch size). */
 export type TaskFactory = (opts?: ImageTaskOptions) => Promise<Task>;
 
 const registry = new Map<string, TaskFactory>();
@@ -22,7 +23,7 @@ function isFactory(x: unknown): x is TaskFactory {
   return typeof x === 'function';
 }
 
-for (const mod of [imageMlp, conv]) {
+for (const mod of [imageMlp, conv, lm]) {
   for (const [name, f] of Object.entries(mod)) if (isFactory(f)) registerTask(name, f as TaskFactory);
 }
 registerTask('QuadraticTask', async () => new QuadraticTask());

@@ -239,6 +239,63 @@ const cases: Case[] = [
     ref: (a) => arr([4, 3], (i) => a.data[[4, 0, 4, 2][Math.floor(i / 3)]! * 3 + (i % 3)]!),
   },
   {
+    name: 'softmax',
+    shapes: [[3, 5]],
+    op: (a) => tf.softmax(a!),
+    ref: (a) => map(refLogSoftmax(a), Math.exp),
+  },
+  {
+    name: 'layer norm (mean, variance, rsqrt)',
+    shapes: [[3, 4]],
+    op: (a) => {
+      const c = tf.sub(a!, tf.mean(a!, -1, true));
+      return tf.mul(c, tf.rsqrt(tf.add(tf.mean(tf.square(c), -1, true), 1e-5)));
+    },
+    ref: (a) =>
+      map(a, (v, i) => {
+        const row = a.data.slice(Math.floor(i / 4) * 4, Math.floor(i / 4) * 4 + 4);
+        const m = row.reduce((s, x) => s + x, 0) / 4;
+        const varc = row.reduce((s, x) => s + (x - m) ** 2, 0) / 4;
+        return (v - m) / Math.sqrt(varc + 1e-5);
+      }),
+  },
+  {
+    name: 'tile',
+    shapes: [[2, 3]],
+    op: (a) => tf.tile(a!, [2, 3]),
+    ref: (a) => arr([4, 9], (i) => a.data[(Math.floor(i / 9) % 2) * 3 + ((i % 9) % 3)]!),
+  },
+  {
+    name: 'split (gates)',
+    shapes: [[2, 4]],
+    op: (a) => {
+      const [p, q] = tf.split(a!, [2, 2], 1);
+      return tf.mul(tf.sigmoid(p!), tf.tanh(q!));
+    },
+    ref: (a) => arr([2, 2], (i) => sigmoid(a.data[Math.floor(i / 2) * 4 + (i % 2)]!) * Math.tanh(a.data[Math.floor(i / 2) * 4 + 2 + (i % 2)]!)),
+  },
+  {
+    name: 'unstack and stack (time steps)',
+    shapes: [[3, 2]],
+    op: (a) => {
+      const [r0, r1, r2] = tf.unstack(a!);
+      return tf.stack([tf.mul(r0!, r1!), tf.tanh(r2!)], 1);
+    },
+    ref: (a) => arr([2, 2], (i) => (i % 2 === 0 ? a.data[Math.floor(i / 2)]! * a.data[2 + Math.floor(i / 2)]! : Math.tanh(a.data[4 + Math.floor(i / 2)]!))),
+  },
+  {
+    name: 'batched matMul (rank 4, transposed b: attention scores)',
+    shapes: [[2, 2, 3, 4], [2, 2, 5, 4]],
+    op: (a, b) => tf.matMul(a!, b!, false, true),
+    ref: (a, b) =>
+      arr([2, 2, 3, 5], (i) => {
+        const [n, h, r, c] = unravelIndex(i, [2, 2, 3, 5]) as [number, number, number, number];
+        let s = 0;
+        for (let k = 0; k < 4; k++) s += a.data[ravelIndex([n, h, r, k], a.shape)]! * b.data[ravelIndex([n, h, c, k], b.shape)]!;
+        return s;
+      }),
+  },
+  {
     name: 'conv2d (stride 2, same)',
     shapes: [[1, 5, 5, 2], [3, 3, 2, 3]],
     op: (x, f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 2, 'same'),
