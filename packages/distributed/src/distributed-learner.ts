@@ -485,9 +485,10 @@ export class DistributedLearner<Theta = unknown> {
       // Requests of the finished step still pending are no longer needed.
       for (const p of [...this.pending.values()]) if (p.version === step) this.dropRequest(p);
     }
+    // The checkpoint first: a step reported done is a step saved (when it is a checkpoint step).
+    if (this.outerIteration % this.every === 0 || this.outerIteration === this.opts.numSteps) this.saveCheckpoint();
     this.opts.onMetricsLine?.(metricsLine({ step, loss, metrics, time: new Date().toISOString() }));
     this.opts.onStep?.(step, loss, metrics);
-    if (this.outerIteration % this.every === 0 || this.outerIteration === this.opts.numSteps) this.saveCheckpoint();
     await this.publishHead(false);
     return { loss, metrics };
   }
