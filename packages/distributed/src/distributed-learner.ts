@@ -231,9 +231,10 @@ export class DistributedLearner<Theta = unknown> {
     const start = Date.now();
     const dropsBefore = { ...this.totals };
     for (;;) {
-      await this.topUp();
+      // Ready before asking for more: new requests should carry the next theta.
       const ready = this.takeReady();
       if (ready) return this.apply(ready, start, dropsBefore);
+      await this.topUp();
       const msg = await this.nextResult();
       if (msg) this.receive(msg);
       if (Date.now() - this.lastHeal >= (this.opts.healIntervalMs ?? 1000)) await this.heal();

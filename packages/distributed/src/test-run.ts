@@ -16,7 +16,7 @@ import type { PRNGKey } from '@lopt/pytree';
 import { FixedDimQuadraticFamily } from '@lopt/tasks';
 
 /** The run's configuration (its fingerprint guards resumes). */
-export const quadConfig = { task: 'FixedDimQuadraticFamily', dim: 10, lopt: 'LearnableAdam', tasks: 4, innerSteps: 40, truncLength: 4, std: 0.01, outerLr: 0.05 };
+export const quadConfig = { task: 'FixedDimQuadraticFamily', dim: 10, lopt: 'LearnableAdam', tasks: 4, innerSteps: 40, truncLength: 4, std: 0.01, outerLr: 0.1 };
 
 /** The learner's half: LearnableAdam's theta and the outer Adam. */
 export function quadLearner(numSteps: number): GradientLearner {
