@@ -218,8 +218,13 @@ export class DistributedLearner<Theta = unknown> {
 
   /** Writes the final checkpoint and marks the run done, so workers waiting on it stop. */
   async finish(): Promise<void> {
-    this.saveCheckpoint();
+    this.checkpoint();
     await this.publishHead(true);
+  }
+
+  /** Writes a checkpoint of the current step now (to the `store`, when there is one). */
+  checkpoint(): void {
+    this.saveCheckpoint();
   }
 
   /**
