@@ -31,6 +31,7 @@ import { ensureWritableDir, writeFileAtomic } from '../files.js';
 import { canonicalLoptName, makeLearnedOptimizer } from '../optimizer-registry.js';
 import { positiveInt, positiveNumber } from '../parse.js';
 import { loadTaskFamily } from '../task-registry.js';
+import { addDistributedOptions, runDistributedIfAsked } from './meta-train-distributed.js';
 import { saveThetaFile } from '../theta-file.js';
 import { thetaSummary } from '../theta-summary.js';
 
@@ -126,6 +127,7 @@ function truncateMetrics(path: string, step: number): void {
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
 async function metaTrainAction(flags: MetaTrainFlags, cmd: Command): Promise<void> {
+  if (await runDistributedIfAsked(flags as never, cmd, buildEstimator as never)) return;
   const { g, out } = await start(cmd);
   const dir = ensureWritableDir(flags.out);
   const files = {
@@ -250,6 +252,10 @@ async function metaTrainAction(flags: MetaTrainFlags, cmd: Command): Promise<voi
 
 /** The `lopt meta-train` command. */
 export function metaTrainCommand(): Command {
+  return addDistributedOptions(metaTrainSingleCommand());
+}
+
+function metaTrainSingleCommand(): Command {
   return new Command('meta-train')
     .description(
       'Meta-train a learned optimizer on a task or task family, writing JSON-lines metrics, periodic checkpoints and the final theta into --out.',
