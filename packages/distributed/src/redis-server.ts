@@ -24,7 +24,7 @@ export function findRedisServer(bin?: string): string | undefined {
 
 function findRedisServerOnPath(name: string, isExe: (p: string) => boolean): string | undefined {
   const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
-  for (const d of [...dirs, '/usr/bin', '/usr/local/bin', '/usr/sbin']) {
+  for (const d of dirs) {
     const p = join(d, name);
     if (isExe(p)) return p;
   }

@@ -7,6 +7,7 @@ import {
   DistributedWorker,
   describeRedis,
   type LocalRedisServer,
+  parseRedisUrl,
   REDIS_INSTALL_HINT,
   startRedisServer,
 } from '@lopt/distributed';
@@ -110,6 +111,13 @@ export async function runDistributedIfAsked(flags: DistributedMetaTrainFlags, cm
   if (flags.role !== undefined && flags.redis === undefined) throw new CliError(`--role ${flags.role} needs --redis URL (the server learner and workers share)`);
   if (flags.redis !== undefined && flags.role === undefined && flags.workers === undefined) {
     throw new CliError('--redis needs --role learner or --role worker (or --workers N to run both here)');
+  }
+  if (flags.redis !== undefined) {
+    try {
+      parseRedisUrl(flags.redis);
+    } catch (e) {
+      throw new CliError(`--redis: ${oneLine(e)}`);
+    }
   }
   if (flags.role === 'worker') await workerRole(flags, cmd, buildEstimator);
   else {
