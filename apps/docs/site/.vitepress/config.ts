@@ -39,6 +39,7 @@ export default defineConfig({
           { text: 'Getting started', link: '/getting-started' },
           { text: 'Concepts', link: '/concepts' },
           { text: 'Live demo', link: '/demo' },
+          { text: 'Meta-training on many machines', link: '/distributed' },
         ],
       },
       { text: 'Tutorials', items: tutorials },
