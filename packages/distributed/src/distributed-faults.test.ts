@@ -35,8 +35,8 @@ describe('faults survived, with a real redis-server and real processes', () => {
   it('a worker killed with SIGKILL mid-estimate: its request is taken over and the run completes', async () => {
     const f = files('kill-worker');
     const steps = 8;
-    const a = startFixture('worker.fixture.ts', [redis.url, 'kill-worker', '1', '400', '2000']);
-    const b = startFixture('worker.fixture.ts', [redis.url, 'kill-worker', '2', '400', '2000']);
+    const a = startFixture('worker.fixture.ts', [redis.url, 'kill-worker', '1', '400', '5000']);
+    const b = startFixture('worker.fixture.ts', [redis.url, 'kill-worker', '2', '400', '5000']);
     const learner = startFixture('learner.fixture.ts', [redis.url, 'kill-worker', f.ckpt, f.metrics, String(steps), 'sync', '2']);
     // The third estimate worker a starts: kill it while it computes.
     const third = () => a.lines.filter((l) => l.startsWith('estimating')).length >= 3;

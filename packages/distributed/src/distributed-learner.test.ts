@@ -164,6 +164,30 @@ describe('DistributedLearner', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('an estimate shaped unlike theta stops the step with an error naming the worker', async () => {
+    const before = tf.memory().numTensors;
+    const run = 'wrong-shape';
+    const learner = new DistributedLearner({
+      connection: redis.url,
+      run,
+      learner: new GradientLearner(new LearnableAdam() as never, new SGD(1)),
+      seed: 0,
+      numSteps: 2,
+      config: { test: run },
+    });
+    await learner.start();
+    const hand = handWorker(run);
+    const step = learner.outerStep();
+    const [r] = await hand.take(1);
+    const other = { w: tf.zeros([3, 2]) };
+    await hand.post(r!, 0, { grads: encodeTree(other), workerId: 'odd-worker' });
+    tf.dispose(other.w);
+    await expect(step).rejects.toThrow(/estimate of worker odd-worker does not match.*another learned optimizer/);
+    await hand.close();
+    await learner.close();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('async mode with two workers: every applied estimate is within the staleness bound', async () => {
     const lines: string[] = [];
     const learner = new DistributedLearner({

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   type AggregatedGradient,
+  assertSameTheta,
   type CheckpointStore,
   configFingerprint,
   decodeTree,
@@ -106,6 +107,9 @@ interface Accepted {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** An error that stops the run (as opposed to a connection error, which is retried). */
+class RunStopped extends Error {}
 
 function checkCount(n: number, what: string, min: number): void {
   if (!Number.isInteger(n) || n < min) throw new Error(`DistributedLearner: ${what} must be an integer >= ${min}, got ${n}`);
@@ -446,11 +450,18 @@ export class DistributedLearner<Theta = unknown> {
 
   private async apply(batch: Accepted[], start: number, before: DistributedTotals): Promise<{ loss: number; metrics: Metrics }> {
     const step = this.outerIteration;
-    const grads: AggregatedGradient<Theta>[] = batch.map((a) => ({
-      thetaGrads: decodeTree(a.grads) as Theta,
-      thetaModelState: undefined,
-      meanLoss: a.meanLoss,
-    }));
+    const theta = this.getMetaParams();
+    const grads: AggregatedGradient<Theta>[] = [];
+    try {
+      for (const a of batch) {
+        const g = decodeTree(a.grads) as Theta;
+        grads.push({ thetaGrads: g, thetaModelState: undefined, meanLoss: a.meanLoss });
+        assertSameTheta(theta, g, `the estimate of worker ${a.workerId}`);
+      }
+    } catch (e) {
+      for (const g of grads) disposeExcept(g.thetaGrads);
+      throw new Error(`${(e as Error).message}; is that worker set up for another learned optimizer?`);
+    }
     const old = this.state!;
     let m: Metrics;
     try {
@@ -511,7 +522,7 @@ export class DistributedLearner<Theta = unknown> {
       const holder = await this.redis!.get(this.keys.learnerLock);
       if (holder === null) await this.redis!.set(this.keys.learnerLock, this.generation, 'PX', ms, 'NX');
       else if (holder === this.generation) await this.redis!.pexpire(this.keys.learnerLock, ms);
-      else throw new Error(`another learner (${holder}) took over run '${this.opts.run}'; this one stops`);
+      else throw new RunStopped(`another learner (${holder}) took over run '${this.opts.run}'; this one stops`);
       await this.publishHead(false);
       const now = Date.now();
       for (const p of [...this.pending.values()]) {
@@ -520,7 +531,7 @@ export class DistributedLearner<Theta = unknown> {
           const job = await this.requests!.getJob(p.jobId);
           const failures = p.failures + 1;
           if (failures >= (this.opts.maxJobFailures ?? 3)) {
-            throw new Error(`estimate request ${p.jobId} failed ${failures} times; last reason: ${job?.failedReason ?? 'unknown'}`);
+            throw new RunStopped(`estimate request ${p.jobId} failed ${failures} times; last reason: ${job?.failedReason ?? 'unknown'}`);
           }
           this.pending.delete(p.jobId);
           this.totals.requeued += 1;
@@ -538,7 +549,7 @@ export class DistributedLearner<Theta = unknown> {
         }
       }
     } catch (e) {
-      if ((e as Error).message.startsWith('estimate request') || (e as Error).message.startsWith('another learner')) throw e;
+      if (e instanceof RunStopped) throw e;
       this.noteError(e as Error);
     }
   }

@@ -76,6 +76,7 @@ export class DistributedWorker<Theta = unknown> {
   private worker?: Worker;
   private closing = false;
   private lastError?: string;
+  private readonly seen = new Set<string>();
 
   constructor(readonly opts: DistributedWorkerOptions<Theta>) {
     if (opts.gradientEstimators.length === 0) throw new Error('DistributedWorker: no gradient estimators given');
@@ -108,8 +109,11 @@ export class DistributedWorker<Theta = unknown> {
     try {
       while (!this.closing) {
         if (this.opts.exitWhenDone ?? true) {
+          // Done only counts for a learner seen running: a finished earlier run under the
+          // same name must not stop a worker waiting for the next one.
           const head = await this.readHead();
-          if (head?.done) break;
+          if (head && !head.done) this.seen.add(head.generation);
+          if (head?.done && this.seen.has(head.generation)) break;
         }
         await sleep(250);
       }
@@ -158,12 +162,18 @@ export class DistributedWorker<Theta = unknown> {
       this.summary.skipped += 1;
       return 'skipped: earlier learner';
     }
+    if (head && req.mode === 'sync' && head.version > req.version) {
+      // A request of a finished step (given back after a lost lock): its answer is no longer needed.
+      this.summary.skipped += 1;
+      return 'skipped: finished step';
+    }
     if (head && req.mode === 'async' && head.version - req.version > req.staleness) {
       this.summary.skipped += 1;
       const msg: EstimateResult = { ...base, kind: 'skipped', meanLoss: Number.NaN, metrics: {}, seconds: 0 };
       await this.results!.add('estimate', msg, { removeOnComplete: true, removeOnFail: true });
       return 'skipped: stale';
     }
+    this.seen.add(req.generation);
     const t0 = Date.now();
     const theta = decodeTree(req.theta) as Theta;
     const ww: WorkerWeights<Theta> = { theta, thetaModelState: undefined, outerState: { outerIteration: req.version } };

@@ -376,9 +376,15 @@ async function supervise(flags: DistributedMetaTrainFlags, cmd: Command): Promis
     launch('learner', childArgs('learner', url, extraLearner), false);
     const code = await learnerDone;
     finished = true;
-    // Workers stop by themselves once the learner marks the run done; those still busy get a moment.
-    const deadline = Date.now() + 20_000;
-    while (children.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    // Workers stop by themselves once the learner marks the run done; those still busy
+    // get a moment, then SIGTERM (they finish their estimate), then SIGKILL.
+    const wait = async (ms: number) => {
+      const deadline = Date.now() + ms;
+      while (children.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    };
+    await wait(5000);
+    for (const c of children.values()) c.kill('SIGTERM');
+    await wait(15_000);
     for (const c of children.values()) c.kill('SIGKILL');
     if (code !== 0) process.exitCode = code;
   } finally {
