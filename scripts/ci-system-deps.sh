@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Debian packages some tests need: headless Chromium for the docs site's browser test, and
-# jargon-text (the Jargon File, the public-domain text corpus of the language-model tasks).
+# jargon-text (the Jargon File, the public-domain text corpus of the language-model tasks), and
+# redis-server for @lopt/distributed and the CLI's distributed meta-training (those tests
+# start their own server on a free loopback port, so none is started here).
 # Installs only what is missing (apt-get update once, non-interactive, quiet).
 set -euo pipefail
 missing=()
-if [ ! -x /usr/bin/chromium ]; then missing+=(chromium); fi
-if [ ! -f /usr/share/doc/jargon-text/jargon.txt.gz ]; then missing+=(jargon-text); fi
-if [ ${#missing[@]} -eq 0 ]; then
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -f /usr/share/doc/jargon-text/jargon.txt.gz ] || missing+=(jargon-text)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if [ "${#missing[@]}" -eq 0 ]; then
   exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
@@ -24,3 +27,4 @@ fi
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 if [ -x /usr/bin/chromium ]; then /usr/bin/chromium --version; fi
 test -f /usr/share/doc/jargon-text/jargon.txt.gz
+redis-server --version

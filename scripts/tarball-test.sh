@@ -79,6 +79,7 @@ for name in "${packages[@]}"; do
     node run.cjs
     npx esbuild run.mjs --bundle --platform=node --format=esm --outfile=bundle.mjs --log-level=error \
       --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu \
+      --external:pg --external:@valkey/valkey-glide --external:redis \
       "--banner:js=import { createRequire as __loptCreateRequire } from 'node:module'; const require = __loptCreateRequire(import.meta.url);"
     node bundle.mjs bundled
   ) || { echo "tarball: @lopt/$name failed" >&2; status=1; }

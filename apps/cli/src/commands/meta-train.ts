@@ -33,6 +33,7 @@ import { canonicalLoptName, makeLearnedOptimizer } from '../optimizer-registry.j
 import { positiveInt, positiveNumber } from '../parse.js';
 import { claimOutputFolder } from '../run-folder.js';
 import { loadTaskFamily } from '../task-registry.js';
+import { addDistributedOptions, runDistributedIfAsked } from './meta-train-distributed.js';
 import { thetaSummary } from '../theta-summary.js';
 
 /** The gradient estimators `--estimator` names. */
@@ -144,6 +145,7 @@ function truncateMetrics(path: string, step: number): void {
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
 async function metaTrainAction(flags: MetaTrainFlags, cmd: Command): Promise<void> {
+  if (await runDistributedIfAsked(flags as never, cmd, buildEstimator as never)) return;
   const { g, out } = await start(cmd);
   if (flags.resume && flags.force) throw new CliError('give --resume (continue the run in --out) or --force (replace it), not both');
   const loptName = canonicalLoptName(flags.lopt);
@@ -265,6 +267,10 @@ async function metaTrainAction(flags: MetaTrainFlags, cmd: Command): Promise<voi
 
 /** The `lopt meta-train` command. */
 export function metaTrainCommand(): Command {
+  return addDistributedOptions(metaTrainSingleCommand());
+}
+
+function metaTrainSingleCommand(): Command {
   return new Command('meta-train')
     .description(
       "Meta-train a learned optimizer on a task or task family with the library's metaTrain, writing JSON-lines metrics, periodic checkpoints and the final theta into --out.",

@@ -42,6 +42,7 @@ export default defineConfig({
           { text: 'Train with a pretrained learned optimizer', link: '/pretrained-celo2' },
           { text: 'Live demo', link: '/demo' },
           { text: 'Live: tfjs-layers model.fit', link: '/layers-demo' },
+          { text: 'Meta-training on many machines', link: '/distributed' },
         ],
       },
       { text: 'Tutorials', items: tutorials },

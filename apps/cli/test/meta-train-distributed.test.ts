@@ -1,0 +1,81 @@
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { findRedisServer, REDIS_INSTALL_HINT } from '@lopt/distributed';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cliEnv, ensureBuilt, exited, expectOneLineError, jsonLines, lopt, lopt$, loptWithEnv, tmp, waitFor } from './helpers';
+
+beforeAll(() => {
+  // These tests start a real redis-server; without one they fail saying what to install.
+  if (findRedisServer() === undefined) throw new Error(`redis-server is not installed: ${REDIS_INSTALL_HINT}`);
+  ensureBuilt();
+});
+
+const QUICK = ['--lopt', 'LearnableAdam', '--task', 'FixedDimQuadraticFamily', '--tasks', '2', '--inner-steps', '10', '--trunc-length', '5'];
+
+/** The pids of the processes whose parent is `pid` (from /proc). */
+function childPids(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === String(pid);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    return '';
+  }
+}
+
+describe('lopt meta-train across processes', () => {
+  it('--workers 2 starts a redis-server, a learner and 2 workers, and meta-trains to the end', () => {
+    const dir = tmp();
+    const r = lopt('meta-train', ...QUICK, '--outer-steps', '8', '--out', dir, '--workers', '2', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const records = jsonLines(r.stdout);
+    const done = records.find((x) => x.event === 'done')!;
+    expect(done.outerSteps).toBe(8);
+    expect((done.totals as { applied: number }).applied).toBe(16);
+    const steps = jsonLines(readFileSync(join(dir, 'metrics.jsonl'), 'utf8'));
+    expect(steps.map((s) => s.step)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    for (const s of steps) expect((s.metrics as { maxStaleness: number }).maxStaleness).toBe(0);
+    expect(existsSync(join(dir, 'theta.json'))).toBe(true);
+    expect((JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as { outerIteration: number }).outerIteration).toBe(8);
+  });
+
+  it('--workers N: a worker killed with SIGKILL is started again and the run completes', async () => {
+    const dir = tmp();
+    const child = lopt$('meta-train', ...QUICK, '--outer-steps', '30', '--out', dir, '--workers', '2', '--log-every', '1', '--lock-duration', '3000');
+    await waitFor(() => /outer step 2:/.test(child.out()), 90_000);
+    const worker = childPids(child.pid!).find((p) => cmdline(p).includes('--role worker'));
+    expect(worker, child.err()).toBeDefined();
+    process.kill(worker!, 'SIGKILL');
+    const { code } = await exited(child);
+    expect(code, child.err()).toBe(0);
+    expect(child.err()).toMatch(/worker \d ended \(SIGKILL\); starting it again/);
+    expect(child.out()).toMatch(/done: 30 outer steps/);
+  });
+
+  it('a missing redis-server is a clear error saying how to install it', () => {
+    // A PATH without redis-server (the command itself runs by node's absolute path).
+    const env = { ...cliEnv(), PATH: tmp() };
+    const r = loptWithEnv(env, 'meta-train', ...QUICK, '--outer-steps', '2', '--out', tmp(), '--workers', '1');
+    const line = expectOneLineError(r);
+    expect(line).toMatch(/redis-server was not found/);
+    expect(line).toMatch(/apt-get install redis-server/);
+  });
+
+  it('inconsistent distributed flags are one-line errors', () => {
+    expect(expectOneLineError(lopt('meta-train', ...QUICK, '--role', 'worker'))).toMatch(/--role worker needs --redis URL/);
+    expect(expectOneLineError(lopt('meta-train', ...QUICK, '--redis', 'redis://127.0.0.1:1', '--outer-steps', '2', '--out', tmp()))).toMatch(/--role learner or --role worker/);
+    expect(expectOneLineError(lopt('meta-train', ...QUICK, '--redis', 'http://x', '--role', 'worker'))).toMatch(/not a Redis URL/);
+    expect(expectOneLineError(lopt('meta-train', ...QUICK, '--out', tmp()))).toMatch(/--outer-steps/);
+  });
+});
