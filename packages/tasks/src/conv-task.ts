@@ -22,6 +22,12 @@ export interface ConvTaskOptions {
   layerNorm?: boolean;
   /** The task's name. */
   name?: string;
+  /** Stride of each conv layer (default 2 for the first, 1 after). */
+  strides?: readonly number[];
+  /** Replaces Haiku's default weight initialiser (truncated normal, std 1/sqrt(fan_in)) of the conv kernels (the linear head keeps it, as in the reference's parametric conv nets). */
+  weightInit?: (key: PRNGKey, shape: readonly number[]) => tf.Tensor;
+  /** Replaces the default normaliser. */
+  normalizer?: (loss: tf.Tensor) => tf.Tensor;
 }
 
 const numbered = (base: string, i: number) => (i === 0 ? base : `${base}_${i}`);
@@ -43,6 +49,10 @@ export class ConvTask extends BaseTask<ConvParams, Batch> {
   private readonly useLayerNorm: boolean;
   private readonly taskName: string;
   private readonly shapes: Record<string, ShapeTree>;
+  /** Stride of each conv layer. */
+  readonly strides: readonly number[];
+  private readonly weightInit: ConvTaskOptions['weightInit'];
+  private readonly customNormalizer: ConvTaskOptions['normalizer'];
 
   /** A conv net on `datasets`. */
   constructor(datasets: Datasets, opts: ConvTaskOptions) {
@@ -55,6 +65,14 @@ export class ConvTask extends BaseTask<ConvParams, Batch> {
     this.activation = typeof act === 'string' ? getActivation(act) : act;
     this.useLayerNorm = opts.layerNorm ?? false;
     this.taskName = opts.name ?? 'ConvTask';
+    this.strides = opts.strides ? opts.strides.slice() : this.hiddenUnits.map((_, i) => (i === 0 ? 2 : 1));
+    if (this.strides.length !== this.hiddenUnits.length || this.strides.some((s) => !Number.isInteger(s) || s < 1)) {
+      throw new Error(
+        `${this.taskName}: strides must be ${this.hiddenUnits.length} positive integers (one per conv layer), got [${this.strides.join(', ')}]`,
+      );
+    }
+    this.weightInit = opts.weightInit;
+    this.customNormalizer = opts.normalizer;
     const shapes: Record<string, ShapeTree> = {};
     let cin = this.imageShape[2];
     this.hiddenUnits.forEach((c, i) => {
@@ -83,7 +101,10 @@ export class ConvTask extends BaseTask<ConvParams, Batch> {
     for (const [name, s] of Object.entries(this.shapes)) {
       const shape = s as Record<string, number[]>;
       if (name.startsWith('layer_norm')) out[name] = { scale: tf.ones(shape.scale!), offset: tf.zeros(shape.offset!) };
-      else out[name] = { w: fanInWeight(keys.next(), shape.w!), b: tf.zeros(shape.b!) };
+      else {
+        const k = keys.next();
+        out[name] = { w: this.weightInit && name.startsWith('conv2_d') ? this.weightInit(k, shape.w!) : fanInWeight(k, shape.w!), b: tf.zeros(shape.b!) };
+      }
     }
     return out;
   }
@@ -94,7 +115,7 @@ export class ConvTask extends BaseTask<ConvParams, Batch> {
       let net = image as tf.Tensor4D;
       this.hiddenUnits.forEach((_, i) => {
         const p = params[numbered('conv2_d', i)] as unknown as LinearParams;
-        net = tf.add(tf.conv2d(net, p.w as tf.Tensor4D, i === 0 ? 2 : 1, 'same'), p.b) as tf.Tensor4D;
+        net = tf.add(tf.conv2d(net, p.w as tf.Tensor4D, this.strides[i]!, 'same'), p.b) as tf.Tensor4D;
         net = this.activation(net) as tf.Tensor4D;
         if (this.useLayerNorm) net = layerNorm(net, params[numbered('layer_norm', i)] as unknown as LayerNormParams) as tf.Tensor4D;
       });
@@ -112,10 +133,11 @@ export class ConvTask extends BaseTask<ConvParams, Batch> {
   }
 
   /**
-   * Clips to `[0, 1.5 ln(numClasses)]` as the reference's conv tasks do, and also maps NaN
+   * The `normalizer` option when given; else clips to `[0, 1.5 ln(numClasses)]` as the reference's conv tasks do, and also maps NaN
    * to the maximum (the reference leaves NaN as is, which poisons a meta-loss).
    */
   override normalizer(loss: tf.Tensor): tf.Tensor {
+    if (this.customNormalizer) return this.customNormalizer(loss);
     return clipNormalizer(loss, 1.5 * Math.log(this.numClasses));
   }
 }
