@@ -91,3 +91,18 @@ export {
   unstackTree,
   type VectorizedLearnedOptimizer,
 } from './vectorized-learned-optimizer.js';
+export { type SplitCurve, type TrainingCurves, type TrainingCurvesOptions, trainingCurves } from './eval-training.js';
+export { type EvalResult, type EvaluateOptimizerOptions, evaluateOptimizer, type SeedStats, seedStats } from './evaluate-optimizer.js';
+export { normalizedScore } from './normalized-score.js';
+export {
+  type AdamGrid,
+  type AdamGridOptions,
+  adamLabel,
+  adamLearningRateGrid,
+  type Comparison,
+  type ComparisonRow,
+  type CompareWithAdamOptions,
+  compareWithAdam,
+  DEFAULT_ADAM_LEARNING_RATES,
+} from './adam-baselines.js';
+export { comparisonReport, formatComparisonTable, formatNumber, type PlotSeries, plotSeries } from './eval-report.js';
