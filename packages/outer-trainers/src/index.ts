@@ -106,3 +106,15 @@ export {
   DEFAULT_ADAM_LEARNING_RATES,
 } from './adam-baselines.js';
 export { comparisonReport, formatComparisonTable, formatNumber, type PlotSeries, plotSeries } from './eval-report.js';
+export {
+  parseRecipe,
+  type Recipe,
+  RECIPE_ESTIMATORS,
+  RECIPE_FORMAT,
+  RECIPE_LOPTS,
+  RECIPE_SCHEDULES,
+  RECIPE_VERSION,
+  RecipeError,
+  recipeIdentity,
+} from './recipe.js';
+export { RecipeTrainer, type RecipeTrainerOptions, recipeLearnedOptimizer } from './recipe-trainer.js';
