@@ -1,7 +1,7 @@
 import type { Optimizer, OptState } from '@lopt/optimizers';
 import { type PRNGKey, random, tidy, valueAndGrad } from '@lopt/pytree';
 import type { Task } from '@lopt/tasks';
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import { checkPositiveInt, disposeExcept } from './tree-utils.js';
 
 /** Options of {@link trainingCurves}. */

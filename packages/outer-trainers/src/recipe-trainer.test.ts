@@ -34,7 +34,12 @@ const TINY: Recipe = {
 };
 
 const memoryStore = (): CheckpointStore & { text?: string } => {
-  const s: CheckpointStore & { text?: string } = { load: () => s.text, save: (t) => void (s.text = t) };
+  const s: CheckpointStore & { text?: string } = {
+    load: () => s.text,
+    save: (t) => {
+      s.text = t;
+    },
+  };
   return s;
 };
 
