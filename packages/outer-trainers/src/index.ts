@@ -93,3 +93,30 @@ export {
 } from './meta-train.js';
 export { type UnrolledMetaLossOptions, unrolledMetaLoss } from './unrolled-meta-loss.js';
 export { disposeExcept } from './tree-utils.js';
+export { type SplitCurve, type TrainingCurves, type TrainingCurvesOptions, trainingCurves } from './eval-training.js';
+export { type EvalResult, type EvaluateOptimizerOptions, evaluateOptimizer, type SeedStats, seedStats } from './evaluate-optimizer.js';
+export { normalizedScore } from './normalized-score.js';
+export {
+  type AdamGrid,
+  type AdamGridOptions,
+  adamLabel,
+  adamLearningRateGrid,
+  type Comparison,
+  type ComparisonRow,
+  type CompareWithAdamOptions,
+  compareWithAdam,
+  DEFAULT_ADAM_LEARNING_RATES,
+} from './adam-baselines.js';
+export { comparisonReport, formatComparisonTable, formatNumber, type PlotSeries, plotSeries } from './eval-report.js';
+export {
+  parseRecipe,
+  type Recipe,
+  RECIPE_ESTIMATORS,
+  RECIPE_FORMAT,
+  RECIPE_LOPTS,
+  RECIPE_SCHEDULES,
+  RECIPE_VERSION,
+  RecipeError,
+  recipeIdentity,
+} from './recipe.js';
+export { RecipeTrainer, type RecipeTrainerOptions, recipeLearnedOptimizer } from './recipe-trainer.js';

@@ -29,6 +29,10 @@ export interface ConvTaskOptions {
   layerNorm?: boolean;
   /** The task's name. */
   name?: string;
+  /** Replaces Haiku's default weight initialiser (truncated normal, std 1/sqrt(fan_in)) of the conv kernels (the linear head keeps it, as in the reference's parametric conv nets). */
+  weightInit?: (key: PRNGKey, shape: readonly number[]) => tf.Tensor;
+  /** Replaces the default normaliser. */
+  normalizer?: (loss: tf.Tensor) => tf.Tensor;
 }
 
 const numbered = (base: string, i: number) => (i === 0 ? base : `${base}_${i}`);
@@ -49,10 +53,13 @@ export class ConvTask extends BaseTask<ConvParams, Batch> {
   readonly imageShape: [number, number, number];
   private readonly activation: Activation;
   private readonly useLayerNorm: boolean;
-  private readonly strides: number[];
   private readonly head: 'meanPool' | 'flatten';
   private readonly taskName: string;
   private readonly shapes: Record<string, ShapeTree>;
+  /** Stride of each conv layer. */
+  readonly strides: readonly number[];
+  private readonly weightInit: ConvTaskOptions['weightInit'];
+  private readonly customNormalizer: ConvTaskOptions['normalizer'];
 
   /** A conv net on `datasets`. */
   constructor(datasets: Datasets, opts: ConvTaskOptions) {
@@ -73,6 +80,8 @@ export class ConvTask extends BaseTask<ConvParams, Batch> {
       throw new Error(`${this.taskName}: strides must be positive integers, got [${this.strides.join(', ')}]`);
     }
     this.head = opts.head ?? 'meanPool';
+    this.weightInit = opts.weightInit;
+    this.customNormalizer = opts.normalizer;
     const shapes: Record<string, ShapeTree> = {};
     let cin = this.imageShape[2];
     // SAME padding: each conv maps a side of n pixels to ceil(n / stride).
@@ -106,7 +115,10 @@ export class ConvTask extends BaseTask<ConvParams, Batch> {
     for (const [name, s] of Object.entries(this.shapes)) {
       const shape = s as Record<string, number[]>;
       if (name.startsWith('layer_norm')) out[name] = { scale: tf.ones(shape.scale!), offset: tf.zeros(shape.offset!) };
-      else out[name] = { w: fanInWeight(keys.next(), shape.w!), b: tf.zeros(shape.b!) };
+      else {
+        const k = keys.next();
+        out[name] = { w: this.weightInit && name.startsWith('conv2_d') ? this.weightInit(k, shape.w!) : fanInWeight(k, shape.w!), b: tf.zeros(shape.b!) };
+      }
     }
     return out;
   }
@@ -136,10 +148,11 @@ export class ConvTask extends BaseTask<ConvParams, Batch> {
   }
 
   /**
-   * Clips to `[0, 1.5 ln(numClasses)]` as the reference's conv tasks do, and also maps NaN
+   * The `normalizer` option when given; else clips to `[0, 1.5 ln(numClasses)]` as the reference's conv tasks do, and also maps NaN
    * to the maximum (the reference leaves NaN as is, which poisons a meta-loss).
    */
   override normalizer(loss: tf.Tensor): tf.Tensor {
+    if (this.customNormalizer) return this.customNormalizer(loss);
     return clipNormalizer(loss, 1.5 * Math.log(this.numClasses));
   }
 }

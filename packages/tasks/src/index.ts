@@ -78,3 +78,40 @@ export {
   sampledInit,
   sampleInitializer,
 } from './initializers.js';
+export { parametricClassifierNormalizer } from './parametric-normalizer.js';
+export { ImageMLPFamily, type ParametricActivationInitCfg, sampleActivationAndInit } from './image-mlp-family.js';
+export { ImageConvFamily, type ImageConvFamilyOptions } from './image-conv-family.js';
+export { sampleTaskFamily, type TaskDistribution } from './task-distribution.js';
+export {
+  IMAGE_DISTRIBUTION_DATASETS,
+  type ImageDistributionOptions,
+  type ResolvedImageDistributionOptions,
+} from './image-distribution-common.js';
+export { ImageMLPDistribution, type ImageMLPFamilyCfg, imageMLPFlopsPerStep } from './image-mlp-distribution.js';
+export { ImageConvDistribution, type ImageConvFamilyCfg, imageConvFlopsPerStep } from './image-conv-distribution.js';
+export { type MixtureComponent, type MixtureFamilyCfg, MixtureTaskDistribution } from './mixture-distribution.js';
+export { type NamedTaskCfg, NamedTasksDistribution } from './named-tasks-distribution.js';
+export {
+  describeTaskDistribution,
+  getTaskDistribution,
+  listTaskDistributions,
+  type MixtureComponentSpec,
+  mixtureFromSpecs,
+  registerTaskDistribution,
+  type TaskDistributionFactory,
+} from './distribution-registry.js';
+export { TaskWrapper } from './augmentation/task-wrapper.js';
+export { type ParamScale, ReparamWeights } from './augmentation/reparam-weights.js';
+export { ScaleGradient, ScaleLoss } from './augmentation/scale-loss.js';
+export { ReducedBatchsize } from './augmentation/reduced-batchsize.js';
+export {
+  AUGMENTATION_KINDS,
+  type AugmentationCfg,
+  type AugmentationKind,
+  type AugmentationSpec,
+  type AugmentedTaskCfg,
+  AugmentedTaskFamily,
+  applyAugmentation,
+  parseAugmentationSpec,
+  sampleAugmentation,
+} from './augmentation/augmented-family.js';
