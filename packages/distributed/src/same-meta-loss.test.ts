@@ -53,11 +53,11 @@ function evalMetaLoss(theta: unknown): number {
 }
 
 /** The single-process run: 8 quadratics per outer step. */
-function singleProcess(seed: number): number {
+async function singleProcess(seed: number): Promise<number> {
   const learner = new SingleMachineGradientLearner(new LearnableAdam() as never, quadEstimators({ tasks: 8 }), new Adam(quadConfig.outerLr), {
     numSteps: STEPS,
   });
-  const { state } = metaTrain({ learner, seed, numSteps: STEPS, config: quadConfig });
+  const { state } = await metaTrain({ learner, seed, numSteps: STEPS, config: quadConfig });
   const m = evalMetaLoss(learner.getMetaParams(state));
   disposeExcept(state);
   return m;
@@ -72,7 +72,8 @@ describe('distributed meta-training reaches the single-process meta-loss', () =>
       return m;
     })();
     // The noise: three single-process runs that differ only in their seed.
-    const single = [0, 1, 2].map(singleProcess);
+    const single: number[] = [];
+    for (const seed of [0, 1, 2]) single.push(await singleProcess(seed));
     const workers = [1, 2].map((s) => startFixture('worker.fixture.ts', [redis.url, 'same-loss', String(s), '0', '30000']));
     const learner = new DistributedLearner({
       connection: redis.url,

@@ -57,7 +57,7 @@ describe('parity with tf.train through tfjs-layers model.fit', () => {
   });
 
   it('tfjsAdam with other hyperparameters follows tf.train.adam(3e-3, 0.8, 0.99, 1e-6)', async () => {
-    const err = await worstError(tf.train.adam(3e-3, 0.8, 0.99, 1e-6), tfjsAdam(3e-3, { beta1: 0.8, beta2: 0.99, epsilon: 1e-6 }));
+    const err = await worstError(tf.train.adam(3e-3, 0.8, 0.99, 1e-6), tfjsAdam(3e-3, { b1: 0.8, b2: 0.99, eps: 1e-6 }));
     console.log(`adam(3e-3, 0.8, 0.99, 1e-6) parity: max relative error ${err.toExponential(2)} over ${STEPS} steps`);
     expect(err).toBeLessThanOrEqual(1e-5);
   });
@@ -65,7 +65,7 @@ describe('parity with tf.train through tfjs-layers model.fit', () => {
   it("plain Adam with tfjs's epsilon differs from tf.train.adam by tfjs's float32 bias correction", async () => {
     // The reason tfjsAdam exists: without it the biases (which start at 0, so every step
     // is a large part of them) are off by ~6.6e-6 relative from the first step on.
-    const err = await worstError(tf.train.adam(1e-3), new Adam(1e-3, { epsilon: 1e-7, epsilonRoot: 0 }));
+    const err = await worstError(tf.train.adam(1e-3), new Adam(1e-3, { eps: 1e-7, epsRoot: 0 }));
     console.log(`plain Adam vs tf.train.adam: max relative error ${err.toExponential(2)} over ${STEPS} steps`);
     expect(err).toBeGreaterThan(5e-6);
     expect(err).toBeLessThan(1e-3);

@@ -3,12 +3,12 @@ import { Adam } from '@lopt/optimizers';
 
 /** Options of `tfjsAdam`, with `tf.train.adam`'s defaults. */
 export interface TfjsAdamOptions {
-  /** Decay of the first moment (default 0.9). */
-  beta1?: number;
-  /** Decay of the second moment (default 0.999). */
-  beta2?: number;
+  /** Decay of the first moment (default 0.9; `beta1` of `tf.train.adam`). */
+  b1?: number;
+  /** Decay of the second moment (default 0.999; `beta2` of `tf.train.adam`). */
+  b2?: number;
   /** Added to the denominator outside the square root (default 1e-7, tfjs's float32 epsilon). */
-  epsilon?: number;
+  eps?: number;
 }
 
 // Beyond this many steps both bias corrections are 1 in float32, so the table ends here.
@@ -18,7 +18,7 @@ const TABLE_STEPS = 20_000;
  * A lopt `Adam` that steps as `tf.train.adam(learningRate, beta1, beta2, epsilon)` does,
  * for moving a tfjs-layers model to lopt without changing its training.
  *
- * `tf.train.adam` is optax's Adam (`epsilon` outside the square root, no `epsilonRoot`)
+ * `tf.train.adam` is optax's Adam (`epsilon` outside the square root, no `epsRoot`)
  * except for one detail: its bias corrections `1 - beta^t` come from a running product
  * of the float32-rounded betas (0.999 is 0.99900001287 in float32), while the moments
  * decay with the exact `1 - beta`. That changes every update of a fresh Adam by about
@@ -27,9 +27,9 @@ const TABLE_STEPS = 20_000;
  * lopt's `Adam` unchanged.
  */
 export function tfjsAdam(learningRate = 0.001, opts: TfjsAdamOptions = {}): Adam {
-  const { beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7 } = opts;
+  const { b1: beta1 = 0.9, b2: beta2 = 0.999, eps: epsilon = 1e-7 } = opts;
   if (!(learningRate >= 0)) throw new Error(`tfjsAdam: learningRate must be >= 0, got ${learningRate}`);
-  for (const [name, b] of [['beta1', beta1], ['beta2', beta2]] as const) {
+  for (const [name, b] of [['b1', beta1], ['b2', beta2]] as const) {
     if (!(b >= 0 && b < 1)) throw new Error(`tfjsAdam: ${name} must be in [0, 1), got ${b}`);
   }
   // Step t (1-based) of tf.train.adam scales lopt's update by
@@ -57,5 +57,5 @@ export function tfjsAdam(learningRate = 0.001, opts: TfjsAdamOptions = {}): Adam
     const i = tf.minimum(tf.cast(count, 'int32'), tf.scalar(TABLE_STEPS - 1, 'int32'));
     return tf.reshape(tf.gather(table, i), []) as tf.Scalar;
   };
-  return new Adam(schedule, { beta1, beta2, epsilon: epsilon / s1, epsilonRoot: 0 });
+  return new Adam(schedule, { b1: beta1, b2: beta2, eps: epsilon / s1, epsRoot: 0 });
 }

@@ -11,7 +11,7 @@ import {
   REDIS_INSTALL_HINT,
   startRedisServer,
 } from '@lopt/distributed';
-import type { LearnedOptimizer } from '@lopt/learned';
+import { type LearnedOptimizer, serializeTheta } from '@lopt/learned';
 import { Adam } from '@lopt/optimizers';
 import { configFingerprint, type GradientEstimator, GradientLearner } from '@lopt/outer-trainers';
 import { fileCheckpointStore } from '@lopt/outer-trainers/node';
@@ -25,7 +25,6 @@ import { fmt } from '../fmt.js';
 import { canonicalLoptName, makeLearnedOptimizer } from '../optimizer-registry.js';
 import { nonNegativeInt, positiveInt } from '../parse.js';
 import { loadTaskFamily } from '../task-registry.js';
-import { saveThetaFile } from '../theta-file.js';
 
 // `lopt meta-train` across processes and machines (@lopt/distributed): `--redis URL
 // --role learner|worker` runs one side, `--workers N` runs a learner and N workers here.
@@ -149,7 +148,7 @@ async function workerRole(flags: DistributedMetaTrainFlags, cmd: Command, buildE
   const { g, out } = await start(cmd);
   const cfg = { ...estimatorConfig(flags), outerLr: flags.outerLr, seed: g.seed };
   const lopt = makeLearnedOptimizer(cfg.lopt);
-  const family = await loadTaskFamily(flags.task, g);
+  const { family } = await loadTaskFamily(flags.task, g);
   const estimator = buildEstimator(cfg as never, family, lopt);
   const index = flags.workerIndex ?? random.randintArray(random.PRNGKey(Date.now() % 2 ** 31), 1, 0, 2 ** 30)[0]!;
   const seed = random.foldIn(random.PRNGKey(g.seed), index)[1]! >>> 1;
@@ -191,7 +190,7 @@ async function learnerRole(flags: DistributedMetaTrainFlags, cmd: Command, build
   const cfg = { ...estimatorConfig(flags), outerLr: flags.outerLr, seed: g.seed };
   const lopt = makeLearnedOptimizer(cfg.lopt);
   // The learner builds no inner problems, but checks that the workers' configuration is valid.
-  const family = await loadTaskFamily(flags.task, g);
+  const { family } = await loadTaskFamily(flags.task, g);
   buildEstimator(cfg as never, family, lopt);
   const n = flags.estimatesPerStep ?? 1;
   const run = runName(flags);
@@ -258,7 +257,7 @@ async function learnerRole(flags: DistributedMetaTrainFlags, cmd: Command, build
     } else {
       await learner.finish();
     }
-    await saveThetaFile(files.theta, lopt, learner.getMetaParams());
+    writeFileAtomic(files.theta, serializeTheta(learner.getMetaParams(), lopt));
   } finally {
     bar.stop();
     process.off('SIGINT', onSignal);
