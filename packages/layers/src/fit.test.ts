@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfd from '@tensorflow/tfjs-data';
 import { fashionMnistDatasets } from '@lopt/datasets';
 import { AdafacMLPLOpt } from '@lopt/learned';
-import { Adam, SGD } from '@lopt/optimizers';
+import { Adam, type OptState, Optimizer, SGD } from '@lopt/optimizers';
 import { random, treeDispose } from '@lopt/pytree';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asTfOptimizer } from './index.js';
@@ -141,5 +141,47 @@ describe('what model.fit users expect', () => {
     other.dispose();
     model.dispose();
     fresh.dispose();
+  });
+});
+
+describe('ownership of the tensors in a state', () => {
+  // An optimizer whose state holds a tensor of its own (`scale`, as theta would be), the
+  // last gradient as it was given, and a running sum.
+  class Holding extends Optimizer {
+    constructor(readonly scale: tf.Scalar) {
+      super();
+    }
+    init<P>(params: P): OptState<P> & { scale: tf.Scalar; lastGrad: P; sum: P } {
+      const zeros = (params as tf.Tensor[]).map((p) => tf.zerosLike(p)) as P;
+      return { params, modelState: undefined, iteration: tf.scalar(0, 'int32'), scale: this.scale, lastGrad: zeros, sum: (zeros as tf.Tensor[]).map((z) => z.clone()) as P };
+    }
+    update<P>(state: OptState<P>, grads: P): OptState<P> {
+      const s = state as OptState<P> & { sum: P };
+      const sum = (s.sum as tf.Tensor[]).map((x, i) => tf.add(x, (grads as tf.Tensor[])[i]!)) as P;
+      const params = (s.params as tf.Tensor[]).map((p, i) => tf.sub(p, tf.mul(this.scale, (sum as tf.Tensor[])[i]!))) as P;
+      return { params, modelState: undefined, iteration: tf.add(s.iteration, 1) as tf.Scalar, scale: this.scale, lastGrad: grads, sum } as OptState<P>;
+    }
+  }
+
+  it('never frees tensors it did not make, keeps gradients it holds alive, and frees what it made', async () => {
+    const start = tf.memory().numTensors;
+    const scale = tf.scalar(0.01);
+    const model = mlp();
+    const opt = asTfOptimizer(new Holding(scale));
+    model.compile({ optimizer: opt, loss: 'categoricalCrossentropy' });
+    const h = await model.fit(train.x, train.y, { batchSize: 256, epochs: 2, verbose: 0 });
+    expect((h.history.loss as number[]).every(Number.isFinite)).toBe(true);
+    // The held gradient survived minimize freeing the gradients, and was saved.
+    const w = await opt.getWeights();
+    const lastGrad = w.find((x) => x.name.endsWith('.lastGrad[0]'))!;
+    expect(lastGrad.tensor.isDisposed).toBe(false);
+    expect(Math.max(...Array.from(lastGrad.tensor.dataSync()).map(Math.abs))).toBeGreaterThan(0);
+    opt.dispose();
+    model.dispose();
+    // The caller's tensor is still there, and nothing else is.
+    expect(scale.isDisposed).toBe(false);
+    expect(scale.dataSync()[0]).toBeCloseTo(0.01, 8);
+    scale.dispose();
+    expect(tf.memory().numTensors).toBe(start);
   });
 });

@@ -35,6 +35,17 @@ interface Tracked {
   shapes: number[][];
   /** The lopt state, with the model's variables themselves as its params. */
   state: OptState<tf.Tensor[]>;
+  /** The state's tensors this optimizer made, kept and freed by it. */
+  owned: Set<tf.Tensor>;
+  /** The state's tensors it did not make (the variables, theta passed through): never freed here. */
+  foreign: Set<tf.Tensor>;
+}
+
+/** The id the next tensor will get: tensors with smaller ids existed before. */
+function nextTensorId(): number {
+  const probe = tf.scalar(0);
+  probe.dispose();
+  return probe.id + 1;
 }
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
@@ -147,9 +158,17 @@ export class LoptOptimizer extends tf.Optimizer {
 
     const old = tracked.state;
     const key = this.key ? random.foldIn(this.key, this.iterations_) : undefined;
+    const since = nextTensorId();
     let next: OptState<tf.Tensor[]>;
     try {
       next = tidy(() => opt.update(old, grads, { loss, ...(key ? { key } : {}) }));
+      // A state that holds a gradient or the loss as it is would lose it when minimize frees them.
+      const external = new Set<tf.Tensor>(loss ? [...grads, loss] : grads);
+      if ([...tensorsOf(next)].some((t) => external.has(t))) {
+        next = mapLeavesWithPaths(next, (_path, leaf) =>
+          leaf instanceof tf.Tensor && external.has(leaf) ? tf.clone(leaf) : leaf,
+        ) as OptState<tf.Tensor[]>;
+      }
     } finally {
       tf.dispose(made);
     }
@@ -172,7 +191,7 @@ export class LoptOptimizer extends tf.Optimizer {
       }
     });
     const stored = opt.setParams(next, tracked.variables);
-    this.replaceState(tracked, stored, [old, next]);
+    this.replaceState(tracked, stored, [old, next], since);
     this.incrementIterations();
   }
 
@@ -185,6 +204,7 @@ export class LoptOptimizer extends tf.Optimizer {
       return v;
     });
     const opt = this.optimizer;
+    const since = nextTensorId();
     const initial = tidy(() =>
       opt.init(
         variables.map((v) => v.clone()),
@@ -192,18 +212,25 @@ export class LoptOptimizer extends tf.Optimizer {
       ),
     );
     let state: OptState<tf.Tensor[]> = opt.setParams(initial, variables as tf.Tensor[]);
-    const tracked: Tracked = { names, variables, shapes: variables.map((v) => [...v.shape]), state };
-    this.replaceState(tracked, state, [initial]);
+    const tracked: Tracked = {
+      names,
+      variables,
+      shapes: variables.map((v) => [...v.shape]),
+      state,
+      owned: new Set(),
+      foreign: new Set(variables),
+    };
+    this.replaceState(tracked, state, [initial], since);
     if (this.pending) {
+      const restoredSince = nextTensorId();
       try {
         state = this.restore(tracked, this.pending);
       } catch (e) {
         // Nothing is tracked: free the fresh state, keep the restored tensors for another try.
-        const vars = new Set<tf.Tensor>(variables);
-        for (const t of tensorsOf(tracked.state)) if (!vars.has(t)) t.dispose();
+        for (const t of tracked.owned) t.dispose();
         throw e;
       }
-      this.replaceState(tracked, state, [tracked.state]);
+      this.replaceState(tracked, state, [tracked.state], restoredSince);
       tf.dispose(this.pending.map((w) => w.tensor));
       this.pending = null;
     }
@@ -211,14 +238,26 @@ export class LoptOptimizer extends tf.Optimizer {
     return tracked;
   }
 
-  /** Makes `state` the tracked state, keeping its tensors and freeing those of `olds` it no longer holds. */
-  private replaceState(tracked: Tracked, state: OptState<tf.Tensor[]>, olds: unknown[]): void {
-    const keep = tensorsOf(state);
-    const vars = new Set<tf.Tensor>(tracked.variables);
-    for (const t of keep) if (!vars.has(t)) tf.keep(t);
-    for (const o of olds) {
-      for (const t of tensorsOf(o)) if (!keep.has(t) && !vars.has(t) && !t.isDisposed) t.dispose();
+  /**
+   * Makes `state` the tracked state: keeps the tensors it holds that this optimizer made
+   * (those it owned, or made since tensor id `since`), and frees those of `olds` that it
+   * made and no longer holds. Tensors from outside (theta passed through, the variables)
+   * are neither kept nor freed.
+   */
+  private replaceState(tracked: Tracked, state: OptState<tf.Tensor[]>, olds: unknown[], since: number): void {
+    const ours = (t: tf.Tensor) => !tracked.foreign.has(t) && (tracked.owned.has(t) || t.id >= since);
+    const owned = new Set<tf.Tensor>();
+    for (const t of tensorsOf(state)) {
+      if (ours(t)) {
+        owned.add(tf.keep(t));
+      } else {
+        tracked.foreign.add(t);
+      }
     }
+    for (const o of olds) {
+      for (const t of tensorsOf(o)) if (!owned.has(t) && ours(t) && !t.isDisposed) t.dispose();
+    }
+    tracked.owned = owned;
     tracked.state = state;
   }
 
@@ -246,6 +285,7 @@ export class LoptOptimizer extends tf.Optimizer {
       if (v !== tracked.variables[i]) {
         // Re-created with the same name and shape: the state carries over, as tf.train's optimizers key theirs by name.
         tracked.variables[i] = v;
+        tracked.foreign.add(v);
         tracked.state = this.optimizer.setParams(tracked.state, tracked.variables);
       }
     });
@@ -339,13 +379,14 @@ export class LoptOptimizer extends tf.Optimizer {
     }
     const copies = rest.map((w) => ({ name: w.name, tensor: tf.keep(w.tensor.clone()) }));
     if (this.tracked) {
+      const since = nextTensorId();
       let state: OptState<tf.Tensor[]>;
       try {
         state = this.restore(this.tracked, copies);
       } finally {
         tf.dispose(copies.map((w) => w.tensor));
       }
-      this.replaceState(this.tracked, state, [this.tracked.state]);
+      this.replaceState(this.tracked, state, [this.tracked.state], since);
     } else {
       if (this.pending) tf.dispose(this.pending.map((w) => w.tensor));
       this.pending = copies;
@@ -368,8 +409,7 @@ export class LoptOptimizer extends tf.Optimizer {
 
   private disposeState(): void {
     if (this.tracked) {
-      const vars = new Set<tf.Tensor>(this.tracked.variables);
-      for (const t of tensorsOf(this.tracked.state)) if (!vars.has(t) && !t.isDisposed) t.dispose();
+      for (const t of this.tracked.owned) if (!t.isDisposed) t.dispose();
       this.tracked = null;
     }
     if (this.pending) {
