@@ -10,7 +10,7 @@ beforeAll(() => {
   ensureBuilt();
 });
 
-const QUICK = ['--lopt', 'LearnableAdam', '--task', 'FixedDimQuadraticFamily', '--tasks', '2', '--inner-steps', '10', '--trunc-length', '5'];
+const QUICK = ['--lopt', 'LearnableSGD', '--task', 'FixedDimQuadraticFamily', '--tasks', '2', '--inner-steps', '10', '--trunc-length', '5'];
 
 /** The pids of the processes whose parent is `pid` (from /proc). */
 function childPids(pid: number): number[] {

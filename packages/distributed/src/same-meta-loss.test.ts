@@ -1,5 +1,4 @@
-import { LearnableAdam } from '@lopt/learned';
-import { Adam } from '@lopt/optimizers';
+import { LearnableSGD } from '@lopt/learned';
 import { disposeExcept, metaTrain, SingleMachineGradientLearner } from '@lopt/outer-trainers';
 import { random, tidy, valueAndGrad } from '@lopt/pytree';
 import { FixedDimQuadraticFamily } from '@lopt/tasks';
@@ -9,7 +8,7 @@ import { DistributedLearner } from './distributed-learner.js';
 import { type LocalRedisServer, startRedisServer } from './redis-server.js';
 import { killAll, startFixture } from './test-processes.js';
 import { requireRedisServer } from './test-redis.js';
-import { quadConfig, quadEstimators, quadLearner } from './test-run.js';
+import { quadConfig, quadEstimators, quadLearner, quadOuterOptimizer } from './test-run.js';
 
 let redis: LocalRedisServer;
 beforeAll(async () => {
@@ -24,11 +23,11 @@ afterAll(async () => {
 const STEPS = 30;
 
 /**
- * The meta-loss of a theta: the mean training loss of LearnableAdam with it over 40 steps
+ * The meta-loss of a theta: the mean training loss of LearnableSGD with it over 40 steps
  * on 16 fixed quadratics (the same ones for every theta, so only training differs).
  */
 function evalMetaLoss(theta: unknown): number {
-  const lopt = new LearnableAdam();
+  const lopt = new LearnableSGD();
   const family = new FixedDimQuadraticFamily(quadConfig.dim);
   let total = 0;
   let count = 0;
@@ -54,7 +53,7 @@ function evalMetaLoss(theta: unknown): number {
 
 /** The single-process run: 8 quadratics per outer step. */
 async function singleProcess(seed: number): Promise<number> {
-  const learner = new SingleMachineGradientLearner(new LearnableAdam() as never, quadEstimators({ tasks: 8 }), new Adam(quadConfig.outerLr), {
+  const learner = new SingleMachineGradientLearner(new LearnableSGD() as never, quadEstimators({ tasks: 8 }), quadOuterOptimizer(), {
     numSteps: STEPS,
   });
   const { state } = await metaTrain({ learner, seed, numSteps: STEPS, config: quadConfig });
@@ -66,7 +65,7 @@ async function singleProcess(seed: number): Promise<number> {
 describe('distributed meta-training reaches the single-process meta-loss', () => {
   it('on quadratics: 2 worker processes of 4 problems each, 2 estimates per step, against 8 problems in one process', async () => {
     const initial = (() => {
-      const theta = new LearnableAdam().init(random.PRNGKey(0));
+      const theta = new LearnableSGD().init(random.PRNGKey(0));
       const m = evalMetaLoss(theta);
       disposeExcept(theta);
       return m;
@@ -91,9 +90,9 @@ describe('distributed meta-training reaches the single-process meta-loss', () =>
     const mean = single.reduce((a, b) => a + b, 0) / single.length;
     const spread = Math.max(...single) - Math.min(...single);
     process.stdout.write(`meta-loss: initial ${initial.toFixed(3)}, single process ${single.map((x) => x.toFixed(3)).join(' / ')}, distributed ${distributed.toFixed(3)}\n`);
-    // Meta-training helps (measured 18.19 -> about 11.6 in 30 steps) ...
-    expect(mean).toBeLessThan(0.75 * initial);
-    expect(distributed).toBeLessThan(0.75 * initial);
+    // Meta-training helps (measured on wasm: 9.42 -> about 1.1 in 30 steps) ...
+    expect(mean).toBeLessThan(0.5 * initial);
+    expect(distributed).toBeLessThan(0.5 * initial);
     // ... and the distributed run lands where single-process runs land, within their seed-to-seed spread.
     expect(Math.abs(distributed - mean)).toBeLessThanOrEqual(2 * spread);
   });

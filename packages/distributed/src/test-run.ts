@@ -1,7 +1,7 @@
-// The meta-training run the tests share (and their child processes): LearnableAdam
+// The meta-training run the tests share (and their child processes): LearnableSGD
 // meta-trained with truncated PES on 10-dimensional quadratics.
-import { LearnableAdam } from '@lopt/learned';
-import { Adam } from '@lopt/optimizers';
+import { LearnableSGD } from '@lopt/learned';
+import { SGD } from '@lopt/optimizers';
 import {
   ConstantTruncationSchedule,
   GradientEstimator,
@@ -16,11 +16,16 @@ import type { PRNGKey } from '@lopt/pytree';
 import { FixedDimQuadraticFamily } from '@lopt/tasks';
 
 /** The run's configuration (its fingerprint guards resumes). */
-export const quadConfig = { task: 'FixedDimQuadraticFamily', dim: 10, lopt: 'LearnableAdam', tasks: 4, innerSteps: 40, truncLength: 4, std: 0.01, outerLr: 0.1 };
+export const quadConfig = { task: 'FixedDimQuadraticFamily', dim: 10, lopt: 'LearnableSGD', tasks: 4, innerSteps: 40, truncLength: 4, std: 0.01, outerLr: 0.03 };
 
-/** The learner's half: LearnableAdam's theta and the outer Adam. */
+/** The outer optimizer: plain SGD on theta (the same on every backend). */
+export function quadOuterOptimizer(): SGD {
+  return new SGD(quadConfig.outerLr);
+}
+
+/** The learner's half: LearnableSGD's theta and the outer optimizer. */
 export function quadLearner(numSteps: number): GradientLearner {
-  return new GradientLearner(new LearnableAdam() as never, new Adam(quadConfig.outerLr), { numSteps });
+  return new GradientLearner(new LearnableSGD() as never, quadOuterOptimizer(), { numSteps });
 }
 
 /**
@@ -49,7 +54,7 @@ class AnnouncedEstimator extends GradientEstimator {
 
 /** A worker's half: `tasks` quadratics unrolled by truncated PES (optionally announced and slowed). */
 export function quadEstimators(opts: { tasks?: number; delayMs?: number; announce?: boolean } = {}): GradientEstimator[] {
-  const lopt = new LearnableAdam();
+  const lopt = new LearnableSGD();
   const step = new VectorizedLOptTruncatedStep(
     new FixedDimQuadraticFamily(quadConfig.dim),
     lopt,
