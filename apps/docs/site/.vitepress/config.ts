@@ -7,6 +7,7 @@ const tutorials = [
   { text: 'Part 4: Gradient estimators', link: '/tutorials/part4-gradient-estimators' },
   { text: 'Part 5: Meta-training', link: '/tutorials/part5-meta-training' },
   { text: 'Part 6: Your own learned optimizer', link: '/tutorials/part6-custom-lopt' },
+  { text: 'Language models on real text', link: '/tutorials/language-models' },
 ];
 
 export default defineConfig({
