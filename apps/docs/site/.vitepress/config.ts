@@ -8,6 +8,7 @@ const tutorials = [
   { text: 'Part 5: Meta-training', link: '/tutorials/part5-meta-training' },
   { text: 'Part 6: Your own learned optimizer', link: '/tutorials/part6-custom-lopt' },
   { text: 'Learned optimizers in model.fit', link: '/tutorials/layers-model-fit' },
+  { text: 'Language models on real text', link: '/tutorials/language-models' },
 ];
 
 export default defineConfig({
