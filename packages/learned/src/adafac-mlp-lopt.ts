@@ -2,14 +2,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { tidyTree } from './tidy-tree.js';
 import { type InitOptions, type OptState, Optimizer, type UpdateOptions } from '@lopt/optimizers';
 import { type StackedOptState, type StackedUpdateOptions, VectorizedOptimizer } from './vectorized-optimizer.js';
-import { type PRNGKey, random, treeUnflatten } from '@lopt/pytree';
+import { defineOp, type PRNGKey, random, treeUnflatten } from '@lopt/pytree';
 import { type FactoredLayout, factoredDims, factoredLayout, factoredLeaf } from './factored-layout.js';
 import { safeRsqrt, tanhEmbedding } from './features.js';
 import { LearnedOptimizer } from './learned-optimizer.js';
 import { initMlp, type Linear } from './nn.js';
 import { applyNormalizedMlp, leafRows } from './per-tensor.js';
 import { checkParamsGrads, ravelParamsGrads } from './raveled.js';
-import { fusedAdafacStep } from './fused-adafac-step.js';
+import { fusedAdafacApplies, fusedAdafacStep } from './fused-adafac-step.js';
 import { checkStacked, perProblemMlp, ravelStacked, StackedSegments, stackedTanhEmbedding, swapLast } from './stacked.js';
 
 /** Options of `AdafacMLPLOpt` (the reference's defaults). */
@@ -80,7 +80,7 @@ const learnedDecay = (initial: number[], offset: tf.Tensor1D): tf.Tensor1D =>
  * the same function. Parameters and accumulators are raveled into one matrix; the
  * Adafactor row/column means and per-tensor feature statistics are taken on each
  * tensor's own view (memory O(N)). Outside a gradient tape the update runs as one fused
- * kernel on the cpu and wasm backends (same values; see `setFusedKernelsEnabled`).
+ * kernel on the cpu and wasm backends (the `AdafacMLPLOpt.step` op; same values).
  * `numSteps` at `init` is optional here (the reference requires it but does not use it).
  */
 export class AdafacMLPLOpt extends LearnedOptimizer<AdafacMLPLOptTheta> {
@@ -203,20 +203,26 @@ class AdafacMLPLOptOptimizer extends Optimizer {
       const momDecay = learnedDecay(lopt.initialMomentumDecays, this.theta.momentumDecays);
       const rmsDecay = tf.clipByValue(learnedDecay(lopt.initialRmsDecays, this.theta.rmsDecays), 0, 1) as tf.Tensor1D;
       const facDecay = tf.clipByValue(learnedDecay(lopt.initialAdafactorDecays, this.theta.adafactorDecays), 0, 1) as tf.Tensor1D;
+      // An int32 step count stays int32 (a plain `+ 1` would make it float32).
       const iteration = tf.add(s.iteration, tf.scalar(1, s.iteration.dtype)) as tf.Scalar;
-      const fused = this.fusedUpdate(s, grads, momDecay, rmsDecay, facDecay);
-      if (fused) {
-        const [params, m, rms, vRow, vCol, vDiag] = fused;
-        return {
-          params,
-          modelState: opts.modelState ?? s.modelState,
-          iteration,
-          numSteps: s.numSteps,
-          momRolling: { m },
-          rmsRolling: { rms },
-          facRollingFeatures: { vCol, vRow, vDiag },
-        };
-      }
+      const [params, m, rms, vRow, vCol, vDiag] = adafacStep(this, s, grads as unknown, { momDecay, rmsDecay, facDecay });
+      return {
+        params: params as P,
+        modelState: opts.modelState ?? s.modelState,
+        iteration,
+        numSteps: s.numSteps,
+        momRolling: { m },
+        rmsRolling: { rms },
+        facRollingFeatures: { vCol, vRow, vDiag },
+      };
+    });
+  }
+
+  /** The step in plain ops: the reference of `adafacStep` (and its semantics). */
+  plainStep<P>(s: AdafacMLPLOptState<P>, grads: P, d: AdafacDecays): AdafacStepOutputs<P> {
+    const lopt = this.lopt;
+    const { momDecay, rmsDecay, facDecay } = d;
+    return tidyTree(() => {
       const { raveled, p, g } = ravelParamsGrads('AdafacMLPLOpt', s.params, grads, s.momRolling.m.shape[0]);
 
       const m = tf.add(tf.mul(momDecay, s.momRolling.m), tf.mul(tf.sub(1, momDecay), g)) as tf.Tensor2D;
@@ -273,27 +279,13 @@ class AdafacMLPLOptOptimizer extends Optimizer {
       const out = applyNormalizedMlp(this.theta.nn, blocks, tanhEmbedding(s.iteration));
       const [direction, magnitude] = tf.split(out, 2, 1);
       const step = tf.mul(tf.mul(direction!, tf.exp(tf.mul(magnitude!, lopt.expMult))), lopt.stepMult);
-      return {
-        params: raveled.unravel(tf.sub(p, step)),
-        modelState: opts.modelState ?? s.modelState,
-        // An int32 step count stays int32 (a plain `+ 1` would make it float32).
-        iteration,
-        numSteps: s.numSteps,
-        momRolling: { m },
-        rmsRolling: { rms },
-        facRollingFeatures: { vCol, vRow, vDiag },
-      };
+      return [raveled.unravel(tf.sub(p, step)), m, rms, vRow, vCol, vDiag];
     });
   }
 
-  /** The update as one fused kernel, when it applies (see `fusedAdafacStep`). */
-  private fusedUpdate<P>(
-    s: AdafacMLPLOptState<P>,
-    grads: P,
-    momDecay: tf.Tensor1D,
-    rmsDecay: tf.Tensor1D,
-    facDecay: tf.Tensor1D,
-  ): [P, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] | undefined {
+  /** The step as one fused kernel (see `fusedAdafacStep`): the kernel of `adafacStep`. */
+  fusedStep<P>(s: AdafacMLPLOptState<P>, grads: P, d: AdafacDecays): AdafacStepOutputs<P> | undefined {
+    const { momDecay, rmsDecay, facDecay } = d;
     const c = checkParamsGrads('AdafacMLPLOpt', s.params, grads, s.momRolling.m.shape[0]);
     const nn = this.theta.nn;
     const l0 = nn[0]!;
@@ -324,10 +316,39 @@ class AdafacMLPLOptOptimizer extends Optimizer {
     return [treeUnflatten(c.def, leaves) as P, ...rest];
   }
 
+  /** True when the fused kernel covers this optimizer's shape (see `fusedAdafacApplies`). */
+  fusedApplies(d: AdafacDecays): boolean {
+    return fusedAdafacApplies(d.rmsDecay, d.momDecay, d.facDecay, this.theta.nn);
+  }
+
   override get name(): string {
     return 'AdafacMLPLOpt';
   }
 }
+
+/** The learned decays of one `AdafacMLPLOpt` step. */
+interface AdafacDecays {
+  momDecay: tf.Tensor1D;
+  rmsDecay: tf.Tensor1D;
+  facDecay: tf.Tensor1D;
+}
+
+/** New params, momenta, second moments and factored accumulators (row, column, full). */
+type AdafacStepOutputs<P> = [P, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+
+/**
+ * One `AdafacMLPLOpt` step (the per-problem optimizer's update): the plain ops define it;
+ * the fused kernel (no VJP) runs it on cpu and wasm when no gradient tape records
+ * (applying a trained optimizer, ES/PES perturbations) and the learned optimizer has one
+ * RMS decay, as many momentum as Adafactor decays and a two-output MLP.
+ */
+const adafacStep = defineOp<[AdafacMLPLOptOptimizer, AdafacMLPLOptState<unknown>, unknown, AdafacDecays], AdafacStepOutputs<unknown>>({
+  name: 'AdafacMLPLOpt.step',
+  reference: (o, s, grads, d) => o.plainStep(s, grads, d),
+  kernel: (o, s, grads, d) => o.fusedStep(s, grads, d),
+  applies: (o, _s, _g, d) => o.fusedApplies(d),
+  vjpOrder: 0,
+});
 
 /**
  * K `AdafacMLPLOptState`s stacked: params `[K, ...]`, accumulators `[K, rows, decays]`,

@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { type FusedContext, type FusedOutput, fusedAvailable, registerFusedKernel, runFusedKernel } from '@lopt/pytree';
+import type * as tf from '@tensorflow/tfjs-core';
+import { type FusedContext, type FusedOutput, kernelRegistered, registerFusedKernel, runFusedKernel } from '@lopt/pytree';
 import { type FactoredLayout, factoredDims, factoredLayout } from './factored-layout.js';
 
 /*
@@ -9,18 +9,14 @@ import { type FactoredLayout, factoredDims, factoredLayout } from './factored-la
  * memory with its own bookkeeping; here every element is visited twice in JavaScript:
  * once to build its features (and the per-tensor second moments of the features), once to
  * run the MLP on them, with the per-tensor normaliser folded into the first layer's
- * weights. The kernel has no gradient, so it is only used when no gradient tape records
- * (`isRecordingGradients()`); under `grad`/`valueAndGrad` the plain, differentiable ops
- * run. The math is exactly the plain update's (see `AdafacMLPLOpt`).
+ * weights. The kernel has no gradient: it is the kernel of the `AdafacMLPLOpt.step` op
+ * (see `adafac-mlp-lopt.ts`), which runs it only while no gradient tape records; under
+ * `grad`/`valueAndGrad` the plain, differentiable ops run. The math is exactly the plain
+ * update's (see `AdafacMLPLOpt`).
  */
 
 const KERNEL = (leaves: number) => `LoptAdafacMLPLOptStep${leaves}`;
 
-/** True when a gradient tape is recording (a fused kernel would be invisible to it). */
-export function isRecordingGradients(): boolean {
-  const state = (tf.engine() as unknown as { state: { gradientDepth: number } }).state;
-  return state.gradientDepth > 0;
-}
 
 interface LayoutExtras {
   layout: FactoredLayout;
@@ -471,19 +467,27 @@ export interface FusedAdafacInputs {
 }
 
 /**
- * The fused update, or `undefined` where it does not apply (no fused kernels on this
- * backend, a gradient tape recording, or decay counts it does not cover: one RMS decay and
- * as many momentum as Adafactor decays). Returns `[newParamLeaves, m, rms, vRow, vCol, vDiag]`.
+ * True when the kernel covers these decays and MLP: one RMS decay, as many momentum as
+ * Adafactor decays, and two outputs (direction and magnitude).
+ */
+export function fusedAdafacApplies(
+  rmsDecay: tf.Tensor1D,
+  momDecay: tf.Tensor1D,
+  facDecay: tf.Tensor1D,
+  layers: readonly { w: tf.Tensor2D }[],
+): boolean {
+  return rmsDecay.shape[0] === 1 && momDecay.shape[0] === facDecay.shape[0] && layers[layers.length - 1]!.w.shape[1] === 2;
+}
+
+/**
+ * The fused update (where `fusedAdafacApplies`), or `undefined` when the kernel is not
+ * registered on this backend. Returns `[newParamLeaves, m, rms, vRow, vCol, vDiag]`.
  */
 export function fusedAdafacStep(x: FusedAdafacInputs): [tf.Tensor[], tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] | undefined {
   const L = x.params.length;
-  if (isRecordingGradients()) return undefined;
-  if (x.rmsDecay.shape[0] !== 1 || x.momDecay.shape[0] !== x.facDecay.shape[0]) return undefined;
-  const last = x.layers[x.layers.length - 1]!;
-  if (last.w.shape[1] !== 2) return undefined;
   const name = KERNEL(L);
-  if (!tf.getKernel(name, tf.getBackend())) registerFusedKernel(name, body);
-  if (!fusedAvailable(name)) return undefined;
+  registerFusedKernel(name, body);
+  if (!kernelRegistered(name)) return undefined;
   const inputs: Record<string, tf.Tensor> = {
     m: x.m,
     rms: x.rms,

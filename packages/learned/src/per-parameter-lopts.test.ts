@@ -2,7 +2,16 @@
 // reductions). These tests compare them with a direct per-tensor transcription of the
 // reference's formulas (one tensor at a time, reductions over the tensor's own axes).
 import * as tf from '@tensorflow/tfjs-core';
-import { random, setFusedKernelsEnabled, treeLeaves } from '@lopt/pytree';
+import {
+  fastPathCounts,
+  fastPathsActive,
+  random,
+  resetFastPathCounts,
+  setFastPathsEnabled,
+  tidy,
+  treeLeaves,
+  valueAndGrad,
+} from '@lopt/pytree';
 import { describe, expect, it } from 'vitest';
 import { AdafacMLPLOpt, type AdafacMLPLOptState, type AdafacMLPLOptTheta } from './adafac-mlp-lopt.js';
 import { factoredDims } from './factored-layout.js';
@@ -115,17 +124,40 @@ describe('AdafacMLPLOpt', () => {
     expect(theta.adafactorDecays.shape).toEqual([3]);
   });
 
-  // Outside a gradient tape the update runs as one fused kernel; both paths must match.
+  // Outside a gradient tape the step op runs its fused kernel (cpu, wasm); both paths must
+  // match. The kernel's case is skipped where it cannot run, rather than run the plain ops twice.
+  const active = fastPathsActive();
   it.each([
     ['fused kernel', true],
     ['plain ops', false],
   ])('matches a per-tensor transcription of the reference update (matrices, rank 3, vector, scalar; %s)', (_, fused) => {
-    const previous = setFusedKernelsEnabled(fused);
+    if (fused && !active) return;
+    const previous = setFastPathsEnabled(fused);
+    resetFastPathCounts();
     try {
       adafacMatchesReference();
+      const c = fastPathCounts()['AdafacMLPLOpt.step']!;
+      if (fused) expect(c.fast).toBeGreaterThan(0);
+      else expect(c).toEqual({ fast: 0, plain: c.plain });
     } finally {
-      setFusedKernelsEnabled(previous);
+      setFastPathsEnabled(previous);
     }
+  });
+
+  it('runs the reference under a gradient tape (the kernel has no VJP)', () => {
+    const lopt = new AdafacMLPLOpt({ stepMult: 0.1 });
+    const theta = lopt.init(random.PRNGKey(2));
+    resetFastPathCounts();
+    const loss = (t: AdafacMLPLOptTheta) => {
+      const opt = lopt.optFn(t);
+      const s = opt.update(opt.init(makeParams()), makeGrads(0, makeParams()));
+      return tf.addN(treeLeaves(opt.getParams(s) as never).map((x) => tf.sum(x as tf.Tensor))) as tf.Scalar;
+    };
+    const [v, g] = tidy(() => valueAndGrad(loss)(theta));
+    const c = fastPathCounts()['AdafacMLPLOpt.step']!;
+    expect(c).toEqual({ fast: 0, plain: 1 });
+    expect(treeLeaves(g as never).some((x) => (x as tf.Tensor).dataSync().some((y) => y !== 0))).toBe(true);
+    tf.dispose([v, g as never, theta as never]);
   });
 
   // The default sizes take the kernel's unrolled loops, the others its general ones.
@@ -133,11 +165,13 @@ describe('AdafacMLPLOpt', () => {
     ['default sizes', {}],
     ['hidden 3, two decays', { hiddenSize: 3, initialMomentumDecays: [0.9, 0.99], initialAdafactorDecays: [0.8, 0.999] }],
   ])('gives the same update and state through the fused kernel as through plain ops (%s)', (_, sizes) => {
+    if (!active) return; // no kernel here: nothing to compare the plain ops with
     const lopt = new AdafacMLPLOpt({ stepMult: 0.1, expMult: 0.5, ...sizes });
     const init = lopt.init(random.PRNGKey(3));
     const theta = { ...init, adafactorDecays: tf.add(init.adafactorDecays, 0.02) as tf.Tensor1D };
     const run = (fused: boolean) => {
-      const previous = setFusedKernelsEnabled(fused);
+      const previous = setFastPathsEnabled(fused);
+      resetFastPathCounts();
       try {
         const opt = lopt.optFn(theta);
         let params = makeParams();
@@ -146,9 +180,10 @@ describe('AdafacMLPLOpt', () => {
           state = opt.update(state, makeGrads(it, params)) as AdafacMLPLOptState<Params>;
           params = opt.getParams(state);
         }
+        expect(fastPathCounts()['AdafacMLPLOpt.step']!.fast > 0).toBe(fused);
         return state;
       } finally {
-        setFusedKernelsEnabled(previous);
+        setFastPathsEnabled(previous);
       }
     };
     const a = run(true);

@@ -35,6 +35,9 @@ export function unstackTree<T>(tree: unknown, n: number, who = 'unstackTree'): T
       const got = l instanceof tf.Tensor ? `shape [${l.shape.join(', ')}]` : typeof l;
       throw new Error(`${who}: leaf ${i} must be a tensor stacked on a leading axis of ${n} problems, got ${got}`);
     }
+    // An empty leaf (a factored accumulator of a model with no matrices) is made afresh:
+    // the cpu backend keeps empty stacks as plain arrays, which its slice cannot split.
+    if (l.size === 0) return Array.from({ length: n }, () => tf.zeros(l.shape.slice(1), l.dtype));
     return tf.unstack(l);
   });
   return Array.from({ length: n }, (_, k) => treeUnflatten(def, parts.map((p) => p[k]!)) as T);

@@ -29,22 +29,11 @@ export function chain<const T extends readonly GradientTransformation<unknown>[]
       const next: unknown[] = [];
       for (let i = 0; i < transforms.length; i++) {
         const t = transforms[i]!;
-        const after = transforms[i + 1];
-        if (t.updateScaled && after?.scaleFactor) {
-          // Fold a following pure scaling (the learning rate) into this transformation.
-          const [factor, s1] = after.scaleFactor(state[i + 1]);
-          const [nu, s0] = t.updateScaled(u, state[i], params, factor);
-          u = nu;
-          next.push(s0, s1);
-          i++;
-          continue;
-        }
         const [nu, ns] = t.update(u, state[i], params);
         u = nu;
         next.push(ns);
       }
       return [u, next as StatesOf<T>];
     },
-    elementwise: transforms.every((t) => t.elementwise),
   };
 }

@@ -7,7 +7,7 @@
 
 // The interface and the adapter from transformations to it.
 export { type InitOptions, type OptState, Optimizer, type UpdateOptions } from './optimizer.js';
-export { OptaxOptimizer, type OptaxOptimizerOptions, type OptaxState } from './optax-optimizer.js';
+export { OptaxOptimizer, type OptaxState } from './optax-optimizer.js';
 
 // Transformations and their combinators.
 export { type EmptyState, type GradientTransformation, identity } from './transform.js';
@@ -20,12 +20,8 @@ export { clipByBlockRms } from './transforms/clip-by-block-rms.js';
 export { clipByGlobalNorm } from './transforms/clip-by-global-norm.js';
 export { type EmaState, ema } from './transforms/ema.js';
 export { scale } from './transforms/scale.js';
-export {
-  FUSED_ADAM_MAX_LEAF_SIZE,
-  type ScaleByAdamOptions,
-  type ScaleByAdamState,
-  scaleByAdam,
-} from './transforms/scale-by-adam.js';
+export { type ScaleByAdamOptions, type ScaleByAdamState, scaleByAdam } from './transforms/scale-by-adam.js';
+export { type AdamStepHyperparams, type AdamStepOutputs, adamStep, FUSED_ADAM_MAX_LEAF_SIZE } from './transforms/adam-op.js';
 export { scaleByAdamax } from './transforms/scale-by-adamax.js';
 export { type ScaleByBeliefOptions, scaleByBelief } from './transforms/scale-by-belief.js';
 export {

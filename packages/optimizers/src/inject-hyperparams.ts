@@ -39,7 +39,6 @@ export function injectHyperparams<S, K extends string>(
     }
     return out;
   };
-  const probe = factory(Object.fromEntries(names.map((k) => [k, 0.5])) as Record<K, Hyperparam>);
   return {
     init: (params) => {
       const count = tf.scalar(0, 'int32');
@@ -56,7 +55,6 @@ export function injectHyperparams<S, K extends string>(
       const kept = Object.fromEntries(names.map((k) => [k, hp[k] === state.hyperparams[k] ? tf.clone(hp[k]) : hp[k]]));
       return [u, { count: increment(state.count), hyperparams: kept as Record<K, tf.Scalar>, innerState }];
     },
-    elementwise: probe.elementwise,
   };
 }
 

@@ -2,6 +2,7 @@
 // them: checked against central finite differences of a float64 reimplementation.
 import * as tf from '@tensorflow/tfjs-core';
 import { grad, treeDispose, valueAndGrad } from '@lopt/pytree';
+import { mapLike } from './tree-ops.js';
 import { describe, expect, test } from 'vitest';
 import { tidy } from '@lopt/pytree';
 import {
@@ -164,15 +165,14 @@ describe('meta-gradients through update match finite differences', () => {
 
   test('a naive sqrt(v) + eps turns the same meta-gradient into NaN (what the safe form prevents)', () => {
     const naive = (lr: tf.Scalar): GradientTransformation<{ v: unknown }> => ({
-      init: (p) => ({ v: tf.zerosLike(p as tf.Tensor) }),
+      init: (p) => ({ v: mapLike((x) => tf.zerosLike(x), p) }),
       update: (u, s) => {
-        const v = tf.add(tf.mul(s.v as tf.Tensor, 0.9), tf.mul(tf.square(u as tf.Tensor), 0.1));
-        return [tf.mul(tf.div(u as tf.Tensor, tf.add(tf.sqrt(v), 1e-8)), tf.neg(lr)) as typeof u, { v }];
+        const v = mapLike((x, g) => tf.add(tf.mul(x, 0.9), tf.mul(tf.square(g), 0.1)), s.v, u);
+        return [mapLike((g, x) => tf.mul(tf.div(g, tf.add(tf.sqrt(x), 1e-8)), tf.neg(lr)), u, v), { v }];
       },
-      elementwise: true,
     });
     const f = (lr: tf.Scalar) => {
-      const opt = new OptaxOptimizer(chain(naive(lr), scaleByLearningRate(1)), { ravel: true });
+      const opt = new OptaxOptimizer(chain(naive(lr), scaleByLearningRate(1)));
       const p0: Params = { w: tf.tensor1d(W0), dead: tf.tensor1d([0.1, -0.2]) };
     let state = opt.init(p0);
       for (let i = 0; i < 3; i++) state = opt.update(state, grad(innerLoss)(opt.getParams(state) as Params));

@@ -35,18 +35,6 @@ describe('OptaxOptimizer', () => {
     }
   });
 
-  test('raveled and per-leaf updates agree', () => {
-    const tx = () => chain(clipByGlobalNorm(1), scaleByAdam(), scaleByLearningRate(1e-2));
-    const a = runOptimizer(new OptaxOptimizer(tx(), { ravel: true }), 20);
-    const b = runOptimizer(new OptaxOptimizer(tx(), { ravel: false }), 20);
-    expect(relativeError(a.final, b.final, a.p0)).toBeLessThan(1e-5);
-  });
-
-  test('ravel is refused for transformations that are not elementwise', () => {
-    expect(() => new OptaxOptimizer(chain(scaleByAdam(), scaleByLearningRate(1)), { ravel: true })).not.toThrow();
-    expect(() => new Lamb(1e-3) && new OptaxOptimizer(new Lamb(1e-3).opt, { ravel: true })).toThrow(/elementwise/);
-  });
-
   test('the optax-style composition from the README trains', () => {
     const opt = new OptaxOptimizer(chain(clipByGlobalNorm(1), scaleByAdam(), scaleByLearningRate(1e-1)));
     // Minimise |p|^2 from the test params: the norm must fall.

@@ -2,7 +2,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   assertSameStructure,
   type PyTree,
-  ravelPytree,
   type TreeDef,
   treeDefEqual,
   treeFlatten,
@@ -22,16 +21,6 @@ export interface OptaxState<P = unknown, S = unknown> extends OptState<P> {
   optaxOptState: S;
 }
 
-/** Options of `OptaxOptimizer`. */
-export interface OptaxOptimizerOptions {
-  /**
-   * Run the transformation over the raveled parameters (one vector per state slot), so
-   * the op count does not grow with the number of leaves. Only allowed for elementwise
-   * transformations; the default is to ravel those.
-   */
-  ravel?: boolean;
-}
-
 /**
  * Turns a gradient transformation into an `Optimizer` (the reference's `OptaxOptimizer`):
  * `update` applies the transformation to the gradients and adds the result to the params.
@@ -39,19 +28,12 @@ export interface OptaxOptimizerOptions {
 export class OptaxOptimizer<S = unknown> extends Optimizer {
   /** The transformation applied to the gradients. */
   readonly opt: GradientTransformation<S>;
-  /** Whether updates run over the raveled parameters. */
-  readonly ravel: boolean;
   // The transformation state's structure and leaf shapes, by params structure.
   private readonly expected = new Map<string, { def: TreeDef; shapes: number[][] }>();
 
-  constructor(opt: GradientTransformation<S>, options: OptaxOptimizerOptions = {}) {
+  constructor(opt: GradientTransformation<S>) {
     super();
     this.opt = opt;
-    const ravel = options.ravel ?? false;
-    if (ravel && !opt.elementwise) {
-      throw new Error(`${this.constructor.name}: ravel needs an elementwise transformation`);
-    }
-    this.ravel = ravel;
   }
 
   /** The initial state: the params, the model state, iteration 0 and the transformation's state. */
@@ -66,12 +48,6 @@ export class OptaxOptimizer<S = unknown> extends Optimizer {
     const s = this.checkState(state);
     checkGrads(this.ownerName, s.params, grads);
     const out = tidy(() => {
-      if (this.ravel) {
-        const p = ravelPytree(s.params);
-        const g = ravelPytree(grads).flat;
-        const [u, next] = this.opt.update(g, s.optaxOptState, p.flat);
-        return { params: p.unravel(tf.add(p.flat, u) as tf.Tensor1D), optaxOptState: next };
-      }
       const [u, next] = this.opt.update(grads, s.optaxOptState, s.params);
       const [leaves, def] = treeFlatten(s.params as PyTree);
       const ul = treeFlatten(u as PyTree)[0];
@@ -150,6 +126,6 @@ export class OptaxOptimizer<S = unknown> extends Optimizer {
   }
 
   private initTxState(params: unknown): S {
-    return tidy(() => this.opt.init(this.ravel ? ravelPytree(params).flat : params));
+    return tidy(() => this.opt.init(params));
   }
 }

@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { customValueAndGradOf } from './fused.js';
 import { ensureGradients } from './gradients/registry.js';
 import { withCheapSavedTensors } from './gradients/saved-tensors.js';
 import { type PyTree, treeFlatten, treeMap, treeUnflatten } from './tree.js';
@@ -61,11 +60,6 @@ export function valueAndGrad(
   const hasAux = opts.hasAux ?? false;
   return (...args: unknown[]) => {
     ensureGradients();
-    if (opts.argnums === undefined && !hasAux) {
-      // A hand-derived valueAndGrad attached to f (see withValueAndGrad), when it applies.
-      const custom = customValueAndGradOf(f)?.(...args);
-      if (custom) return custom;
-    }
     const argnums = normalizeArgnums(opts.argnums, args.length);
     const flat = argnums.map((a) => treeFlatten(args[a] as PyTree<unknown>));
     // Only float tensors are differentiated; other leaves pass through as they are.

@@ -6,7 +6,8 @@ import * as tf from '@tensorflow/tfjs-core';
  * matmul for the heavy products. tfjs spends microseconds of bookkeeping per op (tape,
  * scopes, saved-tensor clones), which dominates small meta-training problems; one fused
  * kernel replaces dozens of ops. Fused kernels run on the backends whose data JavaScript
- * can read synchronously (`cpu`, `wasm`); elsewhere callers fall back to plain ops.
+ * can read synchronously (`cpu`, `wasm`). They are the kernels of ops (`defineOp`), which
+ * decide where each one runs and fall back to the plain-op reference elsewhere.
  */
 
 /** The backends fused kernels are registered for. */
@@ -146,59 +147,13 @@ export function registerFusedKernel(
   }
 }
 
-/** `LOPT_FAST_PATHS=off` in the environment turns every fast path off from the start. */
-function fastPathsFromEnv(): boolean {
-  const env = typeof process !== 'undefined' ? process.env?.LOPT_FAST_PATHS : undefined;
-  return !(env && ['off', '0', 'false', 'no'].includes(env.toLowerCase()));
-}
-
-let enabled = fastPathsFromEnv();
-
-/**
- * Turns fused kernels on or off (they are on by default); returns the previous setting.
- * Off, every computation takes the plain-op path: for comparisons and debugging.
- */
-export function setFusedKernelsEnabled(on: boolean): boolean {
-  const previous = enabled;
-  enabled = on;
-  return previous;
-}
-
-/** True when the active backend runs fused kernels (and `kernelName`, when given, is registered). */
-export function fusedAvailable(kernelName?: string): boolean {
-  if (!enabled) return false;
-  const backend = tf.getBackend();
-  if (!(FUSED_BACKENDS as readonly string[]).includes(backend)) return false;
-  return kernelName === undefined || tf.getKernel(kernelName, backend) !== undefined;
+/** True when `kernelName` is registered for the active backend. */
+export function kernelRegistered(kernelName: string): boolean {
+  return tf.getKernel(kernelName, tf.getBackend()) !== undefined;
 }
 
 /** Runs a (multi-output) kernel and returns its outputs as tensors. */
 export function runFusedKernel(kernelName: string, inputs: Record<string, tf.Tensor>, attrs: object = {}): tf.Tensor[] {
   const out = tf.engine().runKernel(kernelName, inputs as tf.NamedTensorMap, attrs as tf.NamedAttrMap);
   return Array.isArray(out) ? (out as tf.Tensor[]) : [out as tf.Tensor];
-}
-
-const CUSTOM_VALUE_AND_GRAD = Symbol.for('lopt.customValueAndGrad');
-
-/** A faster `valueAndGrad` for a function, or `undefined` where it does not apply. */
-export type ValueAndGradImpl<A extends unknown[], P> = (...args: A) => [tf.Scalar, P] | undefined;
-
-/**
- * Attaches a hand-derived `valueAndGrad` to `f` (differentiating argument 0). Calls of
- * `valueAndGrad(f)` / `grad(f)` without `argnums` or `hasAux` use it when it returns a
- * result, and the generic autodiff otherwise. Its outputs must be differentiable (built
- * from kernels with registered gradients) so that meta-gradients still flow through it.
- */
-export function withValueAndGrad<A extends unknown[], R extends tf.Scalar>(
-  f: (...args: A) => R,
-  impl: ValueAndGradImpl<A, A[0]>,
-): (...args: A) => R {
-  Object.defineProperty(f, CUSTOM_VALUE_AND_GRAD, { value: impl, configurable: true });
-  return f;
-}
-
-/** The hand-derived `valueAndGrad` attached to `f`, if any. */
-export function customValueAndGradOf(f: unknown): ValueAndGradImpl<unknown[], unknown> | undefined {
-  if (typeof f !== 'function') return undefined;
-  return (f as unknown as Record<symbol, ValueAndGradImpl<unknown[], unknown> | undefined>)[CUSTOM_VALUE_AND_GRAD];
 }

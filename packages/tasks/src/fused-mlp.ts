@@ -3,7 +3,8 @@ import type { Batch } from '@lopt/datasets';
 import {
   type FusedContext,
   type FusedOutput,
-  fusedAvailable,
+  defineOp,
+  kernelRegistered,
   type Mat,
   registerFusedKernel,
   runFusedKernel,
@@ -533,72 +534,64 @@ function ensureKernels(L: number): void {
   });
 }
 
-/**
- * `[loss, grads]` of a softmax-cross-entropy MLP in one fused kernel, or `undefined` when
- * the active backend has no fused kernels. `moduleNames` lists the linear modules in
- * order (each `{ w, b }` in `params`).
- */
-export function fusedMlpValueAndGrad(
-  params: MLPParams,
-  data: Batch,
-  moduleNames: readonly string[],
-  activation: ActName,
-): [tf.Scalar, MLPParams] | undefined {
-  const L = moduleNames.length;
-  ensureKernels(L);
-  if (!fusedAvailable(VALUE_AND_GRAD(L))) return undefined;
+/** What the MLP ops need of a task: its fused view (when the kernels cover it) and its plain losses. */
+export interface MlpOpTask {
+  readonly fused?: { modules: readonly string[]; act: ActName };
+  plainLoss(params: MLPParams, data: Batch): tf.Scalar;
+  plainBatchedLoss(stackedParams: MLPParams, data: Batch): tf.Tensor1D;
+}
+
+function kernelInputs(params: MLPParams, data: Batch, moduleNames: readonly string[]): Record<string, tf.Tensor> {
   const inputs: Record<string, tf.Tensor> = { x: data.image, labels: data.label };
   moduleNames.forEach((m, l) => {
     inputs[`w${l}`] = params[m]!.w!;
     inputs[`b${l}`] = params[m]!.b!;
   });
-  const outs = runFusedKernel(VALUE_AND_GRAD(L), inputs, { numLayers: L, activation });
-  const grads: MLPParams = {};
-  moduleNames.forEach((m, l) => {
-    grads[m] = { w: outs[1 + 2 * l]!, b: outs[2 + 2 * l]! };
-  });
-  return [outs[0] as tf.Scalar, grads];
+  return inputs;
 }
 
-/**
- * The mean cross-entropy of an MLP as one fused kernel, or `undefined` when the active
- * backend has no fused kernels.
- */
-export function fusedMlpLoss(
-  params: MLPParams,
-  data: Batch,
-  moduleNames: readonly string[],
-  activation: ActName,
-): tf.Scalar | undefined {
-  const L = moduleNames.length;
-  ensureKernels(L);
-  if (!fusedAvailable(LOSS(L))) return undefined;
-  const inputs: Record<string, tf.Tensor> = { x: data.image, labels: data.label };
-  moduleNames.forEach((m, l) => {
-    inputs[`w${l}`] = params[m]!.w!;
-    inputs[`b${l}`] = params[m]!.b!;
-  });
-  return runFusedKernel(LOSS(L), inputs, { numLayers: L, activation })[0] as tf.Scalar;
-}
+const fusable = (t: MlpOpTask, params: MLPParams, data: Batch) =>
+  t.fused !== undefined &&
+  data.image.dtype === 'float32' &&
+  t.fused.modules.every((m) => params[m]?.w?.dtype === 'float32' && params[m]?.b?.dtype === 'float32');
 
 /**
- * The mean cross-entropies of K MLPs (parameters stacked on a leading axis) as one fused
- * kernel: `[K]` losses, or `undefined` when the active backend has no fused kernels.
- * `data.image` is `[B, ...]` (shared) or `[K, B, ...]` with `data.label` `[K, B]`.
+ * The mean softmax cross-entropy of an image MLP (`ImageMLPTask.loss`): the plain ops
+ * define it; one fused kernel computes it on cpu and wasm for relu and tanh MLPs without
+ * layer norm. Its gradient is the fused value-and-grad kernel's and that kernel's
+ * gradient the fused Hessian-vector product, so the kernel serves to second order
+ * (meta-gradients through inner gradients); deeper, the reference runs.
  */
-export function fusedMlpBatchedLoss(
-  stacked: MLPParams,
-  data: Batch,
-  moduleNames: readonly string[],
-  activation: ActName,
-): tf.Tensor1D | undefined {
-  const L = moduleNames.length;
-  ensureKernels(L);
-  if (!fusedAvailable(BATCHED_LOSS(L))) return undefined;
-  const inputs: Record<string, tf.Tensor> = { x: data.image, labels: data.label };
-  moduleNames.forEach((m, l) => {
-    inputs[`w${l}`] = stacked[m]!.w!;
-    inputs[`b${l}`] = stacked[m]!.b!;
-  });
-  return runFusedKernel(BATCHED_LOSS(L), inputs, { numLayers: L, activation })[0] as tf.Tensor1D;
-}
+export const mlpLoss = defineOp<[MlpOpTask, MLPParams, Batch], tf.Scalar>({
+  name: 'ImageMLPTask.loss',
+  reference: (t, params, data) => t.plainLoss(params, data),
+  applies: fusable,
+  kernel: (t, params, data) => {
+    const { modules, act } = t.fused!;
+    const L = modules.length;
+    ensureKernels(L);
+    if (!kernelRegistered(LOSS(L))) return undefined;
+    return runFusedKernel(LOSS(L), kernelInputs(params, data, modules), { numLayers: L, activation: act })[0] as tf.Scalar;
+  },
+  vjpOrder: 2,
+});
+
+/**
+ * The K losses of K image MLPs stacked on a leading axis (`ImageMLPTask.batchedLoss`),
+ * `data.image` `[B, ...]` (shared) or `[K, B, ...]` with `data.label` `[K, B]`. A kernel
+ * of its own rather than K calls of `mlpLoss`: one kernel for K problems is one op's
+ * bookkeeping instead of K (and tfjs has no `vmap` to derive it). Second order as `mlpLoss`.
+ */
+export const mlpBatchedLoss = defineOp<[MlpOpTask, MLPParams, Batch], tf.Tensor1D>({
+  name: 'ImageMLPTask.batchedLoss',
+  reference: (t, params, data) => t.plainBatchedLoss(params, data),
+  applies: fusable,
+  kernel: (t, params, data) => {
+    const { modules, act } = t.fused!;
+    const L = modules.length;
+    ensureKernels(L);
+    if (!kernelRegistered(BATCHED_LOSS(L))) return undefined;
+    return runFusedKernel(BATCHED_LOSS(L), kernelInputs(params, data, modules), { numLayers: L, activation: act })[0] as tf.Tensor1D;
+  },
+  vjpOrder: 2,
+});

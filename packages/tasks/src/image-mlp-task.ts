@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Batch, Datasets } from '@lopt/datasets';
-import { type PRNGKey, withValueAndGrad } from '@lopt/pytree';
+import type { PRNGKey } from '@lopt/pytree';
 import { type Activation, getActivation } from './activations.js';
 import { BaseTask } from './base-task.js';
 import type { BatchedTask } from './batched.js';
 import { checkImageBatch, checkParamShapes, type ShapeTree } from './check.js';
 import { clipNormalizer, meanSoftmaxCrossEntropy } from './losses.js';
-import { fusedActivationName, fusedMlpBatchedLoss, fusedMlpLoss, fusedMlpValueAndGrad } from './fused-mlp.js';
+import { fusedActivationName, mlpBatchedLoss, mlpLoss } from './fused-mlp.js';
 import { initMLP, linearName, type MLPParams, type MLPSpec, mlpForward, mlpParamShapes } from './mlp.js';
 
 /** The loss of an image MLP: softmax cross-entropy (the default) or squared error to one-hot labels. */
@@ -57,8 +57,8 @@ export class ImageMLPTask extends BaseTask<MLPParams, Batch> implements BatchedT
   private readonly shapes: Record<string, ShapeTree>;
   private readonly weightInit: ImageMLPTaskOptions['weightInit'];
   private readonly customNormalizer: ImageMLPTaskOptions['normalizer'];
-  /** The fused kernels' view of this MLP, when they can run it (see attachFusedValueAndGrad). */
-  private fused?: { modules: string[]; act: 'relu' | 'tanh' };
+  /** The fused kernels' view of this MLP, when they can run it (see `mlpLoss`). */
+  readonly fused?: { modules: string[]; act: 'relu' | 'tanh' };
 
   /** An MLP on `datasets` (which fix the input size and the number of classes). */
   constructor(datasets: Datasets, opts: ImageMLPTaskOptions) {
@@ -78,25 +78,11 @@ export class ImageMLPTask extends BaseTask<MLPParams, Batch> implements BatchedT
     this.shapes = mlpParamShapes(this.spec);
     this.weightInit = opts.weightInit;
     this.customNormalizer = opts.normalizer;
-    this.attachFusedValueAndGrad();
-  }
-
-  /**
-   * Cross-entropy MLPs with relu or tanh get a fused `valueAndGrad(task.loss)` (one kernel
-   * for the loss and all gradients, one for its Hessian-vector product), used on backends
-   * with fused kernels; the plain ops serve everywhere else and define the semantics.
-   */
-  private attachFusedValueAndGrad(): void {
-    if (this.spec.layerNorm || this.lossKind !== 'softmax_cross_entropy') return;
-    const act = fusedActivationName(this.spec.activation);
-    if (!act) return;
-    const modules = this.spec.sizes.map((_, i) => linearName(this.spec, i));
-    this.fused = { modules, act };
-    this.loss = withValueAndGrad(this.loss, (params: MLPParams, _key: PRNGKey, data: Batch) => {
-      checkParamShapes(this.name, this.shapes, params);
-      checkImageBatch(this.name, data, this.imageShape);
-      return fusedMlpValueAndGrad(params, data, modules, act);
-    });
+    // Cross-entropy MLPs with relu or tanh have fused kernels (see `mlpLoss`).
+    const fusedAct = fusedActivationName(this.spec.activation);
+    if (!this.spec.layerNorm && this.lossKind === 'softmax_cross_entropy' && fusedAct) {
+      this.fused = { modules: this.spec.sizes.map((_, i) => linearName(this.spec, i)), act: fusedAct };
+    }
   }
 
   /** The task's name (the factory's name for the named tasks). */
@@ -118,11 +104,18 @@ export class ImageMLPTask extends BaseTask<MLPParams, Batch> implements BatchedT
   loss(params: MLPParams, _key: PRNGKey, data: Batch): tf.Scalar {
     checkParamShapes(this.name, this.shapes, params);
     checkImageBatch(this.name, data, this.imageShape);
-    if (this.fused) {
-      const fused = fusedMlpLoss(params, data, this.fused.modules, this.fused.act);
-      if (fused) return fused;
-    }
+    return mlpLoss(this, params, data);
+  }
+
+  /** `loss` in plain ops (the reference of the `mlpLoss` op), without the input checks. */
+  plainLoss(params: MLPParams, data: Batch): tf.Scalar {
     return tf.tidy(() => this.lossOf(params, data.image, data.label, 0)) as tf.Scalar;
+  }
+
+  /** `batchedLoss` in plain ops (the reference of the `mlpBatchedLoss` op), without the checks. */
+  plainBatchedLoss(stackedParams: MLPParams, data: Batch): tf.Tensor1D {
+    const perMember = data.image.rank === 5;
+    return tf.tidy(() => this.lossOf(stackedParams, data.image, data.label, perMember ? 1 : 0)) as tf.Tensor1D;
   }
 
   /**
@@ -134,11 +127,7 @@ export class ImageMLPTask extends BaseTask<MLPParams, Batch> implements BatchedT
     checkParamShapes(this.name, this.shapes, stackedParams, [k]);
     const perMember = data?.image instanceof tf.Tensor && data.image.rank === 5;
     checkImageBatch(this.name, data, this.imageShape, perMember ? [k] : []);
-    if (this.fused) {
-      const fused = fusedMlpBatchedLoss(stackedParams, data, this.fused.modules, this.fused.act);
-      if (fused) return fused;
-    }
-    return tf.tidy(() => this.lossOf(stackedParams, data.image, data.label, perMember ? 1 : 0)) as tf.Tensor1D;
+    return mlpBatchedLoss(this, stackedParams, data);
   }
 
   /** Logits `[..., B, C]` for images `[..., B, H, W, C]` with `lead` stacking axes on the images. */

@@ -1,10 +1,12 @@
-import { chain } from '../chain.js';
+import * as tf from '@tensorflow/tfjs-core';
 import { formatHyperparam as f } from '../format-name.js';
-import { checkRange, type Hyperparam } from '../hyperparams.js';
+import { checkRange, type Hyperparam, increment, negate } from '../hyperparams.js';
 import { OptaxOptimizer } from '../optax-optimizer.js';
 import type { ScalarOrSchedule } from '../schedules/schedule.js';
-import { scaleByAdam } from '../transforms/scale-by-adam.js';
-import { scaleByLearningRate } from '../transforms/scale-by-learning-rate.js';
+import { type ScaleByAdamOptions, type ScaleByAdamState, scaleByAdamUpdate } from '../transforms/scale-by-adam.js';
+import type { ScaleByScheduleState } from '../transforms/scale-by-schedule.js';
+import type { EmptyState, GradientTransformation } from '../transform.js';
+import { mapLike } from '../tree-ops.js';
 import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `Adam` (the reference's defaults). */
@@ -46,7 +48,7 @@ export class Adam extends OptaxOptimizer {
     checkRange('Adam', 'b2', b2, { min: 0, max: 1, maxExclusive: true });
     checkRange('Adam', 'eps', eps, { min: 0 });
     checkRange('Adam', 'epsRoot', epsRoot, { min: 0 });
-    super(chain(scaleByAdam({ b1, b2, eps, epsRoot }), scaleByLearningRate(learningRate)));
+    super(scaleByAdamThenLearningRate({ b1, b2, eps, epsRoot }, learningRate));
     this.learningRate = learningRate;
     this.b1 = b1;
     this.b2 = b2;
@@ -58,4 +60,40 @@ export class Adam extends OptaxOptimizer {
   override get name(): string {
     return `Adam_lr${f(this.learningRate)}_b1${f(this.b1)}_b2${f(this.b2)}_eps${f(this.eps)}_epsroot${f(this.epsRoot)}`;
   }
+}
+
+/**
+ * `chain(scaleByAdam(opts), scaleByLearningRate(learningRate))`, same state, same values,
+ * with the (negated) learning rate passed into Adam's step op as its output factor
+ * instead of a separate full-size multiply per leaf.
+ */
+function scaleByAdamThenLearningRate(
+  opts: ScaleByAdamOptions,
+  learningRate: ScalarOrSchedule,
+): GradientTransformation<[ScaleByAdamState, EmptyState | ScaleByScheduleState]> {
+  const schedule = typeof learningRate === 'function' ? learningRate : undefined;
+  return {
+    init: (params) => [
+      { count: tf.scalar(0, 'int32'), mu: mapLike((p) => tf.zerosLike(p), params), nu: mapLike((p) => tf.zerosLike(p), params) },
+      schedule ? { count: tf.scalar(0, 'int32') } : ({} as EmptyState),
+    ],
+    update: (updates, state) => {
+      if (!Array.isArray(state) || state.length !== 2) {
+        throw new Error('Adam: expected the state [scaleByAdam state, learning-rate state]');
+      }
+      const [adamState, lrState] = state;
+      let factor: Hyperparam;
+      let nextLr: EmptyState | ScaleByScheduleState = lrState;
+      if (schedule) {
+        const count = (lrState as ScaleByScheduleState).count;
+        const lr = schedule(count);
+        factor = typeof lr === 'number' ? -lr : tf.neg(lr);
+        nextLr = { count: increment(count) };
+      } else {
+        factor = negate(learningRate as Hyperparam);
+      }
+      const [u, nextAdam] = scaleByAdamUpdate(opts, updates, adamState, factor);
+      return [u, [nextAdam, nextLr]];
+    },
+  };
 }

@@ -1,6 +1,6 @@
 // Every optimizer against a float64 reference written here in plain JavaScript numbers:
 // 60 updates with random gradients (some exactly zero) on a small pytree.
-import { setFusedKernelsEnabled } from '@lopt/pytree';
+import { setFastPathsEnabled } from '@lopt/pytree';
 import { describe, expect, test } from 'vitest';
 import type { Optimizer } from '../optimizer.js';
 import { relativeError, runOptimizer, TEST_SHAPES } from '../test-helpers.js';
@@ -103,12 +103,12 @@ describe('optimizers match float64 references', () => {
     );
   });
 
-  test('Adam and Nesterov Adam on the plain-op path (fused kernels off)', () => {
-    const previous = setFusedKernelsEnabled(false);
+  test('Adam and Nesterov Adam on the plain-op path (fast paths off)', () => {
+    const previous = setFastPathsEnabled(false);
     try {
       check(new Adam(0.02), elementwise(() => ({ m: 0, v: 0 }), (p, g, t, s) => p - 0.02 * adamStep(s, g, t, 0.9, 0.999, 1e-8, 1e-8)));
     } finally {
-      setFusedKernelsEnabled(previous);
+      setFastPathsEnabled(previous);
     }
     check(
       new OptaxOptimizer(chain(scaleByAdam({ nesterov: true }), scaleByLearningRate(0.02))),

@@ -76,6 +76,5 @@ export function addDecayedWeights(
       if (typeof weightDecay === 'number' && weightDecay === 0) return [updates, state];
       return [apply(updates, ps, weightDecay as Hyperparam), state];
     },
-    elementwise: mask === true || mask === false,
   };
 }

@@ -15,6 +15,5 @@ export function clipByBlockRms(threshold: Hyperparam): GradientTransformation<Em
       mapLike((u) => tf.div(u, tf.maximum(1, tf.div(sqrtWithRoot(tf.mean(tf.square(u))), threshold))), updates),
       state,
     ],
-    elementwise: false,
   };
 }

@@ -22,6 +22,5 @@ export function clipByGlobalNorm(maxNorm: Hyperparam): GradientTransformation<Em
       const factor = tf.where(small, tf.onesLike(sq), tf.div(maxNorm, norm));
       return [mapLike((u) => tf.mul(u, factor), updates), state];
     },
-    elementwise: true,
   };
 }

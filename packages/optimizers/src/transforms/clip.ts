@@ -8,6 +8,5 @@ export function clip(maxDelta: number): GradientTransformation<EmptyState> {
   return {
     init: () => ({}),
     update: (updates, state) => [mapLike((u) => tf.clipByValue(u, -maxDelta, maxDelta), updates), state],
-    elementwise: true,
   };
 }

@@ -21,6 +21,5 @@ export function ema(decay: Hyperparam, debias = true): GradientTransformation<Em
       const k = debias ? tf.reciprocal(biasCorrection(decay, count)) : undefined;
       return [k ? mapLike((m) => tf.mul(m, k), e) : e, { count, ema: e }];
     },
-    elementwise: true,
   };
 }

@@ -30,6 +30,5 @@ export function scaleByAdamax(
       const out = mapLike((m, v) => tf.div(tf.mul(m, k1), v), mu, nu);
       return [out, { count, mu, nu }];
     },
-    elementwise: true,
   };
 }

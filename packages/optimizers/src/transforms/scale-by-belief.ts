@@ -49,6 +49,5 @@ export function scaleByBelief(opts: ScaleByBeliefOptions = {}): GradientTransfor
       const out = mapLike((m, v) => tf.div(tf.mul(m, k1), tf.add(sqrtWithRoot(tf.mul(v, k2)), eps)), mu, nu);
       return [out, { count, mu, nu }];
     },
-    elementwise: true,
   };
 }

@@ -105,6 +105,5 @@ export function scaleByFactoredRms(opts: ScaleByFactoredRmsOptions = {}): Gradie
       });
       return [treeUnflatten<tf.Tensor, typeof updates>(def, out), { count: increment(state.count), vRow, vCol, v }];
     },
-    elementwise: false,
   };
 }

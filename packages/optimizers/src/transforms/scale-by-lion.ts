@@ -24,6 +24,5 @@ export function scaleByLion(b1: Hyperparam = 0.9, b2: Hyperparam = 0.99): Gradie
       const mu = mapLike((g, m) => tf.add(tf.mul(m, b2), tf.mul(g, oneMinus(b2))), updates, state.mu);
       return [out, { count: increment(state.count), mu }];
     },
-    elementwise: true,
   };
 }

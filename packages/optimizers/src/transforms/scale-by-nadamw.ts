@@ -75,6 +75,5 @@ export function scaleByNadamw(opts: ScaleByNadamwOptions = {}): GradientTransfor
       );
       return [out, { count, mu, nu }];
     },
-    elementwise: true,
   };
 }

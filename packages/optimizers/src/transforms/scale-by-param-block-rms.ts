@@ -12,6 +12,5 @@ export function scaleByParamBlockRms(minScale: Hyperparam = 1e-3): GradientTrans
       mapLike((u, p) => tf.mul(u, safeRootMeanSquares(p, minScale)), updates, requireParams('scaleByParamBlockRms', params)),
       state,
     ],
-    elementwise: false,
   };
 }

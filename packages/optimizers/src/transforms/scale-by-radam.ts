@@ -70,6 +70,5 @@ export function scaleByRAdam(opts: ScaleByRAdamOptions = {}): GradientTransforma
       );
       return [out, { count, mu, nu }];
     },
-    elementwise: true,
   };
 }

@@ -58,6 +58,5 @@ export function scaleByRms(opts: ScaleByRmsOptions = {}): GradientTransformation
       );
       return [out, { count, nu }];
     },
-    elementwise: true,
   };
 }

@@ -30,6 +30,5 @@ export function scaleByRss(initialAccumulatorValue = 0.1, eps: Hyperparam = 1e-7
       );
       return [out, { sumOfSquares }];
     },
-    elementwise: true,
   };
 }

@@ -18,7 +18,5 @@ export function scaleBySchedule(stepSizeFn: Schedule): GradientTransformation<Sc
       const s = stepSizeFn(state.count);
       return [mapLike((u) => tf.mul(u, s), updates), { count: increment(state.count) }];
     },
-    elementwise: true,
-    scaleFactor: (state) => [stepSizeFn(state.count), { count: increment(state.count) }],
   };
 }

@@ -60,6 +60,5 @@ export function scaleBySm3(b1: Hyperparam = 0.9, b2: Hyperparam = 1, eps: Hyperp
       );
       return [nu, { mu, nu }];
     },
-    elementwise: false,
   };
 }

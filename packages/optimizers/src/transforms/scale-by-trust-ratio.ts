@@ -42,6 +42,5 @@ export function scaleByTrustRatio(opts: ScaleByTrustRatioOptions = {}): Gradient
       );
       return [out, state];
     },
-    elementwise: false,
   };
 }

@@ -52,6 +52,5 @@ export function scaleByYogi(opts: ScaleByYogiOptions = {}): GradientTransformati
       const out = mapLike((m, v) => tf.div(tf.mul(m, k1), tf.add(sqrtWithRoot(tf.mul(v, k2), epsRoot), eps)), mu, nu);
       return [out, { count, mu, nu }];
     },
-    elementwise: true,
   };
 }

@@ -8,7 +8,5 @@ export function scale(stepSize: Hyperparam): GradientTransformation<EmptyState> 
   return {
     init: () => ({}),
     update: (updates, state) => [mapLike((u) => tf.mul(u, stepSize), updates), state],
-    elementwise: true,
-    scaleFactor: (state) => [stepSize, state],
   };
 }

@@ -21,6 +21,5 @@ export function trace(decay: Hyperparam, nesterov = false): GradientTransformati
       const out = nesterov ? mapLike((g, tr) => tf.add(tf.mul(tr, decay), g), updates, t) : t;
       return [out, { trace: t }];
     },
-    elementwise: true,
   };
 }
