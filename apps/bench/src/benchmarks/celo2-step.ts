@@ -19,7 +19,8 @@ const celo2Step: RatioCase = {
   goal: '<= 4x lopt Adam step',
   goalRatio: 4,
   peerName: 'lopt Adam',
-  reps: 10,
+  itersPerBlock: 10,
+  blocks: 5,
   setup: async () => {
     const keys = random.split(random.PRNGKey(7), 2 * SHAPES.length);
     const params: Record<string, tf.Tensor> = {};

@@ -33,7 +33,8 @@ const distributedWorkers: RatioCase = {
   goal: '<= 0.59x (>= 1.7x steps/s)',
   goalRatio: 1 / 1.7,
   peerName: '1 worker',
-  reps: 5,
+  itersPerBlock: 3,
+  blocks: 5,
   async setup() {
     if (findRedisServer() === undefined) throw new Error(`skip: redis-server is not installed (${REDIS_INSTALL_HINT})`);
     const redis = await startRedisServer();
