@@ -1,5 +1,6 @@
-// The site in one command: VitePress renders the pages and bundles the demo, then the
-// static assets are copied in and typedoc writes the API reference to dist/api.
+// The site in one command: typedoc writes the API reference as Markdown pages into
+// site/api, VitePress renders every page and bundles the demo, then the static assets
+// (wasm binaries, the demo's dataset) are copied in.
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,9 +19,10 @@ function run(label, cmd, args) {
 }
 
 rmSync(dist, { recursive: true, force: true });
+rmSync(join(docsRoot, 'site/api'), { recursive: true, force: true });
 const bin = (name) => join(docsRoot, 'node_modules', '.bin', name);
+run('API reference (typedoc)', bin('typedoc'), ['--options', 'typedoc.json', '--logLevel', 'Error']);
 run('pages (vitepress)', bin('vitepress'), ['build', 'site']);
-const { wasmFiles, dataDir } = copyAssets(dist);
-console.log(`docs build: copied ${wasmFiles.length} wasm files and Fashion-MNIST from ${dataDir}`);
-run('API reference (typedoc)', bin('typedoc'), ['--options', 'typedoc.json']);
+const { wasmFiles, data } = copyAssets(dist);
+console.log(`docs build: copied ${wasmFiles.length} wasm files and the demo's dataset (${data})`);
 console.log(`docs build: site written to ${dist}`);

@@ -16,7 +16,7 @@ describe('the live demo training (run in Node, as the page runs it)', () => {
     expect(seen).toEqual(steps);
     const losses = steps.map((s) => s.loss);
     expect(mean(losses.slice(-10))).toBeLessThan(mean(losses.slice(0, 10)));
-    expect(steps.at(-1)!.learningRate).toBeGreaterThan(1.5 * steps[0]!.learningRate);
+    expect(steps.at(-1)!.secondary!).toBeGreaterThan(1.5 * steps[0]!.secondary!);
     expect(tf.memory().numTensors).toBe(before);
   });
 
@@ -31,9 +31,27 @@ describe('the live demo training (run in Node, as the page runs it)', () => {
     const losses = steps.map((s) => s.loss);
     expect(mean(losses.slice(0, 20))).toBeGreaterThan(2.1); // about ln 10 at lr 1e-3
     expect(mean(losses.slice(-20))).toBeLessThan(mean(losses.slice(0, 20)) - 0.02);
-    expect(steps.at(-1)!.learningRate).toBeGreaterThan(3 * steps[0]!.learningRate);
+    expect(steps.at(-1)!.secondary!).toBeGreaterThan(3 * steps[0]!.secondary!);
     expect(tf.memory().numTensors).toBe(before);
   });
+
+  for (const optimizer of ['mlpLOptPes', 'adafacMlpLOptPes'] as const) {
+    it(`meta-trains ${optimizer} with PES on real Fashion-MNIST: the fixed-start evaluation loss falls`, async () => {
+      const before = tf.memory().numTensors;
+      const steps = await runDemo(
+        { task: 'fashionMnist8', optimizer, iterations: 31 },
+        { onStep: () => {}, datasetOptions: { download: false } },
+      );
+      expect(steps).toHaveLength(31);
+      const evals = steps.filter((s) => s.secondary !== undefined);
+      expect(evals.map((s) => s.iteration)).toEqual([0, 10, 20, 30]);
+      console.log(`${optimizer}: evaluation loss`, evals.map((s) => s.secondary!.toFixed(4)).join(' -> '));
+      expect(evals[0]!.secondary!).toBeGreaterThan(2.0); // ln 10 = 2.30 with untrained steps
+      expect(evals.at(-1)!.secondary!).toBeLessThan(evals[0]!.secondary! - 0.05);
+      for (const s of steps) expect(Number.isFinite(s.loss)).toBe(true);
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
 
   it('trains the 8x8 MLP with plain SGD: the training loss falls', async () => {
     const steps = await runDemo(
