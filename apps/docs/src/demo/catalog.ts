@@ -20,7 +20,7 @@ export const EVAL_EVERY = 10;
 export const EVAL_STEPS = 20;
 
 const evaluation = {
-  title: `Evaluation: mean training loss over ${EVAL_STEPS} steps from a fixed start`,
+  title: `Evaluation loss (${EVAL_STEPS} steps from a fixed start)`,
   row: 'evaluation loss',
   logY: false,
 };
@@ -28,14 +28,14 @@ const evaluation = {
 /** The optimizers, in the order the page lists them. */
 export const DEMO_OPTIMIZERS = {
   learnableAdam: {
-    label: 'LearnableAdam: meta-gradient through 4 unrolled steps (Part 1)',
+    label: 'LearnableAdam (Part 1)',
     meta: true,
     secondary: { title: 'Learned learning rate exp(theta.logLr)', row: 'learned learning rate', logY: true },
   },
-  mlpLOptPes: { label: 'MLPLOpt: per-parameter MLP, meta-trained with PES (Part 5)', meta: true, secondary: evaluation },
-  adafacMlpLOptPes: { label: 'AdafacMLPLOpt: Adafactor features + MLP, meta-trained with PES', meta: true, secondary: evaluation },
-  adam: { label: 'Adam, lr 0.01 (plain training)', meta: false, secondary: { title: 'Learning rate', row: 'learning rate', logY: true } },
-  sgd: { label: 'SGD (plain training)', meta: false, secondary: { title: 'Learning rate', row: 'learning rate', logY: true } },
+  mlpLOptPes: { label: 'MLPLOpt with PES (Part 5)', meta: true, secondary: evaluation },
+  adafacMlpLOptPes: { label: 'AdafacMLPLOpt with PES', meta: true, secondary: evaluation },
+  adam: { label: 'Adam, lr 0.01 (no meta)', meta: false, secondary: { title: 'Learning rate', row: 'learning rate', logY: true } },
+  sgd: { label: 'SGD (no meta)', meta: false, secondary: { title: 'Learning rate', row: 'learning rate', logY: true } },
 } satisfies Record<string, DemoOptimizerInfo>;
 
 /** The optimizers a visitor can pick. */
@@ -43,8 +43,8 @@ export type DemoOptimizerName = keyof typeof DEMO_OPTIMIZERS;
 
 /** The tasks a visitor can pick, in the order the page lists them. */
 export const DEMO_TASKS = {
-  fashionMnist8: { label: 'Fashion-MNIST 8x8, 32-unit ReLU MLP' },
-  quadraticFamily: { label: 'Quadratic family, 10-d' },
+  fashionMnist8: { label: 'Fashion-MNIST 8x8, MLP' },
+  quadraticFamily: { label: 'Quadratics, 10-d' },
 } satisfies Record<string, { label: string }>;
 
 /** The tasks a visitor can pick. */
