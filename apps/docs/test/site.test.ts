@@ -40,7 +40,8 @@ async function open(path: string, viewport = DESKTOP): Promise<{ page: Page; err
   page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
   page.on('response', (r) => r.status() >= 400 && errors.push(`HTTP ${r.status()}: ${r.url()}`));
   page.on('worker', (w) => w.on('console', (m) => m.type() === 'error' && errors.push(`worker: ${m.text()}`)));
-  const response = await page.goto(new URL(path, server.url).href, { waitUntil: 'load' });
+  // Generous: a loaded machine (CI runs other suites beside this one) can take long to load a page.
+  const response = await page.goto(new URL(path, server.url).href, { waitUntil: 'load', timeout: 120_000 });
   return { page, errors, status: response?.status() ?? 0 };
 }
 
@@ -184,7 +185,7 @@ describe('the built site', () => {
         await page.close();
       }
     };
-    await Promise.all([worker(), worker(), worker()]);
+    await Promise.all([worker(), worker()]);
     console.log(`docs site: ${all.length} pages loaded in Chromium`);
     expect(failures).toEqual([]);
   }, 900_000);
