@@ -51,6 +51,7 @@ export interface Part1Result {
   plotFile: string;
 }
 
+// #region momentum-class
 // A custom optimizer is a subclass with a pytree state (momentum, done right).
 interface MomentumOptState<P> {
   params: P;
@@ -89,6 +90,7 @@ class MomentumOptimizer extends Optimizer {
     return { params: p, modelState: opts.modelState, iteration: tf.add(s.iteration, 1) as tf.Scalar, momentums: m };
   }
 }
+// #endregion momentum-class
 
 const scalar = (x: tf.Tensor) => x.dataSync()[0]!;
 // Trees print with their values (tensors become nested arrays).
@@ -105,6 +107,7 @@ export async function runPart1(opts: Part1Options = {}): Promise<Part1Result> {
   const dataDir = opts.dataDir ?? process.env.LOPT_DATA_DIR;
 
   // ---------------------------------------------------------------- Tasks
+  // #region task
   let key: PRNGKey = random.PRNGKey(0);
   // A 1-hidden-layer ReLU MLP (32 units) on Fashion-MNIST resized to 8x8, batch 128.
   const task = await imageMlp.ImageMLP_FashionMnist8_Relu32(dataDir ? { cacheRoot: dataDir, download: false } : {});
@@ -112,22 +115,30 @@ export async function runPart1(opts: Part1Options = {}): Promise<Part1Result> {
   let params = task.init(key);
   const paramShapes = treeMap((x) => x.shape, params);
   log(paramShapes);
+  // #endregion task
 
+  // #region batch
   const batch = task.datasets!.train.next().value;
   const batchShapes = treeMap((x) => [x.shape, x.dtype], batch);
   log(batchShapes);
+  // #endregion batch
 
+  // #region loss
   let key1: PRNGKey;
   [key, key1] = random.split(key) as [PRNGKey, PRNGKey];
   const loss = task.loss(params, key1, batch);
   loss.print();
   const initialLoss = scalar(loss);
+  // #endregion loss
 
+  // #region grad
   const [lossValue, grad] = valueAndGrad(task.loss)(params, key1, batch);
   const gradShapes = treeMap((x) => x.shape, grad);
   log(gradShapes);
   tf.dispose([loss, lossValue, grad, batch] as tf.TensorContainer);
+  // #endregion grad
 
+  // #region sgd
   // Train with plain SGD; every tensor is disposed.
   const sgdTestLosses: number[] = [];
   let sgdLeakedTensors: number;
@@ -158,8 +169,10 @@ export async function runPart1(opts: Part1Options = {}): Promise<Part1Result> {
     sgdLeakedTensors = tf.memory().numTensors - before;
     tf.dispose(params as tf.TensorContainer);
   }
+  // #endregion sgd
 
   // ---------------------------------------------------------------- Optimizers
+  // #region optimizer-states
   const fakeParams = { a: tf.zeros([2]) };
   let opt: Optimizer = new SGD(1e-4);
   let optState = opt.init(fakeParams);
@@ -170,12 +183,16 @@ export async function runPart1(opts: Part1Options = {}): Promise<Part1Result> {
   optState = opt.init(fakeParams);
   const adamState = show(optState);
   log(adamState);
+  // #endregion optimizer-states
 
+  // #region adam-step
   const fakeGrads = { a: tf.ones([2]) };
   const nextOptState = opt.update(optState, fakeGrads, { loss: tf.scalar(10) });
   opt.getParams(nextOptState).a.print();
   const adamStep = Array.from(opt.getParams(nextOptState).a.dataSync());
+  // #endregion adam-step
 
+  // #region adam-loop
   // A jitted-style step: one function from state to state.
   const adamLosses: number[] = [];
   {
@@ -200,8 +217,10 @@ export async function runPart1(opts: Part1Options = {}): Promise<Part1Result> {
     }
     tf.dispose(state as unknown as tf.TensorContainer);
   }
+  // #endregion adam-loop
 
   // ---------------------------------------------------------------- A custom optimizer
+  // #region momentum-use
   const mom = new MomentumOptimizer(1);
   const momState = mom.update(mom.init({ a: tf.scalar(1), b: tf.scalar(2) }), { a: tf.scalar(-1), b: tf.scalar(1) });
   log(show(momState));
@@ -211,14 +230,18 @@ export async function runPart1(opts: Part1Options = {}): Promise<Part1Result> {
     momA: scalar(momState.momentums.a),
     momB: scalar(momState.momentums.b),
   };
+  // #endregion momentum-use
 
   // ---------------------------------------------------------------- Learned optimizers
+  // #region learnable-adam
   const lopt = new LearnableAdam();
   let theta = lopt.init(key);
   log(show(theta));
   const thetaKeys = Object.keys(theta).sort();
   const initialTheta = Object.fromEntries(Object.entries(theta).map(([k, v]) => [k, scalar(v)]));
+  // #endregion learnable-adam
 
+  // #region meta-loss
   // meta-loss: a function of theta through 4 unrolled inner steps. `unrolledMetaLoss` is
   // the walkthrough's meta-loss, written once for the examples, the CLI, the docs and the
   // benchmarks: fresh parameters from the first split of `key`, 4 steps of
@@ -227,6 +250,8 @@ export async function runPart1(opts: Part1Options = {}): Promise<Part1Result> {
 
   const metaValueAndGrad = valueAndGrad(metaLoss); // gradient through the inner gradients
   let firstMetaLoss: number;
+  // #endregion meta-loss
+  // #region meta-grad
   let firstMetaGradLogLr: number;
   {
     const b = task.datasets!.train.next().value;
@@ -236,7 +261,9 @@ export async function runPart1(opts: Part1Options = {}): Promise<Part1Result> {
     firstMetaGradLogLr = scalar(metaGrad.logLr);
     tf.dispose([ml, metaGrad, b] as tf.TensorContainer);
   }
+  // #endregion meta-grad
 
+  // #region meta-train
   // Meta-train theta with Adam.
   const thetaOpt = new Adam(1e-2);
   key = random.PRNGKey(0);
@@ -267,7 +294,9 @@ export async function runPart1(opts: Part1Options = {}): Promise<Part1Result> {
   const msPerMetaIteration = metaIterations > 0 ? elapsed / metaIterations : 0;
   log(`${metaIterations} meta-iterations in ${(elapsed / 1000).toFixed(1)} s (${msPerMetaIteration.toFixed(1)} ms each, backend ${tf.getBackend()})`);
   tf.dispose(thetaOptState as unknown as tf.TensorContainer);
+  // #endregion meta-train
 
+  // #region plot
   // The learning-rate and meta-loss curves, as a picture.
   await mkdir(outDir, { recursive: true });
   const plotFile = join(outDir, 'part1-learnable-adam.svg');
@@ -279,6 +308,7 @@ export async function runPart1(opts: Part1Options = {}): Promise<Part1Result> {
   await writeFile(tmp, svg, 'utf8');
   await rename(tmp, plotFile);
   log(`wrote ${plotFile}`);
+  // #endregion plot
 
   return {
     paramShapes,

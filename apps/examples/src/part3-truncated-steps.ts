@@ -47,6 +47,7 @@ export async function runPart3(opts: Part3Options = {}): Promise<Part3Result> {
   const nTasks = opts.numTasks ?? 8;
   const outerState = { outerIteration: 0 };
 
+  // #region schedule
   // A schedule is stateless; its state is plain data. Length 10: done from step 10 on.
   const truncSched = new ConstantTruncationSchedule(10);
   let key = random.PRNGKey(0);
@@ -58,7 +59,9 @@ export async function runPart3(opts: Part3Options = {}): Promise<Part3Result> {
     constantDone.push(isDone);
     log(i, isDone);
   }
+  // #endregion schedule
 
+  // #region sequential
   // Training one model over and over: train while the truncation runs, reset when done.
   const task = await imageMlp.ImageMLP_FashionMnist8_Relu32(opts.data);
   type Params = ReturnType<typeof task.init>;
@@ -97,7 +100,9 @@ export async function runPart3(opts: Part3Options = {}): Promise<Part3Result> {
   }
   disposeExcept(state.optState);
   log('sequential losses (NaN = reset):', sequentialLosses.map((l) => l.toFixed(3)).join(' '));
+  // #endregion sequential
 
+  // #region many
   // K models side by side, first in lock step, then with random starting iterations so
   // that they reset at different times.
   const runMany = (offsets: number[] | null): number[][] => {
@@ -118,7 +123,9 @@ export async function runPart3(opts: Part3Options = {}): Promise<Part3Result> {
   const lockStepLosses = runMany(null);
   const offsetLosses = runMany(Array.from(random.randintArray(key, nTasks, 0, truncLen)));
   log('lock step: every model resets at the same step; with offsets they reset apart.');
+  // #endregion many
 
+  // #region vectorized
   // A VectorizedLOptTruncatedStep: K problems of a task family trained by a learned
   // optimizer, reset when their truncation ends (loss 0, mask false).
   const lopt = new LearnableSGDM();
@@ -141,6 +148,7 @@ export async function runPart3(opts: Part3Options = {}): Promise<Part3Result> {
     vectorized.push({ innerStep: unrollState.innerStep.slice(), loss, mask: out.mask });
     log('Iteration=', unrollState.innerStep, 'Loss=', loss.map((l) => l.toFixed(3)), 'Mask=', out.mask);
   }
+  // #endregion vectorized
   disposeExcept(unrollState);
   treeDispose(theta);
   return { constantDone, sequentialLosses, lockStepLosses, offsetLosses, vectorized };

@@ -48,6 +48,7 @@ export async function runPart4(opts: Part4Options = {}): Promise<Part4Result> {
   // FullES: no truncations inside the step (a never-ending schedule); the estimator
   // draws each unroll's length itself and perturbs theta antithetically:
   // grad ~ eps / (2 sigma^2) * (f(theta + eps) - f(theta - eps)).
+  // #region full-es
   let truncatedStep = new VectorizedLOptTruncatedStep(taskFamily, lopt, new NeverEndingTruncationSchedule(), numTasks);
   const fullEs = new FullES(truncatedStep, new ConstantTruncationSchedule(10));
   let key = random.PRNGKey(0);
@@ -59,7 +60,9 @@ export async function runPart4(opts: Part4Options = {}): Promise<Part4Result> {
   const fullES = asNumbers(esOut.grad);
   log('FullES grad:', fullES);
   treeDispose(esOut.grad, theta);
+  // #endregion full-es
 
+  // #region pes
   // PES: truncated unrolls whose ES weights accumulate over the whole trajectory.
   truncatedStep = new VectorizedLOptTruncatedStep(taskFamily, lopt, new ConstantTruncationSchedule(10), numTasks, {
     randomInitialIterationOffset: 10,
@@ -81,7 +84,9 @@ export async function runPart4(opts: Part4Options = {}): Promise<Part4Result> {
   disposeExcept(pesState, o1.unrollState);
   disposeExcept(o1, o2.unrollState);
   disposeExcept(o2);
+  // #endregion pes
 
+  // #region truncated-grad
   // TruncatedGrad: backpropagation through 5 unrolled steps, carrying the inner states on.
   const tgrad = new TruncatedGrad(truncatedStep, { unrollLength: 5, stepsPerJit: 5 });
   const tgState = tgrad.initWorkerState(ww, key);
@@ -90,6 +95,7 @@ export async function runPart4(opts: Part4Options = {}): Promise<Part4Result> {
   log('TruncatedGrad grad:', truncatedGrad);
   disposeExcept(tgState, tgOut.unrollState);
   disposeExcept(tgOut);
+  // #endregion truncated-grad
   treeDispose(theta);
   return { fullES, pes: { grads: pesGrads, innerStepBefore, innerStepAfter }, truncatedGrad };
 }

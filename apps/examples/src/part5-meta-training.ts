@@ -49,6 +49,7 @@ export async function runPart5(opts: Part5Options = {}): Promise<Part5Result> {
   const numTasks = opts.numTasks ?? 4;
   const maxLength = opts.maxLength ?? 300;
   const truncLength = opts.truncLength ?? 50;
+  // #region estimators
   const lopt = new MLPLOpt();
   const truncSched = new LogUniformLengthSchedule(Math.max(1, Math.round(maxLength / 3)), maxLength);
   const gradEstFn = <C, P, D>(taskFamily: TaskFamily<C, P, D>, k: number) =>
@@ -57,7 +58,9 @@ export async function runPart5(opts: Part5Options = {}): Promise<Part5Result> {
       { truncLength, stepsPerJit: truncLength },
     );
   const mlpTaskFamily = singleTaskToFamily(await imageMlp.ImageMLP_FashionMnist8_Relu32(opts.data));
+  // #endregion estimators
 
+  // #region single-machine
   // SingleMachineGradientLearner: theta, its Adam state, and each estimator's inner problems.
   const outerTrainer = new SingleMachineGradientLearner(
     lopt,
@@ -76,7 +79,9 @@ export async function runPart5(opts: Part5Options = {}): Promise<Part5Result> {
   }
   const outerStepsPerSecond = steps / ((performance.now() - t0) / 1000);
   disposeExcept(outerTrainerState);
+  // #endregion single-machine
 
+  // #region worker-loop
   // The same with the central learner and a worker computation written out, as a
   // multi-machine setup would split them: workers get theta, send back gradients.
   const centralLearner = new GradientLearner(lopt, new Adam(1e-3));
@@ -106,6 +111,7 @@ export async function runPart5(opts: Part5Options = {}): Promise<Part5Result> {
   }
   disposeExcept(centralState);
   disposeExcept(unrollStates);
+  // #endregion worker-loop
   return { losses, workerLosses, outerStepsPerSecond };
 }
 

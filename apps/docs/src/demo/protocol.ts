@@ -20,6 +20,8 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'backend'; name: string }
   | { type: 'status'; text: string }
+  /** Bytes of the dataset received so far, of `totalBytes` for all its files (when the site lists their sizes). */
+  | { type: 'download'; receivedBytes: number; totalBytes: number | undefined }
   | { type: 'step'; step: DemoStep }
   | { type: 'done'; stopped: boolean; iterations: number }
   | { type: 'error'; message: string };
