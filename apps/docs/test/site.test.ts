@@ -428,8 +428,7 @@ describe('the tfjs-layers page in headless Chromium', () => {
       accuracy: Number(await page.locator('#layers-accuracy').textContent()),
       epochRows: await page.locator('#layers-epochs-table tr').count(),
     };
-    mkdirSync(outDir, { recursive: true });
-    await page.screenshot({ path: join(outDir, 'layers-demo.png'), fullPage: true });
+    await shot(page, 'layers-demo.png');
     console.log('docs tfjs-layers page in Chromium:', JSON.stringify(shown));
 
     expect(shown.status).toMatch(/^Done after 3 epochs on the wasm backend/);

@@ -14,6 +14,7 @@ import {
   SingleMachineGradientLearner,
   singleTaskToFamily,
   TruncatedPES,
+  unrolledMetaLoss,
   VectorizedLOptTruncatedStep,
 } from '@lopt/outer-trainers';
 import { type PRNGKey, random, tidy, treeDispose, valueAndGrad } from '@lopt/pytree';
