@@ -14,7 +14,8 @@ import { LogUniformLengthSchedule } from './truncation-schedule.js';
 const DATA = { dataDir: `${process.env.LOPT_DATA_DIR}/fashion-mnist`, cacheRoot: null, download: false } as const;
 
 describe('meta-training on real Fashion-MNIST', () => {
-  it('PES lowers the meta-loss of MLPLOpt on ImageMLP_FashionMnist8_Relu32, without leaking tensors', async () => {
+  // End to end on real data, minutes on cpu: it runs in the test legs with slow tests on.
+  it.skipIf(process.env.LOPT_SLOW_TESTS === 'off')('PES lowers the meta-loss of MLPLOpt on ImageMLP_FashionMnist8_Relu32, without leaking tensors', async () => {
     const task = await imageMlp.ImageMLP_FashionMnist8_Relu32(DATA);
     // The meta-loss measured: mean training loss over 50 inner steps from one fixed
     // initialisation on 50 fixed batches, so theta alone decides it.
