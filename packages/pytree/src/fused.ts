@@ -54,8 +54,10 @@ export function transpose(m: Mat): Mat {
 }
 
 function makeInfo(backend: DataBackend, shape: number[], values: Float32Array): tf.TensorInfo {
-  if (backend.makeOutput) return backend.makeOutput(shape, 'float32', undefined, values);
+  // makeTensorInfo first: the cpu backend also has a makeOutput, with another signature
+  // (values first), which would build a tensor from the shape. wasm has only makeOutput.
   if (backend.makeTensorInfo) return backend.makeTensorInfo(shape, 'float32', values);
+  if (backend.makeOutput) return backend.makeOutput(shape, 'float32', undefined, values);
   throw new Error('fused kernel: this backend cannot make tensors from JavaScript data');
 }
 
