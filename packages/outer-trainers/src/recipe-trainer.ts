@@ -199,13 +199,19 @@ export class RecipeTrainer {
   /**
    * Runs outer steps until `untilStep` (default the recipe's `outerSteps`), redrawing
    * families when their period ends, checkpointing every `checkpointEvery` steps and at
-   * the end. Returns the meta-losses of the steps run.
+   * the end. `shouldStop` is asked before every step (a Ctrl-C handler, say): when it
+   * says yes, a checkpoint is written and the run returns early. Returns the
+   * meta-losses of the steps run.
    */
-  async run(untilStep = this.recipe.outerSteps): Promise<number[]> {
+  async run(untilStep = this.recipe.outerSteps, opts: { shouldStop?: () => boolean } = {}): Promise<number[]> {
     checkPositiveInt(untilStep, 'RecipeTrainer.run: untilStep');
     const runKey = random.PRNGKey(this.recipe.seed);
     const losses: number[] = [];
     while (this.stepIndex < untilStep) {
+      if (opts.shouldStop?.()) {
+        this.save();
+        break;
+      }
       await this.maybeResample(runKey);
       const out = this.learner.update(this.state, random.foldIn(runKey, this.stepIndex));
       this.state = out.state;
