@@ -1,7 +1,8 @@
 // Celo2 with its published theta, untuned, against Adam on real data: the comparisons of
-// the Celo2 weights' README (measured there with PyLO's PyTorch Celo2_naive). These tests
-// take minutes; they run on the wasm backend (the backend CI tests on) and are skipped on
-// cpu, where the same arithmetic is covered by celo2.test.ts's fixtures.
+// the Celo2 weights' README (measured there with PyLO's PyTorch Celo2_naive). They take
+// about 8 (MLP) and 6 (conv) minutes of one core on wasm, so they run only when
+// LOPT_CELO2_QUALITY=1 is set (a separate CI leg), and never on cpu, where the same
+// arithmetic is covered by celo2.test.ts's fixtures.
 import { imageMlp } from '@lopt/tasks';
 import type { Optimizer } from '@lopt/optimizers';
 import { treeDispose } from '@lopt/pytree';
@@ -11,7 +12,7 @@ import { Celo2 } from './celo2.js';
 import { DATA, adam, fmt, mean, trainThenTest } from './celo2-quality.js';
 import { celo2Theta } from './celo2-theta.js';
 
-describe.skipIf(tf.getBackend() === 'cpu')('Celo2 (published theta, default learning rate) on real data', () => {
+describe.skipIf(tf.getBackend() === 'cpu' || process.env.LOPT_CELO2_QUALITY !== '1')('Celo2 (published theta, default learning rate) on real data', () => {
   it('784-128-128-128-10 ReLU MLP on 28x28 Fashion-MNIST, 600 steps, 3 seeds: within 5% of the best Adam', async () => {
     const task = await imageMlp.ImageMLP_FashionMnist_128x128x128_Relu(DATA);
     const theta = celo2Theta();
@@ -30,6 +31,6 @@ describe.skipIf(tf.getBackend() === 'cpu')('Celo2 (published theta, default lear
     );
     expect(mean(celo2)).toBeLessThanOrEqual(1.05 * mean(best.losses));
     treeDispose(theta);
-  }, 900_000);
+  }, 3_600_000);
 
 });
