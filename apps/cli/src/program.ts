@@ -1,3 +1,4 @@
+import { fastPathCounts } from '@lopt/pytree';
 import { Command, Option } from 'commander';
 import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/eval.js';
@@ -24,6 +25,7 @@ export function buildProgram(version: string): Command {
     .option('--no-download', 'never download datasets; use local files only')
     .option('-q, --quiet', 'no progress bars or per-step logs; results only', false)
     .option('--json', 'machine-readable output: JSON lines on stdout', false)
+    .option('--verbose', 'after the command, print on stderr how often each op took its fast kernel or its plain ops', false)
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .showSuggestionAfterError(true)
     .configureOutput({ outputError: (str, write) => write(`lopt: ${str}`) })
@@ -49,5 +51,15 @@ Examples:
     c.configureOutput({ outputError: (str, write) => write(`lopt: ${str}`) });
     program.addCommand(c);
   }
+  program.hook('postAction', (_program, action) => {
+    if (action.optsWithGlobals().verbose) process.stderr.write(fastPathReport());
+  });
   return program;
+}
+
+/** One line per op that ran: how often it took its fast kernel and its plain ops. */
+export function fastPathReport(): string {
+  const rows = Object.entries(fastPathCounts()).filter(([, c]) => c.fast + c.plain > 0);
+  if (rows.length === 0) return 'fast paths: no op with a fast path ran\n';
+  return `fast paths:\n${rows.map(([name, c]) => `  ${name}: ${c.fast} fast, ${c.plain} plain\n`).join('')}`;
 }

@@ -437,3 +437,22 @@ describe('language-model tasks on the Jargon File', () => {
     expect(m.code, m.stderr).toBe(0);
   }, 300_000);
 });
+
+describe('--verbose', () => {
+  it('prints how often each op took its fast kernel or its plain ops (kernels run on cpu and wasm; LOPT_FAST_PATHS=off forces plain)', () => {
+    const args = ['--verbose', 'train', '--task', 'ImageMLP_FashionMnist8_Relu32', '--optimizer', 'Adam', '--steps', '6', '--quiet'];
+    const r = lopt(...args);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/fast paths:\n/);
+    expect(r.stderr).toMatch(/ {2}adamStep: [1-9]\d* fast, 0 plain\n/);
+    expect(r.stderr).toMatch(/ {2}ImageMLPTask\.loss: [1-9]\d* fast, \d+ plain\n/);
+    const env = cliEnv();
+    env.LOPT_FAST_PATHS = 'off';
+    const plain = loptWithEnv(env, ...args);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stderr).toMatch(/ {2}adamStep: 0 fast, [1-9]\d* plain\n/);
+    expect(plain.stderr).toMatch(/ {2}ImageMLPTask\.loss: 0 fast, [1-9]\d* plain\n/);
+    // Without the flag nothing is printed.
+    expect(lopt(...args.slice(1)).stderr).not.toContain('fast paths');
+  });
+});
