@@ -5,6 +5,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {
   AdafacMLPLOpt,
+  Celo2,
+  celo2Theta,
   LearnableAdam,
   LearnableSGD,
   LearnableSGDM,
@@ -64,6 +66,7 @@ const all: [string, () => LearnedOptimizer<unknown>][] = [
   ['AdafacMLPLOpt', () => new AdafacMLPLOpt()],
   ['RNNMLPLOpt (uses the loss)', () => new RNNMLPLOpt()],
   ['NNAdam', () => new NNAdam()],
+  ['Celo2', () => new Celo2()],
   ['learnedOptimizerFromOpt(SGD)', () => learnedOptimizerFromOpt(new SGD(0.1))],
   ['SumLearnedOptimizer', () => new SumLearnedOptimizer([new LearnableSGD(0.05), new LearnableAdam()])],
 ];
@@ -133,6 +136,24 @@ describe('learned optimizers through model.fit', () => {
     const { losses, acc } = await trainWith(new LearnableAdam({ initialLr: 1e-2 }), 3, 8192);
     console.log(`LearnableAdam accuracy after 3 epochs of 8192 examples: ${acc.toFixed(3)} (losses ${losses.map((l) => l.toFixed(3)).join(', ')})`);
     expect(acc).toBeGreaterThanOrEqual(0.72);
+  });
+
+  it('Celo2 with its published theta (default lr 1e-3) trains the model to 66% test accuracy in 3 epochs of 8192 images (70% measured; model.fit shuffles with Math.random), leak-free', async () => {
+    const theta = celo2Theta();
+    const start = tf.memory().numTensors;
+    const model = mlp();
+    const opt = asTfOptimizer(new Celo2().optFn(theta));
+    model.compile({ optimizer: opt, loss: 'categoricalCrossentropy' });
+    const h = await model.fit(train.x, train.y, { batchSize: 128, epochs: 3, verbose: 0 });
+    const losses = h.history.loss as number[];
+    const acc = accuracy(model, test.x, test.labels);
+    opt.dispose();
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(start);
+    tf.dispose(theta as unknown as tf.TensorContainer);
+    console.log(`Celo2 (published theta) accuracy after 3 epochs of 8192 examples: ${acc.toFixed(3)} (losses ${losses.map((l) => l.toFixed(3)).join(', ')})`);
+    expect(losses[2]!).toBeLessThan(losses[0]!);
+    expect(acc).toBeGreaterThanOrEqual(0.66);
   });
 
   it('AdafacMLPLOpt from a theta file trains exactly as the same theta in memory', async () => {

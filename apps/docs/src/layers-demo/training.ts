@@ -8,12 +8,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { fashionMnistDatasets } from '@lopt/datasets';
 import { asTfOptimizer } from '@lopt/layers';
-import { LearnableAdam, NNAdam } from '@lopt/learned';
+import { Celo2, celo2Theta, LearnableAdam, NNAdam } from '@lopt/learned';
 import { random, treeDispose } from '@lopt/pytree';
 // #endregion imports
 
-/** The optimizers the page offers: two learned ones, and tf.train.adam to compare. */
-export type LayersDemoOptimizer = 'learnableAdam' | 'nnAdam' | 'tfAdam';
+/** The optimizers the page offers: Celo2 (pretrained), two learned ones from their initial theta, and tf.train.adam to compare. */
+export type LayersDemoOptimizer = 'celo2' | 'learnableAdam' | 'nnAdam' | 'tfAdam';
 
 /** One run of the page. */
 export interface LayersDemoConfig {
@@ -95,7 +95,11 @@ export async function runLayersDemo(config: LayersDemoConfig, hooks: LayersDemoH
   tf.engine().startScope();
   let theta: unknown;
   let optimizer: tf.Optimizer;
-  if (config.optimizer === 'learnableAdam') {
+  if (config.optimizer === 'celo2') {
+    // Celo2's published theta: a pretrained learned optimizer, no meta-training needed.
+    theta = celo2Theta();
+    optimizer = asTfOptimizer(new Celo2().optFn(theta as ReturnType<typeof celo2Theta>));
+  } else if (config.optimizer === 'learnableAdam') {
     const lopt = new LearnableAdam({ initialLr: 1e-2 });
     theta = lopt.init(random.PRNGKey(seed));
     optimizer = asTfOptimizer(lopt.optFn(theta as ReturnType<typeof lopt.init>));
