@@ -85,9 +85,9 @@ export function addDistributedOptions(cmd: Command): Command {
       'after',
       `
 Distributed meta-training (Redis; Debian: apt-get install redis-server):
-  lopt meta-train ... --workers 2 --out runs/q                       # a learner and 2 workers here
-  lopt meta-train ... --redis redis://host:6379 --role learner --out runs/q
-  lopt meta-train ... --redis redis://host:6379 --role worker         # on every worker machine`,
+  lopt meta-train --lopt LearnableAdam --task FixedDimQuadraticFamily --outer-steps 30 --out runs/q --workers 2   # a learner and 2 workers here
+  lopt meta-train --lopt LearnableAdam --task FixedDimQuadraticFamily --outer-steps 200 --out runs/q --redis redis://redis-host:6379 --role learner
+  lopt meta-train --lopt LearnableAdam --task FixedDimQuadraticFamily --redis redis://redis-host:6379 --role worker   # on every worker machine`,
     );
 }
 
