@@ -13,8 +13,13 @@ if (!process.env.LOPT_DATA_DIR) {
   if (existsSync(join(beside, 'fashion-mnist'))) {
     process.env.LOPT_DATA_DIR = beside;
   } else {
-    const root = defaultCacheRoot() ?? join(process.cwd(), ".lopt-data");
-    const files = ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'];
+    const root = defaultCacheRoot() ?? join(process.cwd(), '.lopt-data');
+    const files = [
+      'train-images-idx3-ubyte.gz',
+      'train-labels-idx1-ubyte.gz',
+      't10k-images-idx3-ubyte.gz',
+      't10k-labels-idx1-ubyte.gz',
+    ];
     const missing = (d: string) => files.some((f) => !existsSync(join(root, d, f)));
     if (missing('fashion-mnist')) await fashionMnistDatasets({ cacheRoot: root, imageSize: [8, 8] });
     if (missing('mnist')) await mnistDatasets({ cacheRoot: root, imageSize: [8, 8] });

@@ -21,7 +21,9 @@ export function packageTestConfig(setupFiles: string[] = []) {
       pool: 'forks',
       reporters: ['default', 'json'],
       // One report per leg of the backend matrix (scripts/test.sh sets LOPT_TEST_LEG).
-      outputFile: { json: process.env.LOPT_TEST_LEG ? `.vitest-results.${process.env.LOPT_TEST_LEG}.json` : '.vitest-results.json' },
+      outputFile: {
+        json: process.env.LOPT_TEST_LEG ? `.vitest-results.${process.env.LOPT_TEST_LEG}.json` : '.vitest-results.json',
+      },
     },
   });
 }

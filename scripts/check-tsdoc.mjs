@@ -1,12 +1,14 @@
 // Checks that every export of every package's public entry point carries TSDoc.
 // Usage: node scripts/check-tsdoc.mjs [package-dir ...]  (default: every packages/*)
-import { readdirSync, existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import ts from 'typescript';
 
 const dirs = process.argv.slice(2).length
   ? process.argv.slice(2)
-  : readdirSync('packages').map((d) => join('packages', d)).filter((d) => existsSync(join(d, 'src/index.ts')));
+  : readdirSync('packages')
+      .map((d) => join('packages', d))
+      .filter((d) => existsSync(join(d, 'src/index.ts')));
 
 let missing = 0;
 for (const dir of dirs) {

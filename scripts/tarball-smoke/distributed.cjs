@@ -16,7 +16,12 @@ module.exports = async function smoke({ pytree, tasks, optimizers, learned, oute
       numSteps: 2,
       config: { smoke: true },
     });
-    const worker = new distributed.DistributedWorker({ connection: redis.url, run: 'smoke', gradientEstimators: [pes], seed: 1 });
+    const worker = new distributed.DistributedWorker({
+      connection: redis.url,
+      run: 'smoke',
+      gradientEstimators: [pes],
+      seed: 1,
+    });
     const working = worker.run();
     await learner.start();
     const before = learner.getMetaParams().logLr.dataSync()[0];

@@ -5,7 +5,9 @@ module.exports = async function smoke({ tf, tfl, optimizers, layers }, check) {
   const xs = tf.tensor2d([[0], [1], [2], [3]]);
   const ys = tf.tensor2d([[1], [3], [5], [7]]);
   const train = async (optimizer) => {
-    const model = tfl.sequential({ layers: [tfl.layers.dense({ inputShape: [1], units: 1, kernelInitializer: 'zeros' })] });
+    const model = tfl.sequential({
+      layers: [tfl.layers.dense({ inputShape: [1], units: 1, kernelInitializer: 'zeros' })],
+    });
     model.compile({ optimizer, loss: 'meanSquaredError' });
     await model.fit(xs, ys, { epochs: 5, batchSize: 4, verbose: 0, shuffle: false });
     return model;

@@ -20,7 +20,9 @@ const filter = process.argv[2];
 
 async function loadCases(): Promise<BenchCase[]> {
   const dir = join(here, 'benchmarks');
-  const files = readdirSync(dir).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+    .sort();
   const cases: BenchCase[] = [];
   for (const f of files) {
     const mod = (await import(join(dir, f))) as { default: BenchCase | BenchCase[] };

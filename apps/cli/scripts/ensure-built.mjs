@@ -19,7 +19,12 @@ function newest(dir) {
 
 // The workspace packages are bundled in from their sources, so theirs count too.
 const pkgs = join(root, '..', '..', 'packages');
-const sources = [join(root, 'src'), ...readdirSync(pkgs).map((p) => join(pkgs, p, 'src')).filter((d) => existsSync(d))];
+const sources = [
+  join(root, 'src'),
+  ...readdirSync(pkgs)
+    .map((p) => join(pkgs, p, 'src'))
+    .filter((d) => existsSync(d)),
+];
 const stale =
   !existsSync(out) ||
   statSync(out).mtimeMs < Math.max(...sources.map((d) => newest(d)), statSync(join(root, 'tsup.config.ts')).mtimeMs);

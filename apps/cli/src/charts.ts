@@ -51,7 +51,12 @@ export function lineChartSpec(chart: LineChart): vl.TopLevelSpec {
   );
   const color = chart.series.length > 1 ? { color: { field: 'series', type: 'nominal' as const, title: null } } : {};
   const x = { field: 'x', type: 'quantitative' as const, title: chart.xTitle };
-  const y = { field: 'y', type: 'quantitative' as const, title: chart.yTitle, scale: chart.logY ? { type: 'log' as const } : { zero: false } };
+  const y = {
+    field: 'y',
+    type: 'quantitative' as const,
+    title: chart.yTitle,
+    scale: chart.logY ? { type: 'log' as const } : { zero: false },
+  };
   if (chart.facet) {
     return {
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -60,7 +65,12 @@ export function lineChartSpec(chart: LineChart): vl.TopLevelSpec {
       data: { values },
       facet: { field: 'series', type: 'nominal', title: null },
       columns: 3,
-      spec: { width: chart.width ?? 220, height: chart.height ?? 120, mark: { type: 'line', clip: true }, encoding: { x, y } },
+      spec: {
+        width: chart.width ?? 220,
+        height: chart.height ?? 120,
+        mark: { type: 'line', clip: true },
+        encoding: { x, y },
+      },
       resolve: { scale: { y: 'independent' } },
     };
   }
@@ -92,7 +102,11 @@ export async function specToSvg(spec: vl.TopLevelSpec): Promise<string> {
 /** Rasterises SVG text to PNG bytes at its own size. */
 export async function svgToPng(svg: string): Promise<{ png: Uint8Array; width: number; height: number }> {
   const { Resvg } = await import('@resvg/resvg-js');
-  const img = new Resvg(svg, { fitTo: { mode: 'original' }, background: 'white', font: { loadSystemFonts: true } }).render();
+  const img = new Resvg(svg, {
+    fitTo: { mode: 'original' },
+    background: 'white',
+    font: { loadSystemFonts: true },
+  }).render();
   return { png: img.asPng(), width: img.width, height: img.height };
 }
 

@@ -7,7 +7,14 @@ import { type GlobalOptions, Output } from './output.js';
 /** The global flags of `cmd` (given before or after the command name). */
 export function globalsOf(cmd: Command): GlobalOptions {
   const o = cmd.optsWithGlobals() as Partial<GlobalOptions>;
-  return { backend: o.backend, seed: o.seed ?? 0, dataDir: o.dataDir, download: o.download !== false, quiet: Boolean(o.quiet), json: Boolean(o.json) };
+  return {
+    backend: o.backend,
+    seed: o.seed ?? 0,
+    dataDir: o.dataDir,
+    download: o.download !== false,
+    quiet: Boolean(o.quiet),
+    json: Boolean(o.json),
+  };
 }
 
 /** Loads the tfjs backend the flags ask for; an unavailable one is a one-line error. */
@@ -23,7 +30,10 @@ export async function startBackend(g: GlobalOptions): Promise<string> {
 }
 
 /** The output of a command and its loaded backend. */
-export async function start(cmd: Command, withBackend = true): Promise<{ g: GlobalOptions; out: Output; backend?: string }> {
+export async function start(
+  cmd: Command,
+  withBackend = true,
+): Promise<{ g: GlobalOptions; out: Output; backend?: string }> {
   const g = globalsOf(cmd);
   const out = new Output(g);
   const backend = withBackend ? await startBackend(g) : undefined;

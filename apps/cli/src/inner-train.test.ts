@@ -12,7 +12,12 @@ describe('trainTask', () => {
     const task = new QuadraticTask();
     const before = tf.memory().numTensors;
     const logged: number[] = [];
-    const curve = await trainTask(task, new SGD(0.1), { steps: 10, seed: 0, logEvery: 5, onLog: (i) => logged.push(i) });
+    const curve = await trainTask(task, new SGD(0.1), {
+      steps: 10,
+      seed: 0,
+      logEvery: 5,
+      onLog: (i) => logged.push(i),
+    });
     expect(tf.memory().numTensors).toBe(before);
     expect(logged).toEqual([0, 5, 9]);
     // loss = sum(x^2) (QuadraticTask): x <- x - 0.1 * 2x = 0.8 x, so the loss shrinks by 0.64 a step.
@@ -43,12 +48,22 @@ describe('trainTask ends early', () => {
     const before = tf.memory().numTensors;
     const logged: number[] = [];
     // SGD(1e10) on sum(x^2): x grows by (1 - 2e10) a step, past float32's range at step 2.
-    const curve = await trainTask(task, new SGD(1e10), { steps: 100, seed: 0, logEvery: 50, onLog: (i) => logged.push(i) });
+    const curve = await trainTask(task, new SGD(1e10), {
+      steps: 100,
+      seed: 0,
+      logEvery: 50,
+      onLog: (i) => logged.push(i),
+    });
     expect(curve.ended).toEqual({ reason: 'diverged', step: 2, loss: Number.POSITIVE_INFINITY });
     expect(curve.steps).toBe(3);
     expect(logged).toEqual([0, 2]);
     let calls = 0;
-    const stopped = await trainTask(task, new SGD(0.1), { steps: 100, seed: 0, logEvery: 50, shouldStop: () => ++calls === 7 });
+    const stopped = await trainTask(task, new SGD(0.1), {
+      steps: 100,
+      seed: 0,
+      logEvery: 50,
+      shouldStop: () => ++calls === 7,
+    });
     expect(stopped.ended).toEqual({ reason: 'stopped' });
     expect(stopped.train).toHaveLength(7);
     expect(stopped.test.map(([i]) => i)).toEqual([0, 6]);

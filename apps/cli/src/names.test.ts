@@ -14,7 +14,9 @@ describe('names', () => {
   });
   it('builds a one-line error', () => {
     const e = unknownName('optimizer', 'Adamm', names, 'lopt optimizers');
-    expect(e.message).toBe("unknown optimizer 'Adamm'. Did you mean 'Adam', 'AdamW', 'SGDM'? (`lopt optimizers` lists them all)");
+    expect(e.message).toBe(
+      "unknown optimizer 'Adamm'. Did you mean 'Adam', 'AdamW', 'SGDM'? (`lopt optimizers` lists them all)",
+    );
     expect(e.exitCode).toBe(1);
   });
 });

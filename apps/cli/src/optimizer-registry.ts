@@ -11,7 +11,10 @@ type LearnedClass = new () => LearnedOptimizer;
 // Base classes and building blocks that are not optimizers one picks by name.
 const NOT_PICKABLE = new Set(['Optimizer', 'OptaxOptimizer', 'LearnedOptimizer']);
 
-function subclassesOf<C>(mod: Record<string, unknown>, base: abstract new (...args: never[]) => unknown): Map<string, C> {
+function subclassesOf<C>(
+  mod: Record<string, unknown>,
+  base: abstract new (...args: never[]) => unknown,
+): Map<string, C> {
   const out = new Map<string, C>();
   for (const [name, value] of Object.entries(mod)) {
     if (NOT_PICKABLE.has(name) || typeof value !== 'function') continue;
@@ -32,11 +35,15 @@ function builds(f: () => { name: string }): boolean {
 // Hand-designed optimizers built from a learning rate alone (the reference's convention:
 // it comes first). Wrappers, which take another optimizer, are left out.
 const hand = new Map(
-  [...subclassesOf<OptimizerClass>(optimizersLib as unknown as Record<string, unknown>, Optimizer)].filter(([, C]) => builds(() => new C(0.01))),
+  [...subclassesOf<OptimizerClass>(optimizersLib as unknown as Record<string, unknown>, Optimizer)].filter(([, C]) =>
+    builds(() => new C(0.01)),
+  ),
 );
 // Learned optimizers with a default configuration (combinators taking other ones are left out).
 const learned = new Map(
-  [...subclassesOf<LearnedClass>(learnedLib as unknown as Record<string, unknown>, LearnedOptimizer)].filter(([, C]) => builds(() => new C())),
+  [...subclassesOf<LearnedClass>(learnedLib as unknown as Record<string, unknown>, LearnedOptimizer)].filter(([, C]) =>
+    builds(() => new C()),
+  ),
 );
 
 /** The learning rate `name` uses without `--lr`: a number, `'own'` (a rule of its own), or `'required'`. */
@@ -82,7 +89,10 @@ export function canonicalLoptName(name: string): string {
 // Learned optimizers whose published theta ships with @lopt/learned: they run without a
 // theta file, and `--optimizer` picks them like a hand-designed one (`--lr` sets their learning rate).
 const PRETRAINED: Record<string, { make: (lr?: number) => LearnedOptimizer; theta: () => unknown }> = {
-  Celo2: { make: (lr) => new learnedLib.Celo2(lr === undefined ? {} : { learningRate: lr }), theta: learnedLib.celo2Theta },
+  Celo2: {
+    make: (lr) => new learnedLib.Celo2(lr === undefined ? {} : { learningRate: lr }),
+    theta: learnedLib.celo2Theta,
+  },
 };
 
 /** The pretrained learned optimizer `name` (case-insensitive) with its published theta, or undefined. */
@@ -95,7 +105,8 @@ export function pretrainedOptimizer(name: string, lr?: number): { lopt: LearnedO
 export function makeLearnedOptimizer(name: string): LearnedOptimizer {
   const C = learned.get(resolveName(name, learnedOptimizerNames()) ?? name);
   if (!C) {
-    if (hand.has(name)) throw new CliError(`unknown learned optimizer '${name}' ('${name}' is hand-designed: use --optimizer ${name})`);
+    if (hand.has(name))
+      throw new CliError(`unknown learned optimizer '${name}' ('${name}' is hand-designed: use --optimizer ${name})`);
     throw unknownName('learned optimizer', name, learnedOptimizerNames(), 'lopt optimizers');
   }
   return new C();

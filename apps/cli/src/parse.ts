@@ -6,7 +6,8 @@ const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 
 function decimal(value: string, what: string): number {
   const v = value.trim();
-  if (!DECIMAL.test(v)) throw new InvalidArgumentError(`'${value}' is not ${what} (write it in decimal, such as 0.01 or 1e-3).`);
+  if (!DECIMAL.test(v))
+    throw new InvalidArgumentError(`'${value}' is not ${what} (write it in decimal, such as 0.01 or 1e-3).`);
   return Number(v);
 }
 
@@ -32,7 +33,9 @@ export function seed(value: string): number {
   const n = decimal(value, 'a seed (an integer from 0 to 9007199254740991)');
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`'${value}' is not a non-negative integer seed.`);
   if (n > MAX_SEED) {
-    throw new InvalidArgumentError(`'${value}' is too large for a seed: give an integer from 0 to ${MAX_SEED} (2^53 - 1).`);
+    throw new InvalidArgumentError(
+      `'${value}' is too large for a seed: give an integer from 0 to ${MAX_SEED} (2^53 - 1).`,
+    );
   }
   return n;
 }

@@ -79,7 +79,15 @@ export async function runPart1(o: Part1Options): Promise<Part1Result> {
     });
     sgdTestLosses = curve.test;
     if (curve.ended?.reason === 'stopped') {
-      return { initialLoss, sgdTestLosses, initialLogLrGrad: Number.NaN, metaLosses: [], learningRates: [], metaSeconds: 0, stopped: true };
+      return {
+        initialLoss,
+        sgdTestLosses,
+        initialLogLrGrad: Number.NaN,
+        metaLosses: [],
+        learningRates: [],
+        metaSeconds: 0,
+        stopped: true,
+      };
     }
   }
 
@@ -97,9 +105,13 @@ export async function runPart1(o: Part1Options): Promise<Part1Result> {
   });
   const initialLogLrGrad = g0.dataSync()[0]!;
   g0.dispose();
-  o.log(`meta-gradient at initialisation: d(meta-loss)/d(logLr) = ${initialLogLrGrad.toPrecision(4)}${initialLogLrGrad < 0 ? ' (raise the learning rate)' : ''}`);
+  o.log(
+    `meta-gradient at initialisation: d(meta-loss)/d(logLr) = ${initialLogLrGrad.toPrecision(4)}${initialLogLrGrad < 0 ? ' (raise the learning rate)' : ''}`,
+  );
 
-  o.log(`meta-training LearnableAdam with Adam(${o.outerLr}) for ${o.metaIterations} meta-iterations (${o.unroll}-step unrolls)`);
+  o.log(
+    `meta-training LearnableAdam with Adam(${o.outerLr}) for ${o.metaIterations} meta-iterations (${o.unroll}-step unrolls)`,
+  );
   const metaLosses: number[] = [];
   const learningRates: number[] = [];
   const start = Date.now();
@@ -118,7 +130,8 @@ export async function runPart1(o: Part1Options): Promise<Part1Result> {
     const lr = Math.exp(thetaOpt.getParams(thetaOptState).logLr.dataSync()[0]!);
     metaLosses.push(ml);
     learningRates.push(lr);
-    if (i % Math.max(1, Math.floor(o.metaIterations / 10)) === 0) o.log(`  meta-iteration ${i}: meta-loss ${ml.toFixed(4)}, learning rate ${lr.toPrecision(3)}`);
+    if (i % Math.max(1, Math.floor(o.metaIterations / 10)) === 0)
+      o.log(`  meta-iteration ${i}: meta-loss ${ml.toFixed(4)}, learning rate ${lr.toPrecision(3)}`);
     o.progress('meta', i + 1, o.metaIterations, `meta-loss ${ml.toFixed(3)} lr ${lr.toPrecision(3)}`);
     if (o.shouldStop?.()) {
       stopped = true;

@@ -2,9 +2,9 @@ import { fastPathCounts } from '@lopt/pytree';
 import { Command, Option } from 'commander';
 import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/eval.js';
+import { optimizersCommand, tasksCommand } from './commands/list.js';
 import { metaTrainCommand } from './commands/meta-train.js';
 import { plotCommand } from './commands/plot.js';
-import { optimizersCommand, tasksCommand } from './commands/list.js';
 import { trainCommand } from './commands/train.js';
 import { seed } from './parse.js';
 
@@ -14,18 +14,24 @@ export function buildProgram(version: string): Command {
     .description('lopt: learned optimizers for TypeScript over TensorFlow.js. Train, meta-train, evaluate and plot.')
     .version(version)
     .addOption(
-      new Option('--backend <name>', 'tfjs backend (default: tensorflow when @tensorflow/tfjs-node is installed, else wasm)').choices([
-        'wasm',
-        'cpu',
-        'tensorflow',
-      ]),
+      new Option(
+        '--backend <name>',
+        'tfjs backend (default: tensorflow when @tensorflow/tfjs-node is installed, else wasm)',
+      ).choices(['wasm', 'cpu', 'tensorflow']),
     )
     .option('--seed <n>', 'seed every random draw derives from (an integer from 0 to 2^53 - 1)', seed, 0)
-    .option('--data-dir <dir>', 'folder holding fashion-mnist/ and mnist/ (the official *-ubyte.gz files), and cifar-10-batches-bin/ or cifar-100-binary/ for CIFAR tasks (default: $LOPT_DATA_DIR, else the download cache)')
+    .option(
+      '--data-dir <dir>',
+      'folder holding fashion-mnist/ and mnist/ (the official *-ubyte.gz files), and cifar-10-batches-bin/ or cifar-100-binary/ for CIFAR tasks (default: $LOPT_DATA_DIR, else the download cache)',
+    )
     .option('--no-download', 'never download datasets; use local files only')
     .option('-q, --quiet', 'no progress bars or per-step logs; results only', false)
     .option('--json', 'machine-readable output: JSON lines on stdout', false)
-    .option('--verbose', 'after the command, print on stderr how often each op took its fast kernel or its plain ops', false)
+    .option(
+      '--verbose',
+      'after the command, print on stderr how often each op took its fast kernel or its plain ops',
+      false,
+    )
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .showSuggestionAfterError(true)
     .configureOutput({ outputError: (str, write) => write(`lopt: ${str}`) })
@@ -46,7 +52,15 @@ Examples:
   lopt eval --theta runs/la-quad/theta.json --task FixedDimQuadraticFamily --steps 200 --baseline adam,sgd
   lopt plot runs/la-quad`,
     );
-  for (const c of [demoCommand(), trainCommand(), metaTrainCommand(), evalCommand(), plotCommand(), tasksCommand(), optimizersCommand()]) {
+  for (const c of [
+    demoCommand(),
+    trainCommand(),
+    metaTrainCommand(),
+    evalCommand(),
+    plotCommand(),
+    tasksCommand(),
+    optimizersCommand(),
+  ]) {
     c.configureHelp({ showGlobalOptions: true });
     c.configureOutput({ outputError: (str, write) => write(`lopt: ${str}`) });
     program.addCommand(c);

@@ -63,7 +63,9 @@ export function describeFamily(name: string): { describe: string; data: string }
 }
 
 /** The data set a task trains on, from its name. */
-export function dataOf(name: string): 'Jargon File (text)' | 'Fashion-MNIST' | 'MNIST' | 'CIFAR-10' | 'CIFAR-100' | '-' {
+export function dataOf(
+  name: string,
+): 'Jargon File (text)' | 'Fashion-MNIST' | 'MNIST' | 'CIFAR-10' | 'CIFAR-100' | '-' {
   if (/Jargon/i.test(name)) return 'Jargon File (text)';
   if (/FashionMnist/i.test(name)) return 'Fashion-MNIST';
   if (/Mnist/i.test(name)) return 'MNIST';
@@ -97,7 +99,8 @@ export function dataOptions(g: GlobalOptions, task = ''): ImageTaskOptions {
   return { ...(root ? { cacheRoot: root } : {}), key, ...(g.download === false ? { download: false } : {}) };
 }
 
-const IDX_FILES = 'train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz';
+const IDX_FILES =
+  'train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz';
 
 /** What to do when a task's data cannot be found. */
 function dataAdvice(task: string, g: GlobalOptions): string {
@@ -121,7 +124,8 @@ async function buildTask(name: string, g: GlobalOptions): Promise<Task> {
   try {
     return await getTask(name, opts);
   } catch (e) {
-    const missing = e instanceof DatasetError ? /not found|no folder to download/.test(e.message) : /not found/.test(oneLine(e));
+    const missing =
+      e instanceof DatasetError ? /not found|no folder to download/.test(e.message) : /not found/.test(oneLine(e));
     throw new CliError(`could not load task '${name}': ${oneLine(e)}${missing ? dataAdvice(name, g) : ''}`);
   }
 }

@@ -19,7 +19,18 @@ import {
 beforeAll(() => ensureBuilt());
 
 // A small meta-training configuration shared by the tests (10-d quadratics, 2 problems).
-const QUICK = ['--lopt', 'LearnableAdam', '--task', 'FixedDimQuadraticFamily', '--tasks', '2', '--inner-steps', '10', '--trunc-length', '5'];
+const QUICK = [
+  '--lopt',
+  'LearnableAdam',
+  '--task',
+  'FixedDimQuadraticFamily',
+  '--tasks',
+  '2',
+  '--inner-steps',
+  '10',
+  '--trunc-length',
+  '5',
+];
 
 function checkpointStep(dir: string): number {
   return (JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as { outerIteration: number }).outerIteration;
@@ -33,8 +44,34 @@ describe('help and listings', () => {
   it('--help of every command lists its options and the global flags', () => {
     const expected: Record<string, string[]> = {
       demo: ['<part>', '--meta-iterations', '--sgd-steps', '--unroll', '--outer-lr', '--out', '--force', 'SIGINT'],
-      train: ['--task', '--optimizer', '--lr', '--lopt', '--theta', '--steps', '--log-every', '--out', '--force', 'SIGINT'],
-      'meta-train': ['--lopt', '--task', '--estimator', '--outer-steps', '--tasks', '--out', '--resume', '--force', '--inner-steps', '--trunc-length', '--std', '--outer-lr', '--checkpoint-every', 'SIGINT'],
+      train: [
+        '--task',
+        '--optimizer',
+        '--lr',
+        '--lopt',
+        '--theta',
+        '--steps',
+        '--log-every',
+        '--out',
+        '--force',
+        'SIGINT',
+      ],
+      'meta-train': [
+        '--lopt',
+        '--task',
+        '--estimator',
+        '--outer-steps',
+        '--tasks',
+        '--out',
+        '--resume',
+        '--force',
+        '--inner-steps',
+        '--trunc-length',
+        '--std',
+        '--outer-lr',
+        '--checkpoint-every',
+        'SIGINT',
+      ],
       eval: ['--lopt', '--theta', '--task', '--steps', '--baseline', '--lr', '--out', '--force', 'SIGINT'],
       plot: ['<dir>', '--out', '--log-y'],
       tasks: [],
@@ -43,11 +80,13 @@ describe('help and listings', () => {
     for (const [cmd, flags] of Object.entries(expected)) {
       const r = lopt(cmd, '--help');
       expect(r.code, cmd).toBe(0);
-      for (const f of [...flags, '--backend', '--seed', '--data-dir', '--no-download', '--quiet', '--json']) expect(r.stdout, `${cmd} ${f}`).toContain(f);
+      for (const f of [...flags, '--backend', '--seed', '--data-dir', '--no-download', '--quiet', '--json'])
+        expect(r.stdout, `${cmd} ${f}`).toContain(f);
     }
     const top = lopt('--help');
     for (const cmd of Object.keys(expected)) expect(top.stdout).toContain(cmd);
-    for (const e of ['pes', 'es', 'tes', 'tgrad', 'fullgrad', 'unroll']) expect(lopt('meta-train', '--help').stdout).toContain(`"${e}"`);
+    for (const e of ['pes', 'es', 'tes', 'tgrad', 'fullgrad', 'unroll'])
+      expect(lopt('meta-train', '--help').stdout).toContain(`"${e}"`);
   });
 
   it('tasks and optimizers list the registered names (as a table, and as JSON)', () => {
@@ -55,7 +94,10 @@ describe('help and listings', () => {
     expect(t.tasks.map((x) => x.name)).toContain('ImageMLP_FashionMnist8_Relu32');
     expect(t.tasks.map((x) => x.name)).toContain('QuadraticTask');
     expect(t.families.map((x) => x.name)).toContain('FixedDimQuadraticFamily');
-    const o = JSON.parse(lopt('optimizers', '--json').stdout) as { optimizers: { name: string }[]; learnedOptimizers: { name: string }[] };
+    const o = JSON.parse(lopt('optimizers', '--json').stdout) as {
+      optimizers: { name: string }[];
+      learnedOptimizers: { name: string }[];
+    };
     expect(o.optimizers.map((x) => x.name)).toEqual(expect.arrayContaining(['SGD', 'Adam']));
     expect(o.learnedOptimizers.map((x) => x.name)).toEqual(expect.arrayContaining(['LearnableAdam', 'MLPLOpt']));
     const table = lopt('optimizers');
@@ -66,7 +108,20 @@ describe('help and listings', () => {
 
 describe('train', () => {
   it('trains a quadratic with SGD to near zero, one JSON line per logged step, nothing on stderr', () => {
-    const r = lopt('--json', 'train', '--task', 'QuadraticTask', '--optimizer', 'sgd', '--lr', '0.1', '--steps', '60', '--log-every', '10');
+    const r = lopt(
+      '--json',
+      'train',
+      '--task',
+      'QuadraticTask',
+      '--optimizer',
+      'sgd',
+      '--lr',
+      '0.1',
+      '--steps',
+      '60',
+      '--log-every',
+      '10',
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe(''); // not a terminal: no progress bar
     const recs = jsonLines(r.stdout);
@@ -79,19 +134,41 @@ describe('train', () => {
   });
 
   it('runs on the cpu backend, global flags given after the command, with nothing on stderr', () => {
-    const r = lopt('train', '--backend', 'cpu', '--seed', '3', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--steps', '2');
+    const r = lopt(
+      'train',
+      '--backend',
+      'cpu',
+      '--seed',
+      '3',
+      '--task',
+      'QuadraticTask',
+      '--optimizer',
+      'SGD',
+      '--steps',
+      '2',
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('on cpu');
     expect(r.stderr).toBe('');
     // --seed draws other initial parameters.
-    expect(lopt('train', '--seed', '3', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--steps', '1').stdout).not.toBe(
-      lopt('train', '--seed', '4', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--steps', '1').stdout,
-    );
+    expect(
+      lopt('train', '--seed', '3', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--steps', '1').stdout,
+    ).not.toBe(lopt('train', '--seed', '4', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--steps', '1').stdout);
   });
 
   it('trains the 8x8 Fashion-MNIST MLP with Adam and writes its log and loss plot', () => {
     const dir = tmp();
-    const r = lopt('train', '--task', 'ImageMLP_FashionMnist8_Relu32', '--optimizer', 'Adam', '--steps', '150', '--out', dir);
+    const r = lopt(
+      'train',
+      '--task',
+      'ImageMLP_FashionMnist8_Relu32',
+      '--optimizer',
+      'Adam',
+      '--steps',
+      '150',
+      '--out',
+      dir,
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/step 0: train loss 2\.\d+/);
     const log = jsonLines(readFileSync(join(dir, 'train.jsonl'), 'utf8'));
@@ -103,11 +180,24 @@ describe('train', () => {
 
   it('trains with Celo2 and its published theta (no theta file), from --optimizer or --lopt; eval takes it too', () => {
     // Three weight matrices: the middle one takes Celo2's learned rule.
-    const r = lopt('--json', 'train', '--task', 'ImageMLP_FashionMnist_Relu128x128', '--optimizer', 'celo2', '--steps', '30', '--log-every', '29');
+    const r = lopt(
+      '--json',
+      'train',
+      '--task',
+      'ImageMLP_FashionMnist_Relu128x128',
+      '--optimizer',
+      'celo2',
+      '--steps',
+      '30',
+      '--log-every',
+      '29',
+    );
     expect(r.code, r.stderr).toBe(0);
     const logs = jsonLines(r.stdout).filter((x) => 'trainLoss' in x);
     expect(logs[1]!.testLoss as number).toBeLessThan((logs[0]!.testLoss as number) - 0.5);
-    expect(lopt('train', '--task', 'QuadraticTask', '--lopt', 'Celo2', '--lr', '0.01', '--steps', '3').stdout).toContain('Celo2 (published theta)');
+    expect(
+      lopt('train', '--task', 'QuadraticTask', '--lopt', 'Celo2', '--lr', '0.01', '--steps', '3').stdout,
+    ).toContain('Celo2 (published theta)');
     const out = tmp();
     const e = lopt('eval', '--lopt', 'Celo2', '--task', 'QuadraticTask', '--steps', '5', '--out', out);
     expect(e.code, e.stderr).toBe(0);
@@ -129,7 +219,18 @@ describe('meta-train, resume, interrupt, plot and eval', () => {
   const run = tmp();
 
   it('meta-trains with PES: metrics JSON lines, checkpoint and theta; --resume continues the step count', () => {
-    const a = lopt('meta-train', ...QUICK, '--estimator', 'pes', '--outer-steps', '4', '--checkpoint-every', '2', '--out', run);
+    const a = lopt(
+      'meta-train',
+      ...QUICK,
+      '--estimator',
+      'pes',
+      '--outer-steps',
+      '4',
+      '--checkpoint-every',
+      '2',
+      '--out',
+      run,
+    );
     expect(a.code, a.stderr).toBe(0);
     expect(metricSteps(run)).toEqual([0, 1, 2, 3]);
     const recs = jsonLines(readFileSync(join(run, 'metrics.jsonl'), 'utf8'));
@@ -138,7 +239,10 @@ describe('meta-train, resume, interrupt, plot and eval', () => {
       expect(Object.keys(r.theta as object).sort()).toEqual(['logEpsilon', 'logLr', 'oneMinusBeta1', 'oneMinusBeta2']);
     }
     expect(checkpointStep(run)).toBe(4);
-    const theta = JSON.parse(readFileSync(join(run, 'theta.json'), 'utf8')) as { format: string; learnedOptimizer: string };
+    const theta = JSON.parse(readFileSync(join(run, 'theta.json'), 'utf8')) as {
+      format: string;
+      learnedOptimizer: string;
+    };
     expect(theta).toMatchObject({ format: 'lopt-theta', learnedOptimizer: 'LearnableAdam' });
 
     // Without --resume an existing run is not overwritten.
@@ -153,9 +257,13 @@ describe('meta-train, resume, interrupt, plot and eval', () => {
   });
 
   it('resuming with another configuration is a one-line error', () => {
-    const line = expectOneLineError(lopt('meta-train', ...QUICK, '--outer-steps', '9', '--out', run, '--resume', '--outer-lr', '0.5', '--tasks', '3'));
+    const line = expectOneLineError(
+      lopt('meta-train', ...QUICK, '--outer-steps', '9', '--out', run, '--resume', '--outer-lr', '0.5', '--tasks', '3'),
+    );
     // The refusal names the settings that differ, with both values.
-    expect(line).toMatch(/cannot resume from '.*checkpoint\.json': it was written by another configuration \(settings differ \(checkpoint -> this run\): outerLr: 0\.03 -> 0\.5; tasks: 2 -> 3\)/);
+    expect(line).toMatch(
+      /cannot resume from '.*checkpoint\.json': it was written by another configuration \(settings differ \(checkpoint -> this run\): outerLr: 0\.03 -> 0\.5; tasks: 2 -> 3\)/,
+    );
   });
 
   it.each(['es', 'tes', 'tgrad', 'fullgrad', 'unroll'])('meta-trains with --estimator %s', (est) => {
@@ -168,13 +276,24 @@ describe('meta-train, resume, interrupt, plot and eval', () => {
 
   it('Ctrl-C (SIGINT) writes a final checkpoint and exits cleanly; the run resumes from it', async () => {
     const dir = tmp();
-    const child = lopt$('meta-train', ...QUICK, '--outer-steps', '100000', '--checkpoint-every', '100000', '--out', dir);
+    const child = lopt$(
+      'meta-train',
+      ...QUICK,
+      '--outer-steps',
+      '100000',
+      '--checkpoint-every',
+      '100000',
+      '--out',
+      dir,
+    );
     await waitFor(() => existsSync(join(dir, 'metrics.jsonl')) && metricSteps(dir).length >= 3);
     child.kill('SIGINT');
     const { code } = await exited(child);
     expect(code, child.err()).toBe(130);
     expect(child.err()).toBe('');
-    expect(child.out()).toMatch(/interrupted \(SIGINT\) at outer step \d+: wrote checkpoint\.json, theta\.json, metrics\.jsonl and run\.json in /);
+    expect(child.out()).toMatch(
+      /interrupted \(SIGINT\) at outer step \d+: wrote checkpoint\.json, theta\.json, metrics\.jsonl and run\.json in /,
+    );
     const steps = metricSteps(dir);
     expect(checkpointStep(dir)).toBe(steps.length); // every finished step is in the checkpoint
     expect(existsSync(join(dir, 'theta.json'))).toBe(true);
@@ -216,12 +335,27 @@ describe('meta-train, resume, interrupt, plot and eval', () => {
   it('eval compares the learned optimizer with baselines as a table and a plot', () => {
     const out = tmp();
     const theta = join(run, 'theta.json');
-    const r = lopt('eval', '--theta', theta, '--task', 'QuadraticTask', '--steps', '30', '--baseline', 'adam,sgd', '--out', out);
+    const r = lopt(
+      'eval',
+      '--theta',
+      theta,
+      '--task',
+      'QuadraticTask',
+      '--steps',
+      '30',
+      '--baseline',
+      'adam,sgd',
+      '--out',
+      out,
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/LearnableAdam \(.*theta\.json\)/);
     expect(r.stdout).toMatch(/Adam_lr0\.01/);
     expect(r.stdout).toMatch(/SGD_lr0\.01/);
-    const res = JSON.parse(readFileSync(join(out, 'eval.json'), 'utf8')) as { rows: { finalTrainLoss: number }[]; curves: { train: number[] }[] };
+    const res = JSON.parse(readFileSync(join(out, 'eval.json'), 'utf8')) as {
+      rows: { finalTrainLoss: number }[];
+      curves: { train: number[] }[];
+    };
     expect(res.rows).toHaveLength(3);
     for (const c of res.curves) expect(c.train).toHaveLength(30);
     const svg = svgSize(join(out, 'eval-loss.svg'));
@@ -238,53 +372,103 @@ describe('meta-train, resume, interrupt, plot and eval', () => {
 
   it('a theta of another learned optimizer, or a missing theta file, is a one-line error', () => {
     const theta = join(run, 'theta.json');
-    expect(expectOneLineError(lopt('eval', '--lopt', 'MLPLOpt', '--theta', theta, '--task', 'QuadraticTask', '--steps', '3', '--out', tmp()))).toMatch(
-      /holds a theta of 'LearnableAdam', but it is being loaded for 'MLPLOpt'/,
-    );
-    expect(expectOneLineError(lopt('train', '--task', 'QuadraticTask', '--theta', join(run, 'nope.json'), '--steps', '3'))).toMatch(
-      /theta file '.*nope\.json' does not exist/,
-    );
+    expect(
+      expectOneLineError(
+        lopt('eval', '--lopt', 'MLPLOpt', '--theta', theta, '--task', 'QuadraticTask', '--steps', '3', '--out', tmp()),
+      ),
+    ).toMatch(/holds a theta of 'LearnableAdam', but it is being loaded for 'MLPLOpt'/);
+    expect(
+      expectOneLineError(lopt('train', '--task', 'QuadraticTask', '--theta', join(run, 'nope.json'), '--steps', '3')),
+    ).toMatch(/theta file '.*nope\.json' does not exist/);
     const bad = join(tmp(), 'theta.json');
     writeFileSync(bad, '{"format":"lopt-theta"');
-    expect(expectOneLineError(lopt('train', '--task', 'QuadraticTask', '--theta', bad, '--steps', '3'))).toMatch(/not valid JSON/);
+    expect(expectOneLineError(lopt('train', '--task', 'QuadraticTask', '--theta', bad, '--steps', '3'))).toMatch(
+      /not valid JSON/,
+    );
   });
 });
 
 describe('bad input: one line on stderr, a non-zero exit, no stack trace', () => {
   it('unknown names suggest the closest ones', () => {
-    expect(expectOneLineError(lopt('train', '--task', 'ImageMLP_FashionMnist8_Relu23', '--optimizer', 'Adam', '--steps', '3'))).toMatch(
+    expect(
+      expectOneLineError(
+        lopt('train', '--task', 'ImageMLP_FashionMnist8_Relu23', '--optimizer', 'Adam', '--steps', '3'),
+      ),
+    ).toMatch(
       /unknown task or task family 'ImageMLP_FashionMnist8_Relu23'\. Did you mean 'ImageMLP_FashionMnist8_Relu32'/,
     );
-    expect(expectOneLineError(lopt('train', '--task', 'QuadraticTask', '--optimizer', 'Adamm', '--steps', '3'))).toMatch(
-      /unknown optimizer 'Adamm'\. Did you mean 'Adam'/,
-    );
-    expect(expectOneLineError(lopt('meta-train', '--lopt', 'LearnableAdan', '--task', 'QuadraticTask', '--outer-steps', '1', '--out', tmp()))).toMatch(
-      /unknown learned optimizer 'LearnableAdan'\. Did you mean 'LearnableAdam'/,
-    );
-    expect(expectOneLineError(lopt('meta-train', '--lopt', 'LearnableAdam', '--task', 'FixedDimQuadraticFamly', '--outer-steps', '1', '--out', tmp()))).toMatch(
-      /Did you mean 'FixedDimQuadraticFamily'/,
-    );
+    expect(
+      expectOneLineError(lopt('train', '--task', 'QuadraticTask', '--optimizer', 'Adamm', '--steps', '3')),
+    ).toMatch(/unknown optimizer 'Adamm'\. Did you mean 'Adam'/);
+    expect(
+      expectOneLineError(
+        lopt('meta-train', '--lopt', 'LearnableAdan', '--task', 'QuadraticTask', '--outer-steps', '1', '--out', tmp()),
+      ),
+    ).toMatch(/unknown learned optimizer 'LearnableAdan'\. Did you mean 'LearnableAdam'/);
+    expect(
+      expectOneLineError(
+        lopt(
+          'meta-train',
+          '--lopt',
+          'LearnableAdam',
+          '--task',
+          'FixedDimQuadraticFamly',
+          '--outer-steps',
+          '1',
+          '--out',
+          tmp(),
+        ),
+      ),
+    ).toMatch(/Did you mean 'FixedDimQuadraticFamily'/);
     expect(expectOneLineError(lopt('demo', 'part9'))).toMatch(/unknown demo 'part9'\. Did you mean 'part1'/);
   });
 
   it('non-numeric and out-of-range flags', () => {
-    expect(expectOneLineError(lopt('train', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--steps', 'ten'))).toMatch(/--steps.*'ten' is not a positive integer/);
+    expect(
+      expectOneLineError(lopt('train', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--steps', 'ten')),
+    ).toMatch(/--steps.*'ten' is not a positive integer/);
     expect(expectOneLineError(lopt('--seed', 'x', 'tasks'))).toMatch(/--seed.*'x' is not a seed/);
-    expect(expectOneLineError(lopt('--seed', '1e30', 'train', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--steps', '1'))).toMatch(
-      /--seed.*'1e30' is too large for a seed: give an integer from 0 to 9007199254740991/,
-    );
+    expect(
+      expectOneLineError(
+        lopt('--seed', '1e30', 'train', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--steps', '1'),
+      ),
+    ).toMatch(/--seed.*'1e30' is too large for a seed: give an integer from 0 to 9007199254740991/);
     // Only plain decimals: Number('0x10') would be 16.
-    expect(expectOneLineError(lopt('train', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--lr', '0x10', '--steps', '3'))).toMatch(
-      /--lr.*'0x10' is not a positive number \(write it in decimal/,
+    expect(
+      expectOneLineError(
+        lopt('train', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--lr', '0x10', '--steps', '3'),
+      ),
+    ).toMatch(/--lr.*'0x10' is not a positive number \(write it in decimal/);
+    expect(
+      expectOneLineError(lopt('train', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--steps', '0b11')),
+    ).toMatch(/--steps.*'0b11'/);
+    expect(
+      expectOneLineError(lopt('train', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--lr', '-1', '--steps', '3')),
+    ).toMatch(/--lr/);
+    expectOneLineError(
+      lopt('meta-train', '--lopt', 'LearnableAdam', '--task', 'QuadraticTask', '--outer-steps', '1.5', '--out', tmp()),
     );
-    expect(expectOneLineError(lopt('train', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--steps', '0b11'))).toMatch(/--steps.*'0b11'/);
-    expect(expectOneLineError(lopt('train', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--lr', '-1', '--steps', '3'))).toMatch(/--lr/);
-    expectOneLineError(lopt('meta-train', '--lopt', 'LearnableAdam', '--task', 'QuadraticTask', '--outer-steps', '1.5', '--out', tmp()));
-    expectOneLineError(lopt('meta-train', '--lopt', 'LearnableAdam', '--task', 'QuadraticTask', '--estimator', 'sgd', '--outer-steps', '1', '--out', tmp()));
+    expectOneLineError(
+      lopt(
+        'meta-train',
+        '--lopt',
+        'LearnableAdam',
+        '--task',
+        'QuadraticTask',
+        '--estimator',
+        'sgd',
+        '--outer-steps',
+        '1',
+        '--out',
+        tmp(),
+      ),
+    );
     expectOneLineError(lopt('--backend', 'gpu', 'tasks'));
-    expect(expectOneLineError(lopt('--backend', 'tensorflow', 'train', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--steps', '2'))).toMatch(
-      /backend 'tensorflow' is unavailable: install @tensorflow\/tfjs-node/,
-    );
+    expect(
+      expectOneLineError(
+        lopt('--backend', 'tensorflow', 'train', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--steps', '2'),
+      ),
+    ).toMatch(/backend 'tensorflow' is unavailable: install @tensorflow\/tfjs-node/);
     expectOneLineError(lopt('train', '--task', 'QuadraticTask', '--steps', '3')); // no optimizer
   });
 
@@ -294,9 +478,11 @@ describe('bad input: one line on stderr, a non-zero exit, no stack trace', () =>
     expect(expectOneLineError(lopt('meta-train', ...QUICK, '--outer-steps', '1', '--out', join(file, 'run')))).toMatch(
       /cannot write to output folder '.*a-file\/run': part of the path is a file, not a folder; choose another --out$/,
     );
-    expect(expectOneLineError(lopt('train', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--steps', '2', '--out', join(file, 'x')))).toMatch(
-      /cannot write to output folder/,
-    );
+    expect(
+      expectOneLineError(
+        lopt('train', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--steps', '2', '--out', join(file, 'x')),
+      ),
+    ).toMatch(/cannot write to output folder/);
     expect(expectOneLineError(lopt('plot', join(file, 'nothing')))).toMatch(/does not exist/);
     expect(expectOneLineError(lopt('plot', tmp()))).toMatch(/holds no run to plot/);
   });
@@ -350,10 +536,25 @@ describe('names, data and divergence', () => {
 
   it('a non-finite training loss stops train at that step, names it, and still writes the log and plot', () => {
     const dir = tmp();
-    const r = lopt('train', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--lr', '1e10', '--steps', '1000', '--out', dir);
+    const r = lopt(
+      'train',
+      '--task',
+      'QuadraticTask',
+      '--optimizer',
+      'SGD',
+      '--lr',
+      '1e10',
+      '--steps',
+      '1000',
+      '--out',
+      dir,
+    );
     const line = expectOneLineError(r);
     // SGD(1e10) on sum(x^2) multiplies x by (1 - 2e10) a step: float32 overflows within a few steps.
-    const m = /the training loss of SGD_lr1[\d.]+ became (Infinity|NaN) at step (\d+); training stopped there \(is the learning rate too large\? try a smaller --lr\)/.exec(line);
+    const m =
+      /the training loss of SGD_lr1[\d.]+ became (Infinity|NaN) at step (\d+); training stopped there \(is the learning rate too large\? try a smaller --lr\)/.exec(
+        line,
+      );
     expect(m, line).not.toBeNull();
     const step = Number(m![2]);
     expect(step).toBeGreaterThan(0);
@@ -370,9 +571,29 @@ describe('names, data and divergence', () => {
     env.LOPT_DATA_DIR = empty;
     env.HOME = empty;
     env.XDG_CACHE_HOME = join(empty, 'cache');
-    const line = expectOneLineError(loptWithEnv(env, '--no-download', 'train', '--task', 'ImageMLP_FashionMnist8_Relu32', '--optimizer', 'Adam', '--steps', '1'));
+    const line = expectOneLineError(
+      loptWithEnv(
+        env,
+        '--no-download',
+        'train',
+        '--task',
+        'ImageMLP_FashionMnist8_Relu32',
+        '--optimizer',
+        'Adam',
+        '--steps',
+        '1',
+      ),
+    );
     expect(line).toMatch(/could not load task 'ImageMLP_FashionMnist8_Relu32': .* not found in .*fashion-mnist/);
-    for (const s of ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz', '--data-dir', 'LOPT_DATA_DIR', 'dataset-fashion-mnist']) {
+    for (const s of [
+      'train-images-idx3-ubyte.gz',
+      'train-labels-idx1-ubyte.gz',
+      't10k-images-idx3-ubyte.gz',
+      't10k-labels-idx1-ubyte.gz',
+      '--data-dir',
+      'LOPT_DATA_DIR',
+      'dataset-fashion-mnist',
+    ]) {
       expect(line).toContain(s);
     }
   });
@@ -414,7 +635,10 @@ describe('names, data and divergence', () => {
 
 describe('language-model tasks on the Jargon File', () => {
   it('are listed, train with Adam and meta-train as a family', () => {
-    const t = JSON.parse(lopt('tasks', '--json').stdout) as { tasks: { name: string; data: string }[]; families: { name: string; data: string }[] };
+    const t = JSON.parse(lopt('tasks', '--json').stdout) as {
+      tasks: { name: string; data: string }[];
+      families: { name: string; data: string }[];
+    };
     const text = t.tasks.filter((x) => x.data === 'Jargon File (text)').map((x) => x.name);
     expect(text).toEqual(
       expect.arrayContaining([
@@ -424,23 +648,64 @@ describe('language-model tasks on the Jargon File', () => {
         'TransformerLM_JargonByte_Patch32_2layer_64width',
       ]),
     );
-    expect(t.families.filter((x) => x.data === 'Jargon File (text)').map((x) => x.name)).toEqual(['ParametricLMRNN', 'ParametricLMTransformer']);
+    expect(t.families.filter((x) => x.data === 'Jargon File (text)').map((x) => x.name)).toEqual([
+      'ParametricLMRNN',
+      'ParametricLMTransformer',
+    ]);
 
     const dir = tmp();
-    const r = lopt('train', '--task', 'RNNLM_JargonByte_Patch32_VanillaRNN64_Embed32', '--optimizer', 'Adam', '--steps', '30', '--log-every', '29', '--out', dir);
+    const r = lopt(
+      'train',
+      '--task',
+      'RNNLM_JargonByte_Patch32_VanillaRNN64_Embed32',
+      '--optimizer',
+      'Adam',
+      '--steps',
+      '30',
+      '--log-every',
+      '29',
+      '--out',
+      dir,
+    );
     expect(r.code, r.stderr).toBe(0);
     const log = jsonLines(readFileSync(join(dir, 'train.jsonl'), 'utf8'));
     expect(log[0]!.testLoss as number).toBeGreaterThan(5); // about ln 256 at initialisation
     expect(log[log.length - 1]!.testLoss as number).toBeLessThan(3.5); // real text, learnt
 
-    const m = lopt('meta-train', '--lopt', 'LearnableAdam', '--task', 'ParametricLMRNN', '--tasks', '2', '--inner-steps', '4', '--trunc-length', '2', '--outer-steps', '2', '--out', tmp());
+    const m = lopt(
+      'meta-train',
+      '--lopt',
+      'LearnableAdam',
+      '--task',
+      'ParametricLMRNN',
+      '--tasks',
+      '2',
+      '--inner-steps',
+      '4',
+      '--trunc-length',
+      '2',
+      '--outer-steps',
+      '2',
+      '--out',
+      tmp(),
+    );
     expect(m.code, m.stderr).toBe(0);
   }, 300_000);
 });
 
 describe('--verbose', () => {
   it('prints how often each op took its fast kernel or its plain ops (kernels run on cpu and wasm; LOPT_FAST_PATHS=off forces plain)', () => {
-    const args = ['--verbose', 'train', '--task', 'ImageMLP_FashionMnist8_Relu32', '--optimizer', 'Adam', '--steps', '6', '--quiet'];
+    const args = [
+      '--verbose',
+      'train',
+      '--task',
+      'ImageMLP_FashionMnist8_Relu32',
+      '--optimizer',
+      'Adam',
+      '--steps',
+      '6',
+      '--quiet',
+    ];
     const r = lopt(...args);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/fast paths:\n/);

@@ -27,8 +27,8 @@ function readmeCommands(): string[] {
 }
 
 function helpCommands(): string[] {
-  const helps = ['', 'demo', 'train', 'meta-train', 'eval', 'plot', 'tasks', 'optimizers'].map((c) =>
-    (c ? lopt(c, '--help') : lopt('--help')).stdout,
+  const helps = ['', 'demo', 'train', 'meta-train', 'eval', 'plot', 'tasks', 'optimizers'].map(
+    (c) => (c ? lopt(c, '--help') : lopt('--help')).stdout,
   );
   return helps.flatMap((h) => {
     const at = h.search(/\nExamples?:\n/);
@@ -79,11 +79,14 @@ function checkResult(cwd: string, command: string, out: string): void {
     pngSize(join(cwd, 'runs/la-quad/theta.png'));
   } else if (command.startsWith('lopt eval')) {
     const dir = /wrote eval\.json, eval-loss\.svg and eval-loss\.png in (\S+)/.exec(out)![1]!;
-    const res = JSON.parse(readFileSync(join(cwd, dir, 'eval.json'), 'utf8')) as { rows: { optimizer: string; finalTrainLoss: number }[] };
+    const res = JSON.parse(readFileSync(join(cwd, dir, 'eval.json'), 'utf8')) as {
+      rows: { optimizer: string; finalTrainLoss: number }[];
+    };
     const [learned, ...baselines] = res.rows;
     expect(learned!.optimizer).toMatch(/^LearnableAdam/);
     // The meta-trained optimizer beats every baseline on its evaluation.
-    for (const b of baselines) expect(learned!.finalTrainLoss, `${learned!.optimizer} vs ${b.optimizer}`).toBeLessThan(b.finalTrainLoss);
+    for (const b of baselines)
+      expect(learned!.finalTrainLoss, `${learned!.optimizer} vs ${b.optimizer}`).toBeLessThan(b.finalTrainLoss);
     expect(learned!.finalTrainLoss).toBeLessThan(1e-3);
   } else if (command.startsWith('lopt train --task QuadraticTask --theta')) {
     const m = /final train loss ([\d.e-]+), test loss ([\d.e-]+) after 100 steps/.exec(out)!;

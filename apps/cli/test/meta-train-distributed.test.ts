@@ -1,8 +1,19 @@
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findRedisServer, REDIS_INSTALL_HINT } from '@lopt/distributed';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cliEnv, ensureBuilt, exited, expectOneLineError, jsonLines, lopt, lopt$, loptWithEnv, tmp, waitFor } from './helpers';
+import {
+  cliEnv,
+  ensureBuilt,
+  exited,
+  expectOneLineError,
+  jsonLines,
+  lopt,
+  lopt$,
+  loptWithEnv,
+  tmp,
+  waitFor,
+} from './helpers';
 
 beforeAll(() => {
   // These tests start a real redis-server; without one they fail saying what to install.
@@ -10,7 +21,18 @@ beforeAll(() => {
   ensureBuilt();
 });
 
-const QUICK = ['--lopt', 'LearnableSGD', '--task', 'FixedDimQuadraticFamily', '--tasks', '2', '--inner-steps', '10', '--trunc-length', '5'];
+const QUICK = [
+  '--lopt',
+  'LearnableSGD',
+  '--task',
+  'FixedDimQuadraticFamily',
+  '--tasks',
+  '2',
+  '--inner-steps',
+  '10',
+  '--trunc-length',
+  '5',
+];
 
 /** The pids of the processes whose parent is `pid` (from /proc). */
 function childPids(pid: number): number[] {
@@ -47,12 +69,27 @@ describe('lopt meta-train across processes', () => {
     expect(steps.map((s) => s.step)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     for (const s of steps) expect((s.metrics as { maxStaleness: number }).maxStaleness).toBe(0);
     expect(existsSync(join(dir, 'theta.json'))).toBe(true);
-    expect((JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as { outerIteration: number }).outerIteration).toBe(8);
+    expect(
+      (JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as { outerIteration: number }).outerIteration,
+    ).toBe(8);
   });
 
   it('--workers N: a worker killed with SIGKILL is started again and the run completes', async () => {
     const dir = tmp();
-    const child = lopt$('meta-train', ...QUICK, '--outer-steps', '30', '--out', dir, '--workers', '2', '--log-every', '1', '--lock-duration', '3000');
+    const child = lopt$(
+      'meta-train',
+      ...QUICK,
+      '--outer-steps',
+      '30',
+      '--out',
+      dir,
+      '--workers',
+      '2',
+      '--log-every',
+      '1',
+      '--lock-duration',
+      '3000',
+    );
     await waitFor(() => /outer step 2:/.test(child.out()), 90_000);
     const worker = childPids(child.pid!).find((p) => cmdline(p).includes('--role worker'));
     expect(worker, child.err()).toBeDefined();
@@ -73,9 +110,17 @@ describe('lopt meta-train across processes', () => {
   });
 
   it('inconsistent distributed flags are one-line errors', () => {
-    expect(expectOneLineError(lopt('meta-train', ...QUICK, '--role', 'worker'))).toMatch(/--role worker needs --redis URL/);
-    expect(expectOneLineError(lopt('meta-train', ...QUICK, '--redis', 'redis://127.0.0.1:1', '--outer-steps', '2', '--out', tmp()))).toMatch(/--role learner or --role worker/);
-    expect(expectOneLineError(lopt('meta-train', ...QUICK, '--redis', 'http://x', '--role', 'worker'))).toMatch(/not a Redis URL/);
+    expect(expectOneLineError(lopt('meta-train', ...QUICK, '--role', 'worker'))).toMatch(
+      /--role worker needs --redis URL/,
+    );
+    expect(
+      expectOneLineError(
+        lopt('meta-train', ...QUICK, '--redis', 'redis://127.0.0.1:1', '--outer-steps', '2', '--out', tmp()),
+      ),
+    ).toMatch(/--role learner or --role worker/);
+    expect(expectOneLineError(lopt('meta-train', ...QUICK, '--redis', 'http://x', '--role', 'worker'))).toMatch(
+      /not a Redis URL/,
+    );
     expect(expectOneLineError(lopt('meta-train', ...QUICK, '--out', tmp()))).toMatch(/--outer-steps/);
   });
 });

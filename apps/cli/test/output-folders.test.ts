@@ -3,11 +3,22 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cliEnv, CLI, ensureBuilt, exited, expectOneLineError, jsonLines, lopt, lopt$, tmp, waitFor } from './helpers';
+import { CLI, cliEnv, ensureBuilt, exited, expectOneLineError, jsonLines, lopt, lopt$, tmp, waitFor } from './helpers';
 
 beforeAll(() => ensureBuilt());
 
-const QUICK = ['--lopt', 'LearnableAdam', '--task', 'FixedDimQuadraticFamily', '--tasks', '2', '--inner-steps', '10', '--trunc-length', '5'];
+const QUICK = [
+  '--lopt',
+  'LearnableAdam',
+  '--task',
+  'FixedDimQuadraticFamily',
+  '--tasks',
+  '2',
+  '--inner-steps',
+  '10',
+  '--trunc-length',
+  '5',
+];
 const TRAIN = ['train', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--lr', '0.1', '--steps', '5'];
 
 /** A pid that is certainly not running: a process that has exited. */
@@ -33,7 +44,9 @@ describe('no result is lost', () => {
     expect(readFileSync(join(dir, 'theta.json'), 'utf8')).toBe(theta);
     // With a checkpoint, a run without --resume is refused too.
     writeFileSync(join(dir, 'checkpoint.json'), ckpt);
-    expect(expectOneLineError(lopt('meta-train', ...QUICK, '--outer-steps', '8', '--out', dir))).toMatch(/--resume continues a run/);
+    expect(expectOneLineError(lopt('meta-train', ...QUICK, '--outer-steps', '8', '--out', dir))).toMatch(
+      /--resume continues a run/,
+    );
     expectOneLineError(lopt('meta-train', ...QUICK, '--outer-steps', '8', '--out', dir, '--resume', '--force'));
     // --force starts over: a fresh 2-step run, not a resume of the 6-step one.
     const f = lopt('--json', 'meta-train', ...QUICK, '--outer-steps', '2', '--out', dir, '--force');
@@ -47,7 +60,9 @@ describe('no result is lost', () => {
     const dir = tmp();
     expect(lopt('-q', ...TRAIN, '--out', dir).code).toBe(0);
     const before = readFileSync(join(dir, 'train.jsonl'), 'utf8');
-    expect(expectOneLineError(lopt(...TRAIN, '--out', dir))).toMatch(/already holds results of another run \(train\.jsonl, train-loss\.svg, train-loss\.png\)/);
+    expect(expectOneLineError(lopt(...TRAIN, '--out', dir))).toMatch(
+      /already holds results of another run \(train\.jsonl, train-loss\.svg, train-loss\.png\)/,
+    );
     expect(readFileSync(join(dir, 'train.jsonl'), 'utf8')).toBe(before);
     const f = lopt('-q', ...TRAIN.slice(0, -1), '3', '--out', dir, '--force');
     expect(f.code, f.stderr).toBe(0);
@@ -58,7 +73,9 @@ describe('no result is lost', () => {
     const evalArgs = ['eval', '--theta', join(run, 'theta.json'), '--task', 'QuadraticTask', '--steps', '3'];
     const out = tmp();
     expect(lopt('-q', ...evalArgs, '--out', out).code).toBe(0);
-    expect(expectOneLineError(lopt(...evalArgs, '--out', out))).toMatch(/already holds results of another run \(eval\.json, eval-loss\.svg, eval-loss\.png\)/);
+    expect(expectOneLineError(lopt(...evalArgs, '--out', out))).toMatch(
+      /already holds results of another run \(eval\.json, eval-loss\.svg, eval-loss\.png\)/,
+    );
     // The default folder (.lopt-out/eval, relative to the working folder) is never refused.
     const cwd = tmp();
     for (let i = 0; i < 2; i++) {
@@ -72,11 +89,17 @@ describe('no result is lost', () => {
   it('a lock file keeps a second run out of a folder in use; a stale lock of a dead process is taken over', async () => {
     const dir = tmp();
     const child = lopt$('meta-train', ...QUICK, '--outer-steps', '100000', '--out', dir);
-    await waitFor(() => existsSync(join(dir, 'metrics.jsonl')) && readFileSync(join(dir, 'metrics.jsonl'), 'utf8').length > 0);
+    await waitFor(
+      () => existsSync(join(dir, 'metrics.jsonl')) && readFileSync(join(dir, 'metrics.jsonl'), 'utf8').length > 0,
+    );
     const lock = JSON.parse(readFileSync(join(dir, '.lopt.lock'), 'utf8')) as { pid: number };
     expect(lock.pid).toBe(child.pid);
     const line = expectOneLineError(lopt('meta-train', ...QUICK, '--outer-steps', '2', '--out', dir, '--resume'));
-    expect(line).toMatch(new RegExp(`'.*' is in use by another run \\(process ${child.pid}: lopt meta-train, started .*\\); wait for it to finish or choose another --out`));
+    expect(line).toMatch(
+      new RegExp(
+        `'.*' is in use by another run \\(process ${child.pid}: lopt meta-train, started .*\\); wait for it to finish or choose another --out`,
+      ),
+    );
     expectOneLineError(lopt(...TRAIN, '--out', dir, '--force'));
     child.kill('SIGTERM');
     expect((await exited(child)).code).toBe(130);
@@ -86,10 +109,15 @@ describe('no result is lost', () => {
     const stale = tmp();
     mkdirSync(stale, { recursive: true });
     const pid = deadPid();
-    writeFileSync(join(stale, '.lopt.lock'), JSON.stringify({ pid, host: hostname(), command: 'train', started: '2026-01-01T00:00:00.000Z' }));
+    writeFileSync(
+      join(stale, '.lopt.lock'),
+      JSON.stringify({ pid, host: hostname(), command: 'train', started: '2026-01-01T00:00:00.000Z' }),
+    );
     const r = lopt(...TRAIN, '--out', stale);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain(`was locked by process ${pid} (lopt train), which is no longer running: taking the folder over`);
+    expect(r.stderr).toContain(
+      `was locked by process ${pid} (lopt train), which is no longer running: taking the folder over`,
+    );
     expect(existsSync(join(stale, '.lopt.lock'))).toBe(false);
   });
 });

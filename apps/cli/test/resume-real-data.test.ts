@@ -32,7 +32,12 @@ function metricSteps(dir: string): number[] {
 // Every field but the wall-clock ones (and the live-tensor count, which is per process).
 function deterministic(dir: string): unknown[] {
   return jsonLines(readFileSync(join(dir, 'metrics.jsonl'), 'utf8')).map((r) => {
-    const { time: _t, numTensors: _n, metrics, ...rest } = r as { time: unknown; numTensors: unknown; metrics: Record<string, unknown> };
+    const {
+      time: _t,
+      numTensors: _n,
+      metrics,
+      ...rest
+    } = r as { time: unknown; numTensors: unknown; metrics: Record<string, unknown> };
     const m = Object.fromEntries(Object.entries(metrics).filter(([k]) => k !== 'time' && !k.endsWith('/time')));
     return { ...rest, metrics: m };
   });
@@ -51,7 +56,8 @@ describe('meta-train resumes bit-identically on real data', () => {
     child.kill('SIGKILL');
     const { signal } = await exited(child);
     expect(signal, 'the run finished before it could be killed').toBe('SIGKILL');
-    const at = (JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as { outerIteration: number }).outerIteration;
+    const at = (JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as { outerIteration: number })
+      .outerIteration;
     expect(at).toBeGreaterThanOrEqual(2);
     expect(at).toBeLessThan(STEPS);
     // The killed process's lock is stale: the resumed run takes the folder over.
@@ -64,18 +70,25 @@ describe('meta-train resumes bit-identically on real data', () => {
     expect(existsSync(join(dir, '.lopt.lock'))).toBe(false);
 
     expect(readFileSync(join(dir, 'theta.json'), 'utf8')).toBe(readFileSync(join(straight, 'theta.json'), 'utf8'));
-    expect(readFileSync(join(dir, 'checkpoint.json'), 'utf8')).toBe(readFileSync(join(straight, 'checkpoint.json'), 'utf8'));
+    expect(readFileSync(join(dir, 'checkpoint.json'), 'utf8')).toBe(
+      readFileSync(join(straight, 'checkpoint.json'), 'utf8'),
+    );
     expect(metricSteps(dir)).toEqual([...Array(STEPS).keys()]);
     expect(deterministic(dir)).toEqual(deterministic(straight));
     // Meta-training moved theta: the comparison is not of two untouched initial values.
     const first = jsonLines(readFileSync(join(straight, 'metrics.jsonl'), 'utf8'))[0]!.theta as Record<string, number>;
-    const last = jsonLines(readFileSync(join(straight, 'metrics.jsonl'), 'utf8'))[STEPS - 1]!.theta as Record<string, number>;
+    const last = jsonLines(readFileSync(join(straight, 'metrics.jsonl'), 'utf8'))[STEPS - 1]!.theta as Record<
+      string,
+      number
+    >;
     expect(last.logLr).not.toBe(first.logLr);
     // The loop is leak-free: the live tensors after each step stay the same from step 1 on.
     const live = jsonLines(readFileSync(join(straight, 'metrics.jsonl'), 'utf8')).map((r) => r.numTensors as number);
     expect(new Set(live.slice(1)).size, String(live)).toBe(1);
     // The checkpoint holds the data streams' positions.
-    const ckpt = JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as { extra: { dataState: Record<string, { position: number }> } };
+    const ckpt = JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as {
+      extra: { dataState: Record<string, { position: number }> };
+    };
     expect(Object.keys(ckpt.extra.dataState).sort()).toEqual(['innerValid', 'outerValid', 'test', 'train']);
     expect(ckpt.extra.dataState.train!.position).toBeGreaterThan(0);
   });

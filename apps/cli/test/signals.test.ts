@@ -12,13 +12,30 @@ const LINE_WRAP_ON = '\x1b[?7h';
 describe('SIGINT and SIGTERM: finish the step, write what --out promises, say so, exit 130', () => {
   it('train', async () => {
     const dir = tmp();
-    const child = lopt$('train', '--task', 'ImageMLP_FashionMnist8_Relu32', '--optimizer', 'SGD', '--lr', '0.1', '--steps', '1e9', '--log-every', '1000000', '--out', dir);
+    const child = lopt$(
+      'train',
+      '--task',
+      'ImageMLP_FashionMnist8_Relu32',
+      '--optimizer',
+      'SGD',
+      '--lr',
+      '0.1',
+      '--steps',
+      '1e9',
+      '--log-every',
+      '1000000',
+      '--out',
+      dir,
+    );
     await waitFor(() => /step 0: train loss/.test(child.out()));
     await new Promise((r) => setTimeout(r, 500)); // some steps past step 0
     child.kill('SIGINT');
     const { code } = await exited(child);
     expect(code, child.err()).toBe(130);
-    const m = /interrupted \(SIGINT\) after (\d+) of 1000000000 steps: final train loss [\d.]+, test loss [\d.]+ after \d+ steps \(.*\); wrote train\.jsonl, train-loss\.svg and train-loss\.png in /.exec(child.out());
+    const m =
+      /interrupted \(SIGINT\) after (\d+) of 1000000000 steps: final train loss [\d.]+, test loss [\d.]+ after \d+ steps \(.*\); wrote train\.jsonl, train-loss\.svg and train-loss\.png in /.exec(
+        child.out(),
+      );
     expect(m, child.out()).not.toBeNull();
     const steps = Number(m![1]);
     expect(steps).toBeGreaterThan(1);
@@ -33,10 +50,43 @@ describe('SIGINT and SIGTERM: finish the step, write what --out promises, say so
 
   it('eval', async () => {
     const run = tmp();
-    const mt = spawnSync(process.execPath, [CLI, '-q', 'meta-train', '--lopt', 'LearnableAdam', '--task', 'QuadraticTask', '--tasks', '1', '--inner-steps', '5', '--trunc-length', '5', '--outer-steps', '1', '--out', run], { env: cliEnv(), encoding: 'utf8' });
+    const mt = spawnSync(
+      process.execPath,
+      [
+        CLI,
+        '-q',
+        'meta-train',
+        '--lopt',
+        'LearnableAdam',
+        '--task',
+        'QuadraticTask',
+        '--tasks',
+        '1',
+        '--inner-steps',
+        '5',
+        '--trunc-length',
+        '5',
+        '--outer-steps',
+        '1',
+        '--out',
+        run,
+      ],
+      { env: cliEnv(), encoding: 'utf8' },
+    );
     expect(mt.status, mt.stderr).toBe(0);
     const dir = tmp();
-    const child = lopt$('--json', 'eval', '--theta', join(run, 'theta.json'), '--task', 'ImageMLP_FashionMnist8_Relu32', '--steps', '1e9', '--out', dir);
+    const child = lopt$(
+      '--json',
+      'eval',
+      '--theta',
+      join(run, 'theta.json'),
+      '--task',
+      'ImageMLP_FashionMnist8_Relu32',
+      '--steps',
+      '1e9',
+      '--out',
+      dir,
+    );
     await waitFor(() => existsSync(join(dir, '.lopt.lock')));
     await new Promise((r) => setTimeout(r, 1500));
     child.kill('SIGTERM');
@@ -44,7 +94,10 @@ describe('SIGINT and SIGTERM: finish the step, write what --out promises, say so
     expect(code, child.err()).toBe(130);
     const done = jsonLines(child.out()).pop()!;
     expect(done).toMatchObject({ event: 'interrupted' });
-    const res = JSON.parse(readFileSync(join(dir, 'eval.json'), 'utf8')) as { interrupted: boolean; rows: { steps: number }[] };
+    const res = JSON.parse(readFileSync(join(dir, 'eval.json'), 'utf8')) as {
+      interrupted: boolean;
+      rows: { steps: number }[];
+    };
     expect(res.interrupted).toBe(true);
     expect(res.rows).toHaveLength(1); // the learned optimizer, stopped; the baseline never started
     expect(res.rows[0]!.steps).toBeGreaterThan(0);
@@ -73,7 +126,10 @@ const hasScript = spawnSync('script', ['--version']).status === 0;
 
 function onTerminal(args: string[], afterMs: number): Promise<{ code: number | null; out: string }> {
   const quoted = [process.execPath, CLI, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  const child = spawn('script', ['-qefc', quoted, '/dev/null'], { env: { ...cliEnv(), COLUMNS: '120', LINES: '40' }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn('script', ['-qefc', quoted, '/dev/null'], {
+    env: { ...cliEnv(), COLUMNS: '120', LINES: '40' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   return new Promise((resolve) => {

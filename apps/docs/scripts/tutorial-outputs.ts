@@ -61,7 +61,10 @@ export const PARTS: Record<string, Part> = {
         figures: {
           'part3-resets.svg': panelsSvg([
             { title: 'one model, reset every truncation (gaps)', values: r.sequentialLosses },
-            { title: 'lock step: models 1 and 2', values: column(r.lockStepLosses, 0).map((l, i) => (i % 2 ? column(r.lockStepLosses, 1)[i]! : l)) },
+            {
+              title: 'lock step: models 1 and 2',
+              values: column(r.lockStepLosses, 0).map((l, i) => (i % 2 ? column(r.lockStepLosses, 1)[i]! : l)),
+            },
             { title: 'random offsets: model 1', values: column(r.offsetLosses, 0) },
             { title: 'random offsets: model 2', values: column(r.offsetLosses, 1) },
           ]),
@@ -139,7 +142,9 @@ export async function partOutputs(name: string, outDir: string): Promise<string>
     const text = formatWithOptions({ depth: 8, colors: false, breakLength: 100 }, ...args).replaceAll(`${outDir}/`, '');
     const frame = (new Error().stack ?? '').split('\n').find((l) => l.includes(path));
     const line = Number(/:(\d+):\d+\)?$/.exec(frame ?? '')?.[1]);
-    const inner = spans.filter((r) => line >= r.from && line <= r.to).sort((a, b) => a.to - a.from - (b.to - b.from))[0];
+    const inner = spans
+      .filter((r) => line >= r.from && line <= r.to)
+      .sort((a, b) => a.to - a.from - (b.to - b.from))[0];
     if (inner) printed.set(inner.name, [...(printed.get(inner.name) ?? []), text]);
     else unplaced.push(text);
   };
@@ -155,7 +160,10 @@ export async function partOutputs(name: string, outDir: string): Promise<string>
   for (const [file, svg] of Object.entries(figures)) write(join(outDir, file), svg);
   const blocks = spans
     .filter((r) => printed.has(r.name))
-    .map((r) => `<!-- #region ${r.name} -->\n\`\`\`text\n${printed.get(r.name)!.join('\n')}\n\`\`\`\n<!-- #endregion ${r.name} -->\n`);
+    .map(
+      (r) =>
+        `<!-- #region ${r.name} -->\n\`\`\`text\n${printed.get(r.name)!.join('\n')}\n\`\`\`\n<!-- #endregion ${r.name} -->\n`,
+    );
   return `<!-- What ${part.file} printed, region by region (scripts/tutorial-outputs.ts). -->\n\n${blocks.join('\n')}`;
 }
 

@@ -49,7 +49,8 @@ const shot = async (page: Page, name: string) => {
   mkdirSync(artifacts, { recursive: true });
   await page.screenshot({ path: join(artifacts, name), fullPage: true });
   // The demo card alone, at the size a visitor sees it.
-  if (await page.locator('.demo').count()) await page.locator('.demo').screenshot({ path: join(artifacts, name.replace('.png', '-card.png')) });
+  if (await page.locator('.demo').count())
+    await page.locator('.demo').screenshot({ path: join(artifacts, name.replace('.png', '-card.png')) });
 };
 
 beforeAll(async () => {
@@ -123,7 +124,8 @@ describe('the built site', () => {
     let checked = 0;
     const ids = new Map<string, Set<string>>();
     const idsOf = (file: string) => {
-      if (!ids.has(file)) ids.set(file, new Set([...readFileSync(file, 'utf8').matchAll(/\sid="([^"]+)"/g)].map((m) => m[1]!)));
+      if (!ids.has(file))
+        ids.set(file, new Set([...readFileSync(file, 'utf8').matchAll(/\sid="([^"]+)"/g)].map((m) => m[1]!)));
       return ids.get(file)!;
     };
     for (const file of htmlFiles(dist)) {
@@ -132,18 +134,24 @@ describe('the built site', () => {
         const [href, hash] = raw!.split('#') as [string, string | undefined];
         if (/^[a-z]+:/i.test(href) || href.startsWith('//')) continue;
         checked++;
-        let target = href === '' ? file : href.startsWith('/') ? join(dist, decodeURIComponent(href)) : join(dirname(file), decodeURIComponent(href));
+        let target =
+          href === ''
+            ? file
+            : href.startsWith('/')
+              ? join(dist, decodeURIComponent(href))
+              : join(dirname(file), decodeURIComponent(href));
         if (existsSync(target) && statSync(target).isDirectory()) target = join(target, 'index.html');
         else if (!existsSync(target) && existsSync(`${target}.html`)) target = `${target}.html`;
         if (!existsSync(target)) broken.push(`${relative(dist, file)} -> ${raw}`);
-        else if (hash && target.endsWith('.html') && !idsOf(target).has(decodeURIComponent(hash))) broken.push(`${relative(dist, file)} -> ${raw} (no such anchor)`);
+        else if (hash && target.endsWith('.html') && !idsOf(target).has(decodeURIComponent(hash)))
+          broken.push(`${relative(dist, file)} -> ${raw} (no such anchor)`);
       }
     }
     console.log(`docs site: ${checked} internal links checked`);
     expect(broken).toEqual([]);
   });
 
-  it('shows each tutorial\'s code from the file CI runs, with its output', () => {
+  it("shows each tutorial's code from the file CI runs, with its output", () => {
     const text = (p: string) =>
       readFileSync(join(dist, p), 'utf8')
         .replace(/<[^>]+>/g, '')
@@ -166,7 +174,12 @@ describe('the built site', () => {
       expect(page, file).not.toMatch(/No such file|File not found|@include/i);
     }
     const start = text('getting-started.html');
-    for (const s of ["import { setupBackend } from '@lopt/pytree'", 'grads.w: [ 3, 5, 7 ]', 'tensors left: 0', 'pnpm@10.34.8 pack']) {
+    for (const s of [
+      "import { setupBackend } from '@lopt/pytree'",
+      'grads.w: [ 3, 5, 7 ]',
+      'tensors left: 0',
+      'pnpm@10.34.8 pack',
+    ]) {
       expect(start).toContain(s);
     }
   });
@@ -178,7 +191,11 @@ describe('the built site', () => {
     const worker = async () => {
       for (let p = queue.shift(); p !== undefined; p = queue.shift()) {
         const { page, errors, status } = await open(p);
-        const h1 = await page.locator('h1').first().textContent({ timeout: 10_000 }).catch(() => null);
+        const h1 = await page
+          .locator('h1')
+          .first()
+          .textContent({ timeout: 10_000 })
+          .catch(() => null);
         if (status !== 200) failures.push(`${p}: HTTP ${status}`);
         if (!h1) failures.push(`${p}: no heading`);
         for (const e of errors) failures.push(`${p}: ${e}`);
@@ -227,7 +244,14 @@ describe('the built site', () => {
 async function checkDemoLayout(page: Page, label: string) {
   const box = async (sel: string) => (await page.locator(sel).boundingBox())!;
   const card = await box('.demo');
-  for (const sel of ['#demo-task', '#demo-optimizer', '#demo-backend', '#demo-iterations', '#demo-start', '#demo-progress']) {
+  for (const sel of [
+    '#demo-task',
+    '#demo-optimizer',
+    '#demo-backend',
+    '#demo-iterations',
+    '#demo-start',
+    '#demo-progress',
+  ]) {
     const b = await box(sel);
     expect(b.x, `${label}: ${sel} left`).toBeGreaterThanOrEqual(card.x - 0.5);
     expect(b.x + b.width, `${label}: ${sel} right`).toBeLessThanOrEqual(card.x + card.width + 0.5);
@@ -246,13 +270,17 @@ async function checkDemoLayout(page: Page, label: string) {
       const text = s.options[s.selectedIndex]!.text;
       const c = document.createElement('canvas').getContext('2d')!;
       c.font = getComputedStyle(s).font;
-      const pad = Number.parseFloat(getComputedStyle(s).paddingLeft) + Number.parseFloat(getComputedStyle(s).paddingRight);
+      const pad =
+        Number.parseFloat(getComputedStyle(s).paddingLeft) + Number.parseFloat(getComputedStyle(s).paddingRight);
       return c.measureText(text).width + pad <= s.clientWidth + 1;
     });
     expect(fits, `${label}: ${sel} label fits`).toBe(true);
   }
   // Nothing scrolls sideways.
-  expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `${label}: no sideways scroll`).toBe(true);
+  expect(
+    await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth),
+    `${label}: no sideways scroll`,
+  ).toBe(true);
 }
 
 describe('the live demo in headless Chromium', () => {
@@ -266,14 +294,20 @@ describe('the live demo in headless Chromium', () => {
     await page.locator('#demo-start').click();
 
     // The download shows its progress against the whole dataset's size.
-    const sizes = JSON.parse(readFileSync(join(dist, 'data/fashion-mnist/sizes.json'), 'utf8')) as Record<string, number>;
+    const sizes = JSON.parse(readFileSync(join(dist, 'data/fashion-mnist/sizes.json'), 'utf8')) as Record<
+      string,
+      number
+    >;
     const totalMb = (Object.values(sizes).reduce((a, b) => a + b, 0) / 1e6).toFixed(1);
     await page.locator('#demo-download-text').waitFor({ timeout: 60_000 });
-    await expect.poll(() => page.locator('#demo-download-text').textContent(), { timeout: 60_000 }).toBe(`${totalMb} / ${totalMb} MB`);
+    await expect
+      .poll(() => page.locator('#demo-download-text').textContent(), { timeout: 60_000 })
+      .toBe(`${totalMb} / ${totalMb} MB`);
 
     // The page keeps rendering while the worker trains: the counter is seen mid-run.
     const counter = page.locator('#demo-iteration');
-    await expect.poll(async () => Number((await counter.textContent())!.split('/')[0]), { timeout: 120_000, interval: 100 })
+    await expect
+      .poll(async () => Number((await counter.textContent())!.split('/')[0]), { timeout: 120_000, interval: 100 })
       .toBeGreaterThan(0);
     const midway = Number((await counter.textContent())!.split('/')[0]);
     expect(midway).toBeLessThan(META_ITERATIONS);
@@ -319,7 +353,13 @@ describe('the live demo in headless Chromium', () => {
     expect(await read('#demo-second-now')).toBeGreaterThan(1.5 * (await read('#demo-second-start')));
     // A loss is never negative, and neither is the chart's axis.
     const ticks = await page.locator('.demo-charts figure').first().locator('.lc-tick').allTextContents();
-    expect(ticks.filter((t) => /^-?[\d.e+-]+$/.test(t)).map(Number).every((v) => v >= 0), ticks.join(' ')).toBe(true);
+    expect(
+      ticks
+        .filter((t) => /^-?[\d.e+-]+$/.test(t))
+        .map(Number)
+        .every((v) => v >= 0),
+      ticks.join(' '),
+    ).toBe(true);
     await checkDemoLayout(page, 'phone, trained');
     await shot(page, 'demo-phone.png');
     expect(errors).toEqual([]);
@@ -327,12 +367,17 @@ describe('the live demo in headless Chromium', () => {
   }, 180_000);
 
   it('meta-trains MLPLOpt and AdafacMLPLOpt with PES on Fashion-MNIST, showing the evaluation', async () => {
-    for (const [optimizer, iterations] of [['mlpLOptPes', 11], ['adafacMlpLOptPes', 2]] as const) {
+    for (const [optimizer, iterations] of [
+      ['mlpLOptPes', 11],
+      ['adafacMlpLOptPes', 2],
+    ] as const) {
       const { page, errors } = await open(`demo.html?iterations=${iterations}&optimizer=${optimizer}`);
       expect(await page.locator('#demo-optimizer').inputValue()).toBe(optimizer);
       await page.locator('#demo-start').click();
       await page.locator('.demo[data-state="done"], .demo[data-state="error"]').waitFor({ timeout: 400_000 });
-      expect(await page.locator('#demo-status').textContent()).toMatch(new RegExp(`^Done after ${iterations} iterations`));
+      expect(await page.locator('#demo-status').textContent()).toMatch(
+        new RegExp(`^Done after ${iterations} iterations`),
+      );
       const read = async (id: string) => Number(await page.locator(id).textContent());
       const shown = {
         lossStart: await read('#demo-loss-start'),
@@ -345,7 +390,9 @@ describe('the live demo in headless Chromium', () => {
       expect(shown.lossStart).toBeGreaterThan(1.5);
       expect(shown.evalStart).toBeGreaterThan(2.0);
       for (const v of Object.values(shown)) expect(Number.isFinite(v) && v > 0).toBe(true);
-      expect(await page.locator('.demo-charts figure').nth(1).locator('figcaption').textContent()).toContain('Evaluation');
+      expect(await page.locator('.demo-charts figure').nth(1).locator('figcaption').textContent()).toContain(
+        'Evaluation',
+      );
       await shot(page, `demo-${optimizer}.png`);
       expect(errors).toEqual([]);
       await page.close();
@@ -380,7 +427,8 @@ describe('the live demo in headless Chromium', () => {
     await page.locator('#demo-optimizer').selectOption('adam');
     await page.locator('#demo-start').click();
     const counter = page.locator('#demo-iteration');
-    await expect.poll(async () => Number((await counter.textContent())!.split('/')[0]), { timeout: 60_000, interval: 100 })
+    await expect
+      .poll(async () => Number((await counter.textContent())!.split('/')[0]), { timeout: 60_000, interval: 100 })
       .toBeGreaterThan(5);
     await page.locator('#demo-stop').click();
     await page.locator('.demo[data-state="stopped"]').waitFor({ timeout: 30_000 });
@@ -413,12 +461,15 @@ describe('the tfjs-layers page in headless Chromium', () => {
 
     // The page keeps rendering while model.fit runs in the worker: the step counter is seen mid-run.
     const counter = page.locator('#layers-step');
-    await expect.poll(async () => Number((await counter.textContent())!.split('/')[0]), { timeout: 120_000, interval: 100 })
+    await expect
+      .poll(async () => Number((await counter.textContent())!.split('/')[0]), { timeout: 120_000, interval: 100 })
       .toBeGreaterThan(0);
     expect(Number((await counter.textContent())!.split('/')[0])).toBeLessThan(192);
     expect(await page.locator('#layers-stop').isEnabled()).toBe(true);
 
-    await page.locator('.layers-demo[data-state="done"], .layers-demo[data-state="error"]').waitFor({ timeout: 200_000 });
+    await page
+      .locator('.layers-demo[data-state="done"], .layers-demo[data-state="error"]')
+      .waitFor({ timeout: 200_000 });
     const shown = {
       status: await page.locator('#layers-status').textContent(),
       steps: await counter.textContent(),
@@ -447,7 +498,8 @@ describe('the tfjs-layers page in headless Chromium', () => {
     await page.locator('#layers-optimizer').selectOption('nnAdam');
     await page.locator('#layers-start').click();
     const counter = page.locator('#layers-step');
-    await expect.poll(async () => Number((await counter.textContent())!.split('/')[0]), { timeout: 120_000, interval: 100 })
+    await expect
+      .poll(async () => Number((await counter.textContent())!.split('/')[0]), { timeout: 120_000, interval: 100 })
       .toBeGreaterThan(5);
     await page.locator('#layers-stop').click();
     await page.locator('.layers-demo[data-state="stopped"]').waitFor({ timeout: 60_000 });

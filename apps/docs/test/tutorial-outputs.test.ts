@@ -39,12 +39,16 @@ it('every output block a tutorial page includes exists', () => {
 });
 
 it('the committed tutorial outputs are what the examples print when run again', () => {
-  const run = spawnSync(process.execPath, ['--conditions=@lopt/source', '--import', 'tsx', 'scripts/tutorial-outputs.ts', work], {
-    cwd: docsRoot,
-    env: { ...process.env, FORCE_COLOR: '0' },
-    encoding: 'utf8',
-    timeout: 1_500_000,
-  });
+  const run = spawnSync(
+    process.execPath,
+    ['--conditions=@lopt/source', '--import', 'tsx', 'scripts/tutorial-outputs.ts', work],
+    {
+      cwd: docsRoot,
+      env: { ...process.env, FORCE_COLOR: '0' },
+      encoding: 'utf8',
+      timeout: 1_500_000,
+    },
+  );
   expect(run.status, run.stderr).toBe(0);
   console.log(run.stdout.trim());
   for (const file of readdirSync(committed)) {
@@ -59,7 +63,10 @@ it('the committed tutorial outputs are what the examples print when run again', 
       expect(g.join('\n'), file).toBe(w.join('\n'));
       continue;
     }
-    expect(g.map((l) => l.replace(NUMBER, '#')), file).toEqual(w.map((l) => l.replace(NUMBER, '#')));
+    expect(
+      g.map((l) => l.replace(NUMBER, '#')),
+      file,
+    ).toEqual(w.map((l) => l.replace(NUMBER, '#')));
     g.forEach((line, i) => {
       const [gs, ws] = [line.match(NUMBER) ?? [], w[i]!.match(NUMBER) ?? []];
       gs.forEach((x, j) => {

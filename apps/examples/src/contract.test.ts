@@ -5,12 +5,16 @@ import { expect, it } from 'vitest';
 const here = fileURLToPath(new URL('..', import.meta.url));
 
 it('runs the Part 1 contract unchanged and every expectation its comments state holds', () => {
-  const run = spawnSync(process.execPath, ['--conditions=@lopt/source', '--import', 'tsx', 'contract/part1-introduction.ts'], {
-    cwd: here,
-    env: { ...process.env, FORCE_COLOR: '0' },
-    encoding: 'utf8',
-    timeout: 600_000,
-  });
+  const run = spawnSync(
+    process.execPath,
+    ['--conditions=@lopt/source', '--import', 'tsx', 'contract/part1-introduction.ts'],
+    {
+      cwd: here,
+      env: { ...process.env, FORCE_COLOR: '0' },
+      encoding: 'utf8',
+      timeout: 600_000,
+    },
+  );
   const out = run.stdout;
   expect(run.status, run.stderr).toBe(0);
   // Two layers: weights [64, 32] and [32, 10], biases [32] and [10].

@@ -2,7 +2,13 @@ import { expect, it } from 'vitest';
 import { runLanguageModels } from './language-models.js';
 
 it('trains the byte-level GRU language model on the Jargon File below 3.0 nats per byte in 60 steps', async () => {
-  const r = await runLanguageModels({ steps: 60, batchSize: 16, logEvery: 59, data: { cacheRoot: null }, log: () => {} });
+  const r = await runLanguageModels({
+    steps: 60,
+    batchSize: 16,
+    logEvery: 59,
+    data: { cacheRoot: null },
+    log: () => {},
+  });
   expect(r.firstWindow).toHaveLength(32);
   expect(r.test[0]![1]).toBeGreaterThan(5); // about ln 256 before training
   expect(r.test[r.test.length - 1]![1]).toBeLessThan(3.0);

@@ -1,13 +1,14 @@
 // Language models on real text: a character (byte) GRU language model trained with Adam on
 // the Jargon File, and a look at the language-model task families. Run:
 // `npx tsx --conditions=@lopt/source src/language-models.ts [out.svg]`.
+
+import { writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { decodeBytes, type TextBatch } from '@lopt/datasets';
 import { Adam } from '@lopt/optimizers';
 import { type PRNGKey, random, setupBackend, tidy, treeDispose, valueAndGrad } from '@lopt/pytree';
 import { getTask, ParametricLMRNN, ParametricLMTransformer, type Task } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
-import { writeFileSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import { panelsSvg } from './svg-plot.js';
 
 /** Options of `runLanguageModels` (tests shorten them). */
@@ -63,7 +64,12 @@ export async function runLanguageModels(opts: LanguageModelOptions = {}): Promis
   let state = opt.init(task.init(random.PRNGKey(1)), { numSteps: steps });
   const lossAndGrad = valueAndGrad((p: unknown, k: PRNGKey, b: TextBatch) => task.loss(p, k, b));
   const testLoss = () =>
-    tf.tidy(() => task.loss(opt.getParams(state), random.PRNGKey(0), task.datasets!.test.next().value as unknown as TextBatch).dataSync()[0]!);
+    tf.tidy(
+      () =>
+        task
+          .loss(opt.getParams(state), random.PRNGKey(0), task.datasets!.test.next().value as unknown as TextBatch)
+          .dataSync()[0]!,
+    );
   const train: number[] = [];
   const test: [number, number][] = [];
   for (let i = 0; i < steps; i++) {

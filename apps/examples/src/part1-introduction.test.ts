@@ -21,7 +21,10 @@ it('runs the Part 1 walkthrough on real Fashion-MNIST and every expectation hold
   const outDir = await mkdtemp(join(tmpdir(), 'lopt-part1-'));
   const r = await runPart1({ metaIterations: 300, sgdSteps: 300, dataDir, log: () => {}, outDir });
 
-  expect(r.paramShapes).toEqual({ 'mlp/~/linear_0': { w: [64, 32], b: [32] }, 'mlp/~/linear_1': { w: [32, 10], b: [10] } });
+  expect(r.paramShapes).toEqual({
+    'mlp/~/linear_0': { w: [64, 32], b: [32] },
+    'mlp/~/linear_1': { w: [32, 10], b: [10] },
+  });
   expect(r.batchShapes).toEqual({ image: [[128, 8, 8, 1], 'float32'], label: [[128], 'int32'] });
   expect(Math.abs(r.initialLoss - Math.log(10))).toBeLessThan(0.25);
   expect(r.gradShapes).toEqual(r.paramShapes);

@@ -102,7 +102,8 @@ export async function runPart1(opts: Part1Options = {}): Promise<Part1Result> {
   const sgdSteps = opts.sgdSteps ?? 1000;
   const log =
     opts.log ??
-    ((...xs: unknown[]) => console.log(...xs.map((x) => (typeof x === 'object' && x !== null ? inspect(x, { depth: 8 }) : x))));
+    ((...xs: unknown[]) =>
+      console.log(...xs.map((x) => (typeof x === 'object' && x !== null ? inspect(x, { depth: 8 }) : x))));
   const outDir = resolve(opts.outDir ?? '.');
   const dataDir = opts.dataDir ?? process.env.LOPT_DATA_DIR;
 
@@ -292,7 +293,9 @@ export async function runPart1(opts: Part1Options = {}): Promise<Part1Result> {
   const elapsed = performance.now() - t0;
   const metaLeakedTensors = tf.memory().numTensors - before;
   const msPerMetaIteration = metaIterations > 0 ? elapsed / metaIterations : 0;
-  log(`${metaIterations} meta-iterations in ${(elapsed / 1000).toFixed(1)} s (${msPerMetaIteration.toFixed(1)} ms each, backend ${tf.getBackend()})`);
+  log(
+    `${metaIterations} meta-iterations in ${(elapsed / 1000).toFixed(1)} s (${msPerMetaIteration.toFixed(1)} ms each, backend ${tf.getBackend()})`,
+  );
   tf.dispose(thetaOptState as unknown as tf.TensorContainer);
   // #endregion meta-train
 

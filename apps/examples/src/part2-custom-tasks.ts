@@ -1,13 +1,13 @@
 // Part 2: custom tasks and task families (the reference walkthrough's Part 2 in
 // TypeScript). A task is an `init` and a `loss`; a task family draws plain configs from a
 // key and builds a task for each. Run: `npx tsx src/part2-custom-tasks.ts`.
+
+import { pathToFileURL } from 'node:url';
 import { type DatasetOptions, fashionMnistDatasets } from '@lopt/datasets';
 import { Adam, SGD } from '@lopt/optimizers';
 import { type PRNGKey, random, setupBackend, tidy, treeDispose, treeMap, valueAndGrad } from '@lopt/pytree';
 import { BaseTask, BaseTaskFamily, meanSoftmaxCrossEntropy, singleTaskToFamily, type Task } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
-import { pathToFileURL } from 'node:url';
-
 
 /** Options of `runPart2` (defaults follow the walkthrough; tests shorten them). */
 export interface Part2Options {
@@ -63,7 +63,10 @@ class MyFashionMnistTask extends BaseTask<LinearParams, ImageBatch> {
     super();
   }
   init(key: PRNGKey): LinearParams {
-    return tf.tidy(() => ({ w: tf.mul(random.normal(key, [64, 10]), 0.01) as tf.Tensor2D, b: tf.zeros([10]) as tf.Tensor1D }));
+    return tf.tidy(() => ({
+      w: tf.mul(random.normal(key, [64, 10]), 0.01) as tf.Tensor2D,
+      b: tf.zeros([10]) as tf.Tensor1D,
+    }));
   }
   logits(params: LinearParams, batch: ImageBatch): tf.Tensor2D {
     const x = tf.reshape(batch.image, [batch.image.shape[0], 64]);
@@ -95,7 +98,9 @@ class ScaledQuadraticTask extends BaseTask<tf.Tensor, undefined> {
     return random.normal(key, [this.cfg.center.length]);
   }
   loss(params: tf.Tensor, _key: PRNGKey, _data: undefined): tf.Scalar {
-    return tf.tidy(() => tf.mul(this.cfg.scale, tf.sum(tf.squaredDifference(params, tf.tensor1d(this.cfg.center))))) as tf.Scalar;
+    return tf.tidy(() =>
+      tf.mul(this.cfg.scale, tf.sum(tf.squaredDifference(params, tf.tensor1d(this.cfg.center)))),
+    ) as tf.Scalar;
   }
 }
 
@@ -178,7 +183,9 @@ export async function runPart2(opts: Part2Options = {}): Promise<Part2Result> {
     const acc = tf.mean(tf.cast(tf.equal(predicted, batch.label), 'float32')).dataSync()[0]!;
     return [l, acc];
   });
-  log(`MyFashionMnistTask: train loss ${fit.first.toFixed(3)} -> ${fit.last.toFixed(3)}, test loss ${testLoss.toFixed(3)}, accuracy ${(100 * testAccuracy).toFixed(1)}%`);
+  log(
+    `MyFashionMnistTask: train loss ${fit.first.toFixed(3)} -> ${fit.last.toFixed(3)}, test loss ${testLoss.toFixed(3)}, accuracy ${(100 * testAccuracy).toFixed(1)}%`,
+  );
   treeDispose(fit.params);
   // #endregion run-fashion
 

@@ -11,7 +11,8 @@ it('runs Part 3 (shortened): resets every truncation, offsets break the lock ste
   // Length-5 truncations: 5 training steps, then one reset step (NaN).
   expect(r.sequentialLosses.slice(0, 6).map(Number.isNaN)).toEqual([false, false, false, false, false, true]);
   expect(r.sequentialLosses[4]!).toBeLessThan(r.sequentialLosses[0]!);
-  const resetsAt = (rows: number[][], k: number) => rows.map((row, i) => (Number.isNaN(row[k]!) ? i : -1)).filter((i) => i >= 0);
+  const resetsAt = (rows: number[][], k: number) =>
+    rows.map((row, i) => (Number.isNaN(row[k]!) ? i : -1)).filter((i) => i >= 0);
   expect(resetsAt(r.lockStepLosses, 0)).toEqual(resetsAt(r.lockStepLosses, 1));
   const offsets = [0, 1, 2].map((k) => resetsAt(r.offsetLosses, k)[0]);
   expect(new Set(offsets).size).toBeGreaterThan(1);

@@ -2,13 +2,13 @@
 // "Truncation_TruncatedStep", in TypeScript). Run: `npx tsx src/part3-truncated-steps.ts`.
 import { LearnableSGDM } from '@lopt/learned';
 import { Adam, type OptState } from '@lopt/optimizers';
-import { type PRNGKey, random, treeDispose, valueAndGrad } from '@lopt/pytree';
 import {
   ConstantTruncationSchedule,
   type ConstantTruncationState,
   disposeExcept,
   VectorizedLOptTruncatedStep,
 } from '@lopt/outer-trainers';
+import { type PRNGKey, random, treeDispose, valueAndGrad } from '@lopt/pytree';
 import { FixedDimQuadraticFamilyData, type ImageTaskOptions, imageMlp } from '@lopt/tasks';
 
 /** Options of `runPart3` (defaults follow the walkthrough; tests shorten them). */
@@ -69,10 +69,22 @@ export async function runPart3(opts: Part3Options = {}): Promise<Part3Result> {
   const sched = new ConstantTruncationSchedule(truncLen);
   // The state that moves from step to step: the optimizer state, the truncation state,
   // the inner iteration within the truncation, and a key.
-  type TrainState = { optState: OptState<Params>; truncState: ConstantTruncationState; iter: number; key: PRNGKey; isDone: boolean };
+  type TrainState = {
+    optState: OptState<Params>;
+    truncState: ConstantTruncationState;
+    iter: number;
+    key: PRNGKey;
+    isDone: boolean;
+  };
   const initState = (k: PRNGKey, iter = 0): TrainState => {
     const [k0, k1, k2] = random.split(k, 3);
-    return { optState: opt.init(task.init(k1!)), truncState: sched.init(k2!, outerState), iter, key: k0!, isDone: false };
+    return {
+      optState: opt.init(task.init(k1!)),
+      truncState: sched.init(k2!, outerState),
+      iter,
+      key: k0!,
+      isDone: false,
+    };
   };
   const lossFn = valueAndGrad(task.loss);
   const step = (s: TrainState): [TrainState, number] => {
@@ -129,9 +141,15 @@ export async function runPart3(opts: Part3Options = {}): Promise<Part3Result> {
   // A VectorizedLOptTruncatedStep: K problems of a task family trained by a learned
   // optimizer, reset when their truncation ends (loss 0, mask false).
   const lopt = new LearnableSGDM();
-  const truncatedStep = new VectorizedLOptTruncatedStep(new FixedDimQuadraticFamilyData(10), lopt, new ConstantTruncationSchedule(5), 3, {
-    randomInitialIterationOffset: 5,
-  });
+  const truncatedStep = new VectorizedLOptTruncatedStep(
+    new FixedDimQuadraticFamilyData(10),
+    lopt,
+    new ConstantTruncationSchedule(5),
+    3,
+    {
+      randomInitialIterationOffset: 5,
+    },
+  );
   key = random.PRNGKey(1);
   const theta = truncatedStep.outerInit(key);
   let unrollState = truncatedStep.initStepState(theta, outerState, key);
@@ -146,7 +164,14 @@ export async function runPart3(opts: Part3Options = {}): Promise<Part3Result> {
     const loss = Array.from(out.loss.dataSync());
     out.loss.dispose();
     vectorized.push({ innerStep: unrollState.innerStep.slice(), loss, mask: out.mask });
-    log('Iteration=', unrollState.innerStep, 'Loss=', loss.map((l) => l.toFixed(3)), 'Mask=', out.mask);
+    log(
+      'Iteration=',
+      unrollState.innerStep,
+      'Loss=',
+      loss.map((l) => l.toFixed(3)),
+      'Mask=',
+      out.mask,
+    );
   }
   // #endregion vectorized
   disposeExcept(unrollState);

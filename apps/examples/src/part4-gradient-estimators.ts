@@ -1,7 +1,6 @@
 // Part 4: gradient estimators (the reference walkthrough's Part 4, "GradientEstimators",
 // in TypeScript). Run: `npx tsx src/part4-gradient-estimators.ts`.
 import { LearnableAdam, type LearnableAdamTheta } from '@lopt/learned';
-import { random, treeDispose, treeMap } from '@lopt/pytree';
 import {
   ConstantTruncationSchedule,
   disposeExcept,
@@ -12,6 +11,7 @@ import {
   VectorizedLOptTruncatedStep,
   type WorkerWeights,
 } from '@lopt/outer-trainers';
+import { random, treeDispose, treeMap } from '@lopt/pytree';
 import { FixedDimQuadraticFamily } from '@lopt/tasks';
 
 /** Options of `runPart4`. */
@@ -34,8 +34,7 @@ export interface Part4Result {
   truncatedGrad: Grad;
 }
 
-const asNumbers = (g: LearnableAdamTheta): Grad =>
-  treeMap((x) => x.dataSync()[0]!, g) as unknown as Grad;
+const asNumbers = (g: LearnableAdamTheta): Grad => treeMap((x) => x.dataSync()[0]!, g) as unknown as Grad;
 
 /** Part 4 of the walkthrough: FullES, TruncatedPES and TruncatedGrad on quadratics. */
 export async function runPart4(opts: Part4Options = {}): Promise<Part4Result> {
@@ -72,7 +71,12 @@ export async function runPart4(opts: Part4Options = {}): Promise<Part4Result> {
   theta = truncatedStep.outerInit(key);
   ww = { theta, thetaModelState: undefined, outerState };
   const pesState = pes.initWorkerState(ww, key);
-  log('PES state shapes:', treeMap((x) => x.shape, pesState.accumulator), 'inner steps', pesState.posState.innerStep);
+  log(
+    'PES state shapes:',
+    treeMap((x) => x.shape, pesState.accumulator),
+    'inner steps',
+    pesState.posState.innerStep,
+  );
   const [o1] = pes.computeGradientEstimate(ww, key, pesState);
   const innerStepBefore = o1.unrollState.posState.innerStep.slice();
   log('Progress on inner problem before', innerStepBefore);

@@ -3,7 +3,6 @@
 // `npx tsx src/part5-meta-training.ts` (LOPT_META_TRAIN_LENGTH sets the outer steps).
 import { MLPLOpt } from '@lopt/learned';
 import { Adam } from '@lopt/optimizers';
-import { random } from '@lopt/pytree';
 import {
   disposeExcept,
   GradientLearner,
@@ -14,6 +13,7 @@ import {
   TruncatedPES,
   VectorizedLOptTruncatedStep,
 } from '@lopt/outer-trainers';
+import { random } from '@lopt/pytree';
 import { FixedDimQuadraticFamily, type ImageTaskOptions, imageMlp, type TaskFamily } from '@lopt/tasks';
 
 /** Options of `runPart5`. */
@@ -92,7 +92,9 @@ export async function runPart5(opts: Part5Options = {}): Promise<Part5Result> {
     gradEstFn(new FixedDimQuadraticFamily(10), numTasks * 4),
     gradEstFn(mlpTaskFamily, numTasks * 4),
   ];
-  let unrollStates: unknown[] = gradientEstimators.map((g, i) => g.initWorkerState(workerWeights, random.foldIn(key, i)));
+  let unrollStates: unknown[] = gradientEstimators.map((g, i) =>
+    g.initWorkerState(workerWeights, random.foldIn(key, i)),
+  );
   const workerLosses: number[] = [];
   for (let i = 0; i < steps; i++) {
     workerWeights = centralLearner.getStateForWorker(centralState);

@@ -2,13 +2,13 @@
 // and `optFn(theta) -> Optimizer`; here theta holds a tiny per-parameter MLP that reads
 // each parameter's gradient and momentum and proposes its step. It is meta-trained with
 // the meta-loss of Part 1 on a family of quadratics. Run: `npx tsx src/part6-custom-lopt.ts`.
+
+import { pathToFileURL } from 'node:url';
 import { LearnedOptimizer } from '@lopt/learned';
-import { Adam, type InitOptions, type OptState, Optimizer, type UpdateOptions } from '@lopt/optimizers';
+import { Adam, type InitOptions, Optimizer, type OptState, type UpdateOptions } from '@lopt/optimizers';
 import { type PRNGKey, random, setupBackend, tidy, treeDispose, treeMap, valueAndGrad } from '@lopt/pytree';
 import { FixedDimQuadraticFamily, type Task } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
-import { pathToFileURL } from 'node:url';
-
 
 /** Options of `runPart6` (defaults follow the walkthrough; tests shorten them). */
 export interface Part6Options {
@@ -92,7 +92,12 @@ class PerParamMLPOptimizer extends Optimizer {
       grads,
       momentum,
     ) as P;
-    return { params, modelState: opts.modelState ?? s.modelState, iteration: tf.add(s.iteration, 1) as tf.Scalar, momentum };
+    return {
+      params,
+      modelState: opts.modelState ?? s.modelState,
+      iteration: tf.add(s.iteration, 1) as tf.Scalar,
+      momentum,
+    };
   }
 }
 // #endregion optimizer
@@ -142,7 +147,13 @@ function metaLoss(
 // #endregion meta-loss
 
 /** Mean loss after `steps` inner steps on `n` quadratics the meta-training never saw. */
-function heldOutLoss(lopt: PerParamMLPLOpt, theta: PerParamMLPTheta, family: FixedDimQuadraticFamily, steps: number, n = 20): number {
+function heldOutLoss(
+  lopt: PerParamMLPLOpt,
+  theta: PerParamMLPTheta,
+  family: FixedDimQuadraticFamily,
+  steps: number,
+  n = 20,
+): number {
   let total = 0;
   for (let i = 0; i < n; i++) {
     const key = random.foldIn(random.PRNGKey(1234), i);
@@ -196,7 +207,8 @@ export async function runPart6(opts: Part6Options = {}): Promise<Part6Result> {
     metaLosses.push(out.ml.dataSync()[0]!);
     learningRates.push(Math.exp(thetaOpt.getParams(thetaOptState).logLr.dataSync()[0]!));
     tf.dispose(out.ml);
-    if (i % 50 === 0) log(`meta-iteration ${i}: meta-loss ${metaLosses[i]!.toFixed(3)}, lr ${learningRates[i]!.toExponential(2)}`);
+    if (i % 50 === 0)
+      log(`meta-iteration ${i}: meta-loss ${metaLosses[i]!.toFixed(3)}, lr ${learningRates[i]!.toExponential(2)}`);
   }
   const after = heldOutLoss(lopt, thetaOpt.getParams(thetaOptState), family, unroll);
   log(`held-out loss after ${unroll} steps: ${before.toFixed(3)} before meta-training, ${after.toFixed(3)} after`);

@@ -123,7 +123,8 @@ export class ShuffledBatchIterator implements BatchIterator {
   /** Continues from a `state()` (of an iterator over the same split and batch size). */
   restore(state: BatchIteratorState): void {
     const key = (k: number[]) => {
-      if (!Array.isArray(k) || k.length !== 2) throw new DatasetError(`${this.splitName}: invalid iterator state (key ${String(k)})`);
+      if (!Array.isArray(k) || k.length !== 2)
+        throw new DatasetError(`${this.splitName}: invalid iterator state (key ${String(k)})`);
       return Uint32Array.from(k) as PRNGKey;
     };
     if (!Number.isInteger(state.position) || state.position < 0 || state.position > this.arrays.count) {

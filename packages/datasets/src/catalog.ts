@@ -107,7 +107,9 @@ export const DATASET_NAMES: readonly DatasetName[] = ['fashion_mnist', 'mnist'];
  */
 export function datasetInfo(name: string): DatasetInfo {
   if (!Object.hasOwn(DATASETS, name)) {
-    throw new DatasetError(`Unknown dataset '${name}': known datasets are ${DATASET_NAMES.map((n) => `'${n}'`).join(', ')}`);
+    throw new DatasetError(
+      `Unknown dataset '${name}': known datasets are ${DATASET_NAMES.map((n) => `'${n}'`).join(', ')}`,
+    );
   }
   return DATASETS[name as DatasetName];
 }

@@ -26,7 +26,9 @@ export function datasetsState(datasets: SplitIterators): { get(): DatasetsState;
   const iterator = (name: SplitName) => {
     const it = datasets.split(name);
     if (!it.state || !it.restore) {
-      throw new DatasetError(`${datasets.name}: the ${name} iterator cannot report its position (no state()/restore())`);
+      throw new DatasetError(
+        `${datasets.name}: the ${name} iterator cannot report its position (no state()/restore())`,
+      );
     }
     return it as Required<typeof it>;
   };
@@ -34,7 +36,8 @@ export function datasetsState(datasets: SplitIterators): { get(): DatasetsState;
     get: () => Object.fromEntries(SPLIT_NAMES.map((n) => [n, iterator(n).state()])) as DatasetsState,
     set: (state) => {
       for (const n of SPLIT_NAMES) {
-        if (!state?.[n]) throw new DatasetError(`${datasets.name}: the saved data state has no position for the ${n} split`);
+        if (!state?.[n])
+          throw new DatasetError(`${datasets.name}: the saved data state has no position for the ${n} split`);
         iterator(n).restore(state[n]);
       }
     },

@@ -4,9 +4,9 @@ import { random } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultCacheRoot } from './cache-dir.js';
-import { datasetsState } from './datasets-state.js';
 import type { DatasetName } from './catalog.js';
 import { type Datasets, fashionMnistDatasets, imageDatasets, type SplitName } from './datasets.js';
+import { datasetsState } from './datasets-state.js';
 
 const ROOT = process.env.LOPT_DATA_DIR!;
 const FASHION_DIR = `${ROOT}/fashion-mnist`;
@@ -58,7 +58,8 @@ describe('fashionMnistDatasets on the real files', () => {
       label: { shape: [128], dtype: 'int32' },
     });
     const trainCounts = new Array(10).fill(0);
-    for (const s of ['train', 'innerValid', 'outerValid'] as const) for (const l of ds.arrays(s).labels) trainCounts[l]++;
+    for (const s of ['train', 'innerValid', 'outerValid'] as const)
+      for (const l of ds.arrays(s).labels) trainCounts[l]++;
     expect(trainCounts).toEqual(new Array(10).fill(6000));
     const testCounts = new Array(10).fill(0);
     for (const l of ds.arrays('test').labels) testCounts[l]++;
@@ -127,7 +128,12 @@ describe('fashionMnistDatasets on the real files', () => {
 
   it('shuffles deterministically per key, differently across keys and splits', async () => {
     const firstLabels = async (seed: number, split: SplitName) => {
-      const d = await fashionMnistDatasets({ dataDir: FASHION, imageSize: [8, 8], key: random.PRNGKey(seed), ...isolated });
+      const d = await fashionMnistDatasets({
+        dataDir: FASHION,
+        imageSize: [8, 8],
+        key: random.PRNGKey(seed),
+        ...isolated,
+      });
       const b = d.split(split).next().value;
       const out = [Array.from(b.label.dataSync()), Array.from(b.image.dataSync())];
       tf.dispose(b);
@@ -158,14 +164,16 @@ describe('fashionMnistDatasets on the real files', () => {
   });
 
   it('rejects unknown splits and datasets, bad sizes and too-large batches', async () => {
-    expect(() => ds.split('valid' as SplitName)).toThrow(/Unknown split 'valid' of fashion_mnist: splits are train, innerValid/);
+    expect(() => ds.split('valid' as SplitName)).toThrow(
+      /Unknown split 'valid' of fashion_mnist: splits are train, innerValid/,
+    );
     expect(() => ds.arrays('validation' as SplitName)).toThrow(/Unknown split 'validation'/);
     await expect(imageDatasets('cifar10' as DatasetName, { dataDir: FASHION })).rejects.toThrow(
       /Unknown dataset 'cifar10': known datasets are 'fashion_mnist', 'mnist'/,
     );
-    await expect(fashionMnistDatasets({ dataDir: FASHION, imageSize: [8, 8], batchSize: 6001, ...isolated })).rejects.toThrow(
-      /batch size 6001 is larger than the innerValid split \(6000 examples\)/,
-    );
+    await expect(
+      fashionMnistDatasets({ dataDir: FASHION, imageSize: [8, 8], batchSize: 6001, ...isolated }),
+    ).rejects.toThrow(/batch size 6001 is larger than the innerValid split \(6000 examples\)/);
     await expect(fashionMnistDatasets({ dataDir: FASHION, batchSize: 1.5, ...isolated })).rejects.toThrow(
       /batchSize must be a positive integer, got 1.5/,
     );

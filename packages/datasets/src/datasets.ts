@@ -113,7 +113,8 @@ export async function imageDatasets(name: DatasetName, opts: DatasetOptions = {}
   if (!random.isPRNGKey(key)) throw new DatasetError('key must be a PRNG key (random.PRNGKey(seed) or random.split)');
 
   const cacheRoot = opts.cacheRoot === null ? undefined : (opts.cacheRoot ?? defaultCacheRoot());
-  const baseUrls = opts.baseUrl === undefined ? info.mirrors : typeof opts.baseUrl === 'string' ? [opts.baseUrl] : opts.baseUrl;
+  const baseUrls =
+    opts.baseUrl === undefined ? info.mirrors : typeof opts.baseUrl === 'string' ? [opts.baseUrl] : opts.baseUrl;
   const prepared = await loadPrepared(
     info,
     {

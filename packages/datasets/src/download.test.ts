@@ -1,4 +1,13 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,7 +20,12 @@ import type { DownloadProgress } from './progress.js';
 
 const FASHION = `${process.env.LOPT_DATA_DIR}/fashion-mnist`;
 const MNIST = `${process.env.LOPT_DATA_DIR}/mnist`;
-const FILES = ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'];
+const FILES = [
+  'train-images-idx3-ubyte.gz',
+  'train-labels-idx1-ubyte.gz',
+  't10k-images-idx3-ubyte.gz',
+  't10k-labels-idx1-ubyte.gz',
+];
 
 // A local mirror of the MNIST files. Paths: /ok/<file>; /404/<file> (404 for the test
 // images only, after the other files came through); /reset/<file> (the train images are
@@ -108,14 +122,22 @@ describe('downloading', () => {
   it('fails with a 404 half-way, keeping only complete, verified files', async () => {
     const dir = tmp();
     const e = await failure(mnistDatasets(only(dir, { baseUrl: `${base}/404` })));
-    expect(e.message).toMatch(/^t10k-images-idx3-ubyte\.gz of mnist not found in .*, and the download failed: .*t10k-images-idx3-ubyte\.gz: HTTP 404/);
-    expect(readdirSync(dir).sort()).toEqual(['t10k-labels-idx1-ubyte.gz', 'train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz']);
+    expect(e.message).toMatch(
+      /^t10k-images-idx3-ubyte\.gz of mnist not found in .*, and the download failed: .*t10k-images-idx3-ubyte\.gz: HTTP 404/,
+    );
+    expect(readdirSync(dir).sort()).toEqual([
+      't10k-labels-idx1-ubyte.gz',
+      'train-images-idx3-ubyte.gz',
+      'train-labels-idx1-ubyte.gz',
+    ]);
   });
 
   it('fails on a connection reset mid-file, leaving no partial file', async () => {
     const dir = tmp();
     const e = await failure(mnistDatasets(only(dir, { baseUrl: `${base}/reset` })));
-    expect(e.message).toMatch(/^train-images-idx3-ubyte\.gz of mnist not found in .*, and the download failed: .*\/reset\/train-images-idx3-ubyte\.gz: /);
+    expect(e.message).toMatch(
+      /^train-images-idx3-ubyte\.gz of mnist not found in .*, and the download failed: .*\/reset\/train-images-idx3-ubyte\.gz: /,
+    );
     expect(e.message).toMatch(/terminated|ECONNRESET|socket|ended after/i);
     expect(readdirSync(dir).sort()).toEqual(['t10k-labels-idx1-ubyte.gz', 'train-labels-idx1-ubyte.gz']);
   });
@@ -163,7 +185,9 @@ describe('bad files on disk', () => {
     rmSync(join(dir, 'train-labels-idx1-ubyte.gz'));
     const e = await failure(fashionMnistDatasets(only(dir, { download: false })));
     expect(e.message).toMatch(
-      new RegExp(`^${dir}/train-labels-idx1-ubyte: wrong SHA-256 of the unpacked IDX data \\([0-9a-f]{64}, expected bad3541b`),
+      new RegExp(
+        `^${dir}/train-labels-idx1-ubyte: wrong SHA-256 of the unpacked IDX data \\([0-9a-f]{64}, expected bad3541b`,
+      ),
     );
   });
 
@@ -199,14 +223,23 @@ describe('bad files on disk', () => {
     // Good files later in the order, but a bad file found earlier is an error, not skipped.
     const good = tmp();
     symlinkSync(FASHION, join(good, 'fashion-mnist'));
-    const viaDataDir = await failure(fashionMnistDatasets({ dataDir: bad, cacheRoot: good, systemDirs: [FASHION], download: false }));
+    const viaDataDir = await failure(
+      fashionMnistDatasets({ dataDir: bad, cacheRoot: good, systemDirs: [FASHION], download: false }),
+    );
     expect(viaDataDir.file).toBe(join(bad, 'train-labels-idx1-ubyte.gz'));
     expect(viaDataDir.message).toMatch(/wrong IDX magic/);
     const root = tmp();
     symlinkSync(bad, join(root, 'fashion-mnist'));
-    const viaCache = await failure(fashionMnistDatasets({ dataDir: empty, cacheRoot: root, systemDirs: [FASHION], download: false }));
+    const viaCache = await failure(
+      fashionMnistDatasets({ dataDir: empty, cacheRoot: root, systemDirs: [FASHION], download: false }),
+    );
     expect(viaCache.file).toBe(join(root, 'fashion-mnist', 'train-labels-idx1-ubyte.gz'));
-    const viaSystem = await fashionMnistDatasets({ dataDir: empty, cacheRoot: tmp(), systemDirs: [FASHION], download: false });
+    const viaSystem = await fashionMnistDatasets({
+      dataDir: empty,
+      cacheRoot: tmp(),
+      systemDirs: [FASHION],
+      download: false,
+    });
     expect(viaSystem.splitSizes.test).toBe(10000);
   });
 
@@ -214,7 +247,10 @@ describe('bad files on disk', () => {
     const labels = rawLabels();
     const testImages = gunzipSync(readFileSync(join(FASHION, 't10k-images-idx3-ubyte.gz')));
     const { gzipSync } = await import('node:zlib');
-    const dir = folder({ 'train-labels-idx1-ubyte.gz': new Uint8Array(), 't10k-images-idx3-ubyte.gz': gzipSync(testImages, { level: 1 }) });
+    const dir = folder({
+      'train-labels-idx1-ubyte.gz': new Uint8Array(),
+      't10k-images-idx3-ubyte.gz': gzipSync(testImages, { level: 1 }),
+    });
     rmSync(join(dir, 'train-labels-idx1-ubyte.gz'));
     writeFileSync(join(dir, 'train-labels-idx1-ubyte'), labels);
     const ds = await fashionMnistDatasets(only(dir, { download: false }));
@@ -229,12 +265,21 @@ describe('fetching without a file system (the browser path)', () => {
     const { datasetInfo } = await import('./catalog.js');
     const info = datasetInfo('mnist');
     const seen: number[] = [];
-    const got = await loadFileFetch(info, info.files.testLabels, 1, [`${base}/nowhere`, `${base}/ok`], (p) => seen.push(p.receivedBytes), true);
+    const got = await loadFileFetch(
+      info,
+      info.files.testLabels,
+      1,
+      [`${base}/nowhere`, `${base}/ok`],
+      (p) => seen.push(p.receivedBytes),
+      true,
+    );
     expect(got.source).toBe(`${base}/ok/t10k-labels-idx1-ubyte.gz`);
     expect(got.idx.dims).toEqual([10000]);
     expect(seen.at(-1)).toBe(4542);
     const e = await failure(loadFileFetch(info, info.files.testImages, 3, [`${base}/404`], undefined, true));
-    expect(e.message).toBe(`t10k-images-idx3-ubyte.gz of mnist could not be fetched: ${base}/404/t10k-images-idx3-ubyte.gz: HTTP 404 Not Found`);
+    expect(e.message).toBe(
+      `t10k-images-idx3-ubyte.gz of mnist could not be fetched: ${base}/404/t10k-images-idx3-ubyte.gz: HTTP 404 Not Found`,
+    );
     const bad = await failure(loadFileFetch(info, info.files.trainLabels, 1, [`${base}/corrupt`], undefined, true));
     expect(bad.message).toMatch(/\/corrupt\/train-labels-idx1-ubyte\.gz: wrong SHA-256/);
   });

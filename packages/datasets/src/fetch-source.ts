@@ -30,5 +30,8 @@ export async function loadFileFetch(
     }
     return { idx: await checkIdxFile(bytes, url, spec, rank, verify), source: url };
   }
-  throw new DatasetError(`${spec.fileName} of ${info.name} could not be fetched: ${failures.join('; ')}`, spec.fileName);
+  throw new DatasetError(
+    `${spec.fileName} of ${info.name} could not be fetched: ${failures.join('; ')}`,
+    spec.fileName,
+  );
 }

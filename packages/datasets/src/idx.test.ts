@@ -34,7 +34,11 @@ describe('parseIdx', () => {
 });
 
 describe('maybeGunzip', () => {
-  const raw = idx(0x801, [1000], Array.from({ length: 1000 }, (_, i) => i % 7));
+  const raw = idx(
+    0x801,
+    [1000],
+    Array.from({ length: 1000 }, (_, i) => i % 7),
+  );
 
   it('unpacks gzip and passes raw bytes through', () => {
     expect(maybeGunzip(gzipSync(raw), 'a.gz')).toEqual(raw);

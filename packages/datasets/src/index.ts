@@ -6,6 +6,7 @@
  * `[batch, sequence]` windows for language models.
  */
 export { type Batch, type BatchIterator, type BatchIteratorState, ShuffledBatchIterator } from './batch-iterator.js';
+export { BYTE_VOCAB_SIZE, decodeBytes, encodeBytes } from './byte-vocabulary.js';
 export { defaultCacheRoot } from './cache-dir.js';
 export {
   DATASET_NAMES,
@@ -24,13 +25,12 @@ export {
   SPLIT_NAMES,
   type SplitName,
 } from './datasets.js';
+export { type DatasetsState, datasetsState, type SplitIterators } from './datasets-state.js';
 export { DatasetError } from './errors.js';
 export { type IdxArray, parseIdx } from './idx.js';
 export { clearDatasetCache, type SplitArrays } from './load-data.js';
 export type { DownloadProgress, ProgressCallback } from './progress.js';
 export { resizeBilinearTo01 } from './resize.js';
-export { type DatasetsState, datasetsState, type SplitIterators } from './datasets-state.js';
-export { BYTE_VOCAB_SIZE, decodeBytes, encodeBytes } from './byte-vocabulary.js';
 export { ShuffledWindowIterator, type TextBatch, type TextBatchIterator } from './text-batch-iterator.js';
 export { TEXT_CORPUS_NAMES, type TextCorpusInfo, type TextCorpusName, textCorpusInfo } from './text-corpus.js';
 export { jargonFileDatasets, type TextDatasetOptions, type TextDatasets, textDatasets } from './text-datasets.js';

@@ -67,7 +67,10 @@ export async function loadFileNode(
   const searched = dirs.length ? dirs.join(', ') : '(no folder)';
   const targetDir = opts.dataDir ?? opts.cacheDir;
   if (!opts.mirrors.length) {
-    throw new DatasetError(`${spec.fileName} of ${info.name} not found in ${searched}, and downloading is off`, spec.fileName);
+    throw new DatasetError(
+      `${spec.fileName} of ${info.name} not found in ${searched}, and downloading is off`,
+      spec.fileName,
+    );
   }
   if (!targetDir) {
     throw new DatasetError(

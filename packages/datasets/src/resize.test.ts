@@ -19,7 +19,9 @@ describe('resizeBilinearTo01', () => {
 
   it('only scales when the size is unchanged', () => {
     const img = Uint8Array.of(0, 1, 128, 255);
-    expect(Array.from(resizeBilinearTo01(img, 1, 2, 2, 2, 2))).toEqual([0, 1, 128, 255].map((v) => Math.fround(v / 255)));
+    expect(Array.from(resizeBilinearTo01(img, 1, 2, 2, 2, 2))).toEqual(
+      [0, 1, 128, 255].map((v) => Math.fround(v / 255)),
+    );
   });
 
   it('handles several images independently', () => {

@@ -61,7 +61,11 @@ interface Weights {
 function interpolationWeights(inSize: number, outSize: number): Weights {
   const f = Math.fround;
   const scale = f(inSize / outSize);
-  const w: Weights = { lower: new Int32Array(outSize), upper: new Int32Array(outSize), lerp: new Float32Array(outSize) };
+  const w: Weights = {
+    lower: new Int32Array(outSize),
+    upper: new Int32Array(outSize),
+    lerp: new Float32Array(outSize),
+  };
   for (let i = 0; i < outSize; i++) {
     const src = f(f(f(i + 0.5) * scale) - 0.5);
     const fl = Math.floor(src);

@@ -6,7 +6,9 @@ afterEach(() => {
 });
 
 it('hashes with Web Crypto', async () => {
-  expect(await sha256Hex(new TextEncoder().encode('abc'))).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  expect(await sha256Hex(new TextEncoder().encode('abc'))).toBe(
+    'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+  );
 });
 
 it('says why when Web Crypto is missing (an insecure page)', async () => {

@@ -57,7 +57,8 @@ export class ShuffledWindowIterator implements TextBatchIterator {
     key: PRNGKey,
     readonly splitName = 'split',
   ) {
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new DatasetError(`batch size must be a positive integer, got ${batchSize}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new DatasetError(`batch size must be a positive integer, got ${batchSize}`);
     if (!Number.isInteger(sequenceLength) || sequenceLength < 1) {
       throw new DatasetError(`sequence length must be a positive integer, got ${sequenceLength}`);
     }
@@ -95,7 +96,10 @@ export class ShuffledWindowIterator implements TextBatchIterator {
       target.set(this.tokens.subarray(start + 1, start + T + 1), i * T);
     }
     this.position += B;
-    return { done: false, value: { obs: tf.tensor2d(obs, [B, T], 'int32'), target: tf.tensor2d(target, [B, T], 'int32') } };
+    return {
+      done: false,
+      value: { obs: tf.tensor2d(obs, [B, T], 'int32'), target: tf.tensor2d(target, [B, T], 'int32') },
+    };
   }
 
   /** Where the iterator is, as plain data (JSON-safe): `restore` continues from it exactly. */
@@ -111,11 +115,14 @@ export class ShuffledWindowIterator implements TextBatchIterator {
   /** Continues from a `state()` (of an iterator over the same split, batch size and sequence length). */
   restore(state: BatchIteratorState): void {
     const key = (k: number[]) => {
-      if (!Array.isArray(k) || k.length !== 2) throw new DatasetError(`${this.splitName}: invalid iterator state (key ${String(k)})`);
+      if (!Array.isArray(k) || k.length !== 2)
+        throw new DatasetError(`${this.splitName}: invalid iterator state (key ${String(k)})`);
       return Uint32Array.from(k) as PRNGKey;
     };
     if (!Number.isInteger(state.position) || state.position < 0 || state.position > this.numWindows) {
-      throw new DatasetError(`${this.splitName}: invalid iterator state (position ${state.position} of ${this.numWindows} windows)`);
+      throw new DatasetError(
+        `${this.splitName}: invalid iterator state (position ${state.position} of ${this.numWindows} windows)`,
+      );
     }
     this.key = key(state.key);
     this.orderKey = state.orderKey ? key(state.orderKey) : undefined;

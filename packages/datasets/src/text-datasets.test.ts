@@ -31,7 +31,9 @@ describe('jargonFileDatasets', () => {
       test: n - Math.round(n * 0.9),
     });
     // Splits are consecutive pieces of the file.
-    expect(Array.from(ds.tokens('test').subarray(0, 64))).toEqual(Array.from(raw.subarray(Math.round(n * 0.9), Math.round(n * 0.9) + 64)));
+    expect(Array.from(ds.tokens('test').subarray(0, 64))).toEqual(
+      Array.from(raw.subarray(Math.round(n * 0.9), Math.round(n * 0.9) + 64)),
+    );
     const start = tf.memory().numTensors;
     for (const split of ['train', 'innerValid', 'outerValid', 'test'] as const) {
       const toks = ds.tokens(split);
@@ -98,12 +100,16 @@ describe('jargonFileDatasets', () => {
     const changed = raw.slice();
     changed[100] = 65;
     writeFileSync(join(dir, 'jargon.txt'), changed);
-    await expect(jargonFileDatasets({ dataDir: dir, cacheRoot: null, systemDirs: [] })).rejects.toThrow(/wrong SHA-256 of the unpacked text/);
+    await expect(jargonFileDatasets({ dataDir: dir, cacheRoot: null, systemDirs: [] })).rejects.toThrow(
+      /wrong SHA-256 of the unpacked text/,
+    );
     // verify: false accepts a different text on purpose.
     const own = await jargonFileDatasets({ dataDir: dir, cacheRoot: null, systemDirs: [], verify: false });
     expect(own.tokens('train')[100]).toBe(65);
     writeFileSync(join(dir, 'jargon.txt.gz'), readFileSync(SYSTEM_FILE).subarray(0, 5000));
-    await expect(jargonFileDatasets({ dataDir: dir, cacheRoot: null, systemDirs: [] })).rejects.toThrow(/truncated or corrupt gzip/);
+    await expect(jargonFileDatasets({ dataDir: dir, cacheRoot: null, systemDirs: [] })).rejects.toThrow(
+      /truncated or corrupt gzip/,
+    );
     const empty = mkdtempSync(join(tmpdir(), 'lopt-text-none-'));
     await expect(jargonFileDatasets({ dataDir: empty, cacheRoot: null, systemDirs: [] })).rejects.toThrow(
       /jargon\.txt\.gz of jargon_file not found in .*apt-get install jargon-text.*LOPT_DATA_DIR\/jargon-file/,
@@ -112,10 +118,14 @@ describe('jargonFileDatasets', () => {
       /batch size 20000 of sequence length 64 needs 1280001 tokens, but the jargon_file innerValid split has/,
     );
     await expect(jargonFileDatasets({ ...isolated, sequenceLength: 0 })).rejects.toThrow(DatasetError);
-    await expect(textDatasets('shakespeare' as never)).rejects.toThrow(/Unknown text corpus 'shakespeare': known corpora are jargon_file/);
+    await expect(textDatasets('shakespeare' as never)).rejects.toThrow(
+      /Unknown text corpus 'shakespeare': known corpora are jargon_file/,
+    );
     const ds = await jargonFileDatasets({ ...isolated, batchSize: 1, sequenceLength: 4 });
     expect(() => ds.split('valid' as never)).toThrow(/Unknown split 'valid' of jargon_file/);
-    expect(() => ds.train.restore({ key: [0, 1], orderKey: null, position: -1, epochs: 0 })).toThrow(/invalid iterator state/);
+    expect(() => ds.train.restore({ key: [0, 1], orderKey: null, position: -1, epochs: 0 })).toThrow(
+      /invalid iterator state/,
+    );
   });
 });
 

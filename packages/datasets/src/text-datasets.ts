@@ -85,7 +85,8 @@ export async function textDatasets(name: TextCorpusName, opts: TextDatasetOption
   const info = textCorpusInfo(name);
   const batchSize = opts.batchSize ?? 128;
   const sequenceLength = opts.sequenceLength ?? 32;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new DatasetError(`batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new DatasetError(`batchSize must be a positive integer, got ${batchSize}`);
   if (!Number.isInteger(sequenceLength) || sequenceLength < 1) {
     throw new DatasetError(`sequenceLength must be a positive integer, got ${sequenceLength}`);
   }
@@ -114,7 +115,13 @@ export async function textDatasets(name: TextCorpusName, opts: TextDatasetOption
   const iterators = {} as Record<SplitName, TextBatchIterator>;
   SPLIT_NAMES.forEach((s, i) => {
     tokens[s] = text.subarray(cuts[i]!, cuts[i + 1]!);
-    iterators[s] = new ShuffledWindowIterator(tokens[s], batchSize, sequenceLength, random.foldIn(key, i), `${info.name} ${s}`);
+    iterators[s] = new ShuffledWindowIterator(
+      tokens[s],
+      batchSize,
+      sequenceLength,
+      random.foldIn(key, i),
+      `${info.name} ${s}`,
+    );
   });
   const checkSplit = (s: string): SplitName => {
     if (!(SPLIT_NAMES as readonly string[]).includes(s)) {

@@ -31,7 +31,12 @@ export function clearTextCache(): void {
  * Unpacks (when gzip) and, when `verify` is on, checks the SHA-256 of a corpus's bytes.
  * Every failure is a {@link DatasetError} naming `file`.
  */
-export async function checkTextFile(bytes: Uint8Array, file: string, info: TextCorpusInfo, verify: boolean): Promise<Uint8Array> {
+export async function checkTextFile(
+  bytes: Uint8Array,
+  file: string,
+  info: TextCorpusInfo,
+  verify: boolean,
+): Promise<Uint8Array> {
   const text = maybeGunzip(bytes, file);
   if (verify) {
     const sum = await sha256Hex(text);
@@ -50,9 +55,14 @@ export async function checkTextFile(bytes: Uint8Array, file: string, info: TextC
  * plain name). A file that is found but fails its check is an error, never skipped. In
  * a browser there are no folders: pass the bytes (`bytes` option of `textDatasets`).
  */
-export async function loadTextCorpus(info: TextCorpusInfo, opts: TextSourceOptions): Promise<{ text: Uint8Array; source: string }> {
+export async function loadTextCorpus(
+  info: TextCorpusInfo,
+  opts: TextSourceOptions,
+): Promise<{ text: Uint8Array; source: string }> {
   if (typeof process === 'undefined' || !process.versions?.node) {
-    throw new DatasetError(`${info.name}: no file system here; fetch ${info.fileName} yourself and pass its contents as the bytes option`);
+    throw new DatasetError(
+      `${info.name}: no file system here; fetch ${info.fileName} yourself and pass its contents as the bytes option`,
+    );
   }
   const [fs, path] = await Promise.all([
     import(/* @vite-ignore */ FS) as Promise<typeof import('node:fs/promises')>,

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { parseMetricsLines } from '@lopt/outer-trainers';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalRedisServer, startRedisServer } from './redis-server.js';
-import { requireRedisServer } from './test-redis.js';
 import { killAll, startFixture } from './test-processes.js';
+import { requireRedisServer } from './test-redis.js';
 
 // Real processes against a real redis-server on a free loopback port: a learner and
 // workers run as child processes, and faults are real signals.
@@ -37,7 +37,15 @@ describe('faults survived, with a real redis-server and real processes', () => {
     const steps = 8;
     const a = startFixture('worker.fixture.ts', [redis.url, 'kill-worker', '1', '400', '5000']);
     const b = startFixture('worker.fixture.ts', [redis.url, 'kill-worker', '2', '400', '5000']);
-    const learner = startFixture('learner.fixture.ts', [redis.url, 'kill-worker', f.ckpt, f.metrics, String(steps), 'sync', '2']);
+    const learner = startFixture('learner.fixture.ts', [
+      redis.url,
+      'kill-worker',
+      f.ckpt,
+      f.metrics,
+      String(steps),
+      'sync',
+      '2',
+    ]);
     // The third estimate worker a starts: kill it while it computes.
     const third = () => a.lines.filter((l) => l.startsWith('estimating')).length >= 3;
     await a.waitFor(/^estimating/, 60_000);
@@ -93,7 +101,15 @@ describe('faults survived, with a real redis-server and real processes', () => {
     const steps = 10;
     const w1 = startFixture('worker.fixture.ts', [redis.url, 'restart-redis', '1', '100', '3000']);
     const w2 = startFixture('worker.fixture.ts', [redis.url, 'restart-redis', '2', '100', '3000']);
-    const learner = startFixture('learner.fixture.ts', [redis.url, 'restart-redis', f.ckpt, f.metrics, String(steps), 'sync', '2']);
+    const learner = startFixture('learner.fixture.ts', [
+      redis.url,
+      'restart-redis',
+      f.ckpt,
+      f.metrics,
+      String(steps),
+      'sync',
+      '2',
+    ]);
     await learner.waitFor(/^step 3$/, 90_000);
     await redis.kill();
     await new Promise((r) => setTimeout(r, 1500));

@@ -42,7 +42,11 @@ function handWorker(run: string) {
       return out.sort((a, b) => a.slot - b.slot);
     },
     /** Posts a result for `req` whose gradient is `value` everywhere (and meta-loss `value`). */
-    async post(req: EstimateRequest & { jobId: string }, value: number, over: Partial<EstimateResult> = {}): Promise<void> {
+    async post(
+      req: EstimateRequest & { jobId: string },
+      value: number,
+      over: Partial<EstimateResult> = {},
+    ): Promise<void> {
       const theta = decodeTree(req.theta);
       const grads = tidy(() => treeMap((t: tf.Tensor) => tf.fill(t.shape, value), theta as never));
       const enc: EncodedTree = encodeTree(grads);
@@ -203,7 +207,15 @@ describe('DistributedLearner', () => {
       maxInFlight: 3,
       onMetricsLine: (l) => lines.push(l),
     });
-    const workers = [0, 1].map((i) => new DistributedWorker({ connection: redis.url, run: 'async-workers', gradientEstimators: quadEstimators(), seed: i }));
+    const workers = [0, 1].map(
+      (i) =>
+        new DistributedWorker({
+          connection: redis.url,
+          run: 'async-workers',
+          gradientEstimators: quadEstimators(),
+          seed: i,
+        }),
+    );
     const running = workers.map((w) => w.run());
     const out = await learner.run();
     await Promise.all(running);
@@ -227,7 +239,15 @@ describe('DistributedLearner', () => {
       estimatesPerStep: 2,
       onMetricsLine: (l) => lines.push(l),
     });
-    const workers = [0, 1].map((i) => new DistributedWorker({ connection: redis.url, run: 'sync-inproc', gradientEstimators: quadEstimators(), seed: i }));
+    const workers = [0, 1].map(
+      (i) =>
+        new DistributedWorker({
+          connection: redis.url,
+          run: 'sync-inproc',
+          gradientEstimators: quadEstimators(),
+          seed: i,
+        }),
+    );
     const running = workers.map((w) => w.run());
     const out = await learner.run();
     const summaries = await Promise.all(running);

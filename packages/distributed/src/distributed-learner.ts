@@ -112,7 +112,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 class RunStopped extends Error {}
 
 function checkCount(n: number, what: string, min: number): void {
-  if (!Number.isInteger(n) || n < min) throw new Error(`DistributedLearner: ${what} must be an integer >= ${min}, got ${n}`);
+  if (!Number.isInteger(n) || n < min)
+    throw new Error(`DistributedLearner: ${what} must be an integer >= ${min}, got ${n}`);
 }
 
 /**
@@ -134,7 +135,13 @@ export class DistributedLearner<Theta = unknown> {
   /** The outer iteration this learner started from. */
   resumedFrom = 0;
   /** Counters of applied and dropped estimates. */
-  readonly totals: DistributedTotals = { applied: 0, staleDropped: 0, lateDropped: 0, duplicatesDropped: 0, requeued: 0 };
+  readonly totals: DistributedTotals = {
+    applied: 0,
+    staleDropped: 0,
+    lateDropped: 0,
+    duplicatesDropped: 0,
+    requeued: 0,
+  };
 
   private readonly keys: RunKeys;
   private readonly mode: DistributedMode;
@@ -163,7 +170,8 @@ export class DistributedLearner<Theta = unknown> {
   constructor(readonly opts: DistributedLearnerOptions<Theta>) {
     this.keys = runKeys(opts.run);
     this.mode = opts.mode ?? 'sync';
-    if (this.mode !== 'sync' && this.mode !== 'async') throw new Error(`DistributedLearner: mode must be 'sync' or 'async', got '${String(this.mode)}'`);
+    if (this.mode !== 'sync' && this.mode !== 'async')
+      throw new Error(`DistributedLearner: mode must be 'sync' or 'async', got '${String(this.mode)}'`);
     this.n = opts.estimatesPerStep ?? 1;
     checkCount(this.n, 'estimatesPerStep', 1);
     this.staleness = this.mode === 'sync' ? 0 : (opts.staleness ?? 1);
@@ -187,7 +195,12 @@ export class DistributedLearner<Theta = unknown> {
     this.redis.on('error', (e: Error) => this.noteError(e));
     this.requests = new Queue(this.keys.requests, { connection, prefix: this.keys.prefix });
     this.requests.on('error', (e: Error) => this.noteError(e));
-    this.results = new Worker(this.keys.results, null, { connection, prefix: this.keys.prefix, autorun: false, drainDelay: 1 });
+    this.results = new Worker(this.keys.results, null, {
+      connection,
+      prefix: this.keys.prefix,
+      autorun: false,
+      drainDelay: 1,
+    });
     this.results.on('error', (e: Error) => this.noteError(e));
     await this.claimRun();
     this.loadOrInit();
@@ -294,7 +307,10 @@ export class DistributedLearner<Theta = unknown> {
     }
     const fresh = learner.init(random.split(this.runKey)[0]!);
     try {
-      const ckpt = deserializeCheckpoint<Theta>(text, { fingerprint: this.fingerprint, thetaTemplate: learner.getMetaParams(fresh) });
+      const ckpt = deserializeCheckpoint<Theta>(text, {
+        fingerprint: this.fingerprint,
+        thetaTemplate: learner.getMetaParams(fresh),
+      });
       if (ckpt.key[0] !== this.runKey[0] || ckpt.key[1] !== this.runKey[1]) {
         disposeExcept(ckpt.state);
         throw new Error(`checkpoint: it was written with another seed (key [${Array.from(ckpt.key)}])`);
@@ -324,7 +340,13 @@ export class DistributedLearner<Theta = unknown> {
   }
 
   private async publishHead(done: boolean): Promise<void> {
-    const head: LearnerHead = { generation: this.generation, version: this.outerIteration, done, mode: this.mode, staleness: this.staleness };
+    const head: LearnerHead = {
+      generation: this.generation,
+      version: this.outerIteration,
+      done,
+      mode: this.mode,
+      staleness: this.staleness,
+    };
     await this.redis!.set(this.keys.head, JSON.stringify(head));
   }
 
@@ -361,7 +383,9 @@ export class DistributedLearner<Theta = unknown> {
   /** Sends the requests still needed: N slots of this step (sync), or up to `maxInFlight` (async). */
   private async topUp(): Promise<void> {
     if (this.mode === 'sync') {
-      const have = new Set([...this.pending.values()].filter((p) => p.version === this.outerIteration).map((p) => p.slot));
+      const have = new Set(
+        [...this.pending.values()].filter((p) => p.version === this.outerIteration).map((p) => p.slot),
+      );
       for (const a of this.accepted) have.add(a.slot);
       for (let s = 0; s < this.n; s++) if (!have.has(s)) await this.enqueue(s, 0);
       return;
@@ -420,7 +444,8 @@ export class DistributedLearner<Theta = unknown> {
       }
       if (msg.kind === 'skipped') return; // sent again by topUp
       // Other attempts of this slot are no longer needed.
-      for (const p of [...this.pending.values()]) if (p.slot === msg.slot && p.version === msg.version) this.dropRequest(p);
+      for (const p of [...this.pending.values()])
+        if (p.slot === msg.slot && p.version === msg.version) this.dropRequest(p);
     } else {
       if (this.isAnswered(msg.slot)) {
         this.totals.duplicatesDropped += 1;
@@ -432,7 +457,14 @@ export class DistributedLearner<Theta = unknown> {
         return;
       }
     }
-    this.accepted.push({ version: msg.version, slot: msg.slot, workerId: msg.workerId, grads: msg.grads!, meanLoss: msg.meanLoss, metrics: msg.metrics });
+    this.accepted.push({
+      version: msg.version,
+      slot: msg.slot,
+      workerId: msg.workerId,
+      grads: msg.grads!,
+      meanLoss: msg.meanLoss,
+      metrics: msg.metrics,
+    });
   }
 
   private dropRequest(p: Pending): void {
@@ -448,7 +480,11 @@ export class DistributedLearner<Theta = unknown> {
     return batch;
   }
 
-  private async apply(batch: Accepted[], start: number, before: DistributedTotals): Promise<{ loss: number; metrics: Metrics }> {
+  private async apply(
+    batch: Accepted[],
+    start: number,
+    before: DistributedTotals,
+  ): Promise<{ loss: number; metrics: Metrics }> {
     const step = this.outerIteration;
     const theta = this.getMetaParams();
     const grads: AggregatedGradient<Theta>[] = [];
@@ -531,7 +567,9 @@ export class DistributedLearner<Theta = unknown> {
           const job = await this.requests!.getJob(p.jobId);
           const failures = p.failures + 1;
           if (failures >= (this.opts.maxJobFailures ?? 3)) {
-            throw new RunStopped(`estimate request ${p.jobId} failed ${failures} times; last reason: ${job?.failedReason ?? 'unknown'}`);
+            throw new RunStopped(
+              `estimate request ${p.jobId} failed ${failures} times; last reason: ${job?.failedReason ?? 'unknown'}`,
+            );
           }
           this.pending.delete(p.jobId);
           this.totals.requeued += 1;

@@ -157,7 +157,14 @@ export class DistributedWorker<Theta = unknown> {
   private async process(job: Job): Promise<string> {
     const req = job.data as EstimateRequest;
     const head = await this.readHead();
-    const base = { generation: req.generation, version: req.version, slot: req.slot, attempt: req.attempt, jobId: job.id!, workerId: this.workerId };
+    const base = {
+      generation: req.generation,
+      version: req.version,
+      slot: req.slot,
+      attempt: req.attempt,
+      jobId: job.id!,
+      workerId: this.workerId,
+    };
     if (head && head.generation !== req.generation) {
       this.summary.skipped += 1;
       return 'skipped: earlier learner';
@@ -186,7 +193,13 @@ export class DistributedWorker<Theta = unknown> {
         this.unrollStates = this.opts.gradientEstimators.map((e, i) => e.initWorkerState(ww, keys[i]!));
       }
       const key = Uint32Array.from(req.key) as PRNGKey;
-      const out = gradientWorkerCompute(ww, this.opts.gradientEstimators, this.unrollStates, key, this.opts.computeOptions);
+      const out = gradientWorkerCompute(
+        ww,
+        this.opts.gradientEstimators,
+        this.unrollStates,
+        key,
+        this.opts.computeOptions,
+      );
       disposeExcept(this.unrollStates, out.unrollStates);
       this.unrollStates = out.unrollStates;
       encoded = encodeTree(out.toPut.thetaGrads);

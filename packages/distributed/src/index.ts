@@ -12,7 +12,11 @@ export {
   type DistributedRunResult,
   type DistributedTotals,
 } from './distributed-learner.js';
-export { DistributedWorker, type DistributedWorkerOptions, type DistributedWorkerSummary } from './distributed-worker.js';
+export {
+  DistributedWorker,
+  type DistributedWorkerOptions,
+  type DistributedWorkerSummary,
+} from './distributed-worker.js';
 export {
   type DistributedMode,
   type EstimateRequest,

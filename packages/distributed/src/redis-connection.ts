@@ -4,7 +4,9 @@ import type { RedisOptions } from 'ioredis';
 export type RedisConnection = string | RedisOptions;
 
 /** ioredis options with a reconnection strategy, as `redisOptions` gives them (accepted by ioredis and BullMQ alike). */
-export type ReconnectingRedisOptions = Omit<RedisOptions, 'retryStrategy'> & { retryStrategy: (times: number) => number };
+export type ReconnectingRedisOptions = Omit<RedisOptions, 'retryStrategy'> & {
+  retryStrategy: (times: number) => number;
+};
 
 /**
  * ioredis options for a `redis://[user:password@]host[:port][/db]` URL (or `rediss://`
@@ -14,8 +16,7 @@ export type ReconnectingRedisOptions = Omit<RedisOptions, 'retryStrategy'> & { r
  * server is picked up again by learners and workers alike.
  */
 export function redisOptions(connection: RedisConnection, maxBackoffMs = 1000): ReconnectingRedisOptions {
-  const base: RedisOptions =
-    typeof connection === 'string' ? parseRedisUrl(connection) : { ...connection };
+  const base: RedisOptions = typeof connection === 'string' ? parseRedisUrl(connection) : { ...connection };
   return {
     ...base,
     maxRetriesPerRequest: null,
@@ -33,11 +34,14 @@ export function parseRedisUrl(url: string): RedisOptions {
     throw new Error(`'${url}' is not a Redis URL; expected redis://host:port (for example redis://127.0.0.1:6379)`);
   }
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
-    throw new Error(`'${url}' is not a Redis URL (scheme ${u.protocol}); expected redis://host:port or rediss://host:port`);
+    throw new Error(
+      `'${url}' is not a Redis URL (scheme ${u.protocol}); expected redis://host:port or rediss://host:port`,
+    );
   }
   const port = u.port === '' ? 6379 : Number(u.port);
   const db = u.pathname && u.pathname !== '/' ? Number(u.pathname.slice(1)) : 0;
-  if (!Number.isInteger(db) || db < 0) throw new Error(`'${url}': the database '${u.pathname.slice(1)}' is not a non-negative integer`);
+  if (!Number.isInteger(db) || db < 0)
+    throw new Error(`'${url}': the database '${u.pathname.slice(1)}' is not a non-negative integer`);
   const opts: RedisOptions = { host: u.hostname || '127.0.0.1', port, db };
   if (u.username) opts.username = decodeURIComponent(u.username);
   if (u.password) opts.password = decodeURIComponent(u.password);

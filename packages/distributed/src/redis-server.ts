@@ -76,7 +76,20 @@ let exitHook = false;
 
 function launch(exe: string, port: number, timeoutMs: number): Promise<ChildProcess> {
   // Loopback only, no persistence: the server holds one run's queues and nothing else.
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmpdir(), '--daemonize', 'no'];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    tmpdir(),
+    '--daemonize',
+    'no',
+  ];
   const child = spawn(exe, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   if (!exitHook) {
@@ -89,7 +102,9 @@ function launch(exe: string, port: number, timeoutMs: number): Promise<ChildProc
     let output = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`redis-server on port ${port} did not start within ${timeoutMs} ms: ${output.trim().slice(-500)}`));
+      reject(
+        new Error(`redis-server on port ${port} did not start within ${timeoutMs} ms: ${output.trim().slice(-500)}`),
+      );
     }, timeoutMs);
     const onData = (b: Buffer) => {
       output += b.toString();
@@ -113,7 +128,11 @@ function launch(exe: string, port: number, timeoutMs: number): Promise<ChildProc
     child.on('exit', (code, signal) => {
       live.delete(child);
       clearTimeout(timer);
-      reject(new Error(`redis-server on port ${port} exited (${signal ?? `code ${code}`}) before accepting connections: ${output.trim().slice(-500)}`));
+      reject(
+        new Error(
+          `redis-server on port ${port} exited (${signal ?? `code ${code}`}) before accepting connections: ${output.trim().slice(-500)}`,
+        ),
+      );
     });
   });
 }
@@ -139,7 +158,9 @@ function waitExit(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
 export async function startRedisServer(opts: StartRedisServerOptions = {}): Promise<LocalRedisServer> {
   const exe = findRedisServer(opts.bin);
   if (exe === undefined) {
-    throw new Error(`redis-server was not found${opts.bin ? ` (looked for '${opts.bin}')` : ' on PATH'}; ${REDIS_INSTALL_HINT}`);
+    throw new Error(
+      `redis-server was not found${opts.bin ? ` (looked for '${opts.bin}')` : ' on PATH'}; ${REDIS_INSTALL_HINT}`,
+    );
   }
   const timeoutMs = opts.timeoutMs ?? 10_000;
   let port = opts.port ?? (await freePort());

@@ -38,7 +38,9 @@ function evalMetaLoss(theta: unknown): number {
     let state = opt.init(task.init(random.foldIn(key, 1)) as never);
     for (let s = 0; s < quadConfig.innerSteps; s++) {
       const next = tidy(() => {
-        const [loss, grads] = valueAndGrad((p: tf.Tensor) => task.loss(p as never, key, undefined as never))(opt.getParams(state) as tf.Tensor);
+        const [loss, grads] = valueAndGrad((p: tf.Tensor) => task.loss(p as never, key, undefined as never))(
+          opt.getParams(state) as tf.Tensor,
+        );
         total += loss.dataSync()[0]!;
         count += 1;
         return opt.update(state, grads as never, { loss });
@@ -53,9 +55,14 @@ function evalMetaLoss(theta: unknown): number {
 
 /** The single-process run: 8 quadratics per outer step. */
 async function singleProcess(seed: number): Promise<number> {
-  const learner = new SingleMachineGradientLearner(new LearnableSGD() as never, quadEstimators({ tasks: 8 }), quadOuterOptimizer(), {
-    numSteps: STEPS,
-  });
+  const learner = new SingleMachineGradientLearner(
+    new LearnableSGD() as never,
+    quadEstimators({ tasks: 8 }),
+    quadOuterOptimizer(),
+    {
+      numSteps: STEPS,
+    },
+  );
   const { state } = await metaTrain({ learner, seed, numSteps: STEPS, config: quadConfig });
   const m = evalMetaLoss(learner.getMetaParams(state));
   disposeExcept(state);
@@ -73,7 +80,9 @@ describe('distributed meta-training reaches the single-process meta-loss', () =>
     // The noise: three single-process runs that differ only in their seed.
     const single: number[] = [];
     for (const seed of [0, 1, 2]) single.push(await singleProcess(seed));
-    const workers = [1, 2].map((s) => startFixture('worker.fixture.ts', [redis.url, 'same-loss', String(s), '0', '30000']));
+    const workers = [1, 2].map((s) =>
+      startFixture('worker.fixture.ts', [redis.url, 'same-loss', String(s), '0', '30000']),
+    );
     const learner = new DistributedLearner({
       connection: redis.url,
       run: 'same-loss',
@@ -89,7 +98,9 @@ describe('distributed meta-training reaches the single-process meta-loss', () =>
     for (const w of workers) expect(await w.exited(30_000)).toBe(0);
     const mean = single.reduce((a, b) => a + b, 0) / single.length;
     const spread = Math.max(...single) - Math.min(...single);
-    process.stdout.write(`meta-loss: initial ${initial.toFixed(3)}, single process ${single.map((x) => x.toFixed(3)).join(' / ')}, distributed ${distributed.toFixed(3)}\n`);
+    process.stdout.write(
+      `meta-loss: initial ${initial.toFixed(3)}, single process ${single.map((x) => x.toFixed(3)).join(' / ')}, distributed ${distributed.toFixed(3)}\n`,
+    );
     // Meta-training helps (measured on wasm: 9.42 -> about 1.1 in 30 steps) ...
     expect(mean).toBeLessThan(0.5 * initial);
     expect(distributed).toBeLessThan(0.5 * initial);

@@ -22,10 +22,14 @@ const all = new Set<ChildProcess>();
 
 /** Starts `fixture` (a file beside this one) with `args`. */
 export function startFixture(fixture: string, args: string[]): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=@lopt/source', join(here, fixture), ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env },
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', '--conditions=@lopt/source', join(here, fixture), ...args],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env },
+    },
+  );
   all.add(child);
   const lines: string[] = [];
   let errText = '';
@@ -55,7 +59,8 @@ export function startFixture(fixture: string, args: string[]): Proc {
     exitValue = code ?? signal ?? -1;
     for (const w of exitWaiters) w(exitValue);
   });
-  const output = () => `${fixture} ${args.join(' ')}\n--- stdout ---\n${lines.join('\n')}\n--- stderr ---\n${errText.slice(-3000)}`;
+  const output = () =>
+    `${fixture} ${args.join(' ')}\n--- stdout ---\n${lines.join('\n')}\n--- stderr ---\n${errText.slice(-3000)}`;
   return {
     child,
     lines,
@@ -64,7 +69,10 @@ export function startFixture(fixture: string, args: string[]): Proc {
       const hit = lines.find((l) => re.test(l));
       if (hit !== undefined) return Promise.resolve(hit);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no line matching ${re} within ${ms} ms from ${output()}`)), ms);
+        const timer = setTimeout(
+          () => reject(new Error(`no line matching ${re} within ${ms} ms from ${output()}`)),
+          ms,
+        );
         waiters.push({
           re,
           resolve: (l) => {

@@ -16,7 +16,16 @@ import type { PRNGKey } from '@lopt/pytree';
 import { FixedDimQuadraticFamily } from '@lopt/tasks';
 
 /** The run's configuration (its fingerprint guards resumes). */
-export const quadConfig = { task: 'FixedDimQuadraticFamily', dim: 10, lopt: 'LearnableSGD', tasks: 4, innerSteps: 40, truncLength: 4, std: 0.01, outerLr: 0.03 };
+export const quadConfig = {
+  task: 'FixedDimQuadraticFamily',
+  dim: 10,
+  lopt: 'LearnableSGD',
+  tasks: 4,
+  innerSteps: 40,
+  truncLength: 4,
+  std: 0.01,
+  outerLr: 0.03,
+};
 
 /** The outer optimizer: plain SGD on theta (the same on every backend). */
 export function quadOuterOptimizer(): SGD {
@@ -45,7 +54,12 @@ class AnnouncedEstimator extends GradientEstimator {
   initWorkerState(ww: WorkerWeights, key: PRNGKey): unknown {
     return this.inner.initWorkerState(ww, key);
   }
-  computeGradientEstimate(ww: WorkerWeights, key: PRNGKey, state: unknown, opts?: { withSummary?: boolean }): [GradientEstimatorOut, Metrics] {
+  computeGradientEstimate(
+    ww: WorkerWeights,
+    key: PRNGKey,
+    state: unknown,
+    opts?: { withSummary?: boolean },
+  ): [GradientEstimatorOut, Metrics] {
     process.stdout.write(`estimating ${ww.outerState.outerIteration}\n`);
     if (this.delayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, this.delayMs);
     return this.inner.computeGradientEstimate(ww, key, state, opts);
@@ -53,7 +67,9 @@ class AnnouncedEstimator extends GradientEstimator {
 }
 
 /** A worker's half: `tasks` quadratics unrolled by truncated PES (optionally announced and slowed). */
-export function quadEstimators(opts: { tasks?: number; delayMs?: number; announce?: boolean } = {}): GradientEstimator[] {
+export function quadEstimators(
+  opts: { tasks?: number; delayMs?: number; announce?: boolean } = {},
+): GradientEstimator[] {
   const lopt = new LearnableSGD();
   const step = new VectorizedLOptTruncatedStep(
     new FixedDimQuadraticFamily(quadConfig.dim),
@@ -62,6 +78,10 @@ export function quadEstimators(opts: { tasks?: number; delayMs?: number; announc
     opts.tasks ?? quadConfig.tasks,
     { randomInitialIterationOffset: quadConfig.innerSteps },
   );
-  const pes = new TruncatedPES(step, { truncLength: quadConfig.truncLength, stepsPerJit: quadConfig.truncLength, std: quadConfig.std });
+  const pes = new TruncatedPES(step, {
+    truncLength: quadConfig.truncLength,
+    stepsPerJit: quadConfig.truncLength,
+    std: quadConfig.std,
+  });
   return [opts.announce ? new AnnouncedEstimator(pes as never, opts.delayMs ?? 0) : (pes as never)];
 }

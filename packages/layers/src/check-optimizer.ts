@@ -16,7 +16,14 @@ function describe(x: unknown): string {
  * different bundles are accepted) and says what to pass instead when it is not.
  */
 export function checkOptimizer(x: unknown, fn: string): asserts x is Optimizer {
-  if (x !== null && typeof x === 'object' && isFn(x, 'init') && isFn(x, 'update') && isFn(x, 'getParams') && isFn(x, 'setParams')) {
+  if (
+    x !== null &&
+    typeof x === 'object' &&
+    isFn(x, 'init') &&
+    isFn(x, 'update') &&
+    isFn(x, 'getParams') &&
+    isFn(x, 'setParams')
+  ) {
     return;
   }
   const what = describe(x);

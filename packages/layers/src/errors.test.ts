@@ -1,7 +1,7 @@
-import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
 import { AdafacMLPLOpt } from '@lopt/learned';
 import { Adam, SGD, SGDM, scaleByAdam } from '@lopt/optimizers';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
 import { asTfOptimizer, registerOptimizer } from './index.js';
 import { mlp } from './test-helpers.js';
@@ -35,11 +35,15 @@ describe('bad input gets a clear error', () => {
     expect(() => asTfOptimizer({} as never)).toThrow(/expected a lopt Optimizer .*got a plain object/);
     expect(() => asTfOptimizer(null as never)).toThrow(/expected a lopt Optimizer .*got null/);
     expect(() => asTfOptimizer(0.01 as never)).toThrow(/got a number \(0.01\)/);
-    expect(() => asTfOptimizer(new AdafacMLPLOpt() as never)).toThrow(/learned optimizer \(an instance of AdafacMLPLOpt\).*asTfOptimizer\(lopt.optFn\(theta\)\)/);
+    expect(() => asTfOptimizer(new AdafacMLPLOpt() as never)).toThrow(
+      /learned optimizer \(an instance of AdafacMLPLOpt\).*asTfOptimizer\(lopt.optFn\(theta\)\)/,
+    );
     const adam = tf.train.adam();
     expect(() => asTfOptimizer(adam as never)).toThrow(/already a tf.Optimizer: pass it to model.compile directly/);
     adam.dispose();
-    expect(() => asTfOptimizer(scaleByAdam() as never)).toThrow(/gradient transformation\? Wrap it first: asTfOptimizer\(new OptaxOptimizer\(transformation\)\)/);
+    expect(() => asTfOptimizer(scaleByAdam() as never)).toThrow(
+      /gradient transformation\? Wrap it first: asTfOptimizer\(new OptaxOptimizer\(transformation\)\)/,
+    );
     expect(() => asTfOptimizer(new SGD(0.1), { name: 'a/b' })).toThrow(/without '\/'/);
     expect(() => asTfOptimizer(new SGD(0.1), { numSteps: -1 })).toThrow(/numSteps must be a positive integer/);
   });
@@ -71,7 +75,9 @@ describe('bad input gets a clear error', () => {
     const ga = grad('tracked_a', [1, 1]);
     opt.applyGradients(ga);
     const bad = grad('tracked_a', [1, 1, 1]);
-    expect(() => opt.applyGradients(bad)).toThrow(/gradient of 'tracked_a' has shape \[3\], but the variable has shape \[2\]/);
+    expect(() => opt.applyGradients(bad)).toThrow(
+      /gradient of 'tracked_a' has shape \[3\], but the variable has shape \[2\]/,
+    );
     const gb = grad('untracked_b', [1, 1]);
     expect(() => opt.applyGradients(gb)).toThrow(/variables it does not track \(untracked_b\).*new asTfOptimizer/);
     expect(() => opt.applyGradients(grad('no_such_variable', [1]))).toThrow(/does not track/);
@@ -83,7 +89,7 @@ describe('bad input gets a clear error', () => {
     for (const x of [opt, fresh, a, b]) x.dispose();
   });
 
-  it("refuses the saved state of another optimizer, naming both", async () => {
+  it('refuses the saved state of another optimizer, naming both', async () => {
     const adam = asTfOptimizer(new Adam(1e-3));
     const model = await trainedBy(adam);
     const sgdm = asTfOptimizer(new SGDM(0.1, 0.9));
@@ -93,7 +99,9 @@ describe('bad input gets a clear error', () => {
     // tf.train's own Adam state.
     const tfAdam = tf.train.adam(1e-3);
     const other = await trainedBy(tfAdam);
-    await expect(sgdm.setWeights(await tfAdam.getWeights())).rejects.toThrow(/saved by another optimizer \(not a lopt one\) .*not by the lopt optimizer 'SGDM_lr0.1_m0.9'/);
+    await expect(sgdm.setWeights(await tfAdam.getWeights())).rejects.toThrow(
+      /saved by another optimizer \(not a lopt one\) .*not by the lopt optimizer 'SGDM_lr0.1_m0.9'/,
+    );
     await expect(sgdm.setWeights([])).rejects.toThrow(/expected the list getWeights\(\) returns/);
     for (const x of [adam, sgdm, tfAdam]) x.dispose();
     model.dispose();

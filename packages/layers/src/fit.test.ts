@@ -1,9 +1,9 @@
-import * as tf from '@tensorflow/tfjs-core';
-import * as tfd from '@tensorflow/tfjs-data';
 import { fashionMnistDatasets } from '@lopt/datasets';
 import { AdafacMLPLOpt } from '@lopt/learned';
-import { Adam, type OptState, Optimizer, SGD } from '@lopt/optimizers';
+import { Adam, Optimizer, type OptState, SGD } from '@lopt/optimizers';
 import { random, treeDispose } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfd from '@tensorflow/tfjs-data';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asTfOptimizer } from './index.js';
 import { accuracy, type FashionArrays, fashion, mlp } from './test-helpers.js';
@@ -19,16 +19,15 @@ afterAll(() => tf.dispose([train.x, train.y, test.x, test.y]));
 describe('what model.fit users expect', () => {
   it('fitDataset over a tf.data pipeline of @lopt/datasets batches trains, with callbacks', async () => {
     const ds = await fashionMnistDatasets({ imageSize: [8, 8], batchSize: 64, key: random.PRNGKey(3) });
-    const data = tfd
-      .generator(function* () {
-        for (let i = 0; i < 32; i++) {
-          const { image, label } = ds.train.next().value;
-          const xs = tf.reshape(image, [-1, 64]);
-          const ys = tf.cast(tf.oneHot(label, 10), 'float32');
-          tf.dispose([image, label]);
-          yield { xs, ys };
-        }
-      });
+    const data = tfd.generator(function* () {
+      for (let i = 0; i < 32; i++) {
+        const { image, label } = ds.train.next().value;
+        const xs = tf.reshape(image, [-1, 64]);
+        const ys = tf.cast(tf.oneHot(label, 10), 'float32');
+        tf.dispose([image, label]);
+        yield { xs, ys };
+      }
+    });
     const model = mlp();
     const opt = asTfOptimizer(new Adam(3e-3));
     model.compile({ optimizer: opt, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
@@ -153,13 +152,29 @@ describe('ownership of the tensors in a state', () => {
     }
     init<P>(params: P): OptState<P> & { scale: tf.Scalar; lastGrad: P; sum: P } {
       const zeros = (params as tf.Tensor[]).map((p) => tf.zerosLike(p)) as P;
-      return { params, modelState: undefined, iteration: tf.scalar(0, 'int32'), scale: this.scale, lastGrad: zeros, sum: (zeros as tf.Tensor[]).map((z) => z.clone()) as P };
+      return {
+        params,
+        modelState: undefined,
+        iteration: tf.scalar(0, 'int32'),
+        scale: this.scale,
+        lastGrad: zeros,
+        sum: (zeros as tf.Tensor[]).map((z) => z.clone()) as P,
+      };
     }
     update<P>(state: OptState<P>, grads: P): OptState<P> {
       const s = state as OptState<P> & { sum: P };
       const sum = (s.sum as tf.Tensor[]).map((x, i) => tf.add(x, (grads as tf.Tensor[])[i]!)) as P;
-      const params = (s.params as tf.Tensor[]).map((p, i) => tf.sub(p, tf.mul(this.scale, (sum as tf.Tensor[])[i]!))) as P;
-      return { params, modelState: undefined, iteration: tf.add(s.iteration, 1) as tf.Scalar, scale: this.scale, lastGrad: grads, sum } as OptState<P>;
+      const params = (s.params as tf.Tensor[]).map((p, i) =>
+        tf.sub(p, tf.mul(this.scale, (sum as tf.Tensor[])[i]!)),
+      ) as P;
+      return {
+        params,
+        modelState: undefined,
+        iteration: tf.add(s.iteration, 1) as tf.Scalar,
+        scale: this.scale,
+        lastGrad: grads,
+        sum,
+      } as OptState<P>;
     }
   }
 

@@ -1,8 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
 import {
   AdafacMLPLOpt,
   Celo2,
@@ -21,6 +19,8 @@ import {
 } from '@lopt/learned';
 import { SGD } from '@lopt/optimizers';
 import { random, treeDispose, treeLeaves } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asTfOptimizer } from './index.js';
 import { accuracy, type FashionArrays, fashion, maxRelativeError, mlp, weightsOf } from './test-helpers.js';
@@ -74,7 +74,9 @@ const all: [string, () => LearnedOptimizer<unknown>][] = [
 describe('learned optimizers through model.fit', () => {
   it.each(all)('%s drives model.fit for 2 epochs without leaks', async (label, make) => {
     const { initialLoss, losses, acc, leaked } = await trainWith(make(), 2);
-    console.log(`${label}: loss ${initialLoss.toFixed(4)} -> ${losses.map((l) => l.toFixed(4)).join(' -> ')}, test accuracy ${acc.toFixed(3)}`);
+    console.log(
+      `${label}: loss ${initialLoss.toFixed(4)} -> ${losses.map((l) => l.toFixed(4)).join(' -> ')}, test accuracy ${acc.toFixed(3)}`,
+    );
     expect(losses.every(Number.isFinite)).toBe(true);
     expect(leaked).toBe(0);
     // An untrained AdafacMLPLOpt takes random-direction steps (its initial theta is not an
@@ -86,55 +88,66 @@ describe('learned optimizers through model.fit', () => {
     ['MLPLOpt', () => new MLPLOpt()],
     ['AdafacMLPLOpt', () => new AdafacMLPLOpt()],
     ['RNNMLPLOpt', () => new RNNMLPLOpt()],
-  ] as [string, () => LearnedOptimizer<unknown>][])('%s: model.fit follows the hand-driven lopt loop on the same batches', async (_label, make) => {
-    const lopt = make();
-    const theta = lopt.init(random.PRNGKey(1));
-    const inner = lopt.optFn(theta);
-    const steps = 8;
-    const batch = 256;
-    const x = tf.slice(train.x, [0, 0], [steps * batch, 64]);
-    const y = tf.slice(train.y, [0, 0], [steps * batch, 10]);
+  ] as [string, () => LearnedOptimizer<unknown>][])(
+    '%s: model.fit follows the hand-driven lopt loop on the same batches',
+    async (_label, make) => {
+      const lopt = make();
+      const theta = lopt.init(random.PRNGKey(1));
+      const inner = lopt.optFn(theta);
+      const steps = 8;
+      const batch = 256;
+      const x = tf.slice(train.x, [0, 0], [steps * batch, 64]);
+      const y = tf.slice(train.y, [0, 0], [steps * batch, 10]);
 
-    const model = mlp();
-    const opt = asTfOptimizer(inner);
-    model.compile({ optimizer: opt, loss: 'categoricalCrossentropy' });
-    await model.fit(x, y, { batchSize: batch, epochs: 1, verbose: 0, shuffle: false });
+      const model = mlp();
+      const opt = asTfOptimizer(inner);
+      model.compile({ optimizer: opt, loss: 'categoricalCrossentropy' });
+      await model.fit(x, y, { batchSize: batch, epochs: 1, verbose: 0, shuffle: false });
 
-    // The loop a lopt user writes by hand: gradients of the same loss, update, repeat.
-    const ref = mlp();
-    const vars = ref.trainableWeights.map((w) => w.read() as tf.Variable);
-    let state = inner.init(ref.getWeights().map((w) => w.clone()));
-    for (let i = 0; i < steps; i++) {
-      ref.setWeights(inner.getParams(state) as tf.Tensor[]);
-      const xb = tf.slice(x, [i * batch, 0], [batch, 64]);
-      const yb = tf.slice(y, [i * batch, 0], [batch, 10]);
-      const { value, grads } = tf.variableGrads(
-        () => tf.mean(tfl.metrics.categoricalCrossentropy(yb, ref.apply(xb) as tf.Tensor)) as tf.Scalar,
-        vars,
+      // The loop a lopt user writes by hand: gradients of the same loss, update, repeat.
+      const ref = mlp();
+      const vars = ref.trainableWeights.map((w) => w.read() as tf.Variable);
+      let state = inner.init(ref.getWeights().map((w) => w.clone()));
+      for (let i = 0; i < steps; i++) {
+        ref.setWeights(inner.getParams(state) as tf.Tensor[]);
+        const xb = tf.slice(x, [i * batch, 0], [batch, 64]);
+        const yb = tf.slice(y, [i * batch, 0], [batch, 10]);
+        const { value, grads } = tf.variableGrads(
+          () => tf.mean(tfl.metrics.categoricalCrossentropy(yb, ref.apply(xb) as tf.Tensor)) as tf.Scalar,
+          vars,
+        );
+        const next = inner.update(
+          state,
+          vars.map((v) => grads[v.name]!),
+          { loss: value },
+        );
+        // The next state may hold some of the old one's tensors as they are.
+        const kept = new Set(treeLeaves(next as never));
+        for (const t of treeLeaves(state as never)) if (!kept.has(t)) (t as tf.Tensor).dispose();
+        treeDispose(grads, value, xb, yb);
+        state = next;
+      }
+      const want = (inner.getParams(state) as tf.Tensor[]).map((t) => t.dataSync() as Float32Array);
+      const moved = maxRelativeError(weightsOf(ref), want);
+      const err = maxRelativeError(weightsOf(model), want);
+      console.log(
+        `${_label}: model.fit vs hand-driven loop, max relative error ${err.toExponential(2)} (weights moved ${moved.toExponential(2)})`,
       );
-      const next = inner.update(state, vars.map((v) => grads[v.name]!), { loss: value });
-      // The next state may hold some of the old one's tensors as they are.
-      const kept = new Set(treeLeaves(next as never));
-      for (const t of treeLeaves(state as never)) if (!kept.has(t)) (t as tf.Tensor).dispose();
-      treeDispose(grads, value, xb, yb);
-      state = next;
-    }
-    const want = (inner.getParams(state) as tf.Tensor[]).map((t) => t.dataSync() as Float32Array);
-    const moved = maxRelativeError(weightsOf(ref), want);
-    const err = maxRelativeError(weightsOf(model), want);
-    console.log(`${_label}: model.fit vs hand-driven loop, max relative error ${err.toExponential(2)} (weights moved ${moved.toExponential(2)})`);
-    expect(moved).toBeGreaterThan(0);
-    expect(err).toBeLessThanOrEqual(1e-5);
-    treeDispose(state, x, y);
-    opt.dispose();
-    model.dispose();
-    ref.dispose();
-    tf.dispose(theta as tf.TensorContainer);
-  });
+      expect(moved).toBeGreaterThan(0);
+      expect(err).toBeLessThanOrEqual(1e-5);
+      treeDispose(state, x, y);
+      opt.dispose();
+      model.dispose();
+      ref.dispose();
+      tf.dispose(theta as tf.TensorContainer);
+    },
+  );
 
   it('LearnableAdam (its initial theta) (initialLr 1e-2) reaches 72% test accuracy on Fashion-MNIST 8x8 in 3 epochs of 8192 images', async () => {
     const { losses, acc } = await trainWith(new LearnableAdam({ initialLr: 1e-2 }), 3, 8192);
-    console.log(`LearnableAdam accuracy after 3 epochs of 8192 examples: ${acc.toFixed(3)} (losses ${losses.map((l) => l.toFixed(3)).join(', ')})`);
+    console.log(
+      `LearnableAdam accuracy after 3 epochs of 8192 examples: ${acc.toFixed(3)} (losses ${losses.map((l) => l.toFixed(3)).join(', ')})`,
+    );
     expect(acc).toBeGreaterThanOrEqual(0.72);
   });
 
@@ -151,7 +164,9 @@ describe('learned optimizers through model.fit', () => {
     model.dispose();
     expect(tf.memory().numTensors).toBe(start);
     tf.dispose(theta as unknown as tf.TensorContainer);
-    console.log(`Celo2 (published theta) accuracy after 3 epochs of 8192 examples: ${acc.toFixed(3)} (losses ${losses.map((l) => l.toFixed(3)).join(', ')})`);
+    console.log(
+      `Celo2 (published theta) accuracy after 3 epochs of 8192 examples: ${acc.toFixed(3)} (losses ${losses.map((l) => l.toFixed(3)).join(', ')})`,
+    );
     expect(losses[2]!).toBeLessThan(losses[0]!);
     expect(acc).toBeGreaterThanOrEqual(0.66);
   });

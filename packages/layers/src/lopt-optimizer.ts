@@ -1,6 +1,6 @@
-import * as tf from '@tensorflow/tfjs-core';
-import type { OptState, Optimizer } from '@lopt/optimizers';
+import type { Optimizer, OptState } from '@lopt/optimizers';
 import { type PRNGKey, random, tidy } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { checkOptimizer } from './check-optimizer.js';
 import { registeredOptimizer } from './registry.js';
 import { leafToTensor, leavesWithPaths, mapLeavesWithPaths, tensorsOf, tensorToLeaf } from './state-weights.js';
@@ -48,7 +48,8 @@ function nextTensorId(): number {
   return probe.id + 1;
 }
 
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+const sameShape = (a: readonly number[], b: readonly number[]) =>
+  a.length === b.length && a.every((d, i) => d === b[i]);
 const shapeStr = (s: readonly number[]) => `[${s.join(', ')}]`;
 
 /**
@@ -179,7 +180,9 @@ export class LoptOptimizer extends tf.Optimizer {
     params.forEach((p, i) => {
       const v = tracked.variables[i]!;
       if (!(p instanceof tf.Tensor) || !sameShape(p.shape, v.shape)) {
-        throw new Error(`LoptOptimizer: ${opt.name}.update returned params for '${v.name}' that are not a tensor of shape ${shapeStr(v.shape)}`);
+        throw new Error(
+          `LoptOptimizer: ${opt.name}.update returned params for '${v.name}' that are not a tensor of shape ${shapeStr(v.shape)}`,
+        );
       }
       if (p === v) return;
       if (p.dtype === v.dtype) {
@@ -274,7 +277,8 @@ export class LoptOptimizer extends tf.Optimizer {
     const registered = tf.engine().registeredVariables;
     tracked.names.forEach((name, i) => {
       const v = registered[name];
-      if (!v) throw new Error(`LoptOptimizer: the variable '${name}' it tracks no longer exists (was its model disposed?)`);
+      if (!v)
+        throw new Error(`LoptOptimizer: the variable '${name}' it tracks no longer exists (was its model disposed?)`);
       const shape = tracked.shapes[i]!;
       if (!sameShape(v.shape, shape)) {
         throw new Error(
@@ -359,11 +363,15 @@ export class LoptOptimizer extends tf.Optimizer {
    */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     if (!Array.isArray(weightValues) || weightValues.length === 0) {
-      throw new Error('LoptOptimizer.setWeights: expected the list getWeights() returns (the step count first, then the state)');
+      throw new Error(
+        'LoptOptimizer.setWeights: expected the list getWeights() returns (the step count first, then the state)',
+      );
     }
     const [first, ...rest] = weightValues;
     if (first!.tensor.size !== 1) {
-      throw new Error(`LoptOptimizer.setWeights: the first weight must be the step count, got '${first!.name}' of shape ${shapeStr(first!.tensor.shape)}`);
+      throw new Error(
+        `LoptOptimizer.setWeights: the first weight must be the step count, got '${first!.name}' of shape ${shapeStr(first!.tensor.shape)}`,
+      );
     }
     const prefix = `${this.saveName}/`;
     const foreign = rest.filter((w) => !w.name.startsWith(prefix));

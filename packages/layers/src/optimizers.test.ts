@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs-core';
 import {
   AdaBelief,
   Adafactor,
@@ -29,6 +28,7 @@ import {
   WeightDecayWrapper,
   Yogi,
 } from '@lopt/optimizers';
+import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asTfOptimizer } from './index.js';
 import { type FashionArrays, fashion, mlp } from './test-helpers.js';
@@ -65,41 +65,47 @@ const all: [string, () => Optimizer][] = [
   ['GraftedOptimizer(SGD, Adam)', () => new GraftedOptimizer(new SGD(0.1), new Adam(3e-3))],
   ['WeightDecayWrapper(Adam)', () => new WeightDecayWrapper(new Adam(3e-3), 1e-4)],
   ['GradientAccumulator(Adam, 2)', () => new GradientAccumulator(new Adam(3e-3), 2)],
-  ['OptaxOptimizer(chain(clip, adam, lr))', () => new OptaxOptimizer(chain(clipByGlobalNorm(1), scaleByAdam(), scaleByLearningRate(3e-3)))],
+  [
+    'OptaxOptimizer(chain(clip, adam, lr))',
+    () => new OptaxOptimizer(chain(clipByGlobalNorm(1), scaleByAdam(), scaleByLearningRate(3e-3))),
+  ],
 ];
 
 describe('every hand-designed optimizer as a tf.Optimizer', () => {
-  it.each(all)('%s trains the MLP with model.fit, leak-free; its state moves to another optimizer exactly', async (label, make) => {
-    const start = tf.memory().numTensors;
-    const model = mlp();
-    const inner = make();
-    const opt = asTfOptimizer(inner);
-    model.compile({ optimizer: opt, loss: 'categoricalCrossentropy' });
-    const first = (await model.evaluate(train.x, train.y, { batchSize: 1024 })) as tf.Scalar;
-    const initialLoss = first.dataSync()[0]!;
-    first.dispose();
-    const h = await model.fit(train.x, train.y, { batchSize: 128, epochs: 2, verbose: 0 });
-    const losses = h.history.loss as number[];
-    expect(losses[1]!, `${label}: ${initialLoss} -> ${losses.join(' -> ')}`).toBeLessThan(initialLoss);
-    expect(opt.iterations).toBe(32);
-    // The saved state restored into a second optimizer of the same kind takes the same next step.
-    const twin = mlp();
-    twin.setWeights(model.getWeights());
-    const copy = asTfOptimizer(make());
-    twin.compile({ optimizer: copy, loss: 'categoricalCrossentropy' });
-    await copy.setWeights(await opt.getWeights());
-    expect(copy.iterations).toBe(32);
-    const x = tf.slice(train.x, [0, 0], [256, 64]);
-    const y = tf.slice(train.y, [0, 0], [256, 10]);
-    await model.fit(x, y, { batchSize: 128, epochs: 1, verbose: 0, shuffle: false });
-    await twin.fit(x, y, { batchSize: 128, epochs: 1, verbose: 0, shuffle: false });
-    const want = model.getWeights().map((w) => Array.from(w.dataSync()));
-    twin.getWeights().forEach((w, i) => expect(Array.from(w.dataSync())).toEqual(want[i]));
-    tf.dispose([x, y]);
-    opt.dispose();
-    copy.dispose();
-    model.dispose();
-    twin.dispose();
-    expect(tf.memory().numTensors).toBe(start);
-  });
+  it.each(all)(
+    '%s trains the MLP with model.fit, leak-free; its state moves to another optimizer exactly',
+    async (label, make) => {
+      const start = tf.memory().numTensors;
+      const model = mlp();
+      const inner = make();
+      const opt = asTfOptimizer(inner);
+      model.compile({ optimizer: opt, loss: 'categoricalCrossentropy' });
+      const first = (await model.evaluate(train.x, train.y, { batchSize: 1024 })) as tf.Scalar;
+      const initialLoss = first.dataSync()[0]!;
+      first.dispose();
+      const h = await model.fit(train.x, train.y, { batchSize: 128, epochs: 2, verbose: 0 });
+      const losses = h.history.loss as number[];
+      expect(losses[1]!, `${label}: ${initialLoss} -> ${losses.join(' -> ')}`).toBeLessThan(initialLoss);
+      expect(opt.iterations).toBe(32);
+      // The saved state restored into a second optimizer of the same kind takes the same next step.
+      const twin = mlp();
+      twin.setWeights(model.getWeights());
+      const copy = asTfOptimizer(make());
+      twin.compile({ optimizer: copy, loss: 'categoricalCrossentropy' });
+      await copy.setWeights(await opt.getWeights());
+      expect(copy.iterations).toBe(32);
+      const x = tf.slice(train.x, [0, 0], [256, 64]);
+      const y = tf.slice(train.y, [0, 0], [256, 10]);
+      await model.fit(x, y, { batchSize: 128, epochs: 1, verbose: 0, shuffle: false });
+      await twin.fit(x, y, { batchSize: 128, epochs: 1, verbose: 0, shuffle: false });
+      const want = model.getWeights().map((w) => Array.from(w.dataSync()));
+      twin.getWeights().forEach((w, i) => expect(Array.from(w.dataSync())).toEqual(want[i]));
+      tf.dispose([x, y]);
+      opt.dispose();
+      copy.dispose();
+      model.dispose();
+      twin.dispose();
+      expect(tf.memory().numTensors).toBe(start);
+    },
+  );
 });

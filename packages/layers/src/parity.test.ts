@@ -1,6 +1,6 @@
+import { Adam, type Optimizer, SGD, SGDM } from '@lopt/optimizers';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { Adam, type Optimizer, SGD, SGDM } from '@lopt/optimizers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asTfOptimizer, tfjsAdam } from './index.js';
 import { type FashionArrays, fashion, maxRelativeError, mlp, weightsOf } from './test-helpers.js';
@@ -57,7 +57,10 @@ describe('parity with tf.train through tfjs-layers model.fit', () => {
   });
 
   it('tfjsAdam with other hyperparameters follows tf.train.adam(3e-3, 0.8, 0.99, 1e-6)', async () => {
-    const err = await worstError(tf.train.adam(3e-3, 0.8, 0.99, 1e-6), tfjsAdam(3e-3, { b1: 0.8, b2: 0.99, eps: 1e-6 }));
+    const err = await worstError(
+      tf.train.adam(3e-3, 0.8, 0.99, 1e-6),
+      tfjsAdam(3e-3, { b1: 0.8, b2: 0.99, eps: 1e-6 }),
+    );
     console.log(`adam(3e-3, 0.8, 0.99, 1e-6) parity: max relative error ${err.toExponential(2)} over ${STEPS} steps`);
     expect(err).toBeLessThanOrEqual(1e-5);
   });

@@ -1,8 +1,8 @@
-import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
 import { AdafacMLPLOpt } from '@lopt/learned';
 import { Adam, type Optimizer } from '@lopt/optimizers';
 import { random, treeDispose } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asTfOptimizer, LoptOptimizer, registerOptimizer } from './index.js';
 import { type FashionArrays, fashion, mlp, weightsOf } from './test-helpers.js';
@@ -45,7 +45,10 @@ describe('model.save(..., { includeOptimizer: true }) and tf.loadLayersModel', (
     model.compile({ optimizer: opt, loss: 'categoricalCrossentropy' });
     await fit(model, 2);
     const artifacts = await saveToMemory(model);
-    expect(artifacts.trainingConfig?.optimizer_config).toEqual({ class_name: 'LoptOptimizer', config: { name: opt.saveName } });
+    expect(artifacts.trainingConfig?.optimizer_config).toEqual({
+      class_name: 'LoptOptimizer',
+      config: { name: opt.saveName },
+    });
     const optimizerSpecs = artifacts.weightSpecs!.filter((s) => s.group === 'optimizer');
     expect(optimizerSpecs[0]!.name).toBe('iter');
     expect(optimizerSpecs.length).toBeGreaterThan(2);
@@ -103,7 +106,10 @@ describe('model.save(..., { includeOptimizer: true }) and tf.loadLayersModel', (
     await fit(b, 1);
     const wa2 = weightsOf(a);
     weightsOf(b).forEach((w, i) => expect(Array.from(w)).toEqual(Array.from(wa2[i]!)));
-    for (const [m, o] of [[a, optA], [b, optB]] as const) {
+    for (const [m, o] of [
+      [a, optA],
+      [b, optB],
+    ] as const) {
       o.dispose();
       m.dispose();
     }

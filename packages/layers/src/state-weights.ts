@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { isPlainObject } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 
 /** A leaf of an optimizer state with its path (`.optaxOptState[0].mu[1]`). */
 export interface PathLeaf {

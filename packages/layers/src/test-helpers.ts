@@ -1,6 +1,6 @@
+import { fashionMnistDatasets } from '@lopt/datasets';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { fashionMnistDatasets } from '@lopt/datasets';
 
 /** Fashion-MNIST at 8x8 as tfjs-layers wants it: flat images [N, 64] and one-hot labels [N, 10]. */
 export interface FashionArrays {
@@ -23,8 +23,21 @@ export async function fashion(split: 'train' | 'test', n: number): Promise<Fashi
 /** A Sequential MLP 64 -> hidden (relu) -> 10 (softmax), weights drawn with `seed`. */
 export function mlp(hidden = 64, seed = 1): tfl.Sequential {
   const model = tfl.sequential();
-  model.add(tfl.layers.dense({ inputShape: [64], units: hidden, activation: 'relu', kernelInitializer: tfl.initializers.glorotUniform({ seed }) }));
-  model.add(tfl.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }) }));
+  model.add(
+    tfl.layers.dense({
+      inputShape: [64],
+      units: hidden,
+      activation: 'relu',
+      kernelInitializer: tfl.initializers.glorotUniform({ seed }),
+    }),
+  );
+  model.add(
+    tfl.layers.dense({
+      units: 10,
+      activation: 'softmax',
+      kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }),
+    }),
+  );
   return model;
 }
 

@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { Adam } from '@lopt/optimizers';
+import * as tf from '@tensorflow/tfjs-core';
 
 /** Options of `tfjsAdam`, with `tf.train.adam`'s defaults. */
 export interface TfjsAdamOptions {
@@ -29,7 +29,10 @@ const TABLE_STEPS = 20_000;
 export function tfjsAdam(learningRate = 0.001, opts: TfjsAdamOptions = {}): Adam {
   const { b1: beta1 = 0.9, b2: beta2 = 0.999, eps: epsilon = 1e-7 } = opts;
   if (!(learningRate >= 0)) throw new Error(`tfjsAdam: learningRate must be >= 0, got ${learningRate}`);
-  for (const [name, b] of [['b1', beta1], ['b2', beta2]] as const) {
+  for (const [name, b] of [
+    ['b1', beta1],
+    ['b2', beta2],
+  ] as const) {
     if (!(b >= 0 && b < 1)) throw new Error(`tfjsAdam: ${name} must be in [0, 1), got ${b}`);
   }
   // Step t (1-based) of tf.train.adam scales lopt's update by

@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 
 const SHA256 = '2dd612b1e309c4e46f133327a5fd7a13df735f6180ab40a4119ff8e5b5dc0bb0';
 const here = dirname(fileURLToPath(import.meta.url));
-const source = process.argv[2] ?? join(here, '..', '..', '..', '..', 'shared', 'pretrained', 'celo2', 'celo2_weights.json');
+const source =
+  process.argv[2] ?? join(here, '..', '..', '..', '..', 'shared', 'pretrained', 'celo2', 'celo2_weights.json');
 const bytes = readFileSync(source);
 const sha = createHash('sha256').update(bytes).digest('hex');
 if (sha !== SHA256) {
@@ -37,7 +38,8 @@ const entries = names.map((name) => {
   if (!e) throw new Error(`${source}: no entry '${name}'`);
   const values = e.values.flat(Number.POSITIVE_INFINITY);
   const size = e.shape.reduce((a, b) => a * b, 1);
-  if (values.length !== size || !values.every(Number.isFinite)) throw new Error(`${source}: '${name}' is not ${size} finite numbers`);
+  if (values.length !== size || !values.every(Number.isFinite))
+    throw new Error(`${source}: '${name}' is not ${size} finite numbers`);
   // Every value is a float32 written in full; keep the shortest text that reads back to the same float32.
   const text = values.map((v) => {
     const f = Math.fround(v);

@@ -1,16 +1,23 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { tidyTree } from './tidy-tree.js';
-import { type InitOptions, type OptState, Optimizer, type UpdateOptions } from '@lopt/optimizers';
-import { type StackedOptState, type StackedUpdateOptions, VectorizedOptimizer } from './vectorized-optimizer.js';
+import { type InitOptions, Optimizer, type OptState, type UpdateOptions } from '@lopt/optimizers';
 import { defineOp, type PRNGKey, random, treeUnflatten } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { type FactoredLayout, factoredDims, factoredLayout, factoredLeaf } from './factored-layout.js';
 import { safeRsqrt, tanhEmbedding } from './features.js';
+import { fusedAdafacApplies, fusedAdafacStep } from './fused-adafac-step.js';
 import { LearnedOptimizer } from './learned-optimizer.js';
 import { initMlp, type Linear } from './nn.js';
 import { applyNormalizedMlp, leafRows } from './per-tensor.js';
 import { checkParamsGrads, ravelParamsGrads } from './raveled.js';
-import { fusedAdafacApplies, fusedAdafacStep } from './fused-adafac-step.js';
-import { checkStacked, perProblemMlp, ravelStacked, StackedSegments, stackedTanhEmbedding, swapLast } from './stacked.js';
+import {
+  checkStacked,
+  perProblemMlp,
+  ravelStacked,
+  StackedSegments,
+  stackedTanhEmbedding,
+  swapLast,
+} from './stacked.js';
+import { tidyTree } from './tidy-tree.js';
+import { type StackedOptState, type StackedUpdateOptions, VectorizedOptimizer } from './vectorized-optimizer.js';
 
 /** Options of `AdafacMLPLOpt` (the reference's defaults). */
 export interface AdafacMLPLOptOptions {
@@ -202,10 +209,18 @@ class AdafacMLPLOptOptimizer extends Optimizer {
     return tidyTree(() => {
       const momDecay = learnedDecay(lopt.initialMomentumDecays, this.theta.momentumDecays);
       const rmsDecay = tf.clipByValue(learnedDecay(lopt.initialRmsDecays, this.theta.rmsDecays), 0, 1) as tf.Tensor1D;
-      const facDecay = tf.clipByValue(learnedDecay(lopt.initialAdafactorDecays, this.theta.adafactorDecays), 0, 1) as tf.Tensor1D;
+      const facDecay = tf.clipByValue(
+        learnedDecay(lopt.initialAdafactorDecays, this.theta.adafactorDecays),
+        0,
+        1,
+      ) as tf.Tensor1D;
       // An int32 step count stays int32 (a plain `+ 1` would make it float32).
       const iteration = tf.add(s.iteration, tf.scalar(1, s.iteration.dtype)) as tf.Scalar;
-      const [params, m, rms, vRow, vCol, vDiag] = adafacStep(this, s, grads as unknown, { momDecay, rmsDecay, facDecay });
+      const [params, m, rms, vRow, vCol, vDiag] = adafacStep(this, s, grads as unknown, {
+        momDecay,
+        rmsDecay,
+        facDecay,
+      });
       return {
         params: params as P,
         modelState: opts.modelState ?? s.modelState,
@@ -242,7 +257,13 @@ class AdafacMLPLOptOptimizer extends Optimizer {
       const colSizes = shapes.filter((_, t) => isFac[t]).map((sh) => sizeWithout(sh, factoredDims(sh)![0]));
       const prevRows = rowSizes.length > 0 ? leafRows(f.vRow, rowSizes) : [];
       const prevCols = colSizes.length > 0 ? leafRows(f.vCol, colSizes) : [];
-      const prevDiag = sizes.length > rowSizes.length ? leafRows(f.vDiag, sizes.filter((_, t) => !isFac[t])) : [];
+      const prevDiag =
+        sizes.length > rowSizes.length
+          ? leafRows(
+              f.vDiag,
+              sizes.filter((_, t) => !isFac[t]),
+            )
+          : [];
       const gs = leafRows(gsq, sizes);
       const gl = leafRows(g, sizes);
       const ml = leafRows(m, sizes);
@@ -251,7 +272,9 @@ class AdafacMLPLOptOptimizer extends Optimizer {
       const colsOut: tf.Tensor2D[] = [];
       const diagOut: tf.Tensor2D[] = [];
       const blocks = shapes.map((shape, t) => {
-        const prev = isFac[t] ? { row: prevRows[rowsOut.length]!, col: prevCols[colsOut.length]! } : { diag: prevDiag[diagOut.length]! };
+        const prev = isFac[t]
+          ? { row: prevRows[rowsOut.length]!, col: prevCols[colsOut.length]! }
+          : { diag: prevDiag[diagOut.length]! };
         const leaf = factoredLeaf(shape, gs[t]!, gl[t]!, ml[t]!, prev, facDecay as tf.Tensor1D);
         if ('diag' in leaf.next) diagOut.push(leaf.next.diag);
         else {
@@ -272,7 +295,8 @@ class AdafacMLPLOptOptimizer extends Optimizer {
         return [pl[t]!, fac];
       });
       const k = lopt.initialAdafactorDecays.length;
-      const stack = (xs: tf.Tensor2D[]) => (xs.length === 0 ? tf.zeros([0, k]) : xs.length === 1 ? xs[0]! : tf.concat(xs, 0)) as tf.Tensor2D;
+      const stack = (xs: tf.Tensor2D[]) =>
+        (xs.length === 0 ? tf.zeros([0, k]) : xs.length === 1 ? xs[0]! : tf.concat(xs, 0)) as tf.Tensor2D;
       const vRow = stack(rowsOut);
       const vCol = stack(colsOut);
       const vDiag = stack(diagOut);
@@ -342,7 +366,10 @@ type AdafacStepOutputs<P> = [P, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor
  * (applying a trained optimizer, ES/PES perturbations) and the learned optimizer has one
  * RMS decay, as many momentum as Adafactor decays and a two-output MLP.
  */
-const adafacStep = defineOp<[AdafacMLPLOptOptimizer, AdafacMLPLOptState<unknown>, unknown, AdafacDecays], AdafacStepOutputs<unknown>>({
+const adafacStep = defineOp<
+  [AdafacMLPLOptOptimizer, AdafacMLPLOptState<unknown>, unknown, AdafacDecays],
+  AdafacStepOutputs<unknown>
+>({
   name: 'AdafacMLPLOpt.step',
   reference: (o, s, grads, d) => o.plainStep(s, grads, d),
   kernel: (o, s, grads, d) => o.fusedStep(s, grads, d),
@@ -398,7 +425,9 @@ class VectorizedAdafacMLPLOptOptimizer extends VectorizedOptimizer {
   update<P>(state: StackedOptState<P>, grads: P, opts: StackedUpdateOptions = {}): StackedAdafacMLPLOptState<P> {
     const s = state as StackedAdafacMLPLOptState<P>;
     if (!s.momRolling?.m || !s.facRollingFeatures) {
-      throw new Error('AdafacMLPLOpt (vectorized): the state is not a stacked AdafacMLPLOpt state (momRolling, facRollingFeatures)');
+      throw new Error(
+        'AdafacMLPLOpt (vectorized): the state is not a stacked AdafacMLPLOpt state (momRolling, facRollingFeatures)',
+      );
     }
     const lopt = this.lopt;
     const K = this.thetas.length;

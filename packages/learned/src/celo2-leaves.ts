@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { isPlainObject } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 
 /** One parameter leaf, as `Celo2`'s AdamW rule sees it. */
 export interface Celo2Leaf {
@@ -52,7 +52,9 @@ function visit(params: unknown, mask: unknown, path: string, out: Visited[]): vo
       if (typeof key === 'number') throw maskError(path, 'an object', 'an array');
       return mask[key];
     }
-    throw new Error(`Celo2: the adamw mask at ${path || '<root>'} is ${typeof mask}; use booleans, undefined, arrays and plain objects`);
+    throw new Error(
+      `Celo2: the adamw mask at ${path || '<root>'} is ${typeof mask}; use booleans, undefined, arrays and plain objects`,
+    );
   };
   if (Array.isArray(params)) {
     params.forEach((p, i) => visit(p, child(i), pathOf(path, i), out));
@@ -66,7 +68,9 @@ function visit(params: unknown, mask: unknown, path: string, out: Visited[]): vo
     throw new Error(`Celo2: params leaf ${path || '<root>'} is not a tensor (${typeof params})`);
   }
   if (mask !== undefined && mask !== null && typeof mask !== 'boolean') {
-    throw new Error(`Celo2: the adamw mask has a subtree at ${path || '<root>'}, where the params have a tensor; put a boolean there`);
+    throw new Error(
+      `Celo2: the adamw mask has a subtree at ${path || '<root>'}, where the params have a tensor; put a boolean there`,
+    );
   }
   out.push({ path: path || '<root>', shape: params.shape, mask: inherited });
 }
@@ -96,7 +100,9 @@ export function celo2AdamWLeaves(params: unknown, rule?: Celo2AdamWRule): boolea
     const adamwByDefault = l.shape.length <= 1 || /embed/i.test(l.path) || index === first || index === last;
     const chosen = typeof rule === 'function' ? rule({ index, path: l.path, shape: l.shape, adamwByDefault }) : l.mask;
     if (chosen !== undefined && typeof chosen !== 'boolean') {
-      throw new Error(`Celo2: the adamw rule returned ${String(chosen)} for ${l.path}; return true, false or undefined`);
+      throw new Error(
+        `Celo2: the adamw rule returned ${String(chosen)} for ${l.path}; return true, false or undefined`,
+      );
     }
     const adamw = chosen ?? adamwByDefault;
     if (!adamw && l.shape.length === 0) {

@@ -1,6 +1,13 @@
 // Helpers of the Celo2 quality tests: training from a seed on fixed shuffles of the real
 // data, and the test loss after it.
-import { chain, OptaxOptimizer, type Optimizer, type OptState, scaleByAdam, scaleByLearningRate } from '@lopt/optimizers';
+import {
+  chain,
+  OptaxOptimizer,
+  type Optimizer,
+  type OptState,
+  scaleByAdam,
+  scaleByLearningRate,
+} from '@lopt/optimizers';
 import { random, tidy, treeDispose, valueAndGrad } from '@lopt/pytree';
 import type { Task } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
@@ -26,7 +33,7 @@ function batchAt(a: SplitArrays, seed: number, step: number): { image: tf.Tensor
     order = random.permutationIndices(random.foldIn(random.PRNGKey(seed), epoch), a.count);
     orders.set(key, order);
   }
-  return rows(a, Array.from(order.subarray((step % perEpoch) * BATCH, (step % perEpoch + 1) * BATCH)));
+  return rows(a, Array.from(order.subarray((step % perEpoch) * BATCH, ((step % perEpoch) + 1) * BATCH)));
 }
 
 function rows(a: SplitArrays, idx: number[]): { image: tf.Tensor4D; label: tf.Tensor1D } {
@@ -72,4 +79,3 @@ export function trainThenTest(task: Task, opt: Optimizer, seed: number, steps: n
 
 export const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 export const fmt = (xs: number[]) => `${xs.map((x) => x.toFixed(3)).join(', ')} (mean ${mean(xs).toFixed(3)})`;
-

@@ -22,7 +22,9 @@ export interface Celo2Theta {
 function tensorOf(name: string): tf.Tensor2D | tf.Tensor1D {
   const e = CELO2_WEIGHTS[name];
   if (!e) throw new Error(`celo2Theta: the bundled weights have no '${name}' (a damaged installation?)`);
-  return e.shape.length === 1 ? tf.tensor1d(e.values as number[]) : tf.tensor2d(e.values as number[], e.shape as [number, number]);
+  return e.shape.length === 1
+    ? tf.tensor1d(e.values as number[])
+    : tf.tensor2d(e.values as number[], e.shape as [number, number]);
 }
 
 /**
@@ -35,7 +37,10 @@ export function celo2Theta(): Celo2Theta {
   return tidyTree(() => {
     // The state_dict stores [out, in] matrices; lopt's layers take [in, out].
     const groups = Array.from({ length: 14 }, (_, i) => tensorOf(`first_layer_weights.${i}`) as tf.Tensor2D);
-    const layer = (w: tf.Tensor2D, b: string): Linear => ({ w: tf.transpose(w) as tf.Tensor2D, b: tensorOf(b) as tf.Tensor1D });
+    const layer = (w: tf.Tensor2D, b: string): Linear => ({
+      w: tf.transpose(w) as tf.Tensor2D,
+      b: tensorOf(b) as tf.Tensor1D,
+    });
     return {
       mlp: [
         layer(tf.concat(groups, 1) as tf.Tensor2D, 'first_layer_bias'),

@@ -4,8 +4,8 @@
 // after steps 1, 2, 5, 10, 25 and 50. The script also checked PyLO's own Celo2_naive
 // against those values (float32: within 2e-6).
 import { readFileSync } from 'node:fs';
-import * as tf from '@tensorflow/tfjs-core';
 import { random, treeDispose, treeLeaves } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celo2, type Celo2Options, type Celo2State } from './celo2.js';
 import { celo2AdamWLeaves } from './celo2-leaves.js';
@@ -72,7 +72,11 @@ function relErr(got: Float32Array, want: Float32Array): number {
 }
 
 /** Runs the fixture's 50 steps; returns the largest relative error at the checkpoints. */
-function replay(f: Fixture, opts: Celo2Options, theta: Celo2Theta): { worst: number; perLeaf: Record<string, number>; leaked: number } {
+function replay(
+  f: Fixture,
+  opts: Celo2Options,
+  theta: Celo2Theta,
+): { worst: number; perLeaf: Record<string, number>; leaked: number } {
   const params = f.leaves.map((l) => tf.tensor(floats(l.init), l.shape));
   const opt = new Celo2(opts).optFn(theta);
   let state = opt.init(params) as Celo2State<tf.Tensor[]>;
@@ -163,11 +167,21 @@ describe('Celo2 in use', () => {
     const theta = celo2Theta();
     const opt = new Celo2({ weightDecay: 0.01 }).optFn(theta);
     const keys = random.split(random.PRNGKey(0), 4);
-    const params = { a: random.normal(keys[0]!, [8, 6]), b: random.normal(keys[1]!, [6, 5]), c: random.normal(keys[2]!, [5, 4]), d: tf.zeros([4]) };
+    const params = {
+      a: random.normal(keys[0]!, [8, 6]),
+      b: random.normal(keys[1]!, [6, 5]),
+      c: random.normal(keys[2]!, [5, 4]),
+      d: tf.zeros([4]),
+    };
     let state = opt.init(params);
     const counts: number[] = [];
     for (let i = 0; i < 30; i++) {
-      const grads = tf.tidy(() => ({ a: tf.mul(params.a, 0.1), b: tf.sin(params.b), c: tf.ones([5, 4]), d: tf.ones([4]) }));
+      const grads = tf.tidy(() => ({
+        a: tf.mul(params.a, 0.1),
+        b: tf.sin(params.b),
+        c: tf.ones([5, 4]),
+        d: tf.ones([4]),
+      }));
       const next = opt.update(state, grads);
       if (i > 0) treeDispose(state);
       treeDispose(grads);
@@ -175,7 +189,9 @@ describe('Celo2 in use', () => {
       counts.push(tf.memory().numTensors);
     }
     expect(new Set(counts.slice(1)).size).toBe(1);
-    expect(treeLeaves(state.params as never as tf.Tensor[]).every((t) => t.dataSync().every(Number.isFinite))).toBe(true);
+    expect(treeLeaves(state.params as never as tf.Tensor[]).every((t) => t.dataSync().every(Number.isFinite))).toBe(
+      true,
+    );
     treeDispose(state, params, theta);
   });
 
@@ -199,14 +215,36 @@ describe('Celo2 in use', () => {
       seen.push(leaf.path);
       return leaf.shape.length === 2 && leaf.shape[1] === 8 ? false : undefined;
     });
-    expect(seen).toEqual(['.embedding', '.layers[0].b', '.layers[0].w', '.layers[1].b', '.layers[1].w', '.layers[2].b', '.layers[2].w', '.layers[3].b', '.layers[3].w', '.scale']);
+    expect(seen).toEqual([
+      '.embedding',
+      '.layers[0].b',
+      '.layers[0].w',
+      '.layers[1].b',
+      '.layers[1].w',
+      '.layers[2].b',
+      '.layers[2].w',
+      '.layers[3].b',
+      '.layers[3].w',
+      '.scale',
+    ]);
     expect(byPredicate).toEqual([true, true, false, true, false, true, false, true, true, true]);
     // A mask: a prefix tree, booleans at inner nodes cover their subtrees.
     expect(celo2AdamWLeaves(p, { layers: [true, undefined, { w: true }, { w: false }] })).toEqual([
-      true, true, true, true, false, true, true, true, false, true,
+      true,
+      true,
+      true,
+      true,
+      false,
+      true,
+      true,
+      true,
+      false,
+      true,
     ]);
     expect(() => celo2AdamWLeaves(p, { scale: false })).toThrow(/leaf \.scale is a scalar.*let it take AdamW/);
-    expect(() => celo2AdamWLeaves(p, { layers: { w: true } })).toThrow(/mask has an object at \.layers, where the params have an array/);
+    expect(() => celo2AdamWLeaves(p, { layers: { w: true } })).toThrow(
+      /mask has an object at \.layers, where the params have an array/,
+    );
     expect(() => celo2AdamWLeaves(p, () => 1 as never)).toThrow(/returned 1 for \.embedding/);
     treeDispose(p);
   });
@@ -216,12 +254,16 @@ describe('Celo2 in use', () => {
     expect(() => new Celo2({ momentumDecays: [0.9, 0.99], adafactorDecays: [0.9, 0.99] }).optFn(theta)).toThrow(
       /expected \[22, 8\].*the published theta needs the default decays/,
     );
-    expect(() => new Celo2({ momentumDecays: [0.9, 0.99], adafactorDecays: [0.9, 0.99, 0.999] })).toThrow(/same number of decays/);
+    expect(() => new Celo2({ momentumDecays: [0.9, 0.99], adafactorDecays: [0.9, 0.99, 0.999] })).toThrow(
+      /same number of decays/,
+    );
     expect(() => new Celo2({ learningRate: -1 })).toThrow(/learningRate must be a finite number >= 0, got -1/);
     expect(() => new Celo2({ rmsDecays: [1.5] })).toThrow(/rmsDecays must hold decays in \[0, 1\), got 1.5/);
     const opt = new Celo2().optFn(theta);
     const state = opt.init({ w: tf.zeros([3, 4]) });
-    expect(() => opt.update(state, { w: tf.zeros([4, 3]) })).toThrow(/grads leaf 0 has shape \[4, 3\] but the param has shape \[3, 4\]/);
+    expect(() => opt.update(state, { w: tf.zeros([4, 3]) })).toThrow(
+      /grads leaf 0 has shape \[4, 3\] but the param has shape \[3, 4\]/,
+    );
     treeDispose(state, theta);
   });
 

@@ -1,23 +1,23 @@
-import * as tf from '@tensorflow/tfjs-core';
 import {
   addDecayedWeights,
   chain,
   factoredDims,
   type GradientTransformation,
   type InitOptions,
-  type OptState,
   Optimizer,
+  type OptState,
   type ScalarOrSchedule,
   scaleByAdam,
   scaleByLearningRate,
   type UpdateOptions,
 } from '@lopt/optimizers';
 import { assertSameStructure, type PRNGKey, type PyTree, treeFlatten, treeUnflatten } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { type Celo2AdamWRule, celo2AdamWLeaves } from './celo2-leaves.js';
 import type { Celo2Theta } from './celo2-theta.js';
 import { LearnedOptimizer } from './learned-optimizer.js';
-import { initMlp, type Linear } from './nn.js';
 import { newtonSchulz } from './newton-schulz.js';
+import { initMlp, type Linear } from './nn.js';
 import { tidyTree } from './tidy-tree.js';
 
 /** Options of `Celo2`: the reference's (`Celo2_naive`), in camelCase, with its defaults. */
@@ -77,7 +77,22 @@ export interface Celo2State<P = unknown> extends OptState<P> {
 const HIDDEN = 8;
 const OUTPUTS = 3;
 // Feature groups of the first layer, in the reference's order.
-const GROUPS = ['g', 'clipG', 'p', 'mom', 'rms', 'momInvRms', 'invRms', 'facG', 'gInvRms', 'row', 'col', 'invRow', 'invCol', 'facMom'] as const;
+const GROUPS = [
+  'g',
+  'clipG',
+  'p',
+  'mom',
+  'rms',
+  'momInvRms',
+  'invRms',
+  'facG',
+  'gInvRms',
+  'row',
+  'col',
+  'invRow',
+  'invCol',
+  'facMom',
+] as const;
 type Group = (typeof GROUPS)[number];
 
 interface Resolved {
@@ -97,7 +112,9 @@ interface Resolved {
 
 function broadcastWidth(a: number, b: number, what: string): number {
   if (a !== b && a !== 1 && b !== 1) {
-    throw new Error(`Celo2: ${what} must have the same number of decays (or one of them a single decay), got ${a} and ${b}`);
+    throw new Error(
+      `Celo2: ${what} must have the same number of decays (or one of them a single decay), got ${a} and ${b}`,
+    );
   }
   return Math.max(a, b);
 }
@@ -105,7 +122,8 @@ function broadcastWidth(a: number, b: number, what: string): number {
 function checkDecays(name: string, ds: readonly number[]): number[] {
   if (!Array.isArray(ds) || ds.length === 0) throw new Error(`Celo2: ${name} must be a non-empty array of decays`);
   for (const d of ds) {
-    if (typeof d !== 'number' || !(d >= 0 && d < 1)) throw new Error(`Celo2: ${name} must hold decays in [0, 1), got ${d}`);
+    if (typeof d !== 'number' || !(d >= 0 && d < 1))
+      throw new Error(`Celo2: ${name} must hold decays in [0, 1), got ${d}`);
   }
   return [...ds];
 }
@@ -144,17 +162,24 @@ export class Celo2 extends LearnedOptimizer<Celo2Theta> {
   constructor(opts: Celo2Options = {}) {
     super();
     const lr = opts.learningRate ?? 1e-3;
-    if (typeof lr === 'number') checkNumber('learningRate', lr, (x) => x >= 0 && Number.isFinite(x), 'a finite number >= 0');
+    if (typeof lr === 'number')
+      checkNumber('learningRate', lr, (x) => x >= 0 && Number.isFinite(x), 'a finite number >= 0');
     const coeffs = opts.nsCoeffs ?? [3.4445, -4.775, 2.0315];
     if (!Array.isArray(coeffs) || coeffs.length !== 3 || !coeffs.every(Number.isFinite)) {
       throw new Error(`Celo2: nsCoeffs must be three finite numbers, got [${coeffs}]`);
     }
     const betas = opts.adamBetas ?? [0.9, 0.95];
-    if (!Array.isArray(betas) || betas.length !== 2) throw new Error(`Celo2: adamBetas must be [beta1, beta2], got [${betas}]`);
+    if (!Array.isArray(betas) || betas.length !== 2)
+      throw new Error(`Celo2: adamBetas must be [beta1, beta2], got [${betas}]`);
     checkDecays('adamBetas', betas);
     this.options = {
       learningRate: lr,
-      weightDecay: checkNumber('weightDecay', opts.weightDecay ?? 0, (x) => x >= 0 && Number.isFinite(x), 'a finite number >= 0'),
+      weightDecay: checkNumber(
+        'weightDecay',
+        opts.weightDecay ?? 0,
+        (x) => x >= 0 && Number.isFinite(x),
+        'a finite number >= 0',
+      ),
       momentumDecays: checkDecays('momentumDecays', opts.momentumDecays ?? [0.9, 0.99, 0.999]),
       rmsDecays: checkDecays('rmsDecays', opts.rmsDecays ?? [0.95]),
       adafactorDecays: checkDecays('adafactorDecays', opts.adafactorDecays ?? [0.9, 0.99, 0.999]),
@@ -163,7 +188,12 @@ export class Celo2 extends LearnedOptimizer<Celo2Theta> {
       nsCoeffs: [coeffs[0], coeffs[1], coeffs[2]],
       nsIters: checkNumber('nsIters', opts.nsIters ?? 5, (x) => Number.isInteger(x) && x >= 0, 'an integer >= 0'),
       adamBetas: [betas[0], betas[1]],
-      adamEps: checkNumber('adamEps', opts.adamEps ?? 1e-8, (x) => x >= 0 && Number.isFinite(x), 'a finite number >= 0'),
+      adamEps: checkNumber(
+        'adamEps',
+        opts.adamEps ?? 1e-8,
+        (x) => x >= 0 && Number.isFinite(x),
+        'a finite number >= 0',
+      ),
       adamw: opts.adamw,
     };
     const nm = this.options.momentumDecays.length;
@@ -320,7 +350,9 @@ class Celo2Optimizer extends Optimizer {
   update<P>(state: OptState<P>, grads: P, opts: UpdateOptions = {}): Celo2State<P> {
     const s = state as Celo2State<P>;
     if (!s || typeof s !== 'object' || !('celo2' in s) || !('adamw' in s)) {
-      throw new Error(`Celo2: update got a state without 'celo2' and 'adamw' fields; make it with this optimizer's init`);
+      throw new Error(
+        `Celo2: update got a state without 'celo2' and 'adamw' fields; make it with this optimizer's init`,
+      );
     }
     assertSameStructure(s.params, grads, 'Celo2: grads and params');
     const [ps, def] = treeFlatten(s.params as PyTree);
@@ -334,7 +366,9 @@ class Celo2Optimizer extends Optimizer {
     const adamw = this.route(s.params, ps);
     const nLearned = adamw.filter((a) => !a).length;
     if (s.celo2.length !== nLearned) {
-      throw new Error(`Celo2: the state holds ${s.celo2.length} learned-path leaves but these params route ${nLearned} there (a state of other params?)`);
+      throw new Error(
+        `Celo2: the state holds ${s.celo2.length} learned-path leaves but these params route ${nLearned} there (a state of other params?)`,
+      );
     }
     return tidyTree(() => {
       const next: tf.Tensor[] = new Array(ps.length);
@@ -386,7 +420,11 @@ class Celo2Optimizer extends Optimizer {
       blocks.push(tf.slice(w, [at, 0], [n, -1]) as tf.Tensor2D);
       at += n;
     }
-    const pick = (names: readonly Group[]) => tf.concat(names.map((g) => blocks[GROUPS.indexOf(g)]!), 0) as tf.Tensor2D;
+    const pick = (names: readonly Group[]) =>
+      tf.concat(
+        names.map((g) => blocks[GROUPS.indexOf(g)]!),
+        0,
+      ) as tf.Tensor2D;
     return {
       all: w,
       perElement: pick(['g', 'clipG', 'p', 'mom', 'rms', 'momInvRms', 'invRms', 'facG', 'gInvRms', 'facMom']),
@@ -396,7 +434,13 @@ class Celo2Optimizer extends Optimizer {
     };
   }
 
-  private learnedLeaf(p: tf.Tensor, grad: tf.Tensor, s: Celo2LeafState, first: FirstLayer, lr: tf.Tensor | number): [tf.Tensor, Celo2LeafState] {
+  private learnedLeaf(
+    p: tf.Tensor,
+    grad: tf.Tensor,
+    s: Celo2LeafState,
+    first: FirstLayer,
+    lr: tf.Tensor | number,
+  ): [tf.Tensor, Celo2LeafState] {
     const o = this.o;
     const shape = p.shape;
     const rank = shape.length;
@@ -404,7 +448,8 @@ class Celo2Optimizer extends Optimizer {
     const md = tf.tensor1d(o.momentumDecays);
     const rd = tf.tensor1d(o.rmsDecays);
     const fd = tf.tensor1d(o.adafactorDecays);
-    const ema = (acc: tf.Tensor, decay: tf.Tensor, x: tf.Tensor) => tf.add(tf.mul(acc, decay), tf.mul(x, tf.sub(1, decay)));
+    const ema = (acc: tf.Tensor, decay: tf.Tensor, x: tf.Tensor) =>
+      tf.add(tf.mul(acc, decay), tf.mul(x, tf.sub(1, decay)));
 
     const g = tf.expandDims(tf.clipByValue(grad, -1000, 1000), -1);
     const gSq = tf.square(g);
@@ -414,7 +459,8 @@ class Celo2Optimizer extends Optimizer {
     const invRms = tf.rsqrt(tf.add(rms, 1e-8));
     const common = [g, tf.clipByValue(g, -0.1, 0.1), tf.expandDims(p, -1), mom, rms, tf.mul(mom, invRms), invRms];
     // Unit RMS per feature over `axes` (the reference's second-moment normaliser).
-    const normalize = (x: tf.Tensor, over: number[]) => tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), over, true), 1e-9)));
+    const normalize = (x: tf.Tensor, over: number[]) =>
+      tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), over, true), 1e-9)));
     const dense = (x: tf.Tensor, w: tf.Tensor2D) => {
       const k = x.shape[x.rank - 1]!;
       return tf.reshape(tf.matMul(tf.reshape(x, [-1, k]) as tf.Tensor2D, w), [...x.shape.slice(0, -1), w.shape[1]]);
@@ -440,7 +486,10 @@ class Celo2Optimizer extends Optimizer {
       const rowFeats = tf.concat([vRow, tf.rsqrt(tf.add(vRow, 1e-8))], -1);
       const colFeats = tf.concat([vCol, tf.rsqrt(tf.add(vCol, 1e-8))], -1);
       hidden = tf.add(
-        tf.add(dense(normalize(perElement, axes), first.perElement), tf.expandDims(dense(normalize(rowFeats, reduced(d0)), first.row), d0)),
+        tf.add(
+          dense(normalize(perElement, axes), first.perElement),
+          tf.expandDims(dense(normalize(rowFeats, reduced(d0)), first.row), d0),
+        ),
         tf.expandDims(dense(normalize(colFeats, reduced(d1)), first.col), d1),
       );
     } else {
@@ -473,7 +522,8 @@ class Celo2Optimizer extends Optimizer {
     if (rank >= 2) step = newtonSchulz(step, o.nsCoeffs, o.nsIters);
     step = normalize(step, axes);
     let param = tf.sub(p, tf.mul(step, typeof lr === 'number' ? lr * o.rmsMult : tf.mul(lr, o.rmsMult)));
-    if (o.weightDecay > 0) param = tf.sub(param, tf.mul(param, typeof lr === 'number' ? lr * o.weightDecay : tf.mul(lr, o.weightDecay)));
+    if (o.weightDecay > 0)
+      param = tf.sub(param, tf.mul(param, typeof lr === 'number' ? lr * o.weightDecay : tf.mul(lr, o.weightDecay)));
     return [param, next];
   }
 }

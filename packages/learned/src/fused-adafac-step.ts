@@ -1,5 +1,11 @@
+import {
+  type FusedContext,
+  type FusedOutput,
+  kernelRegistered,
+  registerFusedKernel,
+  runFusedKernel,
+} from '@lopt/pytree';
 import type * as tf from '@tensorflow/tfjs-core';
-import { type FusedContext, type FusedOutput, kernelRegistered, registerFusedKernel, runFusedKernel } from '@lopt/pytree';
 import { type FactoredLayout, factoredDims, factoredLayout } from './factored-layout.js';
 
 /*
@@ -16,7 +22,6 @@ import { type FactoredLayout, factoredDims, factoredLayout } from './factored-la
  */
 
 const KERNEL = (leaves: number) => `LoptAdafacMLPLOptStep${leaves}`;
-
 
 interface LayoutExtras {
   layout: FactoredLayout;
@@ -77,7 +82,22 @@ function factoredFeatures3(
   const d0 = md[0]!;
   const d1 = md[1]!;
   const d2 = md[2]!;
-  let s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0, s8 = 0, s9 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0, s14 = 0, s15 = 0;
+  let s0 = 0,
+    s1 = 0,
+    s2 = 0,
+    s3 = 0,
+    s4 = 0,
+    s5 = 0,
+    s6 = 0,
+    s7 = 0,
+    s8 = 0,
+    s9 = 0,
+    s10 = 0,
+    s11 = 0,
+    s12 = 0,
+    s13 = 0,
+    s14 = 0,
+    s15 = 0;
   for (let e = 0; e < s; e++) {
     const i = o + e;
     const f = e * 16;
@@ -97,9 +117,15 @@ function factoredFeatures3(
     const q0 = rowFactor[r]! * colFactor[c]!;
     const q1 = rowFactor[r + 1]! * colFactor[c + 1]!;
     const q2 = rowFactor[r + 2]! * colFactor[c + 2]!;
-    const x3 = m0 * rr, x4 = m1 * rr, x5 = m2 * rr;
-    const g0 = gi * q0, g1 = gi * q1, g2 = gi * q2;
-    const f0 = m0 * q0, f1 = m1 * q1, f2 = m2 * q2;
+    const x3 = m0 * rr,
+      x4 = m1 * rr,
+      x5 = m2 * rr;
+    const g0 = gi * q0,
+      g1 = gi * q1,
+      g2 = gi * q2;
+    const f0 = m0 * q0,
+      f1 = m1 * q1,
+      f2 = m2 * q2;
     feat[f] = gi;
     feat[f + 1] = pi;
     feat[f + 2] = m0;
@@ -260,51 +286,52 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
     sumsq.fill(0);
     if (fac && M === 3 && A === 3) {
       factoredFeatures3(feat, sumsq, o, s, g, p, mPrev, rmsPrev, md, rd, m, rms, rowIds, colIds, rowFactor, colFactor);
-    } else for (let e = 0; e < s; e++) {
-      const i = o + e;
-      const gi = g[e]!;
-      const f = e * W;
-      const rv = ema(rd, rmsPrev[i]!, Math.fround(gi * gi));
-      rms[i] = rv;
-      const rr = 1 / Math.sqrt(rv + 1e-6);
-      feat[f] = gi;
-      feat[f + 1] = p[e]!;
-      feat[f + 2 + M] = rv;
-      feat[f + 3 + 2 * M] = rr;
-      for (let j = 0; j < M; j++) {
-        const mv = ema(md[j]!, mPrev[i * M + j]!, gi);
-        m[i * M + j] = mv;
-        feat[f + 2 + j] = mv;
-        feat[f + 3 + M + j] = mv * rr;
-      }
-      if (fac) {
-        const r = rowIds[i]! * A;
-        const c = colIds[i]! * A;
-        for (let j = 0; j < A; j++) {
-          const pre = rowFactor[r + j]! * colFactor[c + j]!;
-          feat[f + B + j] = gi * pre;
-          feat[f + B + A + j] = m[i * M + j]! * pre;
+    } else
+      for (let e = 0; e < s; e++) {
+        const i = o + e;
+        const gi = g[e]!;
+        const f = e * W;
+        const rv = ema(rd, rmsPrev[i]!, Math.fround(gi * gi));
+        rms[i] = rv;
+        const rr = 1 / Math.sqrt(rv + 1e-6);
+        feat[f] = gi;
+        feat[f + 1] = p[e]!;
+        feat[f + 2 + M] = rv;
+        feat[f + 3 + 2 * M] = rr;
+        for (let j = 0; j < M; j++) {
+          const mv = ema(md[j]!, mPrev[i * M + j]!, gi);
+          m[i * M + j] = mv;
+          feat[f + 2 + j] = mv;
+          feat[f + 3 + M + j] = mv * rr;
         }
-      } else {
-        const d = (rowIds[i]! - R) * A;
-        const gs = Math.fround(Math.fround(gi * gi) + 1e-30);
-        for (let j = 0; j < A; j++) {
-          const v = ema(fd[j]!, vDiagPrev[d + j]!, gs);
-          vDiag[d + j] = v;
-          const vr = 1 / Math.sqrt(v + 1e-8);
-          feat[f + B + j] = gi / Math.sqrt(Math.max(v + 1e-9, 1e-9));
-          feat[f + B + A + j] = v;
-          feat[f + B + 2 * A + j] = v;
-          feat[f + B + 3 * A + j] = vr;
-          feat[f + B + 4 * A + j] = vr;
-          feat[f + B + 5 * A + j] = m[i * M + j]! / Math.sqrt(v + 1e-6);
+        if (fac) {
+          const r = rowIds[i]! * A;
+          const c = colIds[i]! * A;
+          for (let j = 0; j < A; j++) {
+            const pre = rowFactor[r + j]! * colFactor[c + j]!;
+            feat[f + B + j] = gi * pre;
+            feat[f + B + A + j] = m[i * M + j]! * pre;
+          }
+        } else {
+          const d = (rowIds[i]! - R) * A;
+          const gs = Math.fround(Math.fround(gi * gi) + 1e-30);
+          for (let j = 0; j < A; j++) {
+            const v = ema(fd[j]!, vDiagPrev[d + j]!, gs);
+            vDiag[d + j] = v;
+            const vr = 1 / Math.sqrt(v + 1e-8);
+            feat[f + B + j] = gi / Math.sqrt(Math.max(v + 1e-9, 1e-9));
+            feat[f + B + A + j] = v;
+            feat[f + B + 2 * A + j] = v;
+            feat[f + B + 3 * A + j] = vr;
+            feat[f + B + 4 * A + j] = vr;
+            feat[f + B + 5 * A + j] = m[i * M + j]! / Math.sqrt(v + 1e-6);
+          }
+        }
+        for (let k = 0; k < W; k++) {
+          const x = feat[f + k]!;
+          sumsq[k]! += x * x;
         }
       }
-      for (let k = 0; k < W; k++) {
-        const x = feat[f + k]!;
-        sumsq[k]! += x * x;
-      }
-    }
     if (fac) {
       // Move the element columns' sums to their feature numbers, then add the row and column features'.
       for (let j = A - 1; j >= 0; j--) {
@@ -332,7 +359,10 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
       for (let q = 0; q < H0; q++) wm[row * H0 + q] = sc[k]! * w0[k * H0 + q]!;
     });
     // The heavy product on the backend's matmul.
-    const h0 = s > 0 ? ctx.matMul({ data: feat.subarray(0, s * W), rows: s, cols: W }, { data: wm, rows: W, cols: H0 }).data : wm;
+    const h0 =
+      s > 0
+        ? ctx.matMul({ data: feat.subarray(0, s * W), rows: s, cols: W }, { data: wm, rows: W, cols: H0 }).data
+        : wm;
     // Row and column features through the first layer, once per row / column.
     let rowC = new Float64Array(0);
     let colC = new Float64Array(0);
@@ -388,18 +418,18 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
           x2 += rowC[ro + 2]! + colC[co + 2]!;
           x3 += rowC[ro + 3]! + colC[co + 3]!;
         }
-        x0 = Math.max(x0 , 0);
-        x1 = Math.max(x1 , 0);
-        x2 = Math.max(x2 , 0);
-        x3 = Math.max(x3 , 0);
+        x0 = Math.max(x0, 0);
+        x1 = Math.max(x1, 0);
+        x2 = Math.max(x2, 0);
+        x3 = Math.max(x3, 0);
         let y0 = b1[0]! + x0 * w1[0]! + x1 * w1[4]! + x2 * w1[8]! + x3 * w1[12]!;
         let y1 = b1[1]! + x0 * w1[1]! + x1 * w1[5]! + x2 * w1[9]! + x3 * w1[13]!;
         let y2 = b1[2]! + x0 * w1[2]! + x1 * w1[6]! + x2 * w1[10]! + x3 * w1[14]!;
         let y3 = b1[3]! + x0 * w1[3]! + x1 * w1[7]! + x2 * w1[11]! + x3 * w1[15]!;
-        y0 = Math.max(y0 , 0);
-        y1 = Math.max(y1 , 0);
-        y2 = Math.max(y2 , 0);
-        y3 = Math.max(y3 , 0);
+        y0 = Math.max(y0, 0);
+        y1 = Math.max(y1, 0);
+        y2 = Math.max(y2, 0);
+        y3 = Math.max(y3, 0);
         const dir = b2[0]! + y0 * w2[0]! + y1 * w2[2]! + y2 * w2[4]! + y3 * w2[6]!;
         const mag = b2[1]! + y0 * w2[1]! + y1 * w2[3]! + y2 * w2[5]! + y3 * w2[7]!;
         out[e] = p[e]! - dir * Math.exp(mag * expMult) * stepMult;
@@ -413,7 +443,7 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
         const wo = widths[l]!;
         for (let q = 0; q < wo; q++) h2[q] = b[q]!;
         for (let k = 0; k < width; k++) {
-          const x = Math.max(h[k]! , 0);
+          const x = Math.max(h[k]!, 0);
           for (let q = 0; q < wo; q++) h2[q]! += x * w[k * wo + q]!;
         }
         for (let q = 0; q < wo; q++) h[q] = h2[q]!;
@@ -476,14 +506,18 @@ export function fusedAdafacApplies(
   facDecay: tf.Tensor1D,
   layers: readonly { w: tf.Tensor2D }[],
 ): boolean {
-  return rmsDecay.shape[0] === 1 && momDecay.shape[0] === facDecay.shape[0] && layers[layers.length - 1]!.w.shape[1] === 2;
+  return (
+    rmsDecay.shape[0] === 1 && momDecay.shape[0] === facDecay.shape[0] && layers[layers.length - 1]!.w.shape[1] === 2
+  );
 }
 
 /**
  * The fused update (where `fusedAdafacApplies`), or `undefined` when the kernel is not
  * registered on this backend. Returns `[newParamLeaves, m, rms, vRow, vCol, vDiag]`.
  */
-export function fusedAdafacStep(x: FusedAdafacInputs): [tf.Tensor[], tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] | undefined {
+export function fusedAdafacStep(
+  x: FusedAdafacInputs,
+): [tf.Tensor[], tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] | undefined {
   const L = x.params.length;
   const name = KERNEL(L);
   registerFusedKernel(name, body);
@@ -507,7 +541,12 @@ export function fusedAdafacStep(x: FusedAdafacInputs): [tf.Tensor[], tf.Tensor2D
     inputs[`w${i}`] = l.w;
     inputs[`b${i}`] = l.b;
   });
-  const outs = runFusedKernel(name, inputs, { leaves: L, layers: x.layers.length, expMult: x.expMult, stepMult: x.stepMult });
+  const outs = runFusedKernel(name, inputs, {
+    leaves: L,
+    layers: x.layers.length,
+    expMult: x.expMult,
+    stepMult: x.stepMult,
+  });
   const [m, rms, vRow, vCol, vDiag] = outs.slice(L) as tf.Tensor2D[];
   return [outs.slice(0, L), m!, rms!, vRow!, vCol!, vDiag!];
 }

@@ -1,8 +1,8 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { random } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { learnedOptimizerFromOpt } from './learned-optimizer-from-opt.js';
 import { LearnableSGD } from './learnable-hparams.js';
+import { learnedOptimizerFromOpt } from './learned-optimizer-from-opt.js';
 import { leafRows, normalizedFirstLayer } from './per-tensor.js';
 import { StackedSegments } from './stacked.js';
 import { SumLearnedOptimizer } from './sum-learned-optimizer.js';
@@ -54,10 +54,16 @@ describe('normalizedFirstLayer', () => {
     tf.tidy(() => {
       const k = random.split(random.PRNGKey(9), 4);
       const x = random.normal(k[0]!, [7, 5]) as tf.Tensor2D;
-      const layer = { w: random.normal(k[1]!, [5 + 3, fanOut]) as tf.Tensor2D, b: random.normal(k[2]!, [fanOut]) as tf.Tensor1D };
+      const layer = {
+        w: random.normal(k[1]!, [5 + 3, fanOut]) as tf.Tensor2D,
+        b: random.normal(k[2]!, [fanOut]) as tf.Tensor1D,
+      };
       const extra = random.normal(k[3]!, [3]);
       const sizes = [4, 3];
-      const blocks = leafRows(x, sizes).map((r) => [tf.slice(r, [0, 0], [-1, 2]) as tf.Tensor2D, tf.slice(r, [0, 2], [-1, 3]) as tf.Tensor2D]);
+      const blocks = leafRows(x, sizes).map((r) => [
+        tf.slice(r, [0, 0], [-1, 2]) as tf.Tensor2D,
+        tf.slice(r, [0, 2], [-1, 3]) as tf.Tensor2D,
+      ]);
       const got = normalizedFirstLayer(layer, blocks, extra);
       const norm = (r: tf.Tensor2D) => tf.mul(r, tf.rsqrt(tf.add(tf.mean(tf.square(r), 0, true), 1e-5)));
       const xn = tf.concat(leafRows(x, sizes).map(norm), 0);

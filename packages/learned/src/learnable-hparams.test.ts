@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { random, treeDispose } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { LearnableAdam, LearnableSGD, LearnableSGDM } from './learnable-hparams.js';
 

@@ -1,8 +1,8 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { Adam, type InitOptions, type Optimizer, SGD, SGDM } from '@lopt/optimizers';
 import { type PRNGKey, type PyTree, treeFlatten, treeUnflatten } from '@lopt/pytree';
-import { checkStacked } from './stacked.js';
+import * as tf from '@tensorflow/tfjs-core';
 import { LearnedOptimizer } from './learned-optimizer.js';
+import { checkStacked } from './stacked.js';
 import { type StackedOptState, type StackedUpdateOptions, VectorizedOptimizer } from './vectorized-optimizer.js';
 
 // `log(1 - x)` and its inverse: decays near 1 live on an unbounded scale.
@@ -56,7 +56,10 @@ export class LearnableSGDM extends LearnedOptimizer<LearnableSGDMTheta> {
   }
   /** `{ logLr, oneMinusMomentum: log(1 - momentum) }`; the key is unused. */
   init(_key: PRNGKey): LearnableSGDMTheta {
-    return { logLr: tf.scalar(Math.log(this.initialLr)), oneMinusMomentum: tf.scalar(oneMinusLog(this.initialMomentum)) };
+    return {
+      logLr: tf.scalar(Math.log(this.initialLr)),
+      oneMinusMomentum: tf.scalar(oneMinusLog(this.initialMomentum)),
+    };
   }
   /** SGD with momentum (`optax.sgd(lr, momentum)`) at the hyperparameters of `theta`. */
   optFn(theta: LearnableSGDMTheta): Optimizer {
@@ -180,7 +183,10 @@ class VectorizedLearnableAdamOptimizer extends VectorizedOptimizer {
   init<P>(params: P, opts: InitOptions = {}): StackedLearnableAdamState<P> {
     const k = this.thetas.length;
     const zeros = (t: P) =>
-      treeUnflatten<tf.Tensor, P>(treeFlatten(t as PyTree)[1], (treeFlatten(t as PyTree)[0] as tf.Tensor[]).map((x) => tf.zerosLike(x)));
+      treeUnflatten<tf.Tensor, P>(
+        treeFlatten(t as PyTree)[1],
+        (treeFlatten(t as PyTree)[0] as tf.Tensor[]).map((x) => tf.zerosLike(x)),
+      );
     return {
       params,
       modelState: opts.modelState,
@@ -194,7 +200,9 @@ class VectorizedLearnableAdamOptimizer extends VectorizedOptimizer {
     const K = this.thetas.length;
     const adam = Array.isArray(s.optaxOptState) ? s.optaxOptState[0] : undefined;
     if (!adam || !('mu' in adam) || !('nu' in adam) || !('count' in adam)) {
-      throw new Error('LearnableAdam: the stacked state is not a state of its Adam (optaxOptState[0] needs count, mu, nu)');
+      throw new Error(
+        'LearnableAdam: the stacked state is not a state of its Adam (optaxOptState[0] needs count, mu, nu)',
+      );
     }
     checkStacked('LearnableAdam', 'count', adam.count, K);
     checkStacked('LearnableAdam', 'iteration', s.iteration, K);
@@ -203,10 +211,16 @@ class VectorizedLearnableAdamOptimizer extends VectorizedOptimizer {
     const ms = treeFlatten(adam.mu as PyTree)[0] as tf.Tensor[];
     const vs = treeFlatten(adam.nu as PyTree)[0] as tf.Tensor[];
     (ps as tf.Tensor[]).forEach((p, i) => {
-      for (const [what, x] of [['gradient', gs[i]], ['first moment', ms[i]], ['second moment', vs[i]]] as const) {
+      for (const [what, x] of [
+        ['gradient', gs[i]],
+        ['first moment', ms[i]],
+        ['second moment', vs[i]],
+      ] as const) {
         if (!(x instanceof tf.Tensor) || !tf.util.arraysEqual(x.shape, p.shape)) {
           const got = x instanceof tf.Tensor ? `[${x.shape.join(', ')}]` : String(x);
-          throw new Error(`LearnableAdam.update: ${what} leaf ${i} has shape ${got} but its parameter has [${p.shape.join(', ')}]`);
+          throw new Error(
+            `LearnableAdam.update: ${what} leaf ${i} has shape ${got} but its parameter has [${p.shape.join(', ')}]`,
+          );
         }
       }
       checkStacked('LearnableAdam', `parameter leaf ${i}`, p, K);
@@ -223,7 +237,15 @@ class VectorizedLearnableAdamOptimizer extends VectorizedOptimizer {
       const bc2 = stackedBiasCorrection(b2, n);
       const sbc2 = tf.sqrt(bc2);
       // mHat / (sqrt(vHat + epsRoot) + eps) = mu sqrt(bc2)/bc1 / (sqrt(nu + epsRoot bc2) + eps sqrt(bc2))
-      const coef = [tf.neg(tf.mul(lr, tf.div(sbc2, bc1))), b1, tf.sub(1, b1), b2, tf.sub(1, b2), tf.mul(EPSILON_ROOT, bc2), tf.mul(eps, sbc2)];
+      const coef = [
+        tf.neg(tf.mul(lr, tf.div(sbc2, bc1))),
+        b1,
+        tf.sub(1, b1),
+        b2,
+        tf.sub(1, b2),
+        tf.mul(EPSILON_ROOT, bc2),
+        tf.mul(eps, sbc2),
+      ];
       const byRank = new Map<number, tf.Tensor[]>();
       const at = (rank: number) => {
         let c = byRank.get(rank);
@@ -234,7 +256,15 @@ class VectorizedLearnableAdamOptimizer extends VectorizedOptimizer {
         return c;
       };
       const next = (ps as tf.Tensor[]).map((p, i) => {
-        const [k, c1b, c1, c2b, c2, rootAdd, epsScaled] = at(p.rank) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        const [k, c1b, c1, c2b, c2, rootAdd, epsScaled] = at(p.rank) as [
+          tf.Tensor,
+          tf.Tensor,
+          tf.Tensor,
+          tf.Tensor,
+          tf.Tensor,
+          tf.Tensor,
+          tf.Tensor,
+        ];
         const g = gs[i]!;
         const mu = tf.add(tf.mul(ms[i]!, c1b), tf.mul(g, c1));
         const nu = tf.add(tf.mul(vs[i]!, c2b), tf.mul(tf.square(g), c2));
@@ -247,7 +277,10 @@ class VectorizedLearnableAdamOptimizer extends VectorizedOptimizer {
       params: treeUnflatten<tf.Tensor, P>(def, out.p),
       modelState: opts.modelState,
       iteration: tf.tidy(() => tf.add<tf.Tensor1D>(s.iteration, tf.scalar(1, s.iteration.dtype))),
-      optaxOptState: [{ count, mu: treeUnflatten<tf.Tensor, P>(def, out.mu), nu: treeUnflatten<tf.Tensor, P>(def, out.nu) }, s.optaxOptState[1]],
+      optaxOptState: [
+        { count, mu: treeUnflatten<tf.Tensor, P>(def, out.mu), nu: treeUnflatten<tf.Tensor, P>(def, out.nu) },
+        s.optaxOptState[1],
+      ],
     };
   }
 

@@ -1,10 +1,10 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { random, treeDispose, treeLeaves, treeMap, valueAndGrad } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { AdafacMLPLOpt } from './adafac-mlp-lopt.js';
 import { Celo2 } from './celo2.js';
-import type { LearnedOptimizer } from './learned-optimizer.js';
 import { LearnableAdam, LearnableSGD, LearnableSGDM } from './learnable-hparams.js';
+import type { LearnedOptimizer } from './learned-optimizer.js';
 import { MLPLOpt } from './mlp-lopt.js';
 import { NNAdam } from './nn-adam.js';
 import { RNNMLPLOpt } from './rnn-mlp-lopt.js';
@@ -77,22 +77,25 @@ describe.each(cases)('%s meta-gradient', (name, make, h) => {
     treeDispose(init, theta);
   });
 
-  it.skipIf(tf.getBackend() === 'cpu' && cpuNoisy.has(name))('is finite and matches finite differences when inner gradients hold exact zeros', () => {
-    const lopt = make();
-    const init = lopt.init(random.PRNGKey(1));
-    const theta = jitter(init, random.PRNGKey(9));
-    const batch = tinyBatch(random.PRNGKey(2));
-    const f = unrolledLoss(lopt, tinyMlp, 3);
-    const key = random.PRNGKey(3);
-    // At the exact initialisation too (zero biases, zero output weights for NNAdam).
-    const [v0, g0] = valueAndGrad((t: unknown) => f(t, key, batch))(init);
-    expect(treeLeaves(g0 as tf.Tensor[]).every((x) => x.dataSync().every(Number.isFinite))).toBe(true);
-    const { maxRelErr, gradNorm, finite } = metaGradError((t) => f(t, key, batch), theta, { h: h.tiny });
-    expect(finite).toBe(true);
-    expect(gradNorm).toBeGreaterThan(1e-3);
-    expect(maxRelErr).toBeLessThan(h.tinyTol ?? 1e-3);
-    treeDispose(init, theta, batch, v0, g0);
-  });
+  it.skipIf(tf.getBackend() === 'cpu' && cpuNoisy.has(name))(
+    'is finite and matches finite differences when inner gradients hold exact zeros',
+    () => {
+      const lopt = make();
+      const init = lopt.init(random.PRNGKey(1));
+      const theta = jitter(init, random.PRNGKey(9));
+      const batch = tinyBatch(random.PRNGKey(2));
+      const f = unrolledLoss(lopt, tinyMlp, 3);
+      const key = random.PRNGKey(3);
+      // At the exact initialisation too (zero biases, zero output weights for NNAdam).
+      const [v0, g0] = valueAndGrad((t: unknown) => f(t, key, batch))(init);
+      expect(treeLeaves(g0 as tf.Tensor[]).every((x) => x.dataSync().every(Number.isFinite))).toBe(true);
+      const { maxRelErr, gradNorm, finite } = metaGradError((t) => f(t, key, batch), theta, { h: h.tiny });
+      expect(finite).toBe(true);
+      expect(gradNorm).toBeGreaterThan(1e-3);
+      expect(maxRelErr).toBeLessThan(h.tinyTol ?? 1e-3);
+      treeDispose(init, theta, batch, v0, g0);
+    },
+  );
 });
 
 describe('meta-training', () => {

@@ -1,14 +1,21 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { tidyTree } from './tidy-tree.js';
-import { type InitOptions, type OptState, Optimizer, type UpdateOptions } from '@lopt/optimizers';
-import { type StackedOptState, type StackedUpdateOptions, VectorizedOptimizer } from './vectorized-optimizer.js';
+import { type InitOptions, Optimizer, type OptState, type UpdateOptions } from '@lopt/optimizers';
 import type { PRNGKey } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { tanhEmbedding } from './features.js';
 import { LearnedOptimizer } from './learned-optimizer.js';
 import { initMlp, type Linear } from './nn.js';
 import { applyNormalizedMlp, leafRows } from './per-tensor.js';
 import { ravelParamsGrads } from './raveled.js';
-import { checkStacked, perProblemMlp, ravelStacked, StackedSegments, stackedTanhEmbedding, swapLast } from './stacked.js';
+import {
+  checkStacked,
+  perProblemMlp,
+  ravelStacked,
+  StackedSegments,
+  stackedTanhEmbedding,
+  swapLast,
+} from './stacked.js';
+import { tidyTree } from './tidy-tree.js';
+import { type StackedOptState, type StackedUpdateOptions, VectorizedOptimizer } from './vectorized-optimizer.js';
 
 /** Momentum decays of `MLPLOpt`'s six momentum features. */
 const DECAYS = [0.1, 0.5, 0.9, 0.99, 0.999, 0.9999];
@@ -133,7 +140,8 @@ class VectorizedMLPLOptOptimizer extends VectorizedOptimizer {
 
   update<P>(state: StackedOptState<P>, grads: P, opts: StackedUpdateOptions = {}): StackedMLPLOptState<P> {
     const s = state as StackedMLPLOptState<P>;
-    if (!s.rollingFeatures?.m) throw new Error('MLPLOpt (vectorized): the state is not a stacked MLPLOpt state (rollingFeatures.m is missing)');
+    if (!s.rollingFeatures?.m)
+      throw new Error('MLPLOpt (vectorized): the state is not a stacked MLPLOpt state (rollingFeatures.m is missing)');
     const K = this.thetas.length;
     checkStacked('MLPLOpt', 'rollingFeatures.m', s.rollingFeatures.m, K);
     checkStacked('MLPLOpt', 'iteration', s.iteration, K);

@@ -1,12 +1,12 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { tidyTree } from './tidy-tree.js';
-import { type InitOptions, type OptState, Optimizer, type UpdateOptions } from '@lopt/optimizers';
+import { type InitOptions, Optimizer, type OptState, type UpdateOptions } from '@lopt/optimizers';
 import { type PRNGKey, random } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { safeSqrt } from './features.js';
 import { LearnedOptimizer } from './learned-optimizer.js';
 import { applyLinear, initLinear, type Linear, type LSTMState, lstmStep, lstmZeroState } from './nn.js';
 import { ravelParamsGrads } from './raveled.js';
 import { Segments } from './segments.js';
+import { tidyTree } from './tidy-tree.js';
 
 /** Options of `NNAdam` (the reference's defaults). */
 export interface NNAdamOptions {
@@ -246,7 +246,11 @@ class NNAdamOptimizer extends Optimizer {
         perLayerLr: tf.clipByValue(next(s.perLayerLr, dLr!, th.perLayerLr), LR_LO, LR_HI) as tf.Tensor1D,
         perLayerBeta1: tf.clipByValue(next(s.perLayerBeta1, dB1!, th.perLayerBeta1), -1, 0) as tf.Tensor1D,
         perLayerBeta2: tf.clipByValue(next(s.perLayerBeta2, dB2!, th.perLayerBeta2), -1, 0) as tf.Tensor1D,
-        perLayerEpsilon: tf.clipByValue(next(s.perLayerEpsilon, dEps!, th.perLayerEpsilon), EPS_LO, EPS_HI) as tf.Tensor1D,
+        perLayerEpsilon: tf.clipByValue(
+          next(s.perLayerEpsilon, dEps!, th.perLayerEpsilon),
+          EPS_LO,
+          EPS_HI,
+        ) as tf.Tensor1D,
         lstmHiddenState,
       };
     });

@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { type PRNGKey, random } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 
 /** The weights of one dense layer: `y = x @ w + b`. */
 export interface Linear {
@@ -82,7 +82,10 @@ export function lstmZeroState(hidden: number): LSTMState {
 export function lstmStep(layer: Linear, x: tf.Tensor2D, state: LSTMState): [tf.Tensor2D, LSTMState] {
   const gates = applyLinear(layer, tf.concat([x, state.hidden], 1) as tf.Tensor2D);
   const [i, g, f, o] = tf.split(gates, 4, 1) as tf.Tensor2D[];
-  const cell = tf.add(tf.mul(tf.sigmoid(tf.add(f!, 1)), state.cell), tf.mul(tf.sigmoid(i!), tf.tanh(g!))) as tf.Tensor2D;
+  const cell = tf.add(
+    tf.mul(tf.sigmoid(tf.add(f!, 1)), state.cell),
+    tf.mul(tf.sigmoid(i!), tf.tanh(g!)),
+  ) as tf.Tensor2D;
   const hidden = tf.mul(tf.sigmoid(o!), tf.tanh(cell)) as tf.Tensor2D;
   return [hidden, { hidden, cell }];
 }
@@ -92,5 +95,7 @@ export function lstmStep(layer: Linear, x: tf.Tensor2D, state: LSTMState): [tf.T
  * truncated normal): stddev `sqrt(1 / n) / 0.8796`, truncated at two deviations.
  */
 export function varianceScalingVector(key: PRNGKey, n: number): tf.Tensor1D {
-  return tf.tidy(() => tf.mul(random.truncatedNormal(key, -2, 2, [n]), Math.sqrt(1 / n) / 0.8796256610342398) as tf.Tensor1D);
+  return tf.tidy(
+    () => tf.mul(random.truncatedNormal(key, -2, 2, [n]), Math.sqrt(1 / n) / 0.8796256610342398) as tf.Tensor1D,
+  );
 }

@@ -1,7 +1,7 @@
 // MLPLOpt and AdafacMLPLOpt run over all parameters at once (raveled, segment
 // reductions). These tests compare them with a direct per-tensor transcription of the
 // reference's formulas (one tensor at a time, reductions over the tensor's own axes).
-import * as tf from '@tensorflow/tfjs-core';
+
 import {
   fastPathCounts,
   fastPathsActive,
@@ -12,6 +12,7 @@ import {
   treeLeaves,
   valueAndGrad,
 } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { AdafacMLPLOpt, type AdafacMLPLOptState, type AdafacMLPLOptTheta } from './adafac-mlp-lopt.js';
 import { factoredDims } from './factored-layout.js';
@@ -33,7 +34,8 @@ function makeParams(): Params {
 }
 function makeGrads(i: number, params: Params): Params {
   const out: Params = {};
-  for (const [j, [name, p]] of Object.entries(params).entries()) out[name] = random.normal(random.PRNGKey(100 * i + j), p.shape);
+  for (const [j, [name, p]] of Object.entries(params).entries())
+    out[name] = random.normal(random.PRNGKey(100 * i + j), p.shape);
   // An exact-zero gradient row, as dead units give.
   out.a = tf.mul(out.a!, tf.tensor2d([[1], [1], [0], [1]]));
   return out;
@@ -93,7 +95,10 @@ describe('MLPLOpt', () => {
         );
         const full = tf.concat([inp, tf.tile(tanhEmb(it), [inp.shape[0], 1])], 1);
         const out = mlp(theta.mlp, full);
-        const step = tf.mul(tf.mul(tf.slice(out, [0, 0], [-1, 1]), tf.exp(tf.mul(tf.slice(out, [0, 1], [-1, 1]), 0.5))), 0.01);
+        const step = tf.mul(
+          tf.mul(tf.slice(out, [0, 0], [-1, 1]), tf.exp(tf.mul(tf.slice(out, [0, 1], [-1, 1]), 0.5))),
+          0.01,
+        );
         next[k] = tf.sub(p, tf.reshape(step, p.shape));
       }
       params = next;
@@ -130,19 +135,22 @@ describe('AdafacMLPLOpt', () => {
   it.each([
     ['fused kernel', true],
     ['plain ops', false],
-  ])('matches a per-tensor transcription of the reference update (matrices, rank 3, vector, scalar; %s)', (_, fused) => {
-    if (fused && !active) return;
-    const previous = setFastPathsEnabled(fused);
-    resetFastPathCounts();
-    try {
-      adafacMatchesReference();
-      const c = fastPathCounts()['AdafacMLPLOpt.step']!;
-      if (fused) expect(c.fast).toBeGreaterThan(0);
-      else expect(c).toEqual({ fast: 0, plain: c.plain });
-    } finally {
-      setFastPathsEnabled(previous);
-    }
-  });
+  ])(
+    'matches a per-tensor transcription of the reference update (matrices, rank 3, vector, scalar; %s)',
+    (_, fused) => {
+      if (fused && !active) return;
+      const previous = setFastPathsEnabled(fused);
+      resetFastPathCounts();
+      try {
+        adafacMatchesReference();
+        const c = fastPathCounts()['AdafacMLPLOpt.step']!;
+        if (fused) expect(c.fast).toBeGreaterThan(0);
+        else expect(c).toEqual({ fast: 0, plain: c.plain });
+      } finally {
+        setFastPathsEnabled(previous);
+      }
+    },
+  );
 
   it('runs the reference under a gradient tape (the kernel has no VJP)', () => {
     const lopt = new AdafacMLPLOpt({ stepMult: 0.1 });
@@ -163,7 +171,10 @@ describe('AdafacMLPLOpt', () => {
   // The default sizes take the kernel's unrolled loops, the others its general ones.
   it.each([
     ['default sizes', {}],
-    ['hidden 3, two decays', { hiddenSize: 3, initialMomentumDecays: [0.9, 0.99], initialAdafactorDecays: [0.8, 0.999] }],
+    [
+      'hidden 3, two decays',
+      { hiddenSize: 3, initialMomentumDecays: [0.9, 0.99], initialAdafactorDecays: [0.8, 0.999] },
+    ],
   ])('gives the same update and state through the fused kernel as through plain ops (%s)', (_, sizes) => {
     if (!active) return; // no kernel here: nothing to compare the plain ops with
     const lopt = new AdafacMLPLOpt({ stepMult: 0.1, expMult: 0.5, ...sizes });
@@ -278,7 +289,10 @@ function adafacMatchesReference(): void {
         const inp = normalize(tf.reshape(tf.concat(feats, -1), [Math.max(p.size, 1), -1]) as tf.Tensor2D);
         const full = tf.concat([inp, tf.tile(tanhEmb(it), [inp.shape[0], 1])], 1);
         const out = mlp(theta.nn, full);
-        const step = tf.mul(tf.mul(tf.slice(out, [0, 0], [-1, 1]), tf.exp(tf.mul(tf.slice(out, [0, 1], [-1, 1]), 0.5))), 0.1);
+        const step = tf.mul(
+          tf.mul(tf.slice(out, [0, 0], [-1, 1]), tf.exp(tf.mul(tf.slice(out, [0, 1], [-1, 1]), 0.5))),
+          0.1,
+        );
         next[k] = tf.sub(p, tf.reshape(step, p.shape));
       }
       params = next;

@@ -25,7 +25,12 @@ export function leafRows(x: tf.Tensor2D, sizes: readonly number[]): tf.Tensor2D[
  * A layer wider than its inputs (`MLPLOpt`'s 32) takes the other order: the narrow
  * inputs are normalised per tensor and stacked, then one matmul runs over all rows.
  */
-export function normalizedFirstLayer(layer: Linear, blocks: readonly (readonly tf.Tensor2D[])[], extra?: tf.Tensor, eps = 1e-5): tf.Tensor2D {
+export function normalizedFirstLayer(
+  layer: Linear,
+  blocks: readonly (readonly tf.Tensor2D[])[],
+  extra?: tf.Tensor,
+  eps = 1e-5,
+): tf.Tensor2D {
   const fanOut = layer.w.shape[1];
   const widths = blocks[0]!.map((b) => b.shape[1]);
   const nx = widths.reduce((a, b) => a + b, 0);
@@ -43,7 +48,10 @@ export function normalizedFirstLayer(layer: Linear, blocks: readonly (readonly t
       return xs.length === 1 ? xs[0]! : tf.concat(xs, 1);
     });
     const x = (rows.length === 1 ? rows[0]! : tf.concat(rows, 0)) as tf.Tensor2D;
-    return tf.add(tf.matMul(x, tf.slice(layer.w, [0, 0], [nx, fanOut]) as tf.Tensor2D), firstShift(layer, nx, extra)) as tf.Tensor2D;
+    return tf.add(
+      tf.matMul(x, tf.slice(layer.w, [0, 0], [nx, fanOut]) as tf.Tensor2D),
+      firstShift(layer, nx, extra),
+    ) as tf.Tensor2D;
   }
   const hs = blocks.map((leaf, t) => {
     const parts = leaf.map((x, j) => tf.matMul(x, tf.mul(tf.reshape(scales[t]![j]!, [-1, 1]), ws[j]!) as tf.Tensor2D));
@@ -64,7 +72,11 @@ function firstShift(layer: Linear, nx: number, extra?: tf.Tensor): tf.Tensor {
  * A per-parameter MLP over per-tensor normalised features (see `normalizedFirstLayer`):
  * ReLU between layers, none after the last. Equals `applyMlp(layers, normalised, extra)`.
  */
-export function applyNormalizedMlp(layers: readonly Linear[], blocks: readonly (readonly tf.Tensor2D[])[], extra?: tf.Tensor): tf.Tensor2D {
+export function applyNormalizedMlp(
+  layers: readonly Linear[],
+  blocks: readonly (readonly tf.Tensor2D[])[],
+  extra?: tf.Tensor,
+): tf.Tensor2D {
   let h = normalizedFirstLayer(layers[0]!, blocks, extra);
   for (let i = 1; i < layers.length; i++) {
     h = tf.relu(h);

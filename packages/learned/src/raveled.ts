@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { assertSameStructure, type PyTree, treeFlatten, treeUnflatten } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 
 /** The leaf layout of a raveled tree, and the way back to the tree. */
 export interface RaveledLayout<P> {
@@ -75,10 +75,14 @@ export function checkParamsGrads<P>(who: string, params: P, grads: P, expectedSi
   const gl = treeFlatten(grads as PyTree<unknown>)[0];
   pl.forEach((p, i) => {
     const g = gl[i];
-    if (!(p instanceof tf.Tensor) || p.dtype !== 'float32') throw new Error(`${who}: parameter leaf ${i} is not a float32 tensor`);
-    if (!(g instanceof tf.Tensor) || g.dtype !== 'float32') throw new Error(`${who}: gradient leaf ${i} is not a float32 tensor`);
+    if (!(p instanceof tf.Tensor) || p.dtype !== 'float32')
+      throw new Error(`${who}: parameter leaf ${i} is not a float32 tensor`);
+    if (!(g instanceof tf.Tensor) || g.dtype !== 'float32')
+      throw new Error(`${who}: gradient leaf ${i} is not a float32 tensor`);
     if (p.shape.length !== g.shape.length || p.shape.some((d: number, j: number) => d !== g.shape[j])) {
-      throw new Error(`${who}.update: gradient leaf ${i} has shape [${g.shape.join(', ')}] but its parameter has [${p.shape.join(', ')}]`);
+      throw new Error(
+        `${who}.update: gradient leaf ${i} has shape [${g.shape.join(', ')}] but its parameter has [${p.shape.join(', ')}]`,
+      );
     }
   });
   const tensors = pl as tf.Tensor[];

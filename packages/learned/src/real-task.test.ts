@@ -1,14 +1,15 @@
 // Meta-gradients of every learned optimizer through a 4-step unroll on the walkthrough's
 // task, real Fashion-MNIST (ReLU MLP on non-negative pixels: its gradients hold exact
 // zeros). They must be finite and non-zero.
-import * as tf from '@tensorflow/tfjs-core';
+
 import { random, treeDispose, treeLeaves, valueAndGrad } from '@lopt/pytree';
 import { imageMlp } from '@lopt/tasks';
+import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AdafacMLPLOpt } from './adafac-mlp-lopt.js';
 import { Celo2 } from './celo2.js';
-import type { LearnedOptimizer } from './learned-optimizer.js';
 import { LearnableAdam, LearnableSGD, LearnableSGDM } from './learnable-hparams.js';
+import type { LearnedOptimizer } from './learned-optimizer.js';
 import { MLPLOpt } from './mlp-lopt.js';
 import { NNAdam } from './nn-adam.js';
 import { RNNMLPLOpt } from './rnn-mlp-lopt.js';
@@ -30,7 +31,10 @@ describe('on ImageMLP_FashionMnist8_Relu32', () => {
   it('the inner gradients hold exact zeros', () => {
     const params = task.init(random.PRNGKey(0));
     const [l, g] = valueAndGrad(task.loss)(params, random.PRNGKey(1), batch as never);
-    const zeros = treeLeaves(g as never as tf.Tensor[]).reduce((n, x) => n + x.dataSync().filter((v) => v === 0).length, 0);
+    const zeros = treeLeaves(g as never as tf.Tensor[]).reduce(
+      (n, x) => n + x.dataSync().filter((v) => v === 0).length,
+      0,
+    );
     expect(zeros).toBeGreaterThan(0);
     treeDispose(params, l, g);
   });

@@ -1,12 +1,26 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { random } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { NNAdam, type NNAdamState } from './nn-adam.js';
 import { RNNMLPLOpt, type RNNMLPLOptState } from './rnn-mlp-lopt.js';
 
 type Params = Record<string, tf.Tensor>;
-const params = (): Params => ({ w: tf.tensor2d([[0.5, -1], [2, 0]]), b: tf.zeros([2]), s: tf.scalar(1) });
-const grads = (): Params => ({ w: tf.tensor2d([[1, -2], [0, 0.5]]), b: tf.tensor1d([0, 3]), s: tf.scalar(-1) });
+const params = (): Params => ({
+  w: tf.tensor2d([
+    [0.5, -1],
+    [2, 0],
+  ]),
+  b: tf.zeros([2]),
+  s: tf.scalar(1),
+});
+const grads = (): Params => ({
+  w: tf.tensor2d([
+    [1, -2],
+    [0, 0.5],
+  ]),
+  b: tf.tensor1d([0, 3]),
+  s: tf.scalar(-1),
+});
 
 describe('RNNMLPLOpt', () => {
   it('has the reference sizes', () => {

@@ -1,7 +1,6 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { tidyTree } from './tidy-tree.js';
-import { type InitOptions, type OptState, Optimizer, type UpdateOptions } from '@lopt/optimizers';
+import { type InitOptions, Optimizer, type OptState, type UpdateOptions } from '@lopt/optimizers';
 import { type PRNGKey, random } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { clipLogAbs, safeSqrt, sinEmbedding } from './features.js';
 import { LearnedOptimizer } from './learned-optimizer.js';
 import {
@@ -16,6 +15,7 @@ import {
 } from './nn.js';
 import { ravelParamsGrads } from './raveled.js';
 import { Segments } from './segments.js';
+import { tidyTree } from './tidy-tree.js';
 
 /** Options of `RNNMLPLOpt` (the reference's defaults). */
 export interface RNNMLPLOptOptions {
@@ -175,7 +175,9 @@ export class RNNMLPLOpt extends LearnedOptimizer<RNNMLPLOptTheta> {
     this.decays = opts.decays ?? [0.5, 0.9, 0.99, 0.999, 0.9999];
     if (this.decays.length !== 5) {
       // The reference hard-codes 18 tensor and 37 parameter features, i.e. five decays.
-      throw new Error(`RNNMLPLOpt: decays must have 5 entries (the reference's feature count), got ${this.decays.length}`);
+      throw new Error(
+        `RNNMLPLOpt: decays must have 5 entries (the reference's feature count), got ${this.decays.length}`,
+      );
     }
   }
 
@@ -264,7 +266,10 @@ class RNNMLPLOptOptimizer extends Optimizer {
 
       // Dynamic gradient clipping.
       const clipT = s.dynamicClip.iteration;
-      const clipAmount = tf.mul(tf.div(s.dynamicClip.value, tf.sub(1, tf.pow(tf.scalar(CLIP_ALPHA), clipT))), CLIP_MULT);
+      const clipAmount = tf.mul(
+        tf.div(s.dynamicClip.value, tf.sub(1, tf.pow(tf.scalar(CLIP_ALPHA), clipT))),
+        CLIP_MULT,
+      );
       const g = tf.minimum(tf.maximum(rawG, tf.neg(clipAmount)), clipAmount) as tf.Tensor2D;
       const g2 = tf.square(g) as tf.Tensor2D;
       const newSnd = tf.sqrt(tf.add(tf.mean(seg.mean(g2)), 1e-8));
@@ -341,7 +346,10 @@ class RNNMLPLOptOptimizer extends Optimizer {
       const nx = perParam.shape[1];
       const wx = tf.slice(first.w, [0, 0], [nx, -1]) as tf.Tensor2D;
       const wt = tf.slice(first.w, [nx, 0], [-1, -1]) as tf.Tensor2D;
-      let h = tf.add(tf.matMul(perParam, wx), seg.expand(tf.add(tf.matMul(perTensor, wt), first.b) as tf.Tensor2D)) as tf.Tensor2D;
+      let h = tf.add(
+        tf.matMul(perParam, wx),
+        seg.expand(tf.add(tf.matMul(perTensor, wt), first.b) as tf.Tensor2D),
+      ) as tf.Tensor2D;
       for (const layer of layers.slice(1)) h = applyLinear(layer, tf.relu(h));
       const direction = tf.slice(h, [0, 0], [-1, 1]);
       const magnitude = tf.slice(h, [0, 1], [-1, 1]);

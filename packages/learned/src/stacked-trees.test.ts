@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend, treeDispose } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, test } from 'vitest';
 import { stackOptStates, stackTrees, unstackTree } from './stacked-trees.js';
 
@@ -27,13 +27,19 @@ describe.each(['cpu', 'wasm'])('stacking trees on the %s backend', (backend) => 
 
   test('states stack into a [K] step count; mismatched trees do not stack', async () => {
     await setupBackend(backend);
-    const states = [0, 1].map((k) => ({ params: { w: tf.fill([2], k) }, modelState: undefined, iteration: tf.scalar(k, 'int32') }));
+    const states = [0, 1].map((k) => ({
+      params: { w: tf.fill([2], k) },
+      modelState: undefined,
+      iteration: tf.scalar(k, 'int32'),
+    }));
     const s = stackOptStates(states)!;
     expect(s.iteration.shape).toEqual([2]);
     expect(Array.from(s.iteration.dataSync())).toEqual([0, 1]);
     const other = { params: { w: tf.zeros([3]) }, modelState: undefined, iteration: tf.scalar(0, 'int32') };
     expect(stackOptStates([states[0]!, other])).toBeUndefined();
-    expect(() => unstackTree(s, 3, 'test')).toThrow(/test: leaf 0 must be a tensor stacked on a leading axis of 3 problems, got shape \[2\]/);
+    expect(() => unstackTree(s, 3, 'test')).toThrow(
+      /test: leaf 0 must be a tensor stacked on a leading axis of 3 problems, got shape \[2\]/,
+    );
     treeDispose(states, s, other);
   });
 });

@@ -40,7 +40,14 @@ export function unstackTree<T>(tree: unknown, n: number, who = 'unstackTree'): T
     if (l.size === 0) return Array.from({ length: n }, () => tf.zeros(l.shape.slice(1), l.dtype));
     return tf.unstack(l);
   });
-  return Array.from({ length: n }, (_, k) => treeUnflatten(def, parts.map((p) => p[k]!)) as T);
+  return Array.from(
+    { length: n },
+    (_, k) =>
+      treeUnflatten(
+        def,
+        parts.map((p) => p[k]!),
+      ) as T,
+  );
 }
 
 /**

@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { assertSameStructure, type PyTree, treeFlatten, treeUnflatten } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import type { Linear } from './nn.js';
 
 /*
@@ -48,13 +48,19 @@ export function ravelStacked<P>(who: string, params: P, grads: P, k: number, exp
   if (pl.length === 0) throw new Error(`${who}: params have no tensors`);
   pl.forEach((p, i) => {
     const g = gl[i];
-    if (!(p instanceof tf.Tensor) || p.dtype !== 'float32') throw new Error(`${who}: parameter leaf ${i} is not a float32 tensor`);
-    if (!(g instanceof tf.Tensor) || g.dtype !== 'float32') throw new Error(`${who}: gradient leaf ${i} is not a float32 tensor`);
+    if (!(p instanceof tf.Tensor) || p.dtype !== 'float32')
+      throw new Error(`${who}: parameter leaf ${i} is not a float32 tensor`);
+    if (!(g instanceof tf.Tensor) || g.dtype !== 'float32')
+      throw new Error(`${who}: gradient leaf ${i} is not a float32 tensor`);
     if (p.rank < 1 || p.shape[0] !== k) {
-      throw new Error(`${who}: parameter leaf ${i} has shape [${p.shape.join(', ')}], expected ${k} problems stacked on axis 0`);
+      throw new Error(
+        `${who}: parameter leaf ${i} has shape [${p.shape.join(', ')}], expected ${k} problems stacked on axis 0`,
+      );
     }
     if (!tf.util.arraysEqual(p.shape, g.shape)) {
-      throw new Error(`${who}.update: gradient leaf ${i} has shape [${g.shape.join(', ')}] but its parameter has [${p.shape.join(', ')}]`);
+      throw new Error(
+        `${who}.update: gradient leaf ${i} has shape [${g.shape.join(', ')}] but its parameter has [${p.shape.join(', ')}]`,
+      );
     }
   });
   const tensors = pl as tf.Tensor[];
@@ -145,12 +151,19 @@ export class StackedSegments {
   /** Each segment's value of `v` (`[K, c, n]`) repeated for its members: `[K, c, N]`. */
   expand(v: tf.Tensor3D): tf.Tensor3D {
     const [k, c] = v.shape;
-    return tf.reshape(tf.matMul(tf.reshape(v, [k * c, this.n]) as tf.Tensor2D, this.memberT), [k, c, this.memberT.shape[1]]);
+    return tf.reshape(tf.matMul(tf.reshape(v, [k * c, this.n]) as tf.Tensor2D, this.memberT), [
+      k,
+      c,
+      this.memberT.shape[1],
+    ]);
   }
 
   /** The reference's second-moment normaliser per segment and column: `x * rsqrt(eps + mean(x^2))`. */
   secondMomentNormalize(x: tf.Tensor3D, eps = 1e-5): tf.Tensor3D {
-    return tf.mul(x, this.expand(tf.rsqrt(tf.add(this.mean(tf.square(x) as tf.Tensor3D), eps)) as tf.Tensor3D)) as tf.Tensor3D;
+    return tf.mul(
+      x,
+      this.expand(tf.rsqrt(tf.add(this.mean(tf.square(x) as tf.Tensor3D), eps)) as tf.Tensor3D),
+    ) as tf.Tensor3D;
   }
 }
 
@@ -197,15 +210,18 @@ export function perProblemMlp(
   });
   const out = outs.length === 1 ? outs[0]! : (tf.concat(outs, 0) as tf.Tensor2D); // [K*N, 2]
   // Columns picked by matmuls: a column slice of long rows is a JavaScript loop on wasm.
-  const pick = (c: number) => tf.reshape(tf.matMul(out, tf.tensor2d(c === 0 ? [1, 0] : [0, 1], [2, 1])), [k, 1, n]) as tf.Tensor3D;
+  const pick = (c: number) =>
+    tf.reshape(tf.matMul(out, tf.tensor2d(c === 0 ? [1, 0] : [0, 1], [2, 1])), [k, 1, n]) as tf.Tensor3D;
   return [pick(0), pick(1)];
 }
 
 /** `x[K, N, c]` as `[K, c, N]` and back (the stored per-problem accumulators are `[N, c]`). */
 export function swapLast(x: tf.Tensor): tf.Tensor3D {
-  return (x.shape[2] === 1 || x.shape[1] === 1
-    ? tf.reshape(x, [x.shape[0]!, x.shape[2]!, x.shape[1]!])
-    : tf.transpose(x, [0, 2, 1])) as tf.Tensor3D;
+  return (
+    x.shape[2] === 1 || x.shape[1] === 1
+      ? tf.reshape(x, [x.shape[0]!, x.shape[2]!, x.shape[1]!])
+      : tf.transpose(x, [0, 2, 1])
+  ) as tf.Tensor3D;
 }
 
 /** Checks that a state leaf is stacked over `k` problems. */

@@ -1,8 +1,8 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { tidyTree } from './tidy-tree.js';
-import { type InitOptions, type OptState, Optimizer, type UpdateOptions } from '@lopt/optimizers';
+import { type InitOptions, Optimizer, type OptState, type UpdateOptions } from '@lopt/optimizers';
 import { type PRNGKey, random, treeMap } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { LearnedOptimizer } from './learned-optimizer.js';
+import { tidyTree } from './tidy-tree.js';
 
 /** State of `SumOptimizer`: the inner optimizers' states, kept at the summed params. */
 export interface SumOptimizerState<P> extends OptState<P> {
@@ -86,7 +86,8 @@ export class SumLearnedOptimizer extends LearnedOptimizer<SumTheta> {
     return new SumOptimizer(
       this.lopts.map((l, i) => {
         const k = `innerLoptTheta${i}`;
-        if (!(k in theta)) throw new Error(`SumLearnedOptimizer: theta has no '${k}' (keys: ${Object.keys(theta).join(', ')})`);
+        if (!(k in theta))
+          throw new Error(`SumLearnedOptimizer: theta has no '${k}' (keys: ${Object.keys(theta).join(', ')})`);
         return l.optFn(theta[k], isTraining);
       }),
     );

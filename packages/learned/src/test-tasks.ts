@@ -1,9 +1,10 @@
 // Small tasks for this package's tests (not exported): a tiny ReLU MLP on synthetic
 // data with dead hidden units, and a quadratic. Written with tf ops so the tests do not
 // depend on @lopt/tasks.
-import * as tf from '@tensorflow/tfjs-core';
-import { grad, logSoftmax, type PRNGKey, random, treeDispose, treeMap, valueAndGrad } from '@lopt/pytree';
+
 import type { Optimizer } from '@lopt/optimizers';
+import { grad, logSoftmax, type PRNGKey, random, treeDispose, treeMap, valueAndGrad } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import type { LearnedOptimizer } from './learned-optimizer.js';
 import { tidyTree } from './tidy-tree.js';
 
@@ -137,10 +138,12 @@ export function metaGradError<T>(
   for (let i = 0; i < numRandom; i++) {
     let k: PRNGKey;
     [key, k] = random.split(key) as [PRNGKey, PRNGKey];
-    dirs.push(tf.tidy(() => {
-      const r = random.normal(k, [gv.size]);
-      return tf.div(r, tf.norm(r)) as tf.Tensor1D;
-    }));
+    dirs.push(
+      tf.tidy(() => {
+        const r = random.normal(k, [gv.size]);
+        return tf.div(r, tf.norm(r)) as tf.Tensor1D;
+      }),
+    );
   }
   const thetaFlat = flat(theta);
   const { unravel } = ravelLike(theta);

@@ -1,8 +1,8 @@
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type * as tf from '@tensorflow/tfjs-core';
 import { random, treeDispose, treeLeaves } from '@lopt/pytree';
+import type * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { LearnableAdam } from './learnable-hparams.js';
 import { MLPLOpt } from './mlp-lopt.js';

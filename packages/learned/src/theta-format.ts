@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { type PyTree, random, type TreeDef, treeDispose, treeFlatten, treeUnflatten } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import type { LearnedOptimizer } from './learned-optimizer.js';
 
 /** Identifies a theta file. */
@@ -114,7 +114,9 @@ export function deserializeTheta<T>(text: string, lopt: LearnedOptimizer<T>, sou
     throw new Error(`loadTheta: ${source} is not a lopt theta file (no "format": "${THETA_FORMAT}")`);
   }
   if (doc.version !== THETA_FORMAT_VERSION) {
-    throw new Error(`loadTheta: ${source} has format version ${doc.version}; this version reads ${THETA_FORMAT_VERSION}`);
+    throw new Error(
+      `loadTheta: ${source} has format version ${doc.version}; this version reads ${THETA_FORMAT_VERSION}`,
+    );
   }
   if (doc.learnedOptimizer !== lopt.name) {
     throw new Error(
@@ -147,13 +149,16 @@ export function deserializeTheta<T>(text: string, lopt: LearnedOptimizer<T>, sou
     const size = want.reduce((a, b) => a * b, 1);
     const bytes = fromBase64(leaf.data);
     if (bytes.length !== size * 4) {
-      throw new Error(`loadTheta: ${source} leaf ${leaf.path} holds ${bytes.length} bytes, expected ${size * 4} (corrupt file)`);
+      throw new Error(
+        `loadTheta: ${source} leaf ${leaf.path} holds ${bytes.length} bytes, expected ${size * 4} (corrupt file)`,
+      );
     }
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const values = new Float32Array(size);
     for (let j = 0; j < size; j++) {
       values[j] = view.getFloat32(j * 4, true);
-      if (!Number.isFinite(values[j]!)) throw new Error(`loadTheta: ${source} leaf ${leaf.path} holds a non-finite value at index ${j}`);
+      if (!Number.isFinite(values[j]!))
+        throw new Error(`loadTheta: ${source} leaf ${leaf.path} holds a non-finite value at index ${j}`);
     }
     return tf.tensor(values, want, 'float32');
   });

@@ -2,18 +2,19 @@
 // axis). These tests compare it with K separate `optFn(thetas[k])` updates, values and
 // meta-gradients, on parameters of every rank (scalar to rank 3) with an exact-zero
 // gradient row, as dead units give.
-import * as tf from '@tensorflow/tfjs-core';
+
 import type { OptState } from '@lopt/optimizers';
 import { type PyTree, random, treeDispose, treeFlatten, treeMap, valueAndGrad } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { AdafacMLPLOpt } from './adafac-mlp-lopt.js';
-import type { LearnedOptimizer } from './learned-optimizer.js';
 import { LearnableAdam, LearnableSGDM } from './learnable-hparams.js';
+import type { LearnedOptimizer } from './learned-optimizer.js';
 import { MLPLOpt } from './mlp-lopt.js';
 import { NNAdam } from './nn-adam.js';
 import { stackedCounts } from './stacked-trees.js';
-import type { StackedOptState } from './vectorized-optimizer.js';
 import { jitter } from './test-tasks.js';
+import type { StackedOptState } from './vectorized-optimizer.js';
 
 type Params = Record<string, tf.Tensor>;
 type Vectorized<T> = LearnedOptimizer<T>;
@@ -151,10 +152,16 @@ describe.each(cases)('%s.vectorizedOptFn', (_name, make) => {
       const o = lopt.vectorizedOptFn(ths);
       let s = o.init(stack(params), { numSteps: 20 });
       for (let step = 0; step < 2; step++) {
-        const ps = Array.from({ length: K }, (_, k) => treeMap((x) => tf.squeeze(tf.slice(x, [k], [1]), [0]), s.params) as Params);
+        const ps = Array.from(
+          { length: K },
+          (_, k) => treeMap((x) => tf.squeeze(tf.slice(x, [k], [1]), [0]), s.params) as Params,
+        );
         s = o.update(s, stack(ps.map((p, k) => makeGrads(step, k, p))));
       }
-      const ps = Array.from({ length: K }, (_, k) => treeMap((x) => tf.squeeze(tf.slice(x, [k], [1]), [0]), s.params) as Params);
+      const ps = Array.from(
+        { length: K },
+        (_, k) => treeMap((x) => tf.squeeze(tf.slice(x, [k], [1]), [0]), s.params) as Params,
+      );
       return tf.addN(ps.map((p, k) => lossOf(p, k))) as tf.Scalar;
     };
     const [l1, g1] = valueAndGrad(separate)(thetas);

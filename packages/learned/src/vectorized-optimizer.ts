@@ -1,7 +1,7 @@
 import type { InitOptions, Optimizer, OptState } from '@lopt/optimizers';
-import type { LearnedOptimizer } from './learned-optimizer.js';
 import type { PRNGKey } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
+import type { LearnedOptimizer } from './learned-optimizer.js';
 import { stackOptStates, unstackTree } from './stacked-trees.js';
 import { tidyTree } from './tidy-tree.js';
 
@@ -96,9 +96,14 @@ export class PerProblemVectorizedOptimizer<Theta> extends VectorizedOptimizer {
       const states = unstackTree<OptState<P>>(state, K, who);
       const gs = unstackTree<P>(grads, K, who);
       const losses = opts.loss ? tf.unstack(opts.loss) : undefined;
-      if (losses && losses.length !== K) throw new Error(`${who}: loss must be [${K}], got [${opts.loss!.shape.join(', ')}]`);
+      if (losses && losses.length !== K)
+        throw new Error(`${who}: loss must be [${K}], got [${opts.loss!.shape.join(', ')}]`);
       const next = this.optimizers().map((o, k) =>
-        o.update(states[k]!, gs[k]!, { loss: losses?.[k] as tf.Scalar | undefined, modelState: opts.modelState, key: opts.key }),
+        o.update(states[k]!, gs[k]!, {
+          loss: losses?.[k] as tf.Scalar | undefined,
+          modelState: opts.modelState,
+          key: opts.key,
+        }),
       );
       return this.stack(next);
     });

@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, test } from 'vitest';
 import { Adam, AdamW, type Optimizer } from './index.js';
 

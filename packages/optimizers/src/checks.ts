@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { assertSameStructure, type PyTree, treeFlatten } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 
 /**
  * Throws unless `grads` has the structure of `params` and every leaf the shape of the
@@ -57,7 +57,9 @@ const ALIASES: Record<string, string> = {
 export function checkOptionKeys(owner: string, opts: object | undefined, known: readonly string[]): void {
   if (opts === undefined || opts === null) return;
   if (typeof opts !== 'object' || Array.isArray(opts)) {
-    throw new Error(`${owner}: options must be an object (known options: ${known.join(', ')}), got ${Array.isArray(opts) ? 'an array' : typeof opts}`);
+    throw new Error(
+      `${owner}: options must be an object (known options: ${known.join(', ')}), got ${Array.isArray(opts) ? 'an array' : typeof opts}`,
+    );
   }
   for (const key of Object.keys(opts)) {
     if (known.includes(key)) continue;

@@ -55,7 +55,12 @@ export function checkRange(
   owner: string,
   name: string,
   value: Hyperparam | undefined,
-  { min, max, minExclusive = false, maxExclusive = false }: { min?: number; max?: number; minExclusive?: boolean; maxExclusive?: boolean },
+  {
+    min,
+    max,
+    minExclusive = false,
+    maxExclusive = false,
+  }: { min?: number; max?: number; minExclusive?: boolean; maxExclusive?: boolean },
 ): void {
   if (typeof value !== 'number') return;
   const bad =

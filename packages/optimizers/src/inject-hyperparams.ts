@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { increment } from './hyperparams.js';
 import type { Hyperparam } from './hyperparams.js';
+import { increment } from './hyperparams.js';
 import type { ScalarOrSchedule } from './schedules/schedule.js';
 import type { GradientTransformation } from './transform.js';
 

@@ -1,31 +1,31 @@
 // Gradients through `update` with respect to hyperparameters, as learned optimizers take
 // them: checked against central finite differences of a float64 reimplementation.
+
+import { grad, tidy, treeDispose, valueAndGrad } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
-import { grad, treeDispose, valueAndGrad } from '@lopt/pytree';
-import { mapLike } from './tree-ops.js';
 import { describe, expect, test } from 'vitest';
-import { tidy } from '@lopt/pytree';
 import {
   AdaBelief,
   Adafactor,
   AdaGrad,
-  Lars,
-  SM3,
   Adam,
   Adamax,
   AdamW,
+  chain,
   type GradientTransformation,
   Lamb,
+  Lars,
   NAdamW,
   OptaxOptimizer,
   type Optimizer,
   RAdam,
   RMSProp,
   SGDM,
-  Yogi,
-  chain,
+  SM3,
   scaleByLearningRate,
+  Yogi,
 } from './index.js';
+import { mapLike } from './tree-ops.js';
 
 // Inner problem: loss(w) = sum(c (w - y)^2) over 3 entries; `dead` never enters the loss,
 // so its gradient is exactly 0 at every step (a dead unit), as is w[0] since c[0] = 0.
@@ -113,10 +113,26 @@ describe('meta-gradients through update match finite differences', () => {
       const f = metaLoss((t: AdamTheta) => new Adam(t.lr, { b1: t.b1, b2: t.b2, eps: t.eps, epsRoot: er }));
       const [value, g] = tidy(() => valueAndGrad(f)(theta));
       expectClose(value.dataSync()[0]!, adamF64(lr, b1, b2, eps, er), 1e-5);
-      expectClose(g.lr.dataSync()[0]!, fd((x) => adamF64(x, b1, b2, eps, er), lr), 2e-3);
-      expectClose(g.b1.dataSync()[0]!, fd((x) => adamF64(lr, x, b2, eps, er), b1), 2e-3);
-      expectClose(g.b2.dataSync()[0]!, fd((x) => adamF64(lr, b1, x, eps, er), b2), 2e-3);
-      expectClose(g.eps.dataSync()[0]!, fd((x) => adamF64(lr, b1, b2, x, er), eps), 2e-3);
+      expectClose(
+        g.lr.dataSync()[0]!,
+        fd((x) => adamF64(x, b1, b2, eps, er), lr),
+        2e-3,
+      );
+      expectClose(
+        g.b1.dataSync()[0]!,
+        fd((x) => adamF64(lr, x, b2, eps, er), b1),
+        2e-3,
+      );
+      expectClose(
+        g.b2.dataSync()[0]!,
+        fd((x) => adamF64(lr, b1, x, eps, er), b2),
+        2e-3,
+      );
+      expectClose(
+        g.eps.dataSync()[0]!,
+        fd((x) => adamF64(lr, b1, b2, x, er), eps),
+        2e-3,
+      );
       treeDispose(theta, value, g);
       expect(tf.memory().numTensors).toBe(start);
     });
@@ -126,8 +142,16 @@ describe('meta-gradients through update match finite differences', () => {
     const theta = { lr: tf.scalar(0.05), mom: tf.scalar(0.7) };
     const f = metaLoss((t: typeof theta) => new SGDM(t.lr, t.mom));
     const g = tidy(() => grad(f)(theta));
-    expectClose(g.lr.dataSync()[0]!, fd((x) => sgdmF64(x, 0.7), 0.05), 2e-3);
-    expectClose(g.mom.dataSync()[0]!, fd((x) => sgdmF64(0.05, x), 0.7), 2e-3);
+    expectClose(
+      g.lr.dataSync()[0]!,
+      fd((x) => sgdmF64(x, 0.7), 0.05),
+      2e-3,
+    );
+    expectClose(
+      g.mom.dataSync()[0]!,
+      fd((x) => sgdmF64(0.05, x), 0.7),
+      2e-3,
+    );
     treeDispose(theta, g);
   });
 
@@ -174,7 +198,7 @@ describe('meta-gradients through update match finite differences', () => {
     const f = (lr: tf.Scalar) => {
       const opt = new OptaxOptimizer(chain(naive(lr), scaleByLearningRate(1)));
       const p0: Params = { w: tf.tensor1d(W0), dead: tf.tensor1d([0.1, -0.2]) };
-    let state = opt.init(p0);
+      let state = opt.init(p0);
       for (let i = 0; i < 3; i++) state = opt.update(state, grad(innerLoss)(opt.getParams(state) as Params));
       return innerLoss(opt.getParams(state) as Params);
     };

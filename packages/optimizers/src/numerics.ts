@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { stopGradient } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import type { Hyperparam } from './hyperparams.js';
 
 /** The smallest normal float32. */
@@ -61,4 +61,3 @@ export function safeRsqrt(x: tf.Tensor, floor = 1e-20): tf.Tensor {
   // be multiplied by its infinite derivative (0 * inf = NaN).
   return tf.where(big, live, tf.rsqrt(stopGradient(x)));
 }
-

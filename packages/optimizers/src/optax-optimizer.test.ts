@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { treeDispose } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
 import {
   Adam,
@@ -62,7 +62,10 @@ describe('injectHyperparams', () => {
       b1: 0.9,
     });
     const opt = new OptaxOptimizer(tx);
-    const ref = runOptimizer(new Adam((c: tf.Tensor) => tf.div(0.1, tf.add(tf.cast(c, 'float32'), 1)), { epsRoot: 0 }), 10);
+    const ref = runOptimizer(
+      new Adam((c: tf.Tensor) => tf.div(0.1, tf.add(tf.cast(c, 'float32'), 1)), { epsRoot: 0 }),
+      10,
+    );
     const got = runOptimizer(opt, 10);
     expect(relativeError(got.final, ref.final, ref.p0)).toBeLessThan(1e-5);
 
@@ -98,11 +101,17 @@ describe('bad input gets a clear error', () => {
     const sgdState = sgd.init(params);
     expect(() => adam.update(sgdState, params)).toThrow(/Adam_lr0\.001.*optaxOptState.*expected an array of length 2/);
     const sgdmState = new SGDM(0.1).init(params);
-    expect(() => adam.update(sgdmState, params)).toThrow(/Adam_lr0\.001.*optaxOptState.*at \[0\]: missing keys \[count, mu, nu\]; unexpected keys \[trace\]/);
+    expect(() => adam.update(sgdmState, params)).toThrow(
+      /Adam_lr0\.001.*optaxOptState.*at \[0\]: missing keys \[count, mu, nu\]; unexpected keys \[trace\]/,
+    );
     const momState = { params, modelState: undefined, iteration: tf.scalar(0, 'int32'), momentums: params };
-    expect(() => adam.update(momState as OptState<typeof params>, params)).toThrow(/Adam_lr0\.001.*no 'optaxOptState' field.*momentums/);
+    expect(() => adam.update(momState as OptState<typeof params>, params)).toThrow(
+      /Adam_lr0\.001.*no 'optaxOptState' field.*momentums/,
+    );
     const other = new SGDM(0.1).init({ w: tf.zeros([3]) });
-    expect(() => new SGDM(0.1).update(other, params)).toThrow(/grads leaf 0 has shape \[2\] but the param has shape \[3\]/);
+    expect(() => new SGDM(0.1).update(other, params)).toThrow(
+      /grads leaf 0 has shape \[2\] but the param has shape \[3\]/,
+    );
     treeDispose(params, sgdState, sgdmState, momState.iteration, other);
   });
 

@@ -1,18 +1,18 @@
-import * as tf from '@tensorflow/tfjs-core';
 import {
   assertSameStructure,
   type PyTree,
   type TreeDef,
+  tidy,
   treeDefEqual,
   treeFlatten,
   treeLeaves,
   treeStructure,
   treeUnflatten,
 } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { checkGrads, checkParams } from './checks.js';
 import { increment } from './hyperparams.js';
-import { tidy } from '@lopt/pytree';
-import { type InitOptions, type OptState, Optimizer, type UpdateOptions } from './optimizer.js';
+import { type InitOptions, Optimizer, type OptState, type UpdateOptions } from './optimizer.js';
 import type { GradientTransformation } from './transform.js';
 
 /** The state of an `OptaxOptimizer`: the standard fields plus the transformation's state. */

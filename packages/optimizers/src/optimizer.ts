@@ -1,5 +1,5 @@
-import type * as tf from '@tensorflow/tfjs-core';
 import type { PRNGKey } from '@lopt/pytree';
+import type * as tf from '@tensorflow/tfjs-core';
 
 /**
  * The state every optimizer carries: a plain pytree holding the parameters, the model

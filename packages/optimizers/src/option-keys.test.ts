@@ -25,10 +25,18 @@ describe('option names', () => {
     expect(() => new Adam(0.003, { b1: 0.8, beta1: 0.8 } as never)).toThrow(
       "Adam: unknown option 'beta1'; did you mean 'b1'? Known options: b1, b2, eps, epsRoot.",
     );
-    expect(() => new AdamW(0.003, { epsilon: 1e-6 } as never)).toThrow(/AdamW: unknown option 'epsilon'; did you mean 'eps'\?/);
-    expect(() => new RMSProp(0.01, { rho: 0.9 } as never)).toThrow(/RMSProp: unknown option 'rho'\. Known options: decay, eps, momentum, nesterov\./);
-    expect(() => new SGDM(0.01, 0.9, { useNesterov: true } as never)).toThrow(/SGDM: unknown option 'useNesterov'; did you mean 'nesterov'\?/);
-    expect(() => scaleByAdam({ beta2: 0.99 } as never)).toThrow(/scaleByAdam: unknown option 'beta2'; did you mean 'b2'\?/);
+    expect(() => new AdamW(0.003, { epsilon: 1e-6 } as never)).toThrow(
+      /AdamW: unknown option 'epsilon'; did you mean 'eps'\?/,
+    );
+    expect(() => new RMSProp(0.01, { rho: 0.9 } as never)).toThrow(
+      /RMSProp: unknown option 'rho'\. Known options: decay, eps, momentum, nesterov\./,
+    );
+    expect(() => new SGDM(0.01, 0.9, { useNesterov: true } as never)).toThrow(
+      /SGDM: unknown option 'useNesterov'; did you mean 'nesterov'\?/,
+    );
+    expect(() => scaleByAdam({ beta2: 0.99 } as never)).toThrow(
+      /scaleByAdam: unknown option 'beta2'; did you mean 'b2'\?/,
+    );
     expect(() => scaleByRms({ eps: 1e-8, epsilon: 1e-8 } as never)).toThrow(/scaleByRms: unknown option 'epsilon'/);
   });
 

@@ -1,6 +1,7 @@
 // The "Optimizers" section of the user-code contract (spec part 1), run as written.
-import * as tf from '@tensorflow/tfjs-core';
+
 import { treeMap } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { expect, test } from 'vitest';
 import { Adam, Optimizer, SGD } from './index.js';
 
@@ -74,7 +75,10 @@ test('SGD and Adam states print their contents', () => {
 
 test('the user-written MomentumOptimizer runs through the Optimizer interface', () => {
   const mom: Optimizer = new MomentumOptimizer(1);
-  const s = mom.update(mom.init({ a: tf.scalar(1), b: tf.scalar(2) }), { a: tf.scalar(-1), b: tf.scalar(1) }) as MomentumOptState<{
+  const s = mom.update(mom.init({ a: tf.scalar(1), b: tf.scalar(2) }), {
+    a: tf.scalar(-1),
+    b: tf.scalar(1),
+  }) as MomentumOptState<{
     a: tf.Scalar;
     b: tf.Scalar;
   }>;

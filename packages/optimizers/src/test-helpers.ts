@@ -1,6 +1,7 @@
 // Helpers shared by this package's tests (not part of the public API).
-import * as tf from '@tensorflow/tfjs-core';
+
 import { type PyTree, random, treeLeaves } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import type { Optimizer } from './optimizer.js';
 
 /** The small pytree the numerical tests train: a 4x3 matrix, a vector and a scalar. */

@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { treeMap } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 
 /** `treeMap` typed for update trees: the result has the type of the first tree. */
 export function mapLike<U>(fn: (x: tf.Tensor, ...rest: tf.Tensor[]) => tf.Tensor, tree: U, ...rest: unknown[]): U {

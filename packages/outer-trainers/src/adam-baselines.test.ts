@@ -35,7 +35,12 @@ describe('evaluation against Adam baselines', () => {
 
   test('the grid picks the lowest mean final loss; scores are computed against it', async () => {
     const task = new QuadraticTask();
-    const grid = await adamLearningRateGrid(task, { numSteps: 30, seeds: [0, 1], learningRates: [1e-3, 1e-2, 1e-1], evalEvery: 10 });
+    const grid = await adamLearningRateGrid(task, {
+      numSteps: 30,
+      seeds: [0, 1],
+      learningRates: [1e-3, 1e-2, 1e-1],
+      evalEvery: 10,
+    });
     const means = grid.results.map((r) => r.finalLoss.train!.mean);
     expect(grid.bestIndex).toBe(means.indexOf(Math.min(...means)));
     expect(grid.results.map((r) => r.name)).toEqual(['Adam(0.001)', 'Adam(0.01)', 'Adam(0.1)']);
@@ -48,11 +53,16 @@ describe('evaluation against Adam baselines', () => {
     });
     // 1e-3 joined the grid for its own row.
     expect(cmp.grid.learningRates).toEqual([1e-3, 1e-2, 1e-1]);
-    expect(cmp.rows.map((r) => r.optimizer)).toEqual(['SGD(0.05)', 'Adam(0.001)', `best of Adam grid: ${cmp.grid.results[cmp.grid.bestIndex]!.name}`]);
+    expect(cmp.rows.map((r) => r.optimizer)).toEqual([
+      'SGD(0.05)',
+      'Adam(0.001)',
+      `best of Adam grid: ${cmp.grid.results[cmp.grid.bestIndex]!.name}`,
+    ]);
     const best = cmp.grid.results[cmp.grid.bestIndex]!;
     const sgd = cmp.results[0]!;
     expect(cmp.rows[0]!.score.train).toBeCloseTo(
-      (sgd.initialLoss.train!.mean - sgd.finalLoss.train!.mean) / (best.initialLoss.train!.mean - best.finalLoss.train!.mean),
+      (sgd.initialLoss.train!.mean - sgd.finalLoss.train!.mean) /
+        (best.initialLoss.train!.mean - best.finalLoss.train!.mean),
       10,
     );
     expect(cmp.rows[2]!.score.train).toBe(1);
@@ -69,7 +79,11 @@ describe('evaluation against Adam baselines', () => {
   });
 
   test('on Fashion-MNIST: test curves, plot data as means over seeds, and no leaked tensors', async () => {
-    const task: Task = await imageMlp.ImageMLP_FashionMnist8_Relu32({ cacheRoot: process.env.LOPT_DATA_DIR!, download: false, batchSize: 32 });
+    const task: Task = await imageMlp.ImageMLP_FashionMnist8_Relu32({
+      cacheRoot: process.env.LOPT_DATA_DIR!,
+      download: false,
+      batchSize: 32,
+    });
     const start = tf.memory().numTensors;
     const cmp = await compareWithAdam(task, [{ name: 'SGD(0.1)', opt: new SGD(0.1) }], {
       numSteps: 20,

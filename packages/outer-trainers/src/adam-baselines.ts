@@ -39,12 +39,17 @@ export function adamLabel(lr: number): string {
 export async function adamLearningRateGrid(task: Task, opts: AdamGridOptions): Promise<AdamGrid> {
   const { learningRates = DEFAULT_ADAM_LEARNING_RATES, selectBy = 'train', ...rest } = opts;
   if (learningRates.length === 0 || learningRates.some((lr) => !(lr > 0) || !Number.isFinite(lr))) {
-    throw new Error(`adamLearningRateGrid: learningRates must be positive numbers, got ${JSON.stringify(learningRates)}`);
+    throw new Error(
+      `adamLearningRateGrid: learningRates must be positive numbers, got ${JSON.stringify(learningRates)}`,
+    );
   }
   const results: EvalResult[] = [];
-  for (const lr of learningRates) results.push(await evaluateOptimizer(task, new Adam(lr), { ...rest, name: adamLabel(lr) }));
+  for (const lr of learningRates)
+    results.push(await evaluateOptimizer(task, new Adam(lr), { ...rest, name: adamLabel(lr) }));
   if (!(selectBy in results[0]!.finalLoss)) {
-    throw new Error(`adamLearningRateGrid: selectBy '${selectBy}' is not an evaluated split (${Object.keys(results[0]!.finalLoss).join(', ')})`);
+    throw new Error(
+      `adamLearningRateGrid: selectBy '${selectBy}' is not an evaluated split (${Object.keys(results[0]!.finalLoss).join(', ')})`,
+    );
   }
   let bestIndex = -1;
   results.forEach((r, i) => {
@@ -99,7 +104,9 @@ export async function compareWithAdam(
   opts: CompareWithAdamOptions,
 ): Promise<Comparison> {
   const { adamLearningRate = 1e-3, learningRates = DEFAULT_ADAM_LEARNING_RATES, ...rest } = opts;
-  const lrs = learningRates.includes(adamLearningRate) ? learningRates.slice() : [...learningRates, adamLearningRate].sort((a, b) => a - b);
+  const lrs = learningRates.includes(adamLearningRate)
+    ? learningRates.slice()
+    : [...learningRates, adamLearningRate].sort((a, b) => a - b);
   const mine: EvalResult[] = [];
   for (const c of candidates) mine.push(await evaluateOptimizer(task, c.opt, { ...rest, name: c.name }));
   const grid = await adamLearningRateGrid(task, { ...rest, learningRates: lrs });

@@ -1,6 +1,6 @@
 import type { PRNGKey } from '@lopt/pytree';
 import { treeMap } from '@lopt/pytree';
-import { type Task, batchedLoss as tasksBatchedLoss, hasBatchedLoss } from '@lopt/tasks';
+import { hasBatchedLoss, type Task, batchedLoss as tasksBatchedLoss } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
 
 /**
@@ -19,7 +19,9 @@ export type BatchedLossFn = <P, D>(task: Task<P, D>, stackedParams: P, keys: PRN
 
 /** The n losses computed one problem at a time (works for any family). */
 export function loopedLosses<P, D>(tasks: Task<P, D>[], params: P[], keys: PRNGKey[], datas: D[]): tf.Tensor1D {
-  return tf.tidy(() => tf.stack(tasks.map((t, i) => tf.reshape(t.loss(params[i]!, keys[i]!, datas[i]!), [])))) as tf.Tensor1D;
+  return tf.tidy(() =>
+    tf.stack(tasks.map((t, i) => tf.reshape(t.loss(params[i]!, keys[i]!, datas[i]!), []))),
+  ) as tf.Tensor1D;
 }
 
 function sameShapes(params: unknown[]): boolean {
@@ -67,6 +69,7 @@ export const perProblemBatchedLoss: BatchedLossFn = (task, stackedParams, keys, 
  * otherwise one problem at a time.
  */
 export const autoLosses: LossesFn = <P, D>(tasks: Task<P, D>[], params: P[], keys: PRNGKey[], datas: D[]) => {
-  if (tasks.length > 1 && hasBatchedLoss(tasks[0]!)) return stackedLosses(perProblemBatchedLoss)(tasks, params, keys, datas);
+  if (tasks.length > 1 && hasBatchedLoss(tasks[0]!))
+    return stackedLosses(perProblemBatchedLoss)(tasks, params, keys, datas);
   return loopedLosses(tasks, params, keys, datas);
 };

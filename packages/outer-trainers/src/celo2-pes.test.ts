@@ -38,15 +38,27 @@ describe('PES on Celo2', () => {
       return total / evalBatches.length;
     };
 
-    const step = new VectorizedLOptTruncatedStep(singleTaskToFamily(task), lopt, new LogUniformLengthSchedule(10, 20), 2, {
-      randomInitialIterationOffset: 20,
-    });
+    const step = new VectorizedLOptTruncatedStep(
+      singleTaskToFamily(task),
+      lopt,
+      new LogUniformLengthSchedule(10, 20),
+      2,
+      {
+        randomInitialIterationOffset: 20,
+      },
+    );
     // Meta-training starts from the published theta rather than a random draw.
     const published = { init: () => celo2Theta() };
-    const learner = new SingleMachineGradientLearner(published, [new TruncatedPES(step, { truncLength: 5, stepsPerJit: 5, std: 0.01 })], new Adam(3e-3));
+    const learner = new SingleMachineGradientLearner(
+      published,
+      [new TruncatedPES(step, { truncLength: 5, stepsPerJit: 5, std: 0.01 })],
+      new Adam(3e-3),
+    );
     let state = learner.init(random.PRNGKey(0));
     const before = metaLoss(learner.getMetaParams(state));
-    const theta0 = treeLeaves(learner.getMetaParams(state) as never as tf.Tensor[]).map((t) => Array.from(t.dataSync()));
+    const theta0 = treeLeaves(learner.getMetaParams(state) as never as tf.Tensor[]).map((t) =>
+      Array.from(t.dataSync()),
+    );
     state = learner.update(state, random.PRNGKey(1)).state;
     const tensors = tf.memory().numTensors;
     const losses: number[] = [];
@@ -57,7 +69,9 @@ describe('PES on Celo2', () => {
     }
     expect(tf.memory().numTensors).toBe(tensors);
     expect(losses.every(Number.isFinite)).toBe(true);
-    const theta1 = treeLeaves(learner.getMetaParams(state) as never as tf.Tensor[]).map((t) => Array.from(t.dataSync()));
+    const theta1 = treeLeaves(learner.getMetaParams(state) as never as tf.Tensor[]).map((t) =>
+      Array.from(t.dataSync()),
+    );
     const moved = theta1.some((leaf, i) => leaf.some((v, j) => Math.abs(v - theta0[i]![j]!) > 1e-5));
     expect(moved).toBe(true);
     const after = metaLoss(learner.getMetaParams(state));

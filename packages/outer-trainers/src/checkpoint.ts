@@ -127,14 +127,20 @@ export function deserializeCheckpoint<Theta>(
   } catch (e) {
     throw new Error(`checkpoint: not valid JSON (${(e as Error).message}); the file is corrupt or truncated`);
   }
-  if (raw?.format !== CHECKPOINT_FORMAT) throw new Error(`checkpoint: not a ${CHECKPOINT_FORMAT} file (format: ${String(raw?.format)})`);
+  if (raw?.format !== CHECKPOINT_FORMAT)
+    throw new Error(`checkpoint: not a ${CHECKPOINT_FORMAT} file (format: ${String(raw?.format)})`);
   if (raw.version !== CHECKPOINT_VERSION) {
-    throw new Error(`checkpoint: version ${String(raw.version)} is not supported (this library reads version ${CHECKPOINT_VERSION})`);
+    throw new Error(
+      `checkpoint: version ${String(raw.version)} is not supported (this library reads version ${CHECKPOINT_VERSION})`,
+    );
   }
   if (opts.fingerprint !== undefined && raw.fingerprint !== opts.fingerprint) {
     const saved = (raw.extra as { config?: unknown } | null)?.config;
     const diff = saved !== undefined && opts.config !== undefined ? configDifferences(saved, opts.config) : [];
-    const what = diff.length > 0 ? `settings differ (checkpoint -> this run): ${diff.join('; ')}` : `fingerprint ${String(raw.fingerprint)}, this run has ${opts.fingerprint}`;
+    const what =
+      diff.length > 0
+        ? `settings differ (checkpoint -> this run): ${diff.join('; ')}`
+        : `fingerprint ${String(raw.fingerprint)}, this run has ${opts.fingerprint}`;
     throw new Error(`checkpoint: it was written by another configuration (${what})`);
   }
   const state = decodeTree(raw.state) as SingleMachineState<Theta>;

@@ -1,5 +1,4 @@
-import { tidy } from '@lopt/pytree';
-import { type PRNGKey, random, treeFlatten, treeUnflatten } from '@lopt/pytree';
+import { type PRNGKey, random, tidy, treeFlatten, treeUnflatten } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 import type { UnrollInfo } from './gradient-estimator.js';
 import type { OuterState } from './outer-state.js';
@@ -102,7 +101,11 @@ export function unrollInfoOf(ys: TruncatedUnrollOut[]): UnrollInfo {
 }
 
 /** The masked mean over steps of each problem's loss, `[K]` (problems with no unmasked step give 0). */
-export function maskedMeanPerTask(loss: number[][], mask: boolean[][], weight?: (t: number, k: number) => number): number[] {
+export function maskedMeanPerTask(
+  loss: number[][],
+  mask: boolean[][],
+  weight?: (t: number, k: number) => number,
+): number[] {
   const K = loss[0]?.length ?? 0;
   const out: number[] = [];
   for (let k = 0; k < K; k++) {

@@ -5,14 +5,7 @@ import { FullES } from './full-es.js';
 import { FullGrad } from './full-grad.js';
 import type { GradientEstimator, WorkerWeights } from './gradient-estimator.js';
 import { VectorizedLOptTruncatedStep } from './lopt-truncated-step.js';
-import {
-  LrWdLOpt,
-  type LrWdTheta,
-  gaussianExpectation,
-  lossesF64,
-  numericGrad,
-  quadFamily,
-} from './test-helpers.js';
+import { gaussianExpectation, LrWdLOpt, type LrWdTheta, lossesF64, numericGrad, quadFamily } from './test-helpers.js';
 import { disposeExcept } from './tree-utils.js';
 import { TruncatedES } from './truncated-es.js';
 import { TruncatedGrad } from './truncated-grad.js';
@@ -148,7 +141,7 @@ describe('ES-family estimators are unbiased for the Gaussian-smoothed objective'
     expect(tf.memory().numTensors).toBe(start);
   });
 
-  it('TruncatedPES restarts a finished problem\'s accumulator with the new perturbation', () => {
+  it("TruncatedPES restarts a finished problem's accumulator with the new perturbation", () => {
     const lopt = new LrWdLOpt(LR, WD);
     const step = new VectorizedLOptTruncatedStep(quadFamily(), lopt, new ConstantTruncationSchedule(2), 2);
     const est = new TruncatedPES(step, { truncLength: 3, stepsPerJit: 3, std: SIGMA });
@@ -160,9 +153,9 @@ describe('ES-family estimators are unbiased for the Gaussian-smoothed objective'
     // perturbation: nonzero and of the perturbation's scale.
     const a = Array.from(acc.lr.dataSync());
     expect(a.every((x) => x !== 0 && Math.abs(x) < 5 * SIGMA)).toBe(true);
-    expect(() => est.computeGradientEstimate({ ...ww, theta: { lr: tf.scalar(1) } as never }, random.PRNGKey(2), o1.unrollState)).toThrow(
-      /accumulator does not match theta/,
-    );
+    expect(() =>
+      est.computeGradientEstimate({ ...ww, theta: { lr: tf.scalar(1) } as never }, random.PRNGKey(2), o1.unrollState),
+    ).toThrow(/accumulator does not match theta/);
     disposeExcept(s0, o1.unrollState);
     disposeExcept(o1);
     treeDispose(ww.theta);

@@ -21,20 +21,27 @@ export function formatNumber(x: number): string {
  * (± its standard deviation across seeds) and the normalised score of each split.
  * `'markdown'` gives a GitHub table (for docs pages), `'text'` aligned columns (for terminals).
  */
-export function formatComparisonTable(rows: readonly ComparisonRow[], format: 'markdown' | 'text' = 'markdown'): string {
+export function formatComparisonTable(
+  rows: readonly ComparisonRow[],
+  format: 'markdown' | 'text' = 'markdown',
+): string {
   if (rows.length === 0) throw new Error('formatComparisonTable: no rows');
   const splits = Object.keys(rows[0]!.finalLoss);
   const header = ['optimizer', ...splits.flatMap((s) => [`final ${s} loss`, `${s} score`])];
   const body = rows.map((r) => [
     r.optimizer,
-    ...splits.flatMap((s) => [`${formatNumber(r.finalLoss[s]!)} ± ${formatNumber(r.finalLossStd[s]!)}`, formatNumber(r.score[s]!)]),
+    ...splits.flatMap((s) => [
+      `${formatNumber(r.finalLoss[s]!)} ± ${formatNumber(r.finalLossStd[s]!)}`,
+      formatNumber(r.score[s]!),
+    ]),
   ]);
   if (format === 'markdown') {
     const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
     return [line(header), line(header.map((_, i) => (i === 0 ? '---' : '---:'))), ...body.map(line)].join('\n');
   }
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
 
@@ -63,7 +70,9 @@ export function plotSeries(
     const xs = runs[0]!.evalXs;
     return {
       name: r.name,
-      points: xs.map((x, i) => [x, runs.reduce((s, run) => s + run.eval[split]!.loss[i]!, 0) / runs.length] as [number, number]),
+      points: xs.map(
+        (x, i) => [x, runs.reduce((s, run) => s + run.eval[split]!.loss[i]!, 0) / runs.length] as [number, number],
+      ),
     };
   });
 }

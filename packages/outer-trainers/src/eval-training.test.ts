@@ -13,7 +13,14 @@ beforeAll(async () => {
 });
 
 // The loop trainingCurves documents, written out by hand: same keys, same batches.
-function handRun(t: Task, lr: number, numSteps: number, evalEvery: number, evalBatches: number, lastEvalBatches: number) {
+function handRun(
+  t: Task,
+  lr: number,
+  numSteps: number,
+  evalEvery: number,
+  evalBatches: number,
+  lastEvalBatches: number,
+) {
   const opt = new Adam(lr);
   const [initKey, loopKey] = random.split(random.PRNGKey(3));
   let k = loopKey!;
@@ -30,7 +37,11 @@ function handRun(t: Task, lr: number, numSteps: number, evalEvery: number, evalB
       let totN = 0;
       for (let b = 0; b < batches; b++) {
         tf.tidy(() => {
-          const l = t.loss(state.params, random.foldIn(random.foldIn(ek!, j), b), ds[s as 'train' | 'test'].next().value);
+          const l = t.loss(
+            state.params,
+            random.foldIn(random.foldIn(ek!, j), b),
+            ds[s as 'train' | 'test'].next().value,
+          );
           tot += l.dataSync()[0]!;
           totN += t.normalizer(l).dataSync()[0]!;
         });
@@ -109,9 +120,11 @@ describe('trainingCurves', () => {
     const l0 = 2.5;
     c.trainLoss.forEach((l, i) => expect(l).toBeCloseTo(l0 * 0.81 ** i, 5));
     c.eval.train!.loss.forEach((l, i) => expect(l).toBeCloseTo(l0 * 0.81 ** (2 * i), 5));
-    await expect(trainingCurves(quad, new SGD(0.1), { numSteps: 0, key: random.PRNGKey(0) })).rejects.toThrow(/numSteps must be a positive integer/);
-    await expect(trainingCurves(task, new SGD(0.1), { numSteps: 1, key: random.PRNGKey(0), splits: ['valid'] })).rejects.toThrow(
-      /has no data split 'valid'/,
+    await expect(trainingCurves(quad, new SGD(0.1), { numSteps: 0, key: random.PRNGKey(0) })).rejects.toThrow(
+      /numSteps must be a positive integer/,
     );
+    await expect(
+      trainingCurves(task, new SGD(0.1), { numSteps: 1, key: random.PRNGKey(0), splits: ['valid'] }),
+    ).rejects.toThrow(/has no data split 'valid'/);
   });
 });

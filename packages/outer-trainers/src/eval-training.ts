@@ -126,7 +126,9 @@ export async function trainingCurves(task: Task, opt: Optimizer, opts: TrainingC
   disposeExcept([p0, s0], state);
   const stateful = s0 !== undefined && s0 !== null;
   const vg = stateful
-    ? valueAndGrad((p: unknown, s: unknown, lk: PRNGKey, b: unknown) => task.lossWithState(p, s, lk, b), { hasAux: true })
+    ? valueAndGrad((p: unknown, s: unknown, lk: PRNGKey, b: unknown) => task.lossWithState(p, s, lk, b), {
+        hasAux: true,
+      })
     : valueAndGrad(task.loss);
   const out: TrainingCurves = { trainXs: [], trainLoss: [], evalXs: [], eval: {}, seconds: 0 };
   for (const s of splits) out.eval[s] = { loss: [], normalizedLoss: [] };
@@ -163,7 +165,12 @@ export async function trainingCurves(task: Task, opt: Optimizer, opts: TrainingC
         const [p, ms] = opt.getParamsState(state);
         const batch = batchOf(trainIt);
         if (stateful) {
-          const [[l, newState], g] = (vg as (...a: unknown[]) => [[tf.Scalar, unknown], unknown])(p, ms, lossKey!, batch);
+          const [[l, newState], g] = (vg as (...a: unknown[]) => [[tf.Scalar, unknown], unknown])(
+            p,
+            ms,
+            lossKey!,
+            batch,
+          );
           return { nextState: opt.update(state, g, { loss: l, modelState: newState, key: updateKey! }), loss: l };
         }
         const [l, g] = (vg as (...a: unknown[]) => [tf.Scalar, unknown])(p, lossKey!, batch);

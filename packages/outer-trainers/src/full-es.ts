@@ -2,8 +2,13 @@ import type { PRNGKey } from '@lopt/pytree';
 import { treeDispose } from '@lopt/pytree';
 import { disposeOuts, truncatedUnroll, unrollInfoOf, vectorSamplePerturbations } from './common.js';
 import { type EsGradOptions, esGrad } from './es-grad.js';
-import { GradientEstimator, type GradientEstimatorOut, type Metrics, type WorkerWeights } from './gradient-estimator.js';
-import { KeySequence, checkPositiveInt, disposeExcept } from './tree-utils.js';
+import {
+  GradientEstimator,
+  type GradientEstimatorOut,
+  type Metrics,
+  type WorkerWeights,
+} from './gradient-estimator.js';
+import { checkPositiveInt, disposeExcept, KeySequence } from './tree-utils.js';
 import type { TruncatedStep } from './truncated-step.js';
 import { NeverEndingTruncationSchedule, type TruncationSchedule } from './truncation-schedule.js';
 
@@ -64,7 +69,8 @@ export class FullES<Theta = unknown> extends GradientEstimator<Theta, EmptyState
     this.stepsPerJit = opts.stepsPerJit ?? 10;
     this.lossType = opts.lossType ?? 'avg';
     checkPositiveInt(this.stepsPerJit, 'FullES: stepsPerJit');
-    if (!['avg', 'min', 'last'].includes(this.lossType)) throw new Error(`FullES: unsupported lossType '${this.lossType}'`);
+    if (!['avg', 'min', 'last'].includes(this.lossType))
+      throw new Error(`FullES: unsupported lossType '${this.lossType}'`);
     this.es = { std: this.std, clipLossDiff: opts.clipLossDiff, signDeltaLossScalar: opts.signDeltaLossScalar };
     requireNeverEnding(truncatedStep, 'FullES');
   }
@@ -91,16 +97,42 @@ export class FullES<Theta = unknown> extends GradientEstimator<Theta, EmptyState
       throw new Error('FullES: the truncation schedule must have a length (not NeverEndingTruncationSchedule)');
     }
     const length = Math.max(Math.floor(trunc.length / this.stepsPerJit) * this.stepsPerJit, this.stepsPerJit);
-    let p = this.truncatedStep.initStepState(pert.pTheta, outerState, k, { thetaIsVector: true, numStepsOverride: length });
-    let n = this.truncatedStep.initStepState(pert.nTheta, outerState, k, { thetaIsVector: true, numStepsOverride: length });
+    let p = this.truncatedStep.initStepState(pert.pTheta, outerState, k, {
+      thetaIsVector: true,
+      numStepsOverride: length,
+    });
+    let n = this.truncatedStep.initStepState(pert.nTheta, outerState, k, {
+      thetaIsVector: true,
+      numStepsOverride: length,
+    });
     const pLoss: number[][] = [];
     const nLoss: number[][] = [];
     let info = undefined as ReturnType<typeof unrollInfoOf> | undefined;
     for (let i = 0; i < length / this.stepsPerJit; i++) {
       const datas = this.truncatedStep.getBatch(this.stepsPerJit);
       const uk = rng.next();
-      const [p2, pys] = truncatedUnroll(this.truncatedStep, this.stepsPerJit, true, pert.pTheta, uk, p, datas, outerState, length);
-      const [n2, nys] = truncatedUnroll(this.truncatedStep, this.stepsPerJit, true, pert.nTheta, uk, n, datas, outerState, length);
+      const [p2, pys] = truncatedUnroll(
+        this.truncatedStep,
+        this.stepsPerJit,
+        true,
+        pert.pTheta,
+        uk,
+        p,
+        datas,
+        outerState,
+        length,
+      );
+      const [n2, nys] = truncatedUnroll(
+        this.truncatedStep,
+        this.stepsPerJit,
+        true,
+        pert.nTheta,
+        uk,
+        n,
+        datas,
+        outerState,
+        length,
+      );
       disposeExcept(p, p2);
       disposeExcept(n, n2);
       p = p2;

@@ -2,7 +2,12 @@ import { type PRNGKey, random, valueAndGrad } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 import { truncatedUnroll } from './common.js';
 import { type EmptyState, requireNeverEnding } from './full-es.js';
-import { GradientEstimator, type GradientEstimatorOut, type Metrics, type WorkerWeights } from './gradient-estimator.js';
+import {
+  GradientEstimator,
+  type GradientEstimatorOut,
+  type Metrics,
+  type WorkerWeights,
+} from './gradient-estimator.js';
 import { disposeExcept } from './tree-utils.js';
 import { maskedMeanLoss } from './truncated-grad.js';
 import type { TruncatedStep } from './truncated-step.js';
@@ -34,7 +39,8 @@ export class FullGrad<Theta = unknown> extends GradientEstimator<Theta, EmptySta
   ) {
     super();
     this.lossType = opts.lossType ?? 'avg';
-    if (this.lossType !== 'avg' && this.lossType !== 'last') throw new Error(`FullGrad: unsupported lossType '${this.lossType}'`);
+    if (this.lossType !== 'avg' && this.lossType !== 'last')
+      throw new Error(`FullGrad: unsupported lossType '${this.lossType}'`);
     requireNeverEnding(truncatedStep, 'FullGrad');
   }
 

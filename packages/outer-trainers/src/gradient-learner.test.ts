@@ -3,8 +3,13 @@ import { type PRNGKey, random, treeDispose } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { esGrad, processDelta } from './es-grad.js';
-import { GradientEstimator, type GradientEstimatorOut, type Metrics, type WorkerWeights } from './gradient-estimator.js';
-import { GradientLearner, SingleMachineGradientLearner, gradientWorkerCompute } from './gradient-learner.js';
+import {
+  GradientEstimator,
+  type GradientEstimatorOut,
+  type Metrics,
+  type WorkerWeights,
+} from './gradient-estimator.js';
+import { GradientLearner, gradientWorkerCompute, SingleMachineGradientLearner } from './gradient-learner.js';
 import { VectorizedLOptTruncatedStep } from './lopt-truncated-step.js';
 import { LrWdLOpt, type LrWdTheta, lossesF64, quadFamily } from './test-helpers.js';
 import { disposeExcept } from './tree-utils.js';
@@ -36,7 +41,11 @@ class FixedEstimator extends GradientEstimator<LrWdTheta, { calls: number }> {
 describe('gradient learners', () => {
   it('averages estimators, applies the outer optimizer and counts outer iterations', () => {
     const lopt = new LrWdLOpt(0.1, 0.05);
-    const learner = new SingleMachineGradientLearner(lopt, [new FixedEstimator([1, 2], 3), new FixedEstimator([3, -2], 5)], new SGD(0.1));
+    const learner = new SingleMachineGradientLearner(
+      lopt,
+      [new FixedEstimator([1, 2], 3), new FixedEstimator([3, -2], 5)],
+      new SGD(0.1),
+    );
     let state = learner.init(random.PRNGKey(0));
     const start = tf.memory().numTensors;
     const out = learner.update(state, random.PRNGKey(1));
@@ -58,7 +67,12 @@ describe('gradient learners', () => {
   it('clips NaN losses to 20 and refuses NaN meta-gradients unless told to zero them', () => {
     const lopt = new LrWdLOpt();
     const ww = { theta: lopt.init(), thetaModelState: undefined, outerState: { outerIteration: 0 } };
-    const nanLoss = gradientWorkerCompute(ww, [new FixedEstimator([1, 1], Number.NaN)], [{ calls: 0 }], random.PRNGKey(0));
+    const nanLoss = gradientWorkerCompute(
+      ww,
+      [new FixedEstimator([1, 1], Number.NaN)],
+      [{ calls: 0 }],
+      random.PRNGKey(0),
+    );
     expect(nanLoss.toPut.meanLoss).toBe(20);
     treeDispose(nanLoss.toPut.thetaGrads);
     const bad = new FixedEstimator([Number.NaN, 1], 1);
@@ -79,7 +93,12 @@ describe('gradient learners', () => {
     expect(processDelta(5, { std: 1, clipLossDiff: 2 })).toBe(2);
     expect(processDelta(-5, { std: 1, clipLossDiff: 2 })).toBe(-2);
     expect(processDelta(-0.3, { std: 1, signDeltaLossScalar: 0.5 })).toBe(-0.5);
-    const pos = { w: tf.tensor2d([[1, 2], [3, 4]]) };
+    const pos = {
+      w: tf.tensor2d([
+        [1, 2],
+        [3, 4],
+      ]),
+    };
     // Two problems: deltas 2 and -1 -> coefficients 2/(2 sigma^2)=4, -2; mean of 4*[1,2] - 2*[3,4].
     const [mean, g] = esGrad(pos, [3, 1], [1, 2], { std: 0.5 });
     expect(mean).toBeCloseTo(1.75, 6);
@@ -98,12 +117,21 @@ describe('VectorizedLOptTruncatedStep meta-losses', () => {
     const s0 = step.initStepState(theta, { outerIteration: 0 }, random.PRNGKey(0));
     const data = step.getBatch(1)[0]!;
     const [s1, out] = step.unrollStep(theta, s0, random.PRNGKey(1), data, { outerIteration: 0 });
-    const l = lossesF64([[0.1, 0.05], [0.1, 0.05]]);
+    const l = lossesF64([
+      [0.1, 0.05],
+      [0.1, 0.05],
+    ]);
     expect(out.loss.dataSync()[0]).toBeCloseTo(l[1]!, 5);
     const ml = step.metaLossBatch(theta, s1, random.PRNGKey(2), step.getOuterBatch(1)[0]!, { outerIteration: 0 });
-    expect(Array.from(ml.dataSync()).map((x) => Number(x.toFixed(5)))).toEqual([l[1], l[1]].map((x) => Number(x!.toFixed(5))));
-    const noMeta = new VectorizedLOptTruncatedStep(quadFamily(), lopt, new ConstantTruncationSchedule(10), 2, { metaLossSplit: 'test' });
-    expect(() => noMeta.unrollStep(theta, s1, random.PRNGKey(1), { train: data.train }, { outerIteration: 0 })).toThrow(/data.meta/);
+    expect(Array.from(ml.dataSync()).map((x) => Number(x.toFixed(5)))).toEqual(
+      [l[1], l[1]].map((x) => Number(x!.toFixed(5))),
+    );
+    const noMeta = new VectorizedLOptTruncatedStep(quadFamily(), lopt, new ConstantTruncationSchedule(10), 2, {
+      metaLossSplit: 'test',
+    });
+    expect(() => noMeta.unrollStep(theta, s1, random.PRNGKey(1), { train: data.train }, { outerIteration: 0 })).toThrow(
+      /data.meta/,
+    );
     disposeExcept([s0, s1, out.loss, ml]);
     treeDispose(theta);
   });

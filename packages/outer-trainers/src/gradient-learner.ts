@@ -1,6 +1,5 @@
-import { tidy } from '@lopt/pytree';
 import type { Optimizer, OptState } from '@lopt/optimizers';
-import { type PRNGKey, random, treeLeaves, treeMap, treeNorm, treeZerosLike } from '@lopt/pytree';
+import { type PRNGKey, random, tidy, treeLeaves, treeMap, treeNorm, treeZerosLike } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 import type { GradientEstimator, Metrics, UnrollInfo, WorkerWeights } from './gradient-estimator.js';
 import { disposeExcept } from './tree-utils.js';
@@ -105,7 +104,11 @@ export class GradientLearner<Theta = unknown> {
       const grads =
         gradsList.length === 1
           ? gradsList[0]!.thetaGrads
-          : (treeMap((...xs: tf.Tensor[]) => tf.div(tf.addN(xs), xs.length), gradsList[0]!.thetaGrads, ...gradsList.slice(1).map((g) => g.thetaGrads)) as Theta);
+          : (treeMap(
+              (...xs: tf.Tensor[]) => tf.div(tf.addN(xs), xs.length),
+              gradsList[0]!.thetaGrads,
+              ...gradsList.slice(1).map((g) => g.thetaGrads),
+            ) as Theta);
       const norm = treeNorm(grads);
       metrics.thetaGradNorm = norm.dataSync()[0]!;
       return this.thetaOpt.update(state.thetaOptState, grads, { loss: tf.scalar(meanLoss), key: opts.key });
@@ -163,7 +166,9 @@ export function gradientWorkerCompute<Theta>(
     const start = Date.now();
     const [k1, rng] = random.split(k);
     k = k1!;
-    const [out, m] = est.computeGradientEstimate(workerWeights, rng!, unrollStates[i], { withSummary: opts.withMetrics });
+    const [out, m] = est.computeGradientEstimate(workerWeights, rng!, unrollStates[i], {
+      withSummary: opts.withMetrics,
+    });
     if (hasNonFinite(out.grad)) {
       if ((opts.nanGrad ?? 'error') === 'error') {
         disposeExcept(out.grad);
@@ -260,7 +265,11 @@ export class SingleMachineGradientLearner<Theta = unknown> {
   }
 
   /** One outer step. Consumes `state`: its tensors not carried into the new state are freed. */
-  update(state: SingleMachineState<Theta>, key: PRNGKey, opts: { withMetrics?: boolean } = {}): SingleMachineUpdate<Theta> {
+  update(
+    state: SingleMachineState<Theta>,
+    key: PRNGKey,
+    opts: { withMetrics?: boolean } = {},
+  ): SingleMachineUpdate<Theta> {
     const start = Date.now();
     const [key1, key2] = random.split(key);
     const ww = this.gradientLearner.getStateForWorker(state.gradientLearnerState);

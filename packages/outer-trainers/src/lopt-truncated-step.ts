@@ -1,19 +1,13 @@
-import { tidy } from '@lopt/pytree';
 import { type LearnedOptimizer, stackOptStates, stackTrees, unstackTree } from '@lopt/learned';
 import type { Optimizer, OptState } from '@lopt/optimizers';
-import { type PRNGKey, random, valueAndGrad } from '@lopt/pytree';
+import { type PRNGKey, random, tidy, valueAndGrad } from '@lopt/pytree';
 import type { Task, TaskFamily } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
-import { type BatchedLossFn, type LossesFn, autoLosses, loopedLosses, stackedLosses } from './batched-loss.js';
+import { autoLosses, type BatchedLossFn, type LossesFn, loopedLosses, stackedLosses } from './batched-loss.js';
 import type { OuterState } from './outer-state.js';
 import { nextBatch } from './task-data.js';
 import { checkPositiveInt } from './tree-utils.js';
-import type {
-  InitStepStateOptions,
-  TruncatedStep,
-  TruncatedUnrollOut,
-  UnrollStepOptions,
-} from './truncated-step.js';
+import type { InitStepStateOptions, TruncatedStep, TruncatedUnrollOut, UnrollStepOptions } from './truncated-step.js';
 import type { TruncationSchedule } from './truncation-schedule.js';
 
 /**
@@ -212,7 +206,10 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
     const stackedState = stackOptStates(train.map((i) => state.innerOptState[i]!));
     if (!stackedState) return undefined;
     const stackedGrads = stackTrees(grads)!;
-    const opt = this.learnedOpt.vectorizedOptFn(train.map((i) => th(i)), true);
+    const opt = this.learnedOpt.vectorizedOptFn(
+      train.map((i) => th(i)),
+      true,
+    );
     const next = opt.update(stackedState, stackedGrads, { loss: losses, key });
     return unstackTree<OptState>(next, train.length, 'VectorizedLOptTruncatedStep');
   }
@@ -345,7 +342,9 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
         };
         const [[, aux], grads] = valueAndGrad(f, { hasAux: true })(params);
         const ls = tf.unstack(aux.losses) as tf.Scalar[];
-        const updated = withState ? undefined : this.vectorizedUpdate(theta, opts.thetaIsVector, train, state, grads, aux.losses, split2[0]![1]!);
+        const updated = withState
+          ? undefined
+          : this.vectorizedUpdate(theta, opts.thetaIsVector, train, state, grads, aux.losses, split2[0]![1]!);
         train.forEach((i, j) => {
           optStates[i] =
             updated?.[j] ??
@@ -384,7 +383,12 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
     const truncationState: unknown[] = [];
     const isDone: boolean[] = [];
     for (let i = 0; i < K; i++) {
-      const [ts, done] = this.truncSched.nextState(state.truncationState[i], nextStep[i]!, taskKeys[i]![1]!, outerState);
+      const [ts, done] = this.truncSched.nextState(
+        state.truncationState[i],
+        nextStep[i]!,
+        taskKeys[i]![1]!,
+        outerState,
+      );
       truncationState.push(ts);
       isDone.push(done);
     }

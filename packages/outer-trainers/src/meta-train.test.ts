@@ -33,7 +33,13 @@ describe('metaTrain with checkpoints', () => {
   it('learns, writes metrics lines, and leaks no tensors over outer steps', async () => {
     const learner = resumeTestLearner();
     const lines: string[] = [];
-    const first = await metaTrain({ learner, seed: 1, numSteps: 1, config: resumeTestConfig, onMetricsLine: (l) => lines.push(l) });
+    const first = await metaTrain({
+      learner,
+      seed: 1,
+      numSteps: 1,
+      config: resumeTestConfig,
+      onMetricsLine: (l) => lines.push(l),
+    });
     const start = tf.memory().numTensors;
     let state = first.state;
     for (let i = 0; i < 5; i++) state = learner.update(state, random.PRNGKey(i)).state;
@@ -42,7 +48,13 @@ describe('metaTrain with checkpoints', () => {
     const rec = parseMetricsLines(lines.join(''))[0]!;
     expect(rec.step).toBe(0);
     expect(Number.isFinite(rec.loss)).toBe(true);
-    for (const k of ['thetaGradNorm', 'meanLoss', 'time', 'TestQuadraticFamily/innerStepMean', 'TestQuadraticFamily/unrollLength']) {
+    for (const k of [
+      'thetaGradNorm',
+      'meanLoss',
+      'time',
+      'TestQuadraticFamily/innerStepMean',
+      'TestQuadraticFamily/unrollLength',
+    ]) {
       expect(rec.metrics[k]).toBeTypeOf('number');
     }
   });
@@ -52,7 +64,16 @@ describe('metaTrain with checkpoints', () => {
     const metrics = join(dir, 'run.jsonl');
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', '--conditions=@lopt/source', join(here, 'meta-train-child.fixture.ts'), ckpt, metrics, String(STEPS), '100'],
+      [
+        '--import',
+        'tsx',
+        '--conditions=@lopt/source',
+        join(here, 'meta-train-child.fixture.ts'),
+        ckpt,
+        metrics,
+        String(STEPS),
+        '100',
+      ],
       { cwd: join(here, '..'), stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';
@@ -84,9 +105,21 @@ describe('metaTrain with checkpoints', () => {
     disposeExcept(saved.state);
 
     const learner = resumeTestLearner();
-    const resumed = await metaTrain({ learner, seed: resumeTestConfig.seed, numSteps: STEPS, config: resumeTestConfig, store: fileCheckpointStore(ckpt), checkpointEvery: 5 });
+    const resumed = await metaTrain({
+      learner,
+      seed: resumeTestConfig.seed,
+      numSteps: STEPS,
+      config: resumeTestConfig,
+      store: fileCheckpointStore(ckpt),
+      checkpointEvery: 5,
+    });
     expect(resumed.resumedFrom).toBe(saved.outerIteration);
-    const straight = await metaTrain({ learner, seed: resumeTestConfig.seed, numSteps: STEPS, config: resumeTestConfig });
+    const straight = await metaTrain({
+      learner,
+      seed: resumeTestConfig.seed,
+      numSteps: STEPS,
+      config: resumeTestConfig,
+    });
     const a = thetaBits(learner.getMetaParams(resumed.state));
     const b = thetaBits(learner.getMetaParams(straight.state));
     expect(a).toEqual(b);
@@ -103,16 +136,26 @@ describe('metaTrain with checkpoints', () => {
     const run = await metaTrain({ learner, seed: 3, numSteps: 2, config: resumeTestConfig, store });
     disposeExcept(run.state);
     // The refusal names the settings that differ.
-    await expect(metaTrain({ learner, seed: 3, numSteps: 4, config: { ...resumeTestConfig, K: 8, truncLength: 3 }, store })).rejects.toThrow(
+    await expect(
+      metaTrain({ learner, seed: 3, numSteps: 4, config: { ...resumeTestConfig, K: 8, truncLength: 3 }, store }),
+    ).rejects.toThrow(
       /another configuration \(settings differ \(checkpoint -> this run\): K: 4 -> 8; truncLength: 2 -> 3\)/,
     );
-    await expect(metaTrain({ learner, seed: 4, numSteps: 4, config: { ...resumeTestConfig, seed: 4 }, store })).rejects.toThrow(/seed: 7 -> 4/);
-    await expect(metaTrain({ learner, seed: 4, numSteps: 4, config: resumeTestConfig, store })).rejects.toThrow(/another seed/);
-    const ck = deserializeCheckpoint<LrWdTheta>(store.text!);
-    expect(() => deserializeCheckpoint(store.text!, { thetaTemplate: { lr: tf.zeros([2]), wd: ck.state.gradientLearnerState.thetaOptState.params.wd } })).toThrow(
-      /checkpoint theta does not match at \.lr: expected \[2\] float32, got \[\] float32/,
+    await expect(
+      metaTrain({ learner, seed: 4, numSteps: 4, config: { ...resumeTestConfig, seed: 4 }, store }),
+    ).rejects.toThrow(/seed: 7 -> 4/);
+    await expect(metaTrain({ learner, seed: 4, numSteps: 4, config: resumeTestConfig, store })).rejects.toThrow(
+      /another seed/,
     );
-    expect(() => deserializeCheckpoint(store.text!, { thetaTemplate: { logLr: tf.scalar(0) } })).toThrow(/missing leaf \.logLr/);
+    const ck = deserializeCheckpoint<LrWdTheta>(store.text!);
+    expect(() =>
+      deserializeCheckpoint(store.text!, {
+        thetaTemplate: { lr: tf.zeros([2]), wd: ck.state.gradientLearnerState.thetaOptState.params.wd },
+      }),
+    ).toThrow(/checkpoint theta does not match at \.lr: expected \[2\] float32, got \[\] float32/);
+    expect(() => deserializeCheckpoint(store.text!, { thetaTemplate: { logLr: tf.scalar(0) } })).toThrow(
+      /missing leaf \.logLr/,
+    );
     expect(() => deserializeCheckpoint(store.text!.slice(0, 100))).toThrow(/corrupt or truncated/);
     expect(() => deserializeCheckpoint('{"format":"other"}')).toThrow(/not a lopt-outer-trainers-checkpoint/);
     // A round trip keeps every bit of the state.
@@ -126,10 +169,22 @@ describe('metaTrain with checkpoints', () => {
     const learner = resumeTestLearner();
     const store = memoryStore();
     let position = 0;
-    const dataState = { get: () => ({ position }), set: (s: unknown) => (position = (s as { position: number }).position) };
-    const run = await metaTrain({ learner, seed: 5, numSteps: 3, config: resumeTestConfig, store, checkpointEvery: 1, onStep: () => {
+    const dataState = {
+      get: () => ({ position }),
+      set: (s: unknown) => (position = (s as { position: number }).position),
+    };
+    const run = await metaTrain({
+      learner,
+      seed: 5,
+      numSteps: 3,
+      config: resumeTestConfig,
+      store,
+      checkpointEvery: 1,
+      onStep: () => {
         position += 10;
-      }, dataState });
+      },
+      dataState,
+    });
     disposeExcept(run.state);
     position = -1;
     const resumed = await metaTrain({ learner, seed: 5, numSteps: 3, config: resumeTestConfig, store, dataState });
@@ -164,9 +219,16 @@ describe('metaTrain with checkpoints', () => {
     disposeExcept(deserializeCheckpoint(store.text!).state);
     disposeExcept(first.state);
     let started: unknown;
-    const resumed = await metaTrain({ learner, seed: resumeTestConfig.seed, numSteps: 12, config: resumeTestConfig, store, onStart: (s) => {
+    const resumed = await metaTrain({
+      learner,
+      seed: resumeTestConfig.seed,
+      numSteps: 12,
+      config: resumeTestConfig,
+      store,
+      onStart: (s) => {
         started = s;
-      } });
+      },
+    });
     expect(started).toEqual({ resumedFrom: 7, resumed: true });
     expect(resumed).toMatchObject({ stopped: false, step: 12, resumedFrom: 7 });
     const straight = await metaTrain({ learner, seed: resumeTestConfig.seed, numSteps: 12, config: resumeTestConfig });

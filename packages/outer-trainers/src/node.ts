@@ -3,7 +3,17 @@
  * File I/O for meta-training in Node: atomic checkpoint files and JSON-lines metrics.
  * Import from `@lopt/outer-trainers/node`; the main entry stays browser-safe.
  */
-import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import type { CheckpointStore } from './meta-train.js';
 
 /**

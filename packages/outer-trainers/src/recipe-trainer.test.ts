@@ -19,7 +19,13 @@ const TINY: Recipe = {
     components: [
       {
         distribution: 'ImageMLPDistribution',
-        options: { datasets: ['fashion_mnist', 'mnist'], imageSize: [4, 6], batchSize: [8, 12], hiddenSize: [8, 10], numLayers: [1] },
+        options: {
+          datasets: ['fashion_mnist', 'mnist'],
+          imageSize: [4, 6],
+          batchSize: [8, 12],
+          hiddenSize: [8, 10],
+          numLayers: [1],
+        },
         augmentation: [{ kind: 'none' }, { kind: 'reparamWeights', range: [0.5, 2] }],
       },
     ],
@@ -50,7 +56,11 @@ describe('RecipeTrainer', () => {
     const start = tf.memory().numTensors;
     const families: string[] = [];
     const lines: string[] = [];
-    const full = await RecipeTrainer.create(TINY, { data: DATA, onFamily: (j, name) => families.push(`${j}:${name}`), onMetricsLine: (l) => lines.push(l) });
+    const full = await RecipeTrainer.create(TINY, {
+      data: DATA,
+      onFamily: (j, name) => families.push(`${j}:${name}`),
+      onMetricsLine: (l) => lines.push(l),
+    });
     const theta0 = flat(full.theta());
     const losses = await full.run();
     expect(losses).toHaveLength(4);
@@ -80,11 +90,15 @@ describe('RecipeTrainer', () => {
     expect(tf.memory().numTensors).toBe(start);
 
     // Another recipe cannot resume this checkpoint.
-    await expect(RecipeTrainer.create({ ...TINY, seed: 4 }, { data: DATA, store })).rejects.toThrow(/fingerprint|configuration/i);
+    await expect(RecipeTrainer.create({ ...TINY, seed: 4 }, { data: DATA, store })).rejects.toThrow(
+      /fingerprint|configuration/i,
+    );
   });
 
   test("the repository's adafac-small-fc-v1 recipe builds its families and runs an outer step", async () => {
-    const recipe = JSON.parse(readFileSync(new URL('../../../recipes/adafac-small-fc-v1.json', import.meta.url), 'utf8')) as Recipe;
+    const recipe = JSON.parse(
+      readFileSync(new URL('../../../recipes/adafac-small-fc-v1.json', import.meta.url), 'utf8'),
+    ) as Recipe;
     // Its distribution, learned optimizer and outer optimizer as they are; a shorter truncation keeps the test short.
     recipe.estimator = { ...recipe.estimator, numTasks: 2, truncLength: 5 };
     const names: string[] = [];

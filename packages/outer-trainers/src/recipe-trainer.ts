@@ -9,10 +9,14 @@ import { VectorizedLOptTruncatedStep } from './lopt-truncated-step.js';
 import type { CheckpointStore } from './meta-train.js';
 import { metricsLine } from './metrics.js';
 import { parseRecipe, type Recipe, recipeIdentity } from './recipe.js';
+import { checkPositiveInt, disposeExcept } from './tree-utils.js';
 import { TruncatedES } from './truncated-es.js';
 import { TruncatedPES } from './truncated-pes.js';
-import { ConstantTruncationSchedule, LogUniformLengthSchedule, type TruncationSchedule } from './truncation-schedule.js';
-import { checkPositiveInt, disposeExcept } from './tree-utils.js';
+import {
+  ConstantTruncationSchedule,
+  LogUniformLengthSchedule,
+  type TruncationSchedule,
+} from './truncation-schedule.js';
 
 /** Options of {@link RecipeTrainer.create}. */
 export interface RecipeTrainerOptions {
@@ -156,13 +160,17 @@ export class RecipeTrainer {
     }
     const estimators = families.map((f) => buildEstimator(recipe, f, lopt));
     let thetaOpt: Optimizer = new Adam(recipe.outerOptimizer.learningRate);
-    if (recipe.outerOptimizer.gradClip !== undefined) thetaOpt = new GradientClipOptimizer(thetaOpt, recipe.outerOptimizer.gradClip);
+    if (recipe.outerOptimizer.gradClip !== undefined)
+      thetaOpt = new GradientClipOptimizer(thetaOpt, recipe.outerOptimizer.gradClip);
     const learner = new SingleMachineGradientLearner(lopt, estimators, thetaOpt);
     let state: SingleMachineState<unknown>;
     if (text !== undefined) {
       const fresh = learner.gradientLearner.init(random.split(runKey)[0]!);
       try {
-        const ckpt = deserializeCheckpoint<unknown>(text, { fingerprint, thetaTemplate: learner.gradientLearner.getMetaParams(fresh) });
+        const ckpt = deserializeCheckpoint<unknown>(text, {
+          fingerprint,
+          thetaTemplate: learner.gradientLearner.getMetaParams(fresh),
+        });
         if (ckpt.key[0] !== runKey[0] || ckpt.key[1] !== runKey[1]) {
           disposeExcept(ckpt.state);
           throw new Error('checkpoint: it was written with another seed');
@@ -288,11 +296,17 @@ async function drawFamily(
   try {
     return [await distribution.familyFn(cfg, { ...data, key: random.foldIn(k, 1) }), cfg];
   } catch (e) {
-    throw new Error(`recipe ${recipe.name}: could not build the family ${JSON.stringify(cfg)}: ${(e as Error).message}`);
+    throw new Error(
+      `recipe ${recipe.name}: could not build the family ${JSON.stringify(cfg)}: ${(e as Error).message}`,
+    );
   }
 }
 
-function buildEstimator(recipe: Recipe, family: TaskFamily, lopt: LearnedOptimizer<unknown>): GradientEstimator<unknown> {
+function buildEstimator(
+  recipe: Recipe,
+  family: TaskFamily,
+  lopt: LearnedOptimizer<unknown>,
+): GradientEstimator<unknown> {
   const [sched, maxLength] = schedule(recipe);
   const step = new VectorizedLOptTruncatedStep(family, lopt, sched, recipe.estimator.numTasks, {
     randomInitialIterationOffset: maxLength,

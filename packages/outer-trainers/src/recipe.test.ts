@@ -15,7 +15,13 @@ const TINY: Recipe = {
     components: [
       {
         distribution: 'ImageMLPDistribution',
-        options: { datasets: ['fashion_mnist'], imageSize: [4, 6], batchSize: [8, 12], hiddenSize: [8, 10], numLayers: [1] },
+        options: {
+          datasets: ['fashion_mnist'],
+          imageSize: [4, 6],
+          batchSize: [8, 12],
+          hiddenSize: [8, 10],
+          numLayers: [1],
+        },
         augmentation: [{ kind: 'none' }, { kind: 'reparamWeights', range: [0.5, 2] }],
       },
     ],
@@ -45,7 +51,10 @@ describe('parseRecipe', () => {
     expect(r.learnedOptimizer).toEqual({ name: 'AdafacMLPLOpt', options: { hiddenSize: 4, hiddenLayers: 2 } });
     expect(r.estimator.name).toBe('TruncatedPES');
     expect(new AdafacMLPLOpt(r.learnedOptimizer.options).hiddenSize).toBe(4);
-    expect(r.taskDistribution.components.map((c) => c.distribution)).toEqual(['ImageMLPDistribution', 'ImageConvDistribution']);
+    expect(r.taskDistribution.components.map((c) => c.distribution)).toEqual([
+      'ImageMLPDistribution',
+      'ImageConvDistribution',
+    ]);
   });
 
   test('accepts text or objects, and the identity leaves out the run length', () => {
@@ -57,14 +66,30 @@ describe('parseRecipe', () => {
 
   test.each([
     [['estimatr'], { name: 'TruncatedPES' }, /recipe: unknown key 'estimatr' \(did you mean 'estimator'\?\)/],
-    [['estimator', 'trunc_length'], 5, /recipe\.estimator: unknown key 'trunc_length' \(did you mean 'truncLength'\?\)/],
-    [['learnedOptimizer', 'name'], 'AdafacMlpLopt', /recipe\.learnedOptimizer\.name: unknown name "AdafacMlpLopt" \(did you mean 'AdafacMLPLOpt'\?\)/],
+    [
+      ['estimator', 'trunc_length'],
+      5,
+      /recipe\.estimator: unknown key 'trunc_length' \(did you mean 'truncLength'\?\)/,
+    ],
+    [
+      ['learnedOptimizer', 'name'],
+      'AdafacMlpLopt',
+      /recipe\.learnedOptimizer\.name: unknown name "AdafacMlpLopt" \(did you mean 'AdafacMLPLOpt'\?\)/,
+    ],
     [['learnedOptimizer', 'options'], { hidden: 4 }, /recipe\.learnedOptimizer\.options: unknown key 'hidden'/],
-    [['estimator', 'name'], 'FullES', /recipe\.estimator\.name: unknown name "FullES"; one of: TruncatedPES, TruncatedES/],
+    [
+      ['estimator', 'name'],
+      'FullES',
+      /recipe\.estimator\.name: unknown name "FullES"; one of: TruncatedPES, TruncatedES/,
+    ],
     [['format'], 'gin', /recipe\.format: expected 'lopt-meta-training-recipe'/],
     [['version'], 2, /recipe\.version: this library reads version 1, got 2/],
     [['seed'], undefined, /recipe: missing required key 'seed'/],
-    [['outerOptimizer', 'learningRate'], -1, /recipe\.outerOptimizer\.learningRate: expected a positive number, got -1/],
+    [
+      ['outerOptimizer', 'learningRate'],
+      -1,
+      /recipe\.outerOptimizer\.learningRate: expected a positive number, got -1/,
+    ],
     [['truncationSchedule', 'length'], 5, /length \(5\) must be a multiple of recipe\.estimator\.truncLength \(2\)/],
     [
       ['taskDistribution', 'components'],

@@ -7,7 +7,15 @@ export const RECIPE_VERSION = 1;
 
 /** The learned optimizers a recipe can name, with the options each takes. */
 export const RECIPE_LOPTS: Readonly<Record<string, readonly string[]>> = {
-  AdafacMLPLOpt: ['expMult', 'stepMult', 'hiddenSize', 'hiddenLayers', 'initialMomentumDecays', 'initialRmsDecays', 'initialAdafactorDecays'],
+  AdafacMLPLOpt: [
+    'expMult',
+    'stepMult',
+    'hiddenSize',
+    'hiddenLayers',
+    'initialMomentumDecays',
+    'initialRmsDecays',
+    'initialAdafactorDecays',
+  ],
   MLPLOpt: ['expMult', 'stepMult', 'hiddenSize', 'hiddenLayers'],
 };
 
@@ -124,29 +132,40 @@ function hint(name: string, allowed: readonly string[]): string {
   return d <= Math.max(2, Math.floor(name.length / 3)) ? ` (did you mean '${best}'?)` : '';
 }
 
-function object(v: unknown, path: string, allowed: readonly string[], required: readonly string[]): Record<string, unknown> {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new RecipeError(`${path}: expected an object, got ${JSON.stringify(v)}`);
+function object(
+  v: unknown,
+  path: string,
+  allowed: readonly string[],
+  required: readonly string[],
+): Record<string, unknown> {
+  if (v === null || typeof v !== 'object' || Array.isArray(v))
+    throw new RecipeError(`${path}: expected an object, got ${JSON.stringify(v)}`);
   const o = v as Record<string, unknown>;
   for (const k of Object.keys(o)) {
-    if (!allowed.includes(k)) throw new RecipeError(`${path}: unknown key '${k}'${hint(k, allowed)}; allowed keys: ${allowed.join(', ')}`);
+    if (!allowed.includes(k))
+      throw new RecipeError(`${path}: unknown key '${k}'${hint(k, allowed)}; allowed keys: ${allowed.join(', ')}`);
   }
   for (const k of required) if (o[k] === undefined) throw new RecipeError(`${path}: missing required key '${k}'`);
   return o;
 }
 
 function int(v: unknown, path: string, min: number): number {
-  if (!Number.isInteger(v) || (v as number) < min) throw new RecipeError(`${path}: expected an integer >= ${min}, got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(v) || (v as number) < min)
+    throw new RecipeError(`${path}: expected an integer >= ${min}, got ${JSON.stringify(v)}`);
   return v as number;
 }
 
 function positive(v: unknown, path: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new RecipeError(`${path}: expected a positive number, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+    throw new RecipeError(`${path}: expected a positive number, got ${JSON.stringify(v)}`);
   return v;
 }
 
 function oneOf<T extends string>(v: unknown, path: string, allowed: readonly T[]): T {
   if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
-    throw new RecipeError(`${path}: unknown name ${JSON.stringify(v)}${typeof v === 'string' ? hint(v, allowed) : ''}; one of: ${allowed.join(', ')}`);
+    throw new RecipeError(
+      `${path}: unknown name ${JSON.stringify(v)}${typeof v === 'string' ? hint(v, allowed) : ''}; one of: ${allowed.join(', ')}`,
+    );
   }
   return v as T;
 }
@@ -181,14 +200,20 @@ export function parseRecipe(input: string | unknown): Recipe {
     'outerSteps',
     'checkpointEvery',
   ]);
-  if (r.format !== RECIPE_FORMAT) throw new RecipeError(`recipe.format: expected '${RECIPE_FORMAT}', got ${JSON.stringify(r.format)}`);
+  if (r.format !== RECIPE_FORMAT)
+    throw new RecipeError(`recipe.format: expected '${RECIPE_FORMAT}', got ${JSON.stringify(r.format)}`);
   if (r.version !== RECIPE_VERSION) {
-    throw new RecipeError(`recipe.version: this library reads version ${RECIPE_VERSION}, got ${JSON.stringify(r.version)}`);
+    throw new RecipeError(
+      `recipe.version: this library reads version ${RECIPE_VERSION}, got ${JSON.stringify(r.version)}`,
+    );
   }
   if (typeof r.name !== 'string' || !/^[A-Za-z0-9._-]+$/.test(r.name)) {
-    throw new RecipeError(`recipe.name: expected a name of letters, digits, '.', '_' and '-', got ${JSON.stringify(r.name)}`);
+    throw new RecipeError(
+      `recipe.name: expected a name of letters, digits, '.', '_' and '-', got ${JSON.stringify(r.name)}`,
+    );
   }
-  if (r.description !== undefined && typeof r.description !== 'string') throw new RecipeError('recipe.description: expected text');
+  if (r.description !== undefined && typeof r.description !== 'string')
+    throw new RecipeError('recipe.description: expected text');
   int(r.seed, 'recipe.seed', 0);
 
   const lo = object(r.learnedOptimizer, 'recipe.learnedOptimizer', ['name', 'options'], ['name']);
@@ -202,29 +227,51 @@ export function parseRecipe(input: string | unknown): Recipe {
     throw new RecipeError((e as Error).message);
   }
 
-  const est = object(r.estimator, 'recipe.estimator', ['name', 'numTasks', 'truncLength', 'std'], ['name', 'numTasks', 'truncLength']);
+  const est = object(
+    r.estimator,
+    'recipe.estimator',
+    ['name', 'numTasks', 'truncLength', 'std'],
+    ['name', 'numTasks', 'truncLength'],
+  );
   oneOf(est.name, 'recipe.estimator.name', RECIPE_ESTIMATORS);
   int(est.numTasks, 'recipe.estimator.numTasks', 1);
   const L = int(est.truncLength, 'recipe.estimator.truncLength', 1);
   if (est.std !== undefined) positive(est.std, 'recipe.estimator.std');
 
-  const ts = object(r.truncationSchedule, 'recipe.truncationSchedule', ['name', 'minLength', 'maxLength', 'length'], ['name']);
+  const ts = object(
+    r.truncationSchedule,
+    'recipe.truncationSchedule',
+    ['name', 'minLength', 'maxLength', 'length'],
+    ['name'],
+  );
   const sname = oneOf(ts.name, 'recipe.truncationSchedule.name', RECIPE_SCHEDULES);
   if (sname === 'LogUniformLengthSchedule') {
     object(ts, 'recipe.truncationSchedule', ['name', 'minLength', 'maxLength'], ['minLength', 'maxLength']);
     const min = int(ts.minLength, 'recipe.truncationSchedule.minLength', 1);
     const max = int(ts.maxLength, 'recipe.truncationSchedule.maxLength', 1);
-    if (max <= min) throw new RecipeError(`recipe.truncationSchedule: maxLength (${max}) must be larger than minLength (${min})`);
-    if (L > min) throw new RecipeError(`recipe.estimator.truncLength (${L}) must not exceed recipe.truncationSchedule.minLength (${min})`);
+    if (max <= min)
+      throw new RecipeError(`recipe.truncationSchedule: maxLength (${max}) must be larger than minLength (${min})`);
+    if (L > min)
+      throw new RecipeError(
+        `recipe.estimator.truncLength (${L}) must not exceed recipe.truncationSchedule.minLength (${min})`,
+      );
   } else {
     object(ts, 'recipe.truncationSchedule', ['name', 'length'], ['length']);
     const len = int(ts.length, 'recipe.truncationSchedule.length', 1);
-    if (len % L !== 0) throw new RecipeError(`recipe.truncationSchedule.length (${len}) must be a multiple of recipe.estimator.truncLength (${L})`);
+    if (len % L !== 0)
+      throw new RecipeError(
+        `recipe.truncationSchedule.length (${len}) must be a multiple of recipe.estimator.truncLength (${L})`,
+      );
   }
   if (r.numEstimators !== undefined) int(r.numEstimators, 'recipe.numEstimators', 1);
   if (r.resampleEvery !== undefined) int(r.resampleEvery, 'recipe.resampleEvery', 0);
 
-  const oo = object(r.outerOptimizer, 'recipe.outerOptimizer', ['name', 'learningRate', 'gradClip'], ['name', 'learningRate']);
+  const oo = object(
+    r.outerOptimizer,
+    'recipe.outerOptimizer',
+    ['name', 'learningRate', 'gradClip'],
+    ['name', 'learningRate'],
+  );
   oneOf(oo.name, 'recipe.outerOptimizer.name', ['Adam']);
   positive(oo.learningRate, 'recipe.outerOptimizer.learningRate');
   if (oo.gradClip !== undefined) positive(oo.gradClip, 'recipe.outerOptimizer.gradClip');

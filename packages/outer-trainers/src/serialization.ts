@@ -82,7 +82,9 @@ export function encodeTree(tree: unknown, path = ''): EncodedTree {
     for (const k of Object.keys(tree).sort()) out[k] = encodeTree(tree[k], `${path}.${k}`);
     return out;
   }
-  throw new Error(`encodeTree: cannot store the value at ${path || '<root>'} (${Object.prototype.toString.call(tree)})`);
+  throw new Error(
+    `encodeTree: cannot store the value at ${path || '<root>'} (${Object.prototype.toString.call(tree)})`,
+  );
 }
 
 /** Rebuilds a state pytree from `encodeTree`'s output (tensors are new). */
@@ -99,7 +101,9 @@ export function decodeTree(enc: EncodedTree, path = ''): unknown {
     const size = shape.reduce((a, b) => a * b, 1);
     const width = dtype === 'bool' ? 1 : 4;
     if (bytes.length !== size * width) {
-      throw new Error(`decodeTree: the tensor at ${path || '<root>'} has ${bytes.length} bytes, expected ${size * width} for shape [${shape.join(', ')}] ${dtype}`);
+      throw new Error(
+        `decodeTree: the tensor at ${path || '<root>'} has ${bytes.length} bytes, expected ${size * width} for shape [${shape.join(', ')}] ${dtype}`,
+      );
     }
     if (dtype === 'float32') return tf.tensor(new Float32Array(bytes.buffer), shape, 'float32');
     if (dtype === 'int32') return tf.tensor(new Int32Array(bytes.buffer), shape, 'int32');

@@ -2,9 +2,9 @@
 import { LearnedOptimizer, type StackedOptState, VectorizedOptimizer } from '@lopt/learned';
 import { Optimizer, type OptState } from '@lopt/optimizers';
 import type { PRNGKey } from '@lopt/pytree';
+import { tidy } from '@lopt/pytree';
 import type { Task, TaskFamily } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
-import { tidy } from '@lopt/pytree';
 
 /** Curvatures of the test quadratic: loss = 0.5 * sum(a * p^2), p0 = P0. */
 export const A = [1, 0.5];
@@ -29,7 +29,9 @@ export function quadTask(cfg: QCfg, normScale = 1): Task<QParams, undefined, und
 }
 
 /** A family of quadratics; `sample` draws a second curvature from two values when `vary`. */
-export function quadFamily(opts: { vary?: boolean; normScale?: number } = {}): TaskFamily<QCfg, QParams, undefined, undefined> {
+export function quadFamily(
+  opts: { vary?: boolean; normScale?: number } = {},
+): TaskFamily<QCfg, QParams, undefined, undefined> {
   const taskFn = (cfg: QCfg) => quadTask(cfg, opts.normScale);
   const sample = (key: PRNGKey): QCfg => {
     return opts.vary ? { a: [1, (key[1]! % 2) + 0.5] } : { a: A.slice() };
@@ -50,7 +52,11 @@ class LrWdOptimizer extends Optimizer {
       const p = (state.params as QParams).p;
       const g = (grads as QParams).p;
       const next = tf.sub(tf.sub(p, tf.mul(this.theta.lr, g)), tf.mul(this.theta.wd, p));
-      return { params: { p: next } as P, modelState: state.modelState, iteration: tf.add(state.iteration, tf.scalar(1, 'int32')) as tf.Scalar };
+      return {
+        params: { p: next } as P,
+        modelState: state.modelState,
+        iteration: tf.add(state.iteration, tf.scalar(1, 'int32')) as tf.Scalar,
+      };
     });
   }
 }
@@ -170,11 +176,28 @@ class StackedLrWdOptimizer extends VectorizedOptimizer {
   }
   update<P>(state: StackedOptState<P>, grads: P): StackedOptState<P> {
     return tidy(() => {
-      const column = (f: (t: LrWdTheta) => tf.Scalar) => tf.reshape(tf.stack(this.thetas.map(f)), [this.numProblems, 1]);
+      const column = (f: (t: LrWdTheta) => tf.Scalar) =>
+        tf.reshape(tf.stack(this.thetas.map(f)), [this.numProblems, 1]);
       const p = (state.params as QParams).p;
       const g = (grads as QParams).p;
-      const next = tf.sub(tf.sub(p, tf.mul(column((t) => t.lr), g)), tf.mul(column((t) => t.wd), p));
-      return { params: { p: next } as P, modelState: state.modelState, iteration: tf.add<tf.Tensor1D>(state.iteration, tf.scalar(1, 'int32')) };
+      const next = tf.sub(
+        tf.sub(
+          p,
+          tf.mul(
+            column((t) => t.lr),
+            g,
+          ),
+        ),
+        tf.mul(
+          column((t) => t.wd),
+          p,
+        ),
+      );
+      return {
+        params: { p: next } as P,
+        modelState: state.modelState,
+        iteration: tf.add<tf.Tensor1D>(state.iteration, tf.scalar(1, 'int32')),
+      };
     });
   }
   get name(): string {

@@ -1,12 +1,6 @@
 import type { PRNGKey } from '@lopt/pytree';
 import { treeDispose } from '@lopt/pytree';
-import {
-  disposeOuts,
-  maskedMeanPerTask,
-  truncatedUnroll,
-  unrollInfoOf,
-  vectorSamplePerturbations,
-} from './common.js';
+import { disposeOuts, maskedMeanPerTask, truncatedUnroll, unrollInfoOf, vectorSamplePerturbations } from './common.js';
 import { type EsGradOptions, esGrad } from './es-grad.js';
 import { mergeInfo } from './full-es.js';
 import {
@@ -16,7 +10,7 @@ import {
   type UnrollInfo,
   type WorkerWeights,
 } from './gradient-estimator.js';
-import { KeySequence, checkPositiveInt, disposeExcept } from './tree-utils.js';
+import { checkPositiveInt, disposeExcept, KeySequence } from './tree-utils.js';
 import type { TruncatedStep } from './truncated-step.js';
 
 /** Throws unless `unrollLength` is a positive multiple of `stepsPerJit`. */
@@ -94,8 +88,26 @@ export class TruncatedES<Theta = unknown, S = unknown> extends GradientEstimator
     for (let i = 0; i < this.unrollLength / this.stepsPerJit; i++) {
       const datas = this.truncatedStep.getBatch(this.stepsPerJit);
       const k = rng.next();
-      const [p2, pys] = truncatedUnroll(this.truncatedStep, this.stepsPerJit, true, pert.pTheta, k, p, datas, outerState);
-      const [n2, nys] = truncatedUnroll(this.truncatedStep, this.stepsPerJit, true, pert.nTheta, k, n, datas, outerState);
+      const [p2, pys] = truncatedUnroll(
+        this.truncatedStep,
+        this.stepsPerJit,
+        true,
+        pert.pTheta,
+        k,
+        p,
+        datas,
+        outerState,
+      );
+      const [n2, nys] = truncatedUnroll(
+        this.truncatedStep,
+        this.stepsPerJit,
+        true,
+        pert.nTheta,
+        k,
+        n,
+        datas,
+        outerState,
+      );
       if (p !== state) disposeExcept(p, p2, state);
       if (n !== state) disposeExcept(n, n2, state);
       p = p2;

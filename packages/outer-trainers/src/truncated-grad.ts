@@ -1,7 +1,13 @@
 import { type PRNGKey, random, valueAndGrad } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 import { truncatedUnroll } from './common.js';
-import { GradientEstimator, type GradientEstimatorOut, type Metrics, type UnrollInfo, type WorkerWeights } from './gradient-estimator.js';
+import {
+  GradientEstimator,
+  type GradientEstimatorOut,
+  type Metrics,
+  type UnrollInfo,
+  type WorkerWeights,
+} from './gradient-estimator.js';
 import { disposeExcept } from './tree-utils.js';
 import { checkUnrollLength } from './truncated-es.js';
 import type { TruncatedStep, TruncatedUnrollOut } from './truncated-step.js';
@@ -76,7 +82,16 @@ export class TruncatedGrad<Theta = unknown, S = unknown> extends GradientEstimat
       const ys: TruncatedUnrollOut[] = [];
       for (let i = 0; i < chunks; i++) {
         const [k1] = random.split(random.foldIn(key, i));
-        const [s2, out] = truncatedUnroll(this.truncatedStep, this.stepsPerJit, false, theta, k1!, s, datas[i]!, outerState);
+        const [s2, out] = truncatedUnroll(
+          this.truncatedStep,
+          this.stepsPerJit,
+          false,
+          theta,
+          k1!,
+          s,
+          datas[i]!,
+          outerState,
+        );
         if (s !== state) disposeExcept(s, s2, state);
         s = s2;
         ys.push(...out);

@@ -1,8 +1,13 @@
-import { tidy } from '@lopt/pytree';
 import type { PRNGKey } from '@lopt/pytree';
-import { treeDispose, treeFlatten, treeMap, treeUnflatten } from '@lopt/pytree';
+import { tidy, treeDispose, treeFlatten, treeMap, treeUnflatten } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
-import { disposeOuts, truncatedUnroll, unrollInfoOf, vectorSamplePerturbations, weightedMeanOfStacked } from './common.js';
+import {
+  disposeOuts,
+  truncatedUnroll,
+  unrollInfoOf,
+  vectorSamplePerturbations,
+  weightedMeanOfStacked,
+} from './common.js';
 import { type EsGradOptions, processDelta } from './es-grad.js';
 import { mergeInfo } from './full-es.js';
 import {
@@ -12,7 +17,7 @@ import {
   type UnrollInfo,
   type WorkerWeights,
 } from './gradient-estimator.js';
-import { KeySequence, disposeExcept } from './tree-utils.js';
+import { disposeExcept, KeySequence } from './tree-utils.js';
 import { checkUnrollLength } from './truncated-es.js';
 import type { TruncatedStep } from './truncated-step.js';
 
@@ -101,8 +106,26 @@ export class TruncatedPES<Theta = unknown, S = unknown> extends GradientEstimato
     for (let i = 0; i < this.truncLength / this.stepsPerJit; i++) {
       const datas = this.truncatedStep.getBatch(this.stepsPerJit);
       const k = rng.next();
-      const [p2, pys] = truncatedUnroll(this.truncatedStep, this.stepsPerJit, true, pert.pTheta, k, p, datas, outerState);
-      const [n2, nys] = truncatedUnroll(this.truncatedStep, this.stepsPerJit, true, pert.nTheta, k, n, datas, outerState);
+      const [p2, pys] = truncatedUnroll(
+        this.truncatedStep,
+        this.stepsPerJit,
+        true,
+        pert.pTheta,
+        k,
+        p,
+        datas,
+        outerState,
+      );
+      const [n2, nys] = truncatedUnroll(
+        this.truncatedStep,
+        this.stepsPerJit,
+        true,
+        pert.nTheta,
+        k,
+        n,
+        datas,
+        outerState,
+      );
       if (i > 0) {
         disposeExcept(p, p2, n2);
         disposeExcept(n, p2, n2);
@@ -123,7 +146,10 @@ export class TruncatedPES<Theta = unknown, S = unknown> extends GradientEstimato
     const accumulator = tidy(() => {
       const [acc, def] = treeFlatten(state.accumulator as never);
       const [pos] = treeFlatten(pert.pos as never);
-      const fin = tf.tensor1d(finished.map((f) => (f ? 1 : 0)), 'bool');
+      const fin = tf.tensor1d(
+        finished.map((f) => (f ? 1 : 0)),
+        'bool',
+      );
       return treeUnflatten(
         def,
         (acc as tf.Tensor[]).map((a, j) => {
@@ -144,8 +170,7 @@ export class TruncatedPES<Theta = unknown, S = unknown> extends GradientEstimato
 function checkAccumulator(acc: unknown, theta: unknown, K: number): void {
   const a = treeFlatten(acc as never)[0] as tf.Tensor[];
   const t = treeFlatten(theta as never)[0] as tf.Tensor[];
-  const ok =
-    a.length === t.length && a.every((x, i) => x.shape.join() === [K, ...t[i]!.shape].join());
+  const ok = a.length === t.length && a.every((x, i) => x.shape.join() === [K, ...t[i]!.shape].join());
   if (!ok) {
     throw new Error(
       `TruncatedPES: the state's accumulator does not match theta with ${K} tasks (a state of another learned optimizer or numTasks?)`,
@@ -175,7 +200,8 @@ export function pesGrad<Theta>(
   let deltaAbs = 0;
   for (let k = 0; k < K; k++) {
     const deltas: number[] = [];
-    for (let t = 0; t < T; t++) deltas.push(processDelta(p.loss[t]![k]! - n.loss[t]![k]!, { std: es.std, clipLossDiff: es.clipLossDiff }));
+    for (let t = 0; t < T; t++)
+      deltas.push(processDelta(p.loss[t]![k]! - n.loss[t]![k]!, { std: es.std, clipLossDiff: es.clipLossDiff }));
     const mask = p.iteration.map((row) => row[k] !== 0);
     if (es.signDeltaLossScalar !== undefined) {
       // One sign per problem, from its mean masked difference.

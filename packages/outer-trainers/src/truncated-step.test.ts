@@ -1,18 +1,17 @@
-import { random, treeDispose } from '@lopt/pytree';
-import { QuadraticTask } from '@lopt/tasks';
 import { LearnableSGD } from '@lopt/learned';
+import { random, treeDispose } from '@lopt/pytree';
+import { QuadraticTask, singleTaskToFamily } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { VectorizedLOptTruncatedStep } from './lopt-truncated-step.js';
-import { singleTaskToFamily } from '@lopt/tasks';
-import { A, LrWdLOpt, VecLrWdLOpt, lossesF64, quadFamily } from './test-helpers.js';
+import { A, LrWdLOpt, lossesF64, quadFamily, VecLrWdLOpt } from './test-helpers.js';
+import { disposeExcept } from './tree-utils.js';
 import {
   ConstantTruncationSchedule,
   LogUniformLengthSchedule,
   NeverEndingTruncationSchedule,
   ScheduledTruncationSchedule,
 } from './truncation-schedule.js';
-import { disposeExcept } from './tree-utils.js';
 
 const outer = { outerIteration: 0 };
 
@@ -60,7 +59,12 @@ describe('VectorizedLOptTruncatedStep', () => {
   it('trains K problems, then resets a finished one with loss 0 and mask false', () => {
     const start = tf.memory().numTensors;
     const lopt = new LrWdLOpt(0.1, 0.05);
-    const step = new VectorizedLOptTruncatedStep(quadFamily({ normScale: 2 }), lopt, new ConstantTruncationSchedule(3), 2);
+    const step = new VectorizedLOptTruncatedStep(
+      quadFamily({ normScale: 2 }),
+      lopt,
+      new ConstantTruncationSchedule(3),
+      2,
+    );
     const theta = lopt.init();
     let state = step.initStepState(theta, outer, random.PRNGKey(0));
     expect(state.innerStep).toEqual([0, 0]);
@@ -103,16 +107,28 @@ describe('VectorizedLOptTruncatedStep', () => {
     const state = step.initStepState(thetas[0]!, outer, random.PRNGKey(3));
     expect(state.innerStep.some((s) => s > 0)).toBe(true);
     expect(state.innerStep.every((s) => s >= 0 && s < 50)).toBe(true);
-    const [s1, o1] = step.unrollStep(thetas, state, random.PRNGKey(4), step.getBatch(1)[0]!, outer, { thetaIsVector: true });
-    const [s2, o2] = step.unrollStep(thetas, s1, random.PRNGKey(5), step.getBatch(1)[0]!, outer, { thetaIsVector: true });
+    const [s1, o1] = step.unrollStep(thetas, state, random.PRNGKey(4), step.getBatch(1)[0]!, outer, {
+      thetaIsVector: true,
+    });
+    const [s2, o2] = step.unrollStep(thetas, s1, random.PRNGKey(5), step.getBatch(1)[0]!, outer, {
+      thetaIsVector: true,
+    });
     const l2 = Array.from(o2.loss.dataSync());
-    [0.1, 0.2, 0.3].forEach((lr, k) => expect(l2[k]).toBeCloseTo(lossesF64([[lr, 0], [lr, 0]])[1]!, 5));
-    expect(() => step.unrollStep([thetas[0]!], s2, random.PRNGKey(6), step.getBatch(1)[0]!, outer, { thetaIsVector: true })).toThrow(
-      /list of 3 thetas/,
+    [0.1, 0.2, 0.3].forEach((lr, k) =>
+      expect(l2[k]).toBeCloseTo(
+        lossesF64([
+          [lr, 0],
+          [lr, 0],
+        ])[1]!,
+        5,
+      ),
     );
-    expect(() => step.unrollStep(thetas[0]!, { ...s2, innerStep: [0] }, random.PRNGKey(6), step.getBatch(1)[0]!, outer)).toThrow(
-      /innerStep must hold 3/,
-    );
+    expect(() =>
+      step.unrollStep([thetas[0]!], s2, random.PRNGKey(6), step.getBatch(1)[0]!, outer, { thetaIsVector: true }),
+    ).toThrow(/list of 3 thetas/);
+    expect(() =>
+      step.unrollStep(thetas[0]!, { ...s2, innerStep: [0] }, random.PRNGKey(6), step.getBatch(1)[0]!, outer),
+    ).toThrow(/innerStep must hold 3/);
     o1.loss.dispose();
     o2.loss.dispose();
     disposeExcept(state);
@@ -155,15 +171,23 @@ describe('vectorized learned optimizers', () => {
     const run = (lopt: LrWdLOpt) => {
       // Length-3 truncations with random offsets: some steps reset some problems, so the
       // vectorized update also runs over subsets of the problems.
-      const step = new VectorizedLOptTruncatedStep(quadFamily({ vary: true }), lopt, new ConstantTruncationSchedule(3), 4, {
-        randomInitialIterationOffset: 3,
-      });
+      const step = new VectorizedLOptTruncatedStep(
+        quadFamily({ vary: true }),
+        lopt,
+        new ConstantTruncationSchedule(3),
+        4,
+        {
+          randomInitialIterationOffset: 3,
+        },
+      );
       const thetas = [0.1, 0.2, 0.3, 0.4].map((lr, k) => ({ lr: tf.scalar(lr), wd: tf.scalar(0.01 * k) }));
       let state = step.initStepState(thetas, outer, random.PRNGKey(0), { thetaIsVector: true });
       const losses: number[][] = [];
       const masks: boolean[][] = [];
       for (let i = 0; i < 7; i++) {
-        const [next, out] = step.unrollStep(thetas, state, random.PRNGKey(i), step.getBatch(1)[0]!, outer, { thetaIsVector: true });
+        const [next, out] = step.unrollStep(thetas, state, random.PRNGKey(i), step.getBatch(1)[0]!, outer, {
+          thetaIsVector: true,
+        });
         losses.push(Array.from(out.loss.dataSync()));
         masks.push(out.mask);
         out.loss.dispose();

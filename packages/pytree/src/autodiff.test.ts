@@ -99,7 +99,13 @@ describe('valueAndGrad / grad over pytrees', () => {
   });
 
   test('numTensors is unchanged after many gradient calls', () => {
-    const p = { a: tf.tensor([0.5, -0.5]), b: tf.tensor([[1, 2], [3, 4]]) };
+    const p = {
+      a: tf.tensor([0.5, -0.5]),
+      b: tf.tensor([
+        [1, 2],
+        [3, 4],
+      ]),
+    };
     const f = (q: typeof p) => tf.sum(tf.tanh(tf.matMul(tf.reshape(q.a, [1, 2]), q.b))) as tf.Scalar;
     const before = tf.memory().numTensors;
     for (let i = 0; i < 50; i++) {

@@ -96,7 +96,8 @@ export function valueAndGrad(
         const what = value instanceof tf.Tensor ? `a tensor of shape [${value.shape.join(', ')}]` : typeof value;
         throw new Error(`valueAndGrad: f must return a scalar tensor, got ${what}`);
       }
-      if (value.dtype !== 'float32') throw new Error(`valueAndGrad: f must return a float32 scalar, got ${value.dtype}`);
+      if (value.dtype !== 'float32')
+        throw new Error(`valueAndGrad: f must return a float32 scalar, got ${value.dtype}`);
       return value as tf.Scalar;
     };
     let value: tf.Scalar;

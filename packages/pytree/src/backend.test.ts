@@ -38,5 +38,7 @@ test('an unavailable or unknown backend is a clear error', async () => {
   await expect(setupBackend('tensorflow')).rejects.toThrow(
     /backend 'tensorflow' is unavailable: install @tensorflow\/tfjs-node or @tensorflow\/tfjs-node-gpu/,
   );
-  await expect(setupBackend('tpu')).rejects.toThrow(/backend 'tpu' is unavailable: it is not registered; known backends/);
+  await expect(setupBackend('tpu')).rejects.toThrow(
+    /backend 'tpu' is unavailable: it is not registered; known backends/,
+  );
 });

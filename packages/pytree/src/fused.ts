@@ -16,7 +16,12 @@ export const FUSED_BACKENDS = ['cpu', 'wasm'] as const;
 interface DataBackend {
   readSync(dataId: object): tf.backend_util.BackendValues;
   disposeData(dataId: object, force?: boolean): boolean;
-  makeOutput?(shape: number[], dtype: tf.DataType, memoryOffset?: number, values?: tf.backend_util.BackendValues): tf.TensorInfo;
+  makeOutput?(
+    shape: number[],
+    dtype: tf.DataType,
+    memoryOffset?: number,
+    values?: tf.backend_util.BackendValues,
+  ): tf.TensorInfo;
   makeTensorInfo?(shape: number[], dtype: tf.DataType, values?: tf.backend_util.BackendValues): tf.TensorInfo;
 }
 

@@ -7,15 +7,42 @@ import './gradients/registry.js';
 import './inspect.js';
 import * as random from './random.js';
 
-export { random };
-export type { PRNGKey } from './random.js';
+export { type Argnums, type GradOptions, type GradsOf, grad, valueAndGrad } from './autodiff.js';
+export { type BackendName, setupBackend } from './backend.js';
 export {
-  type PyTree,
-  type TreeDef,
-  type TreeMapped,
+  defineOp,
+  type FastPathCount,
+  fastPathCounts,
+  fastPathsActive,
+  fastPathsEnabled,
+  gradientDepth,
+  isRecordingGradients,
+  type Op,
+  type OpDefinition,
+  resetFastPathCounts,
+  setFastPathsEnabled,
+} from './fast-op.js';
+export {
+  FUSED_BACKENDS,
+  type FusedContext,
+  type FusedOutput,
+  kernelRegistered,
+  type Mat,
+  registerFusedKernel,
+  runFusedKernel,
+} from './fused.js';
+export { ensureGradients, registeredGradientKernels } from './gradients/registry.js';
+export { logSoftmax, logSumExp, stopGradient } from './ops.js';
+export type { PRNGKey } from './random.js';
+export { type Raveled, ravelPytree } from './ravel.js';
+export {
   assertSameStructure,
   isLeaf,
   isPlainObject,
+  type PyTree,
+  type TreeDef,
+  type TreeMapped,
+  tidy,
   treeAdd,
   treeDefEqual,
   treeDefNumLeaves,
@@ -29,33 +56,6 @@ export {
   treeStructure,
   treeSub,
   treeUnflatten,
-  tidy,
   treeZerosLike,
 } from './tree.js';
-export { type Raveled, ravelPytree } from './ravel.js';
-export { type Argnums, type GradOptions, type GradsOf, grad, valueAndGrad } from './autodiff.js';
-export { ensureGradients, registeredGradientKernels } from './gradients/registry.js';
-export { logSoftmax, logSumExp, stopGradient } from './ops.js';
-export { type BackendName, setupBackend } from './backend.js';
-export {
-  type FusedContext,
-  type FusedOutput,
-  type Mat,
-  FUSED_BACKENDS,
-  kernelRegistered,
-  registerFusedKernel,
-  runFusedKernel,
-} from './fused.js';
-export {
-  type FastPathCount,
-  type Op,
-  type OpDefinition,
-  defineOp,
-  fastPathCounts,
-  fastPathsActive,
-  fastPathsEnabled,
-  gradientDepth,
-  isRecordingGradients,
-  resetFastPathCounts,
-  setFastPathsEnabled,
-} from './fast-op.js';
+export { random };

@@ -12,7 +12,10 @@ test('stopGradient passes values and blocks gradients', () => {
 });
 
 test('logSumExp and logSoftmax are stable for large logits', () => {
-  const x = tf.tensor([[1000, 1000], [0, Math.log(3)]]);
+  const x = tf.tensor([
+    [1000, 1000],
+    [0, Math.log(3)],
+  ]);
   const lse = logSumExp(x, -1);
   const ls = logSoftmax(x);
   expect(lse.dataSync()[0]).toBeCloseTo(1000 + Math.log(2), 3);

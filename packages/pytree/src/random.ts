@@ -18,7 +18,9 @@ export function isPRNGKey(x: unknown): x is PRNGKey {
 
 function checkKey(key: unknown, fn: string): asserts key is PRNGKey {
   if (!isPRNGKey(key)) {
-    throw new TypeError(`random.${fn}: expected a PRNG key (from random.PRNGKey(seed) or random.split), got ${String(key)}`);
+    throw new TypeError(
+      `random.${fn}: expected a PRNG key (from random.PRNGKey(seed) or random.split), got ${String(key)}`,
+    );
   }
 }
 

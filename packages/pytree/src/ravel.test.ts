@@ -5,7 +5,13 @@ import { ravelPytree } from './ravel.js';
 import { treeDispose } from './tree.js';
 
 test('ravelPytree flattens in tree order and unravel inverts it', () => {
-  const tree = { b: tf.tensor([[1, 2], [3, 4]]), a: tf.tensor([5]) };
+  const tree = {
+    b: tf.tensor([
+      [1, 2],
+      [3, 4],
+    ]),
+    a: tf.tensor([5]),
+  };
   const before = tf.memory().numTensors;
   const { flat, unravel, sizes } = ravelPytree(tree);
   expect(Array.from(flat.dataSync())).toEqual([5, 1, 2, 3, 4]);

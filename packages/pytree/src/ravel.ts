@@ -29,7 +29,12 @@ export function ravelPytree<T>(tree: T): Raveled<T> {
   const sizes = leaves.map((l) => l.size);
   const total = sizes.reduce((a, b) => a + b, 0);
   const flat = tf.tidy(() =>
-    leaves.length === 0 ? tf.zeros([0]) : tf.concat(leaves.map((l) => tf.reshape(tf.cast(l, 'float32'), [-1])), 0),
+    leaves.length === 0
+      ? tf.zeros([0])
+      : tf.concat(
+          leaves.map((l) => tf.reshape(tf.cast(l, 'float32'), [-1])),
+          0,
+        ),
   ) as tf.Tensor1D;
   const unravel = (v: tf.Tensor1D): T => {
     if (v.rank !== 1 || v.size !== total) {

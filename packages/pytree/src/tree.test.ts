@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
 import {
   assertSameStructure,
+  tidy,
   treeAdd,
   treeDefEqual,
   treeDispose,
@@ -14,7 +15,6 @@ import {
   treeStructure,
   treeSub,
   treeUnflatten,
-  tidy,
   treeZerosLike,
 } from './tree.js';
 
@@ -52,7 +52,9 @@ describe('tree utilities', () => {
     expect(() => assertSameStructure([tf.scalar(1)], [tf.scalar(1), tf.scalar(2)])).toThrow(
       /at <root>: expected an array of length 1, got an array of length 2/,
     );
-    expect(() => assertSameStructure({ x: tf.scalar(1) }, { x: [tf.scalar(1)] })).toThrow(/at \.x: expected a tensor of shape \[\], got an array of length 1/);
+    expect(() => assertSameStructure({ x: tf.scalar(1) }, { x: [tf.scalar(1)] })).toThrow(
+      /at \.x: expected a tensor of shape \[\], got an array of length 1/,
+    );
     treeDispose(a, b);
   });
 

@@ -5,12 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
  * non-container values such as numbers). `null` and `undefined` are empty subtrees,
  * as `None` is in JAX.
  */
-export type PyTree<L = tf.Tensor> =
-  | L
-  | null
-  | undefined
-  | readonly PyTree<L>[]
-  | { readonly [key: string]: PyTree<L> };
+export type PyTree<L = tf.Tensor> = L | null | undefined | readonly PyTree<L>[] | { readonly [key: string]: PyTree<L> };
 
 /**
  * The type of `T` with every tensor leaf replaced by `R`. A tensor mapped to a tensor
@@ -158,7 +153,12 @@ export function treeDefEqual(a: TreeDef, b: TreeDef): boolean {
 }
 
 /** Throws an error naming the first path where `other` differs in structure from `tree`. */
-export function assertSameStructure(tree: unknown, other: unknown, what = 'trees', path: (string | number)[] = []): void {
+export function assertSameStructure(
+  tree: unknown,
+  other: unknown,
+  what = 'trees',
+  path: (string | number)[] = [],
+): void {
   const mismatch = (msg: string) => new Error(`${what} differ in structure at ${pathString(path)}: ${msg}`);
   if (tree === null || tree === undefined) {
     if (other !== null && other !== undefined) throw mismatch(`expected ${describe(tree)}, got ${describe(other)}`);
@@ -202,10 +202,20 @@ export function treeMap<T, R>(
   for (const r of rest) assertSameStructure(tree, r, 'treeMap: trees');
   const go = (node: unknown, others: unknown[]): unknown => {
     if (node === null || node === undefined) return node;
-    if (Array.isArray(node)) return node.map((c, i) => go(c, others.map((o) => (o as unknown[])[i])));
+    if (Array.isArray(node))
+      return node.map((c, i) =>
+        go(
+          c,
+          others.map((o) => (o as unknown[])[i]),
+        ),
+      );
     if (isPlainObject(node)) {
       const out: Record<string, unknown> = {};
-      for (const k of sortedKeys(node)) out[k] = go(node[k], others.map((o) => (o as Record<string, unknown>)[k]));
+      for (const k of sortedKeys(node))
+        out[k] = go(
+          node[k],
+          others.map((o) => (o as Record<string, unknown>)[k]),
+        );
       return out;
     }
     return fn(node as tf.Tensor, ...(others as tf.Tensor[]));

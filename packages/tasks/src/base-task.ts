@@ -1,6 +1,6 @@
-import * as tf from '@tensorflow/tfjs-core';
 import type { Datasets } from '@lopt/datasets';
 import type { PRNGKey } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import type { Aux, Task, TaskFamily } from './task.js';
 
 /** Binds the named methods of `obj` to it, so they can be passed around unbound. */

@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { type PRNGKey, treeFlatten, treeUnflatten } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import type { Task } from './task.js';
 
 /**
@@ -47,10 +47,18 @@ export function unstackParams<P>(stacked: P): P[] {
   if (leaves.length === 0) return [];
   const k = leaves[0]!.shape[0]!;
   const parts = leaves.map((l) => {
-    if (l.shape[0] !== k) throw new Error(`unstackParams: leaves disagree on the stacking axis (${l.shape[0]} vs ${k})`);
+    if (l.shape[0] !== k)
+      throw new Error(`unstackParams: leaves disagree on the stacking axis (${l.shape[0]} vs ${k})`);
     return tf.unstack(l);
   });
-  return Array.from({ length: k }, (_, i) => treeUnflatten(def, parts.map((p) => p[i]!)) as P);
+  return Array.from(
+    { length: k },
+    (_, i) =>
+      treeUnflatten(
+        def,
+        parts.map((p) => p[i]!),
+      ) as P,
+  );
 }
 
 /** Options of {@link batchedLoss}. */

@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { isPlainObject } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 
 /** A tree of parameter shapes: the same nesting as the parameters, shapes at the leaves. */
 export type ShapeTree = readonly number[] | { readonly [key: string]: ShapeTree };
@@ -24,7 +24,9 @@ export function checkParamShapes(
 ): void {
   if (isShape(expected)) {
     if (!(params instanceof tf.Tensor)) {
-      throw new Error(`${what}: ${path} should be a tensor of shape ${fmt([...lead, ...expected])}, got ${describe(params)}`);
+      throw new Error(
+        `${what}: ${path} should be a tensor of shape ${fmt([...lead, ...expected])}, got ${describe(params)}`,
+      );
     }
     const want = [...lead, ...expected];
     if (params.shape.length !== want.length || params.shape.some((d: number, i: number) => d !== want[i])) {
@@ -36,7 +38,9 @@ export function checkParamShapes(
     return;
   }
   if (!isPlainObject(params)) {
-    throw new Error(`${what}: ${path} should be an object with keys [${Object.keys(expected).sort().join(', ')}], got ${describe(params)}`);
+    throw new Error(
+      `${what}: ${path} should be an object with keys [${Object.keys(expected).sort().join(', ')}], got ${describe(params)}`,
+    );
   }
   const want = Object.keys(expected).sort();
   const got = Object.keys(params).sort();

@@ -1,8 +1,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { random, treeMap } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { cifarDatasets, parseCifarBinary } from './cifar.js';
 import * as conv from './conv.js';
@@ -26,7 +26,9 @@ function records(n: number, first: number, labelBytes: 1 | 2, label: (i: number)
     const off = r * rec;
     if (labelBytes === 2) out[off] = (label(i) + 7) % 20; // coarse label, ignored
     out[off + labelBytes - 1] = label(i);
-    for (let c = 0; c < 3; c++) for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) out[off + labelBytes + c * 1024 + y * 32 + x] = pixel(i, c, y, x);
+    for (let c = 0; c < 3; c++)
+      for (let y = 0; y < 32; y++)
+        for (let x = 0; x < 32; x++) out[off + labelBytes + c * 1024 + y * 32 + x] = pixel(i, c, y, x);
   }
   return out;
 }
@@ -36,12 +38,25 @@ beforeAll(() => {
   // CIFAR-10 as the official archive unpacks: <root>/cifar-10-batches-bin/*.bin, 20 train images per file.
   dir10 = join(root, 'cifar-10-batches-bin');
   mkdirSync(dir10);
-  for (let f = 0; f < 5; f++) writeFileSync(join(dir10, `data_batch_${f + 1}.bin`), records(20, f * 20, 1, (i) => i % 10));
-  writeFileSync(join(dir10, 'test_batch.bin'), records(20, 1000, 1, (i) => (i * 3) % 10));
+  for (let f = 0; f < 5; f++)
+    writeFileSync(
+      join(dir10, `data_batch_${f + 1}.bin`),
+      records(20, f * 20, 1, (i) => i % 10),
+    );
+  writeFileSync(
+    join(dir10, 'test_batch.bin'),
+    records(20, 1000, 1, (i) => (i * 3) % 10),
+  );
   dir100 = join(root, 'c100');
   mkdirSync(dir100);
-  writeFileSync(join(dir100, 'train.bin'), records(100, 0, 2, (i) => i % 100));
-  writeFileSync(join(dir100, 'test.bin'), records(20, 1000, 2, (i) => (i * 7) % 100));
+  writeFileSync(
+    join(dir100, 'train.bin'),
+    records(100, 0, 2, (i) => i % 100),
+  );
+  writeFileSync(
+    join(dir100, 'test.bin'),
+    records(20, 1000, 2, (i) => (i * 7) % 100),
+  );
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -65,7 +80,12 @@ describe('CIFAR binary reader', () => {
   });
 
   test('CIFAR-100 keeps the fine label; resizing and black-and-white', async () => {
-    const ds = await cifarDatasets('cifar100', { dataDir: dir100, batchSize: 5, imageSize: [8, 8], blackAndWhite: true });
+    const ds = await cifarDatasets('cifar100', {
+      dataDir: dir100,
+      batchSize: 5,
+      imageSize: [8, 8],
+      blackAndWhite: true,
+    });
     expect(ds.numClasses).toBe(100);
     expect(Array.from(ds.arrays('train').labels.subarray(0, 3))).toEqual([0, 1, 2]);
     expect(ds.elementSpec.image.shape).toEqual([5, 8, 8, 1]);
@@ -76,9 +96,13 @@ describe('CIFAR binary reader', () => {
   });
 
   test('bad files are named: truncated, label out of range, missing, no dataDir', async () => {
-    expect(() => parseCifarBinary(new Uint8Array(3072), 'cifar10', 'x.bin')).toThrow(/x\.bin: 3072 bytes is not a whole number of cifar10 records \(3073 bytes each\)/);
+    expect(() => parseCifarBinary(new Uint8Array(3072), 'cifar10', 'x.bin')).toThrow(
+      /x\.bin: 3072 bytes is not a whole number of cifar10 records \(3073 bytes each\)/,
+    );
     const bad = records(1, 0, 1, () => 12);
-    expect(() => parseCifarBinary(bad, 'cifar10', 'y.bin')).toThrow(/y\.bin: record 0 has label 12, beyond the 10 classes/);
+    expect(() => parseCifarBinary(bad, 'cifar10', 'y.bin')).toThrow(
+      /y\.bin: record 0 has label 12, beyond the 10 classes/,
+    );
     await expect(cifarDatasets('cifar10', { dataDir: dir100 })).rejects.toThrow(/data_batch_1\.bin not found/);
     await expect(cifarDatasets('cifar10', {})).rejects.toThrow(/pass dataDir/);
   });
@@ -109,7 +133,15 @@ describe('CIFAR tasks on a synthetic file', () => {
     expect(bw.init(key)['mlp/~/linear_0']!.w!.shape).toEqual([64, 32]);
     const ln = await imageMlp.ImageMLP_Cifar10_128x128x128_LayerNorm_Relu({ dataDir: root, batchSize: 4 });
     const lp = ln.init(key);
-    expect(Object.keys(lp).sort()).toEqual(['layer_norm', 'layer_norm_1', 'layer_norm_2', 'linear', 'linear_1', 'linear_2', 'linear_3']);
+    expect(Object.keys(lp).sort()).toEqual([
+      'layer_norm',
+      'layer_norm_1',
+      'layer_norm_2',
+      'linear',
+      'linear_1',
+      'linear_2',
+      'linear_3',
+    ]);
     expect(lp.linear!.w!.shape).toEqual([3072, 128]);
     const mse = await imageMlp.ImageMLP_Cifar10_128x128x128_Relu_MSE({ dataDir: root, batchSize: 4 });
     const ml = mse.loss(mse.init(key), key, mse.datasets!.train.next().value).dataSync()[0]!;

@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs-core';
 import {
   type Batch,
   type BatchIterator,
@@ -8,6 +7,7 @@ import {
   type SplitName,
 } from '@lopt/datasets';
 import { type PRNGKey, random } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 
 /** The two CIFAR datasets. */
 export type CifarName = 'cifar10' | 'cifar100';
@@ -55,7 +55,8 @@ export function parseCifarBinary(bytes: Uint8Array, name: CifarName, file: strin
   for (let i = 0; i < count; i++) {
     const off = i * rec;
     const label = bytes[off + labelBytes - 1]!;
-    if (label >= numClasses) throw new Error(`${file}: record ${i} has label ${label}, beyond the ${numClasses} classes of ${name}`);
+    if (label >= numClasses)
+      throw new Error(`${file}: record ${i} has label ${label}, beyond the ${numClasses} classes of ${name}`);
     labels[i] = label;
     pixels.set(bytes.subarray(off + labelBytes, off + rec), i * 3 * PIXELS);
   }
@@ -233,7 +234,8 @@ export async function cifarDatasets(name: CifarName, opts: CifarOptions = {}): P
     iterators[s] = new ColorBatchIterator(splits[s], batchSize, random.foldIn(key, i), s);
   });
   const check = (s: string): SplitName => {
-    if (!(SPLITS as readonly string[]).includes(s)) throw new Error(`Unknown split '${s}' of ${name}: splits are ${SPLITS.join(', ')}`);
+    if (!(SPLITS as readonly string[]).includes(s))
+      throw new Error(`Unknown split '${s}' of ${name}: splits are ${SPLITS.join(', ')}`);
     return s as SplitName;
   };
   return {
@@ -251,7 +253,12 @@ export async function cifarDatasets(name: CifarName, opts: CifarOptions = {}): P
     // SplitArrays describes one-channel images; colour arrays keep their channels last.
     arrays: (s) => {
       const a = splits[check(s)];
-      return { images: a.images, labels: a.labels, count: a.count, imageShape: a.shape as unknown as [number, number, 1] };
+      return {
+        images: a.images,
+        labels: a.labels,
+        count: a.count,
+        imageShape: a.shape as unknown as [number, number, 1],
+      };
     },
   };
 }

@@ -1,6 +1,6 @@
-import * as tf from '@tensorflow/tfjs-core';
 import type { Batch, Datasets } from '@lopt/datasets';
 import type { PRNGKey } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { type Activation, getActivation } from './activations.js';
 import { BaseTask } from './base-task.js';
 import { checkImageBatch, checkParamShapes, type ShapeTree } from './check.js';
@@ -74,7 +74,9 @@ export class ConvTask extends BaseTask<ConvParams, Batch> {
     this.taskName = opts.name ?? 'ConvTask';
     this.strides = this.hiddenUnits.map((_, i) => opts.strides?.[i] ?? (i === 0 ? 2 : 1));
     if (opts.strides && opts.strides.length !== this.hiddenUnits.length) {
-      throw new Error(`${this.taskName}: strides has ${opts.strides.length} entries for ${this.hiddenUnits.length} conv layers`);
+      throw new Error(
+        `${this.taskName}: strides has ${opts.strides.length} entries for ${this.hiddenUnits.length} conv layers`,
+      );
     }
     if (!this.strides.every((s) => Number.isInteger(s) && s >= 1)) {
       throw new Error(`${this.taskName}: strides must be positive integers, got [${this.strides.join(', ')}]`);
@@ -117,7 +119,10 @@ export class ConvTask extends BaseTask<ConvParams, Batch> {
       if (name.startsWith('layer_norm')) out[name] = { scale: tf.ones(shape.scale!), offset: tf.zeros(shape.offset!) };
       else {
         const k = keys.next();
-        out[name] = { w: this.weightInit && name.startsWith('conv2_d') ? this.weightInit(k, shape.w!) : fanInWeight(k, shape.w!), b: tf.zeros(shape.b!) };
+        out[name] = {
+          w: this.weightInit && name.startsWith('conv2_d') ? this.weightInit(k, shape.w!) : fanInWeight(k, shape.w!),
+          b: tf.zeros(shape.b!),
+        };
       }
     }
     return out;
@@ -131,7 +136,8 @@ export class ConvTask extends BaseTask<ConvParams, Batch> {
         const p = params[numbered('conv2_d', i)] as unknown as LinearParams;
         net = tf.add(tf.conv2d(net, p.w as tf.Tensor4D, this.strides[i]!, 'same'), p.b) as tf.Tensor4D;
         net = this.activation(net) as tf.Tensor4D;
-        if (this.useLayerNorm) net = layerNorm(net, params[numbered('layer_norm', i)] as unknown as LayerNormParams) as tf.Tensor4D;
+        if (this.useLayerNorm)
+          net = layerNorm(net, params[numbered('layer_norm', i)] as unknown as LayerNormParams) as tf.Tensor4D;
       });
       const features = this.head === 'flatten' ? tf.reshape(net, [net.shape[0], -1]) : tf.mean(net, [1, 2]);
       return linear(features, params.linear as unknown as LinearParams);
@@ -143,7 +149,10 @@ export class ConvTask extends BaseTask<ConvParams, Batch> {
     checkParamShapes(this.name, this.shapes, params);
     checkImageBatch(this.name, data, this.imageShape);
     return tf.tidy(() =>
-      meanSoftmaxCrossEntropy(this.logits(params, data.image), tf.cast(tf.oneHot(data.label, this.numClasses), 'float32')),
+      meanSoftmaxCrossEntropy(
+        this.logits(params, data.image),
+        tf.cast(tf.oneHot(data.label, this.numClasses), 'float32'),
+      ),
     ) as tf.Scalar;
   }
 

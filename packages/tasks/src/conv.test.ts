@@ -1,6 +1,6 @@
-import * as tf from '@tensorflow/tfjs-core';
 import type { Batch } from '@lopt/datasets';
 import { type PRNGKey, random, treeMap } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { batchedLoss, stackParams } from './batched.js';
 import * as conv from './conv.js';
@@ -41,7 +41,13 @@ function expectedShapes(hidden: readonly number[]) {
 }
 
 /** The conv net in float64: SAME 3x3 convs (stride 2 first unless `strides`), ReLU, spatial mean (or flatten), linear. */
-function referenceLoss(params: ConvParams, batch: Batch, hidden: readonly number[], strides?: number[], flatten = false): number {
+function referenceLoss(
+  params: ConvParams,
+  batch: Batch,
+  hidden: readonly number[],
+  strides?: number[],
+  flatten = false,
+): number {
   const images = batch.image.arraySync() as number[][][][];
   const labels = batch.label.arraySync() as number[];
   let total = 0;
@@ -113,7 +119,10 @@ describe('conv tasks on Fashion-MNIST and MNIST', () => {
     // A 16x16 net too: stride 2 on an even size pads only after.
     const t16 = tasks.Conv_Mnist_16_32x64x64!;
     const p16 = t16.init(random.PRNGKey(5));
-    const b16 = { image: tf.slice(small.Conv_Mnist_16_32x64x64!.image, 0, 2), label: tf.slice(small.Conv_Mnist_16_32x64x64!.label, 0, 2) } as Batch;
+    const b16 = {
+      image: tf.slice(small.Conv_Mnist_16_32x64x64!.image, 0, 2),
+      label: tf.slice(small.Conv_Mnist_16_32x64x64!.label, 0, 2),
+    } as Batch;
     expect(t16.loss(p16, key, b16).dataSync()[0]!).toBeCloseTo(referenceLoss(p16, b16, [32, 64, 64]), 4);
   });
 
@@ -133,7 +142,9 @@ describe('conv tasks on Fashion-MNIST and MNIST', () => {
     expect(task.loss(params, key, batch).dataSync()[0]!).toBeCloseTo(want, 4);
     const err = finiteDifferenceError((p) => task.loss(p, key, batch), params, 1, 1e-3);
     expect(err).toBeLessThan(1e-2);
-    expect(() => new ConvTask(task.datasets!, { hiddenUnits: [4], strides: [2, 2] })).toThrow(/strides has 2 entries for 1 conv layers/);
+    expect(() => new ConvTask(task.datasets!, { hiddenUnits: [4], strides: [2, 2] })).toThrow(
+      /strides has 2 entries for 1 conv layers/,
+    );
     tf.dispose([params, batch]);
   });
 
@@ -149,8 +160,14 @@ describe('conv tasks on Fashion-MNIST and MNIST', () => {
     tf.dispose(params);
   };
   const deep = (n: string) => n.includes('64x64');
-  test.each(LOCAL.map(([n]) => n).filter((n) => !deep(n)))('%s: gradient matches central finite differences on real data', fdCheck);
-  test.skipIf(slowOff).each(LOCAL.map(([n]) => n).filter(deep))('%s: gradient matches central finite differences on real data', fdCheck);
+  test.each(LOCAL.map(([n]) => n).filter((n) => !deep(n)))(
+    '%s: gradient matches central finite differences on real data',
+    fdCheck,
+  );
+  test.skipIf(slowOff).each(LOCAL.map(([n]) => n).filter(deep))(
+    '%s: gradient matches central finite differences on real data',
+    fdCheck,
+  );
 
   test('normalizer clips to [0, 1.5 ln 10] and maps NaN to the maximum', () => {
     const max = 1.5 * Math.log(10);
@@ -163,18 +180,27 @@ describe('conv tasks on Fashion-MNIST and MNIST', () => {
     const ks: PRNGKey[] = random.split(key, 2);
     const members = ks.map((k) => task.init(k));
     const got = Array.from(batchedLoss(task, stackParams(members), ks, small.Conv_FashionMnist_8_16x32!).dataSync());
-    members.forEach((p, i) => expect(got[i]!).toBeCloseTo(task.loss(p, ks[i]!, small.Conv_FashionMnist_8_16x32!).dataSync()[0]!, 5));
+    members.forEach((p, i) =>
+      expect(got[i]!).toBeCloseTo(task.loss(p, ks[i]!, small.Conv_FashionMnist_8_16x32!).dataSync()[0]!, 5),
+    );
     // One batch per member, stacked on a leading axis.
     const per = [small.Conv_FashionMnist_8_16x32!, task.datasets!.train.next().value];
-    const stackedData = { image: tf.stack(per.map((b) => b.image)), label: tf.stack(per.map((b) => b.label)) } as unknown as Batch;
-    const got2 = Array.from(batchedLoss(task, stackParams(members), ks, stackedData, { perMemberData: true }).dataSync());
+    const stackedData = {
+      image: tf.stack(per.map((b) => b.image)),
+      label: tf.stack(per.map((b) => b.label)),
+    } as unknown as Batch;
+    const got2 = Array.from(
+      batchedLoss(task, stackParams(members), ks, stackedData, { perMemberData: true }).dataSync(),
+    );
     members.forEach((p, i) => expect(got2[i]!).toBeCloseTo(task.loss(p, ks[i]!, per[i]!).dataSync()[0]!, 5));
   });
 
   test('bad input: a batch of another size, parameters of another net', () => {
     const task = tasks.Conv_FashionMnist_8_16x32!;
     const params = task.init(key);
-    expect(() => task.loss(params, key, small.Conv_FashionMnist_16_32x64x64!)).toThrow(/data\.image has shape \[16, 16, 16, 1\]/);
+    expect(() => task.loss(params, key, small.Conv_FashionMnist_16_32x64x64!)).toThrow(
+      /data\.image has shape \[16, 16, 16, 1\]/,
+    );
     const other = tasks.Conv_FashionMnist_16_32x64x64!.init(key);
     expect(() => task.loss(other, key, small.Conv_FashionMnist_8_16x32!)).toThrow(/unexpected \[conv2_d_2\]/);
     const wide = { ...params, conv2_d: { w: tf.zeros([3, 3, 1, 32]), b: tf.zeros([32]) } };

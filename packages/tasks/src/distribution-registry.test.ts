@@ -1,7 +1,12 @@
 import { random } from '@lopt/pytree';
 import { describe, expect, test } from 'vitest';
 import { AugmentedTaskFamily } from './augmentation/augmented-family.js';
-import { getTaskDistribution, listTaskDistributions, mixtureFromSpecs, registerTaskDistribution } from './distribution-registry.js';
+import {
+  getTaskDistribution,
+  listTaskDistributions,
+  mixtureFromSpecs,
+  registerTaskDistribution,
+} from './distribution-registry.js';
 import { ImageMLPDistribution } from './image-mlp-distribution.js';
 import { NamedTasksDistribution } from './named-tasks-distribution.js';
 import { sampleTaskFamily } from './task-distribution.js';
@@ -9,7 +14,12 @@ import { sampleTaskFamily } from './task-distribution.js';
 describe('task distribution registry', () => {
   test('lists the built-in distributions and builds them by name with options', () => {
     expect(listTaskDistributions()).toEqual(
-      expect.arrayContaining(['ImageConvDistribution', 'ImageMLPDistribution', 'MixtureTaskDistribution', 'NamedTasksDistribution']),
+      expect.arrayContaining([
+        'ImageConvDistribution',
+        'ImageMLPDistribution',
+        'MixtureTaskDistribution',
+        'NamedTasksDistribution',
+      ]),
     );
     const d = getTaskDistribution('ImageMLPDistribution', { imageSize: [8, 9], batchSize: [32, 33] });
     expect(d).toBeInstanceOf(ImageMLPDistribution);
@@ -19,21 +29,30 @@ describe('task distribution registry', () => {
   });
 
   test('an unknown name or option is an error that names it', () => {
-    expect(() => getTaskDistribution('ImageMlpDistribution')).toThrow(/Unknown task distribution 'ImageMlpDistribution' \(did you mean 'ImageMLPDistribution'\?\)/);
+    expect(() => getTaskDistribution('ImageMlpDistribution')).toThrow(
+      /Unknown task distribution 'ImageMlpDistribution' \(did you mean 'ImageMLPDistribution'\?\)/,
+    );
     expect(() => getTaskDistribution('ImageConvDistribution', { widths: [4, 8] })).toThrow(/unknown option 'widths'/);
-    expect(() => registerTaskDistribution('ImageMLPDistribution', () => new ImageMLPDistribution())).toThrow(/already registered/);
+    expect(() => registerTaskDistribution('ImageMLPDistribution', () => new ImageMLPDistribution())).toThrow(
+      /already registered/,
+    );
     expect(() => mixtureFromSpecs([{ distribution: 'ImageMLPDistribution', wieght: 2 }])).toThrow(
       /components\[0\]: unknown option 'wieght' \(did you mean 'weight'\?\)/,
     );
-    expect(() => mixtureFromSpecs([{ distribution: 'ImageMLPDistribution', augmentation: [{ kind: 'flip' }] }])).toThrow(
-      /components\[0\]\.augmentation\[0\]\.kind: unknown augmentation "flip"/,
-    );
+    expect(() =>
+      mixtureFromSpecs([{ distribution: 'ImageMLPDistribution', augmentation: [{ kind: 'flip' }] }]),
+    ).toThrow(/components\[0\]\.augmentation\[0\]\.kind: unknown augmentation "flip"/);
     expect(() => new NamedTasksDistribution({ tasks: ['NoSuchTask'] })).toThrow(/unknown task 'NoSuchTask'/);
   });
 
   test('a mixture picks components by weight, deterministically, and augments their families', async () => {
     const mix = mixtureFromSpecs([
-      { distribution: 'NamedTasksDistribution', options: { tasks: ['QuadraticTask'] }, weight: 3, augmentation: [{ kind: 'scaleLoss' }] },
+      {
+        distribution: 'NamedTasksDistribution',
+        options: { tasks: ['QuadraticTask'] },
+        weight: 3,
+        augmentation: [{ kind: 'scaleLoss' }],
+      },
       { distribution: 'NamedTasksDistribution', options: { tasks: ['SumQuadraticTask', 'LogQuadraticTask'] } },
     ]);
     expect(mix.sample(random.PRNGKey(9))).toEqual(mix.sample(random.PRNGKey(9)));

@@ -70,7 +70,8 @@ export function mixtureFromSpecs(components: unknown, where = 'components'): Mix
     components.map((c, i) => {
       const at = `${where}[${i}]`;
       assertKnownKeys(c, ['distribution', 'options', 'weight', 'augmentation'], at);
-      if (typeof c.distribution !== 'string') throw new Error(`${at}.distribution: expected a registered distribution name`);
+      if (typeof c.distribution !== 'string')
+        throw new Error(`${at}.distribution: expected a registered distribution name`);
       if (c.distribution === 'MixtureTaskDistribution') throw new Error(`${at}.distribution: mixtures do not nest`);
       let distribution: TaskDistribution;
       try {
@@ -78,8 +79,13 @@ export function mixtureFromSpecs(components: unknown, where = 'components'): Mix
       } catch (e) {
         throw new Error(`${at}: ${(e as Error).message}`);
       }
-      if (c.augmentation !== undefined && !Array.isArray(c.augmentation)) throw new Error(`${at}.augmentation: expected a list`);
-      return { distribution, weight: c.weight as number | undefined, augmentation: c.augmentation as AugmentationSpec[] | undefined };
+      if (c.augmentation !== undefined && !Array.isArray(c.augmentation))
+        throw new Error(`${at}.augmentation: expected a list`);
+      return {
+        distribution,
+        weight: c.weight as number | undefined,
+        augmentation: c.augmentation as AugmentationSpec[] | undefined,
+      };
     }),
   );
 }

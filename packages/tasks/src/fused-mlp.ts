@@ -1,14 +1,14 @@
-import * as tf from '@tensorflow/tfjs-core';
 import type { Batch } from '@lopt/datasets';
 import {
+  defineOp,
   type FusedContext,
   type FusedOutput,
-  defineOp,
   kernelRegistered,
   type Mat,
   registerFusedKernel,
   runFusedKernel,
 } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { ACTIVATIONS, type Activation } from './activations.js';
 import type { MLPParams } from './mlp.js';
 
@@ -193,7 +193,11 @@ function passes(ctx: FusedContext, L: number, act: ActName, withBackward: boolea
   if (!entry) {
     const { w, b } = layers(ctx, L);
     const xShape = ctx.shape('x');
-    const x = mat(keys[0] as Float32Array, xShape[0]!, xShape.slice(1).reduce((n, d) => n * d, 1));
+    const x = mat(
+      keys[0] as Float32Array,
+      xShape[0]!,
+      xShape.slice(1).reduce((n, d) => n * d, 1),
+    );
     entry = { act, keys, f: forward(ctx, x, keys[1] as Int32Array, w, b, act) };
     memo.push(entry);
     if (memo.length > MEMO_SIZE) memo.shift();
@@ -330,7 +334,10 @@ function problems(ctx: FusedContext, L: number): Problem[] {
   const features = xShape.slice(perMember ? 2 : 1).reduce((n, d) => n * d, 1);
   const xs = ctx.input('x') as Float32Array;
   const ls = ctx.input('labels') as Int32Array;
-  const ws = Array.from({ length: L }, (_, l) => ({ data: ctx.input(`w${l}`) as Float32Array, shape: ctx.shape(`w${l}`) }));
+  const ws = Array.from({ length: L }, (_, l) => ({
+    data: ctx.input(`w${l}`) as Float32Array,
+    shape: ctx.shape(`w${l}`),
+  }));
   const bs = Array.from({ length: L }, (_, l) => ctx.input(`b${l}`) as Float32Array);
   return Array.from({ length: K }, (_, k) => {
     const xo = perMember ? k * batch * features : 0;
@@ -571,7 +578,10 @@ export const mlpLoss = defineOp<[MlpOpTask, MLPParams, Batch], tf.Scalar>({
     const L = modules.length;
     ensureKernels(L);
     if (!kernelRegistered(LOSS(L))) return undefined;
-    return runFusedKernel(LOSS(L), kernelInputs(params, data, modules), { numLayers: L, activation: act })[0] as tf.Scalar;
+    return runFusedKernel(LOSS(L), kernelInputs(params, data, modules), {
+      numLayers: L,
+      activation: act,
+    })[0] as tf.Scalar;
   },
   vjpOrder: 2,
 });
@@ -591,7 +601,10 @@ export const mlpBatchedLoss = defineOp<[MlpOpTask, MLPParams, Batch], tf.Tensor1
     const L = modules.length;
     ensureKernels(L);
     if (!kernelRegistered(BATCHED_LOSS(L))) return undefined;
-    return runFusedKernel(BATCHED_LOSS(L), kernelInputs(params, data, modules), { numLayers: L, activation: act })[0] as tf.Tensor1D;
+    return runFusedKernel(BATCHED_LOSS(L), kernelInputs(params, data, modules), {
+      numLayers: L,
+      activation: act,
+    })[0] as tf.Tensor1D;
   },
   vjpOrder: 2,
 });

@@ -1,6 +1,6 @@
-import type * as tf from '@tensorflow/tfjs-core';
 import type { Datasets, SplitName } from '@lopt/datasets';
 import { type PRNGKey, random } from '@lopt/pytree';
+import type * as tf from '@tensorflow/tfjs-core';
 
 const SPLITS: readonly SplitName[] = ['train', 'innerValid', 'outerValid', 'test'];
 
@@ -28,7 +28,8 @@ export function generatedDatasets(key: PRNGKey, draw: (key: PRNGKey) => tf.Tenso
     iterators[s] = it;
   });
   const check = (s: string): SplitName => {
-    if (!(SPLITS as readonly string[]).includes(s)) throw new Error(`${name}: unknown split '${s}' (splits: ${SPLITS.join(', ')})`);
+    if (!(SPLITS as readonly string[]).includes(s))
+      throw new Error(`${name}: unknown split '${s}' (splits: ${SPLITS.join(', ')})`);
     return s as SplitName;
   };
   const ds = {

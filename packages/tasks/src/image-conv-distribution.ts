@@ -1,6 +1,6 @@
 import type { PRNGKey } from '@lopt/pytree';
-import { type ImageDatasetName, type ImageTaskOptions, loadTaskDatasets } from './image-data.js';
 import { ImageConvFamily } from './image-conv-family.js';
+import { type ImageDatasetName, type ImageTaskOptions, loadTaskDatasets } from './image-data.js';
 import {
   type ImageDistributionOptions,
   type ResolvedImageDistributionOptions,
@@ -61,7 +61,11 @@ export class ImageConvDistribution implements TaskDistribution<ImageConvFamilyCf
 
   /** A distribution with `opts` (checked: an unknown key or a bad range throws). */
   constructor(opts: ImageDistributionOptions = {}) {
-    this.options = resolveImageDistributionOptions(opts, { hiddenSize: [4, 64], numLayers: [0, 1, 2, 3] }, 'ImageConvDistribution');
+    this.options = resolveImageDistributionOptions(
+      opts,
+      { hiddenSize: [4, 64], numLayers: [0, 1, 2, 3] },
+      'ImageConvDistribution',
+    );
   }
 
   /** `'ImageConvDistribution'`. */
@@ -71,7 +75,13 @@ export class ImageConvDistribution implements TaskDistribution<ImageConvFamilyCf
 
   /** A family config drawn from `key` (redrawn while over `maxFlopsPerStep`). */
   sample(key: PRNGKey): ImageConvFamilyCfg {
-    return rejectionSample(key, (k) => this.sampleOnce(k), imageConvFlopsPerStep, this.options.maxFlopsPerStep, this.name);
+    return rejectionSample(
+      key,
+      (k) => this.sampleOnce(k),
+      imageConvFlopsPerStep,
+      this.options.maxFlopsPerStep,
+      this.name,
+    );
   }
 
   private sampleOnce(key: PRNGKey): ImageConvFamilyCfg {
@@ -97,7 +107,10 @@ export class ImageConvDistribution implements TaskDistribution<ImageConvFamilyCf
   /** Loads the config's data (at its image and batch size) and builds its family. */
   async familyFn(cfg: ImageConvFamilyCfg, opts: ImageTaskOptions = {}): Promise<ImageConvFamily> {
     const { datasets: _given, ...rest } = opts;
-    const datasets = await loadTaskDatasets(this.name, cfg.dataset, cfg.imageSize, { ...rest, batchSize: cfg.batchSize });
+    const datasets = await loadTaskDatasets(this.name, cfg.dataset, cfg.imageSize, {
+      ...rest,
+      batchSize: cfg.batchSize,
+    });
     return new ImageConvFamily(datasets, { hiddenSizes: cfg.hiddenSizes, strides: cfg.strides });
   }
 }

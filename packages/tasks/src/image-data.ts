@@ -26,7 +26,9 @@ export async function loadTaskDatasets(
   if (datasets) {
     const [h, w] = datasets.imageSize;
     if (imageSize && (h !== imageSize[0] || w !== imageSize[1])) {
-      throw new Error(`${task}: the given datasets have ${h}x${w} images, this task needs ${imageSize[0]}x${imageSize[1]}`);
+      throw new Error(
+        `${task}: the given datasets have ${h}x${w} images, this task needs ${imageSize[0]}x${imageSize[1]}`,
+      );
     }
     return datasets;
   }

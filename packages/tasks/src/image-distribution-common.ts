@@ -4,7 +4,12 @@ import type { ImageDatasetName } from './image-data.js';
 import { assertKnownKeys, intChoices, nameList, positiveRange } from './options-check.js';
 
 /** Dataset names the image distributions can sample. */
-export const IMAGE_DISTRIBUTION_DATASETS: readonly ImageDatasetName[] = ['fashion_mnist', 'mnist', 'cifar10', 'cifar100'];
+export const IMAGE_DISTRIBUTION_DATASETS: readonly ImageDatasetName[] = [
+  'fashion_mnist',
+  'mnist',
+  'cifar10',
+  'cifar100',
+];
 
 /** Options shared by the image family distributions (plain data, as a recipe file holds them). */
 export interface ImageDistributionOptions {
@@ -57,10 +62,18 @@ export function resolveImageDistributionOptions(
     throw new Error(`${where}: maxFlopsPerStep must be a positive number, got ${JSON.stringify(o.maxFlopsPerStep)}`);
   }
   return {
-    datasets: o.datasets === undefined ? ['fashion_mnist', 'mnist'] : nameList(o.datasets, IMAGE_DISTRIBUTION_DATASETS, `${where}.datasets`),
-    imageSize: o.imageSize === undefined ? [4, 32] : positiveRange(o.imageSize, `${where}.imageSize`, { integer: true }),
-    batchSize: o.batchSize === undefined ? [4, 512] : positiveRange(o.batchSize, `${where}.batchSize`, { integer: true }),
-    hiddenSize: o.hiddenSize === undefined ? defaults.hiddenSize : positiveRange(o.hiddenSize, `${where}.hiddenSize`, { integer: true }),
+    datasets:
+      o.datasets === undefined
+        ? ['fashion_mnist', 'mnist']
+        : nameList(o.datasets, IMAGE_DISTRIBUTION_DATASETS, `${where}.datasets`),
+    imageSize:
+      o.imageSize === undefined ? [4, 32] : positiveRange(o.imageSize, `${where}.imageSize`, { integer: true }),
+    batchSize:
+      o.batchSize === undefined ? [4, 512] : positiveRange(o.batchSize, `${where}.batchSize`, { integer: true }),
+    hiddenSize:
+      o.hiddenSize === undefined
+        ? defaults.hiddenSize
+        : positiveRange(o.hiddenSize, `${where}.hiddenSize`, { integer: true }),
     numLayers: o.numLayers === undefined ? defaults.numLayers : intChoices(o.numLayers, `${where}.numLayers`),
     maxFlopsPerStep: maxFlops,
   };
@@ -70,10 +83,18 @@ export function resolveImageDistributionOptions(
  * Draws with `draw(key)` until `cost(cfg) <= max`: the first try uses `key` itself, try `i`
  * uses `foldIn(key, i)`, so the result depends on the key alone. Gives up after 1000 tries.
  */
-export function rejectionSample<C>(key: PRNGKey, draw: (k: PRNGKey) => C, cost: (c: C) => number, max: number, where: string): C {
+export function rejectionSample<C>(
+  key: PRNGKey,
+  draw: (k: PRNGKey) => C,
+  cost: (c: C) => number,
+  max: number,
+  where: string,
+): C {
   for (let i = 0; i < 1000; i++) {
     const cfg = draw(i === 0 ? key : random.foldIn(key, i));
     if (cost(cfg) <= max) return cfg;
   }
-  throw new Error(`${where}: no config within maxFlopsPerStep ${max} in 1000 draws; raise the limit or narrow the ranges`);
+  throw new Error(
+    `${where}: no config within maxFlopsPerStep ${max} in 1000 draws; raise the limit or narrow the ranges`,
+  );
 }

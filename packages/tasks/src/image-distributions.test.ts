@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { random, treeMap, valueAndGrad } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
 import { ImageConvDistribution, type ImageConvFamilyCfg, imageConvFlopsPerStep } from './image-conv-distribution.js';
 import { ImageMLPDistribution, type ImageMLPFamilyCfg, imageMLPFlopsPerStep } from './image-mlp-distribution.js';
@@ -8,14 +8,34 @@ import { testDataOptions } from './test-helpers.js';
 
 // Configs of keys 0, 1, 2 with the default options: the same on wasm and cpu (checked on both).
 const MLP_FIXTURES: ImageMLPFamilyCfg[] = [
-  { family: 'ImageMLPFamily', dataset: 'fashion_mnist', imageSize: [28, 28], batchSize: 5, hiddenSizes: [13, 13, 13, 13] },
+  {
+    family: 'ImageMLPFamily',
+    dataset: 'fashion_mnist',
+    imageSize: [28, 28],
+    batchSize: 5,
+    hiddenSizes: [13, 13, 13, 13],
+  },
   { family: 'ImageMLPFamily', dataset: 'mnist', imageSize: [5, 5], batchSize: 186, hiddenSizes: [70] },
   { family: 'ImageMLPFamily', dataset: 'fashion_mnist', imageSize: [6, 6], batchSize: 7, hiddenSizes: [61] },
 ];
 const CONV_FIXTURES: ImageConvFamilyCfg[] = [
-  { family: 'ImageConvFamily', dataset: 'fashion_mnist', imageSize: [6, 6], batchSize: 247, hiddenSizes: [5], strides: [2] },
+  {
+    family: 'ImageConvFamily',
+    dataset: 'fashion_mnist',
+    imageSize: [6, 6],
+    batchSize: 247,
+    hiddenSizes: [5],
+    strides: [2],
+  },
   { family: 'ImageConvFamily', dataset: 'mnist', imageSize: [5, 5], batchSize: 182, hiddenSizes: [], strides: [] },
-  { family: 'ImageConvFamily', dataset: 'mnist', imageSize: [9, 9], batchSize: 14, hiddenSizes: [13, 13], strides: [1, 1] },
+  {
+    family: 'ImageConvFamily',
+    dataset: 'mnist',
+    imageSize: [9, 9],
+    batchSize: 14,
+    hiddenSizes: [13, 13],
+    strides: [1, 1],
+  },
 ];
 
 // SGD on a task's training batches; returns the mean test loss over 5 batches afterwards.
@@ -31,7 +51,8 @@ function sgd(task: Task, steps: number, lr: number): number {
     p = next;
   }
   let total = 0;
-  for (let i = 0; i < 5; i++) total += tf.tidy(() => task.loss(p, random.PRNGKey(0), task.datasets!.test.next().value).dataSync()[0]!);
+  for (let i = 0; i < 5; i++)
+    total += tf.tidy(() => task.loss(p, random.PRNGKey(0), task.datasets!.test.next().value).dataSync()[0]!);
   tf.dispose(p as never);
   return total / 5;
 }
@@ -63,12 +84,18 @@ describe('ImageMLPDistribution', () => {
     expect(cfgs.every((c) => imageMLPFlopsPerStep(c) <= 1e6)).toBe(true);
     // A key whose first draw fits is unchanged.
     expect(cheap.sample(random.PRNGKey(2))).toEqual(MLP_FIXTURES[2]);
-    expect(() => new ImageMLPDistribution({ maxFlopsPerStep: 1 }).sample(random.PRNGKey(0))).toThrow(/no config within maxFlopsPerStep 1/);
+    expect(() => new ImageMLPDistribution({ maxFlopsPerStep: 1 }).sample(random.PRNGKey(0))).toThrow(
+      /no config within maxFlopsPerStep 1/,
+    );
   });
 
   test('options are checked: unknown keys, names and ranges are errors that name them', () => {
-    expect(() => new ImageMLPDistribution({ imagesize: [4, 8] } as never)).toThrow(/unknown option 'imagesize' \(did you mean 'imageSize'\?\)/);
-    expect(() => new ImageMLPDistribution({ datasets: ['fashion-mnist'] } as never)).toThrow(/unknown name 'fashion-mnist' \(did you mean 'fashion_mnist'\?\)/);
+    expect(() => new ImageMLPDistribution({ imagesize: [4, 8] } as never)).toThrow(
+      /unknown option 'imagesize' \(did you mean 'imageSize'\?\)/,
+    );
+    expect(() => new ImageMLPDistribution({ datasets: ['fashion-mnist'] } as never)).toThrow(
+      /unknown name 'fashion-mnist' \(did you mean 'fashion_mnist'\?\)/,
+    );
     expect(() => new ImageMLPDistribution({ batchSize: [64, 32] })).toThrow(/batchSize: expected \[min, max\]/);
     expect(() => new ImageMLPDistribution({ numLayers: [] })).toThrow(/numLayers: expected a non-empty list/);
   });

@@ -51,7 +51,11 @@ export class ImageMLPDistribution implements TaskDistribution<ImageMLPFamilyCfg>
 
   /** A distribution with `opts` (checked: an unknown key or a bad range throws). */
   constructor(opts: ImageDistributionOptions = {}) {
-    this.options = resolveImageDistributionOptions(opts, { hiddenSize: [8, 128], numLayers: [0, 1, 2, 3, 4] }, 'ImageMLPDistribution');
+    this.options = resolveImageDistributionOptions(
+      opts,
+      { hiddenSize: [8, 128], numLayers: [0, 1, 2, 3, 4] },
+      'ImageMLPDistribution',
+    );
   }
 
   /** `'ImageMLPDistribution'`. */
@@ -84,7 +88,10 @@ export class ImageMLPDistribution implements TaskDistribution<ImageMLPFamilyCfg>
   /** Loads the config's data (at its image and batch size) and builds its family. */
   async familyFn(cfg: ImageMLPFamilyCfg, opts: ImageTaskOptions = {}): Promise<ImageMLPFamily> {
     const { datasets: _given, ...rest } = opts;
-    const datasets = await loadTaskDatasets(this.name, cfg.dataset, cfg.imageSize, { ...rest, batchSize: cfg.batchSize });
+    const datasets = await loadTaskDatasets(this.name, cfg.dataset, cfg.imageSize, {
+      ...rest,
+      batchSize: cfg.batchSize,
+    });
     return new ImageMLPFamily(datasets, { hiddenSizes: cfg.hiddenSizes });
   }
 }

@@ -5,8 +5,8 @@ import { BaseTaskFamily } from './base-task.js';
 import { ImageMLPTask } from './image-mlp-task.js';
 import { type InitializerCfg, sampledInit, sampleInitializer } from './initializers.js';
 import type { MLPParams } from './mlp.js';
-import { parametricClassifierNormalizer } from './parametric-normalizer.js';
 import { choice, SAMPLED_ACTIVATIONS } from './parametric-image-mlp.js';
+import { parametricClassifierNormalizer } from './parametric-normalizer.js';
 
 /** A task of an {@link ImageMLPFamily} or `ImageConvFamily`: the sampled activation and weight initialiser. */
 export interface ParametricActivationInitCfg {
@@ -46,7 +46,8 @@ export class ImageMLPFamily extends BaseTaskFamily<ParametricActivationInitCfg, 
     this.hiddenSizes = opts.hiddenSizes.slice();
     const [h, w] = datasets.imageSize;
     this.familyName =
-      opts.name ?? `ImageMLPFamily_${datasets.name}_${h}x${w}_bs${datasets.batchSize}_${this.hiddenSizes.join('x') || 'linear'}`;
+      opts.name ??
+      `ImageMLPFamily_${datasets.name}_${h}x${w}_bs${datasets.batchSize}_${this.hiddenSizes.join('x') || 'linear'}`;
   }
 
   /** The family's name: dataset, image size, batch size and hidden sizes. */

@@ -1,6 +1,6 @@
-import * as tf from '@tensorflow/tfjs-core';
 import type { Batch } from '@lopt/datasets';
 import { type PRNGKey, random, treeMap, valueAndGrad } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { batchedLoss, stackParams } from './batched.js';
 import * as imageMlp from './image-mlp.js';
@@ -13,9 +13,18 @@ const key = random.PRNGKey(0);
 const shapes = (p: MLPParams) => treeMap((x) => x.shape, p);
 
 const EXPECTED: Record<string, Record<string, Record<string, number[]>>> = {
-  ImageMLP_FashionMnist8_Relu32: { 'mlp/~/linear_0': { w: [64, 32], b: [32] }, 'mlp/~/linear_1': { w: [32, 10], b: [10] } },
-  ImageMLP_FashionMnist16_Relu32: { 'mlp/~/linear_0': { w: [256, 32], b: [32] }, 'mlp/~/linear_1': { w: [32, 10], b: [10] } },
-  ImageMLP_FashionMnist32_Relu32: { 'mlp/~/linear_0': { w: [1024, 32], b: [32] }, 'mlp/~/linear_1': { w: [32, 10], b: [10] } },
+  ImageMLP_FashionMnist8_Relu32: {
+    'mlp/~/linear_0': { w: [64, 32], b: [32] },
+    'mlp/~/linear_1': { w: [32, 10], b: [10] },
+  },
+  ImageMLP_FashionMnist16_Relu32: {
+    'mlp/~/linear_0': { w: [256, 32], b: [32] },
+    'mlp/~/linear_1': { w: [32, 10], b: [10] },
+  },
+  ImageMLP_FashionMnist32_Relu32: {
+    'mlp/~/linear_0': { w: [1024, 32], b: [32] },
+    'mlp/~/linear_1': { w: [32, 10], b: [10] },
+  },
   ImageMLP_FashionMnist_Relu128x128: {
     'mlp/~/linear_0': { w: [784, 128], b: [128] },
     'mlp/~/linear_1': { w: [128, 128], b: [128] },
@@ -33,8 +42,14 @@ const EXPECTED: Record<string, Record<string, Record<string, number[]>>> = {
     'mlp/~/linear_2': { w: [128, 128], b: [128] },
     'mlp/~/linear_3': { w: [128, 10], b: [10] },
   },
-  ImageMLP_FashionMnist8_Tanh32: { 'mlp/~/linear_0': { w: [64, 32], b: [32] }, 'mlp/~/linear_1': { w: [32, 10], b: [10] } },
-  ImageMLP_FashionMnist8_Relu32_MSE: { 'mlp/~/linear_0': { w: [64, 32], b: [32] }, 'mlp/~/linear_1': { w: [32, 10], b: [10] } },
+  ImageMLP_FashionMnist8_Tanh32: {
+    'mlp/~/linear_0': { w: [64, 32], b: [32] },
+    'mlp/~/linear_1': { w: [32, 10], b: [10] },
+  },
+  ImageMLP_FashionMnist8_Relu32_MSE: {
+    'mlp/~/linear_0': { w: [64, 32], b: [32] },
+    'mlp/~/linear_1': { w: [32, 10], b: [10] },
+  },
   ImageMLP_FashionMnist8_LayerNorm_Relu32: {
     linear: { w: [64, 32], b: [32] },
     layer_norm: { scale: [32], offset: [32] },
@@ -89,7 +104,12 @@ describe('image MLP tasks', () => {
     let total = 0;
     x.forEach((img, n) => {
       const flat = img.flat(2);
-      const h = b0.map((b, j) => Math.max(0, flat.reduce((s, v, i) => s + v * w0[i]![j]!, b)));
+      const h = b0.map((b, j) =>
+        Math.max(
+          0,
+          flat.reduce((s, v, i) => s + v * w0[i]![j]!, b),
+        ),
+      );
       const logits = b1.map((b, c) => h.reduce((s, v, j) => s + v * w1[j]![c]!, b));
       const m = Math.max(...logits);
       const lse = m + Math.log(logits.reduce((s, l) => s + Math.exp(l - m), 0));
@@ -99,7 +119,10 @@ describe('image MLP tasks', () => {
     expect(got).toBeCloseTo(total / x.length, 5);
     // The generic per-example form agrees.
     const viaGeneric = tf.mean(
-      softmaxCrossEntropy({ logits: task.logits(params, batch.image), labels: tf.cast(tf.oneHot(batch.label, 10), 'float32') }),
+      softmaxCrossEntropy({
+        logits: task.logits(params, batch.image),
+        labels: tf.cast(tf.oneHot(batch.label, 10), 'float32'),
+      }),
     );
     expect(viaGeneric.dataSync()[0]!).toBeCloseTo(total / x.length, 5);
     tf.dispose(params);
@@ -113,31 +136,35 @@ describe('image MLP tasks', () => {
     Array.from(mse.dataSync()).forEach((v, i) => expect(v).toBeCloseTo([0.5, 10, 10, 10][i]!, 5));
   });
 
-  test.each(['ImageMLP_FashionMnist8_Relu32', 'ImageMLP_FashionMnist8_LayerNorm_Tanh32', 'ImageMLP_FashionMnist8_Relu32_MSE'])(
-    '%s: batched loss equals the loop of single losses (shared and per-member data)',
-    (name) => {
-      const task = tasks[name]!;
-      const ks: PRNGKey[] = random.split(random.PRNGKey(9), 3);
-      const members = ks.map((k) => task.init(k));
-      const stacked = stackParams(members);
-      const batch = batches[name]!;
-      const shared = Array.from(batchedLoss(task, stacked, ks, batch).dataSync());
-      members.forEach((p, i) => expect(shared[i]!).toBeCloseTo(task.loss(p, ks[i]!, batch).dataSync()[0]!, 5));
-      // One batch per member: [K, B, H, W, C] images and [K, B] labels.
-      const per = [batch, task.datasets!.train.next().value, task.datasets!.train.next().value];
-      const perBatch = { image: tf.stack(per.map((b) => b.image)), label: tf.stack(per.map((b) => b.label)) } as unknown as Batch;
-      const perMember = Array.from(batchedLoss(task, stacked, ks, perBatch).dataSync());
-      members.forEach((p, i) => expect(perMember[i]!).toBeCloseTo(task.loss(p, ks[i]!, per[i]!).dataSync()[0]!, 5));
-      // Gradients: d sum(batched) / d stacked = the stacked single gradients.
-      const [, gb] = valueAndGrad((s: MLPParams) => tf.sum(batchedLoss(task, s, ks, batch)) as tf.Scalar)(stacked);
-      const [, g1] = valueAndGrad(task.loss)(members[1]!, ks[1]!, batch);
-      const first = Object.keys(g1).find((k) => 'w' in g1[k]!)!;
-      const w1 = Array.from(g1[first]!.w!.dataSync());
-      const wb = Array.from(tf.slice(gb[first]!.w!, [1, 0, 0], [1, -1, -1]).dataSync());
-      wb.forEach((v, i) => expect(v).toBeCloseTo(w1[i]!, 5));
-      tf.dispose([members, stacked]);
-    },
-  );
+  test.each([
+    'ImageMLP_FashionMnist8_Relu32',
+    'ImageMLP_FashionMnist8_LayerNorm_Tanh32',
+    'ImageMLP_FashionMnist8_Relu32_MSE',
+  ])('%s: batched loss equals the loop of single losses (shared and per-member data)', (name) => {
+    const task = tasks[name]!;
+    const ks: PRNGKey[] = random.split(random.PRNGKey(9), 3);
+    const members = ks.map((k) => task.init(k));
+    const stacked = stackParams(members);
+    const batch = batches[name]!;
+    const shared = Array.from(batchedLoss(task, stacked, ks, batch).dataSync());
+    members.forEach((p, i) => expect(shared[i]!).toBeCloseTo(task.loss(p, ks[i]!, batch).dataSync()[0]!, 5));
+    // One batch per member: [K, B, H, W, C] images and [K, B] labels.
+    const per = [batch, task.datasets!.train.next().value, task.datasets!.train.next().value];
+    const perBatch = {
+      image: tf.stack(per.map((b) => b.image)),
+      label: tf.stack(per.map((b) => b.label)),
+    } as unknown as Batch;
+    const perMember = Array.from(batchedLoss(task, stacked, ks, perBatch).dataSync());
+    members.forEach((p, i) => expect(perMember[i]!).toBeCloseTo(task.loss(p, ks[i]!, per[i]!).dataSync()[0]!, 5));
+    // Gradients: d sum(batched) / d stacked = the stacked single gradients.
+    const [, gb] = valueAndGrad((s: MLPParams) => tf.sum(batchedLoss(task, s, ks, batch)) as tf.Scalar)(stacked);
+    const [, g1] = valueAndGrad(task.loss)(members[1]!, ks[1]!, batch);
+    const first = Object.keys(g1).find((k) => 'w' in g1[k]!)!;
+    const w1 = Array.from(g1[first]!.w!.dataSync());
+    const wb = Array.from(tf.slice(gb[first]!.w!, [1, 0, 0], [1, -1, -1]).dataSync());
+    wb.forEach((v, i) => expect(v).toBeCloseTo(w1[i]!, 5));
+    tf.dispose([members, stacked]);
+  });
 
   test('the hot-path loss leaves no tensors behind and stays lean', () => {
     const task = tasks.ImageMLP_FashionMnist8_Relu32!;
@@ -163,8 +190,12 @@ describe('image MLP bad input', () => {
     expect(() => task.loss(params, key, { image: b.image, label: tf.cast(b.label, 'float32') } as Batch)).toThrow(
       /label must be int32/,
     );
-    expect(() => task.loss(params, key, { image: b.image, label: tf.slice(b.label, 0, 5) } as Batch)).toThrow(/data\.label has shape \[5\]/);
-    expect(() => task.loss(params, key, { image: b.image } as Batch)).toThrow(/data should be a batch \{ image, label \}/);
+    expect(() => task.loss(params, key, { image: b.image, label: tf.slice(b.label, 0, 5) } as Batch)).toThrow(
+      /data\.label has shape \[5\]/,
+    );
+    expect(() => task.loss(params, key, { image: b.image } as Batch)).toThrow(
+      /data should be a batch \{ image, label \}/,
+    );
   });
 
   test('parameters of another task name the path and the shapes', () => {
@@ -174,8 +205,12 @@ describe('image MLP bad input', () => {
       /params\['mlp\/~\/linear_0'\]\.w has shape \[256, 32\] but this task expects \[64, 32\]/,
     );
     const deeper = tasks.ImageMLP_FashionMnist_Relu128x128!.init(key);
-    expect(() => task.loss(deeper, key, batches.ImageMLP_FashionMnist8_Relu32!)).toThrow(/unexpected \[mlp\/~\/linear_2\]/);
+    expect(() => task.loss(deeper, key, batches.ImageMLP_FashionMnist8_Relu32!)).toThrow(
+      /unexpected \[mlp\/~\/linear_2\]/,
+    );
     const ln = tasks.ImageMLP_FashionMnist8_LayerNorm_Relu32!.init(key);
-    expect(() => task.loss(ln, key, batches.ImageMLP_FashionMnist8_Relu32!)).toThrow(/missing \[mlp\/~\/linear_0, mlp\/~\/linear_1\]/);
+    expect(() => task.loss(ln, key, batches.ImageMLP_FashionMnist8_Relu32!)).toThrow(
+      /missing \[mlp\/~\/linear_0, mlp\/~\/linear_1\]/,
+    );
   });
 });

@@ -1,12 +1,12 @@
-import * as tf from '@tensorflow/tfjs-core';
 import type { Batch, Datasets } from '@lopt/datasets';
 import type { PRNGKey } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { type Activation, getActivation } from './activations.js';
 import { BaseTask } from './base-task.js';
 import type { BatchedTask } from './batched.js';
 import { checkImageBatch, checkParamShapes, type ShapeTree } from './check.js';
-import { clipNormalizer, meanSoftmaxCrossEntropy } from './losses.js';
 import { fusedActivationName, mlpBatchedLoss, mlpLoss } from './fused-mlp.js';
+import { clipNormalizer, meanSoftmaxCrossEntropy } from './losses.js';
 import { initMLP, linearName, type MLPParams, type MLPSpec, mlpForward, mlpParamShapes } from './mlp.js';
 
 /** The loss of an image MLP: softmax cross-entropy (the default) or squared error to one-hot labels. */

@@ -1,8 +1,8 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { random, treeMap, valueAndGrad } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { imageMlp } from './index.js';
 import type { ImageMLPTask } from './image-mlp-task.js';
+import { imageMlp } from './index.js';
 import type { MLPParams } from './mlp.js';
 import { testDataOptions } from './test-helpers.js';
 
@@ -19,8 +19,8 @@ describe('ImageMLP_FashionMnist8_Relu32', () => {
       'mlp/~/linear_1': { w: [32, 10], b: [10] },
     });
     // Haiku init: zero biases, truncated normal weights in [-2, 2] / sqrt(fan_in), std ~ 0.88 / sqrt(fan_in).
-    const w0 = Array.from(params["mlp/~/linear_0"]!.w!.dataSync());
-    const b0 = Array.from(params["mlp/~/linear_0"]!.b!.dataSync());
+    const w0 = Array.from(params['mlp/~/linear_0']!.w!.dataSync());
+    const b0 = Array.from(params['mlp/~/linear_0']!.b!.dataSync());
     expect(Math.max(...b0.map(Math.abs))).toBe(0);
     expect(Math.max(...w0.map(Math.abs))).toBeLessThanOrEqual(2 / 8 + 1e-6);
     const std = Math.sqrt(w0.reduce((s, x) => s + x * x, 0) / w0.length);
@@ -28,7 +28,9 @@ describe('ImageMLP_FashionMnist8_Relu32', () => {
     expect(std).toBeLessThan(0.88 / 8 + 0.02);
     // Same key, same parameters; another key, others.
     const again = task.init(random.PRNGKey(0));
-    expect(Array.from(again['mlp/~/linear_1']!.w.dataSync())).toEqual(Array.from(params['mlp/~/linear_1']!.w.dataSync()));
+    expect(Array.from(again['mlp/~/linear_1']!.w.dataSync())).toEqual(
+      Array.from(params['mlp/~/linear_1']!.w.dataSync()),
+    );
     const other = task.init(random.PRNGKey(1));
     expect(other['mlp/~/linear_1']!.w.dataSync()[0]).not.toBe(params['mlp/~/linear_1']!.w.dataSync()[0]);
     tf.dispose([params, again, other]);

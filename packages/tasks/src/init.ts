@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { type PRNGKey, random } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 
 /**
  * A stream of keys, as Haiku's `PRNGSequence`: each `next()` splits the current key in

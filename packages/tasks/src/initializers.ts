@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { type PRNGKey, random } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 
 /** The weight initialisers the reference's parametric tasks sample from, in its order. */
 export const SAMPLED_INITIALIZERS = [

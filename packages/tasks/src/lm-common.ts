@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import type { Datasets, TextBatch, TextDatasets } from '@lopt/datasets';
+import * as tf from '@tensorflow/tfjs-core';
 import { meanSoftmaxCrossEntropy } from './losses.js';
 
 /**
@@ -8,7 +8,9 @@ import { meanSoftmaxCrossEntropy } from './losses.js';
  * order (the softmax is built from ops whose gradients are registered twice-differentiable).
  */
 export function nextTokenLoss(logits: tf.Tensor, targets: tf.Tensor, vocabSize: number): tf.Tensor {
-  return tf.tidy(() => meanSoftmaxCrossEntropy(logits, tf.cast(tf.oneHot(tf.reshape(targets, [-1]), vocabSize), 'float32')));
+  return tf.tidy(() =>
+    meanSoftmaxCrossEntropy(logits, tf.cast(tf.oneHot(tf.reshape(targets, [-1]), vocabSize), 'float32')),
+  );
 }
 
 /**
@@ -44,7 +46,8 @@ export function checkTextBatch(task: string, data: TextBatch, maxPositions: numb
       `${task}: obs [${obs.shape.join(', ')}] and target [${target.shape.join(', ')}] must both be [batch, sequence]`,
     );
   }
-  if (obs.dtype !== 'int32' || target.dtype !== 'int32') throw new Error(`${task}: obs and target must be int32 token ids`);
+  if (obs.dtype !== 'int32' || target.dtype !== 'int32')
+    throw new Error(`${task}: obs and target must be int32 token ids`);
   const T = obs.shape[1]!;
   if (maxPositions !== null && T > maxPositions) {
     throw new Error(

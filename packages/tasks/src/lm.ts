@@ -12,7 +12,10 @@ import { TransformerLMTask, type TransformerLMTaskOptions } from './transformer-
 /** An async factory of a language-model task. */
 export type TextTaskFactory<T> = (opts?: TextTaskOptions) => Promise<T>;
 
-function defineRNN(name: string, def: Omit<RNNLMTaskOptions, 'name'> & { batchSize: number; sequenceLength: number }): TextTaskFactory<RNNLMTask> {
+function defineRNN(
+  name: string,
+  def: Omit<RNNLMTaskOptions, 'name'> & { batchSize: number; sequenceLength: number },
+): TextTaskFactory<RNNLMTask> {
   const { batchSize, sequenceLength, ...task } = def;
   const factory = async (opts: TextTaskOptions = {}) =>
     new RNNLMTask(await loadTextTaskDatasets(name, opts, { batchSize, sequenceLength }), { ...task, name });
@@ -32,13 +35,16 @@ function defineTransformer(
 }
 
 /** Elman RNN (tanh) of 64 units over 32-wide byte embeddings, windows of 32 bytes, batch 32. */
-export const RNNLM_JargonByte_Patch32_VanillaRNN64_Embed32 = defineRNN('RNNLM_JargonByte_Patch32_VanillaRNN64_Embed32', {
-  cell: 'VanillaRNN',
-  hiddenSize: 64,
-  embedSize: 32,
-  batchSize: 32,
-  sequenceLength: 32,
-});
+export const RNNLM_JargonByte_Patch32_VanillaRNN64_Embed32 = defineRNN(
+  'RNNLM_JargonByte_Patch32_VanillaRNN64_Embed32',
+  {
+    cell: 'VanillaRNN',
+    hiddenSize: 64,
+    embedSize: 32,
+    batchSize: 32,
+    sequenceLength: 32,
+  },
+);
 
 /** GRU of 64 units over 32-wide byte embeddings, windows of 32 bytes, batch 32. */
 export const RNNLM_JargonByte_Patch32_GRU64_Embed32 = defineRNN('RNNLM_JargonByte_Patch32_GRU64_Embed32', {
@@ -68,11 +74,14 @@ export const RNNLM_JargonByte_Patch32_LSTM128_Embed64 = defineRNN('RNNLM_JargonB
 });
 
 /** Causal transformer: 2 pre-LayerNorm blocks, width 64, 4 heads, 32 learned positions, windows of 32 bytes, batch 32. */
-export const TransformerLM_JargonByte_Patch32_2layer_64width = defineTransformer('TransformerLM_JargonByte_Patch32_2layer_64width', {
-  numLayers: 2,
-  dModel: 64,
-  numHeads: 4,
-  maxPositions: 32,
-  batchSize: 32,
-  sequenceLength: 32,
-});
+export const TransformerLM_JargonByte_Patch32_2layer_64width = defineTransformer(
+  'TransformerLM_JargonByte_Patch32_2layer_64width',
+  {
+    numLayers: 2,
+    dModel: 64,
+    numHeads: 4,
+    maxPositions: 32,
+    batchSize: 32,
+    sequenceLength: 32,
+  },
+);

@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { logSoftmax, stopGradient } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 
 /**
  * Softmax cross-entropy per example, as the reference's `softmax_cross_entropy`:

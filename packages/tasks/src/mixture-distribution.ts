@@ -1,5 +1,5 @@
 import { type PRNGKey, random } from '@lopt/pytree';
-import { AugmentedTaskFamily, type AugmentationSpec, parseAugmentationSpec } from './augmentation/augmented-family.js';
+import { type AugmentationSpec, AugmentedTaskFamily, parseAugmentationSpec } from './augmentation/augmented-family.js';
 import type { ImageTaskOptions } from './image-data.js';
 import type { TaskFamily } from './task.js';
 import type { TaskDistribution } from './task-distribution.js';
@@ -77,7 +77,9 @@ export class MixtureTaskDistribution implements TaskDistribution<MixtureFamilyCf
   async familyFn(cfg: MixtureFamilyCfg, opts: ImageTaskOptions = {}): Promise<TaskFamily> {
     const c = this.components[cfg.component];
     if (!c || c.distribution.name !== cfg.distribution) {
-      throw new Error(`${this.name}: config for component ${cfg.component} ('${cfg.distribution}') does not match this mixture`);
+      throw new Error(
+        `${this.name}: config for component ${cfg.component} ('${cfg.distribution}') does not match this mixture`,
+      );
     }
     const family = await c.distribution.familyFn(cfg.cfg, opts);
     return c.augmentation ? new AugmentedTaskFamily(family, c.augmentation) : family;

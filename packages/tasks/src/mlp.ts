@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import type { PRNGKey } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import type { Activation } from './activations.js';
 import type { ShapeTree } from './check.js';
 import { fanInWeight, KeySequence } from './init.js';

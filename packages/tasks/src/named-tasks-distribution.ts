@@ -25,10 +25,14 @@ export class NamedTasksDistribution implements TaskDistribution<NamedTaskCfg> {
   /** A distribution over `opts.tasks` (each must be registered). */
   constructor(opts: { tasks: readonly string[] }) {
     assertKnownKeys(opts, ['tasks'], 'NamedTasksDistribution');
-    if (!Array.isArray(opts.tasks) || opts.tasks.length === 0) throw new Error('NamedTasksDistribution: tasks must be a non-empty list of task names');
+    if (!Array.isArray(opts.tasks) || opts.tasks.length === 0)
+      throw new Error('NamedTasksDistribution: tasks must be a non-empty list of task names');
     const known = listTasks();
     for (const t of opts.tasks) {
-      if (!known.includes(t)) throw new Error(`NamedTasksDistribution: unknown task '${t}' (listTasks() gives the ${known.length} registered ones)`);
+      if (!known.includes(t))
+        throw new Error(
+          `NamedTasksDistribution: unknown task '${t}' (listTasks() gives the ${known.length} registered ones)`,
+        );
     }
     this.tasks = opts.tasks.slice();
   }

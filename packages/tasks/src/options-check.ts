@@ -26,7 +26,11 @@ export function closestName(name: string, names: readonly string[]): string | un
 }
 
 /** Throws when `obj` is not a plain object or has a key outside `allowed`, naming the key and the allowed ones. */
-export function assertKnownKeys(obj: unknown, allowed: readonly string[], where: string): asserts obj is Record<string, unknown> {
+export function assertKnownKeys(
+  obj: unknown,
+  allowed: readonly string[],
+  where: string,
+): asserts obj is Record<string, unknown> {
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
     throw new Error(`${where}: expected an object, got ${Array.isArray(obj) ? 'an array' : String(obj)}`);
   }
@@ -41,7 +45,11 @@ export function assertKnownKeys(obj: unknown, allowed: readonly string[], where:
 }
 
 /** A `[min, max]` pair of positive numbers with `min < max` (or `min <= max` when `allowEqual`). */
-export function positiveRange(v: unknown, where: string, { integer = false, allowEqual = false } = {}): [number, number] {
+export function positiveRange(
+  v: unknown,
+  where: string,
+  { integer = false, allowEqual = false } = {},
+): [number, number] {
   const ok =
     Array.isArray(v) &&
     v.length === 2 &&
@@ -49,14 +57,21 @@ export function positiveRange(v: unknown, where: string, { integer = false, allo
     (allowEqual ? v[0] <= v[1] : v[0] < v[1]);
   if (!ok) {
     const what = integer ? 'positive integers' : 'positive numbers';
-    throw new Error(`${where}: expected [min, max] with ${what} and min ${allowEqual ? '<=' : '<'} max, got ${JSON.stringify(v)}`);
+    throw new Error(
+      `${where}: expected [min, max] with ${what} and min ${allowEqual ? '<=' : '<'} max, got ${JSON.stringify(v)}`,
+    );
   }
   return [v[0], v[1]] as [number, number];
 }
 
 /** A non-empty list of distinct non-negative integers. */
 export function intChoices(v: unknown, where: string): number[] {
-  if (!Array.isArray(v) || v.length === 0 || v.some((x) => !Number.isInteger(x) || x < 0) || new Set(v).size !== v.length) {
+  if (
+    !Array.isArray(v) ||
+    v.length === 0 ||
+    v.some((x) => !Number.isInteger(x) || x < 0) ||
+    new Set(v).size !== v.length
+  ) {
     throw new Error(`${where}: expected a non-empty list of distinct non-negative integers, got ${JSON.stringify(v)}`);
   }
   return v.slice() as number[];
@@ -70,7 +85,9 @@ export function nameList<T extends string>(v: unknown, allowed: readonly T[], wh
   for (const x of v as string[]) {
     if (!(allowed as readonly string[]).includes(x)) {
       const near = closestName(x, allowed);
-      throw new Error(`${where}: unknown name '${x}'${near ? ` (did you mean '${near}'?)` : ''}; allowed: ${allowed.join(', ')}`);
+      throw new Error(
+        `${where}: unknown name '${x}'${near ? ` (did you mean '${near}'?)` : ''}; allowed: ${allowed.join(', ')}`,
+      );
     }
   }
   return v.slice() as T[];

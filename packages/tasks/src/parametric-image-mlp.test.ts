@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { random, treeMap } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { ACTIVATIONS, type ActivationName } from './activations.js';
 import { orthogonalInit, SAMPLED_INITIALIZERS, sampledInit } from './initializers.js';
@@ -46,19 +46,22 @@ describe('ParametricImageMLP', () => {
     expect(() => family.taskFn({ ...cfg, activation: 'nope' as ActivationName })).toThrow(/Unknown activation 'nope'/);
   });
 
-  test.each(Object.keys(ACTIVATIONS))('activation %s: gradient matches finite differences on real data', (activation) => {
-    const cfg: ParametricImageMLPCfg = {
-      dataset: 'mnist',
-      hiddenSizes: [16, 16],
-      activation: activation as ActivationName,
-      initializer: { name: 'variance_scaling_normal', scale: 1 },
-    };
-    const task = family.taskFn(cfg);
-    const batch = task.datasets!.train.next().value;
-    const params = task.init(key);
-    expect(finiteDifferenceError((p) => task.loss(p, key, batch), params, 2, 1e-3)).toBeLessThan(1e-2);
-    tf.dispose([params, batch]);
-  });
+  test.each(Object.keys(ACTIVATIONS))(
+    'activation %s: gradient matches finite differences on real data',
+    (activation) => {
+      const cfg: ParametricImageMLPCfg = {
+        dataset: 'mnist',
+        hiddenSizes: [16, 16],
+        activation: activation as ActivationName,
+        initializer: { name: 'variance_scaling_normal', scale: 1 },
+      };
+      const task = family.taskFn(cfg);
+      const batch = task.datasets!.train.next().value;
+      const params = task.init(key);
+      expect(finiteDifferenceError((p) => task.loss(p, key, batch), params, 2, 1e-3)).toBeLessThan(1e-2);
+      tf.dispose([params, batch]);
+    },
+  );
 
   test('normalizer: (clip(loss, 0, ln 20) - ln 2) * 10 / ln 10, NaN at the maximum', () => {
     const task = family.sampleTask(key);
@@ -88,9 +91,16 @@ describe('sampled initialisers', () => {
     const maxAbs = (t: tf.Tensor) => tf.max(tf.abs(t)).dataSync()[0]!;
     const s = 2 / 400;
     expect(std(sampledInit({ name: 'variance_scaling_normal', scale: 2 }, key, shape))).toBeCloseTo(Math.sqrt(s), 2);
-    expect(std(sampledInit({ name: 'variance_scaling_truncated_normal', scale: 2 }, key, shape))).toBeCloseTo(Math.sqrt(s), 2);
-    expect(maxAbs(sampledInit({ name: 'variance_scaling_uniform', scale: 2 }, key, shape))).toBeLessThanOrEqual(Math.sqrt(3 * s));
-    expect(maxAbs(sampledInit({ name: 'uniform_scale', scale: 2 }, key, shape))).toBeLessThanOrEqual(Math.sqrt(3 / 400) * 2);
+    expect(std(sampledInit({ name: 'variance_scaling_truncated_normal', scale: 2 }, key, shape))).toBeCloseTo(
+      Math.sqrt(s),
+      2,
+    );
+    expect(maxAbs(sampledInit({ name: 'variance_scaling_uniform', scale: 2 }, key, shape))).toBeLessThanOrEqual(
+      Math.sqrt(3 * s),
+    );
+    expect(maxAbs(sampledInit({ name: 'uniform_scale', scale: 2 }, key, shape))).toBeLessThanOrEqual(
+      Math.sqrt(3 / 400) * 2,
+    );
     for (const name of SAMPLED_INITIALIZERS) {
       const a = sampledInit({ name, scale: 1 }, key, [6, 4]).dataSync();
       const b = sampledInit({ name, scale: 1 }, key, [6, 4]).dataSync();

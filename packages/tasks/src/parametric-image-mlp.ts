@@ -1,13 +1,12 @@
-import * as tf from '@tensorflow/tfjs-core';
-import type { Datasets } from '@lopt/datasets';
+import type { Batch, Datasets } from '@lopt/datasets';
 import { type PRNGKey, random } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import type { ActivationName } from './activations.js';
 import { BaseTaskFamily } from './base-task.js';
 import { type ImageDatasetName, type ImageTaskOptions, loadTaskDatasets } from './image-data.js';
 import { ImageMLPTask } from './image-mlp-task.js';
 import { type InitializerCfg, sampledInit, sampleInitializer } from './initializers.js';
 import type { MLPParams } from './mlp.js';
-import type { Batch } from '@lopt/datasets';
 
 /** The activations the reference samples from, in its order (relu twice: it is drawn twice as often). */
 export const SAMPLED_ACTIVATIONS: readonly ActivationName[] = [
@@ -110,7 +109,9 @@ export class ParametricImageMLP extends BaseTaskFamily<ParametricImageMLPCfg, ML
   taskFn(cfg: ParametricImageMLPCfg): ImageMLPTask {
     const datasets = this.datasetsByName[cfg.dataset];
     if (!datasets) {
-      throw new Error(`${this.name}: unknown dataset '${cfg.dataset}' (the family has ${Object.keys(this.datasetsByName).join(', ')})`);
+      throw new Error(
+        `${this.name}: unknown dataset '${cfg.dataset}' (the family has ${Object.keys(this.datasetsByName).join(', ')})`,
+      );
     }
     const c = datasets.numClasses;
     const maxClass = Math.log(2 * c);

@@ -1,12 +1,15 @@
-import * as tf from '@tensorflow/tfjs-core';
 import type { TextBatch } from '@lopt/datasets';
 import { random, treeDispose, valueAndGrad } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { ParametricLMRNN, ParametricLMTransformer } from './parametric-lm.js';
 
 describe.each([
   ['ParametricLMRNN', () => ParametricLMRNN.create({ cacheRoot: null, maxBatchSize: 8, maxSequenceLength: 16 })],
-  ['ParametricLMTransformer', () => ParametricLMTransformer.create({ cacheRoot: null, maxBatchSize: 8, maxSequenceLength: 16 })],
+  [
+    'ParametricLMTransformer',
+    () => ParametricLMTransformer.create({ cacheRoot: null, maxBatchSize: 8, maxSequenceLength: 16 }),
+  ],
 ] as const)('%s', (_name, create) => {
   it('samples sizes and sequence lengths deterministically and trains on its crop of the shared batches', async () => {
     const family = await create();
@@ -26,7 +29,11 @@ describe.each([
       expect(task.datasets).toBe(family.datasets);
       const p = task.init(random.PRNGKey(1));
       const batch = family.datasets!.train.next().value as unknown as TextBatch;
-      const [l, g] = valueAndGrad(task.loss as (p: unknown, k: unknown, b: TextBatch) => tf.Scalar)(p, random.PRNGKey(0), batch);
+      const [l, g] = valueAndGrad(task.loss as (p: unknown, k: unknown, b: TextBatch) => tf.Scalar)(
+        p,
+        random.PRNGKey(0),
+        batch,
+      );
       const v = l.dataSync()[0]!;
       expect(v).toBeGreaterThan(Math.log(256) - 0.5);
       expect(v).toBeLessThan(Math.log(256) + 1.5);

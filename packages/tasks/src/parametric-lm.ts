@@ -50,7 +50,9 @@ async function loadFamilyData(family: string, opts: ParametricLMOptions): Promis
 
 function checkCorpus(family: string, text: TextDatasets): void {
   if (text.batchSize < 4 || text.sequenceLength < 4) {
-    throw new Error(`${family}: the corpus must give batches of at least [4, 4], got [${text.batchSize}, ${text.sequenceLength}]`);
+    throw new Error(
+      `${family}: the corpus must give batches of at least [4, 4], got [${text.batchSize}, ${text.sequenceLength}]`,
+    );
   }
 }
 
@@ -112,7 +114,12 @@ export class ParametricLMRNN extends BaseTaskFamily<ParametricLMRNNCfg, RNNLMPar
  * 4 up to the corpus's; the model gets exactly that many learned positions). Tasks share
  * one corpus loaded at the largest shape and crop every batch to their own.
  */
-export class ParametricLMTransformer extends BaseTaskFamily<ParametricLMTransformerCfg, TransformerLMParams, TextBatch, undefined> {
+export class ParametricLMTransformer extends BaseTaskFamily<
+  ParametricLMTransformerCfg,
+  TransformerLMParams,
+  TextBatch,
+  undefined
+> {
   /** The corpus every task draws from. */
   readonly textDatasets: TextDatasets;
 

@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { type PRNGKey, random, treeMap, valueAndGrad } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
 import { batchedLoss, stackParams } from './batched.js';
 import {

@@ -1,6 +1,6 @@
-import * as tf from '@tensorflow/tfjs-core';
 import type { Datasets } from '@lopt/datasets';
 import { type PRNGKey, random, stopGradient } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { BaseTask, BaseTaskFamily } from './base-task.js';
 import type { BatchedTask } from './batched.js';
 import { checkParamShapes, checkTensor } from './check.js';
@@ -175,7 +175,8 @@ export class FixedDimQuadraticFamily extends BaseTaskFamily<number[], tf.Tensor,
 
   /** The quadratic centred on `target`. */
   taskFn(target: number[]): FixedDimQuadraticTask {
-    if (target.length !== this.dim) throw new Error(`${this.name}: the target has ${target.length} entries, expected ${this.dim}`);
+    if (target.length !== this.dim)
+      throw new Error(`${this.name}: the target has ${target.length} entries, expected ${this.dim}`);
     return new FixedDimQuadraticTask(target);
   }
 }
@@ -251,7 +252,8 @@ export class FixedDimQuadraticFamilyData extends BaseTaskFamily<number[], tf.Ten
 
   /** The noisy quadratic centred on `target`. */
   taskFn(target: number[]): FixedDimQuadraticDataTask {
-    if (target.length !== this.dim) throw new Error(`${this.name}: the target has ${target.length} entries, expected ${this.dim}`);
+    if (target.length !== this.dim)
+      throw new Error(`${this.name}: the target has ${target.length} entries, expected ${this.dim}`);
     return new FixedDimQuadraticDataTask(target, this.datasets!);
   }
 }
@@ -344,7 +346,9 @@ export class NoisyQuadraticFamily extends BaseTaskFamily<NoisyQuadraticCfg, tf.T
   /** The noisy quadratic of `cfg`. */
   taskFn(cfg: NoisyQuadraticCfg): NoisyQuadraticTask {
     if (cfg.center.length !== this.dim || cfg.scale.length !== this.dim) {
-      throw new Error(`${this.name}: the config has ${cfg.center.length} centres and ${cfg.scale.length} scales, expected ${this.dim}`);
+      throw new Error(
+        `${this.name}: the config has ${cfg.center.length} centres and ${cfg.scale.length} scales, expected ${this.dim}`,
+      );
     }
     return new NoisyQuadraticTask(cfg, this.cov);
   }

@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { random, valueAndGrad } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
 import { BaseTask } from './base-task.js';
 import { sampleTaskFamilyFromTaskFns, singleTaskToFamily } from './family.js';
@@ -65,8 +65,12 @@ describe('family helpers', () => {
 
   test('sampleTaskFamilyFromTaskFns picks deterministically per key', async () => {
     const names = ['QuadraticTask', 'LogQuadraticTask', 'SumQuadraticTask'];
-    const picks = await Promise.all(Array.from({ length: 12 }, (_, i) => sampleTaskFamilyFromTaskFns(random.PRNGKey(i), names)));
-    const again = await Promise.all(Array.from({ length: 12 }, (_, i) => sampleTaskFamilyFromTaskFns(random.PRNGKey(i), names)));
+    const picks = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => sampleTaskFamilyFromTaskFns(random.PRNGKey(i), names)),
+    );
+    const again = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => sampleTaskFamilyFromTaskFns(random.PRNGKey(i), names)),
+    );
     expect(picks.map((f) => f.name)).toEqual(again.map((f) => f.name));
     expect(new Set(picks.map((f) => f.name)).size).toBeGreaterThan(1);
     await expect(sampleTaskFamilyFromTaskFns(key, [])).rejects.toThrow(/empty/);

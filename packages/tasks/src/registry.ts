@@ -68,7 +68,11 @@ export function similarTaskNames(name: string): string[] {
 export async function getTask(name: string, opts: ImageTaskOptions = {}): Promise<Task> {
   const f = registry.get(name);
   if (!f) {
-    throw new Error(`Unknown task '${name}'. Did you mean ${similarTaskNames(name).map((s) => `'${s}'`).join(', ')}? (listTasks() gives all ${registry.size})`);
+    throw new Error(
+      `Unknown task '${name}'. Did you mean ${similarTaskNames(name)
+        .map((s) => `'${s}'`)
+        .join(', ')}? (listTasks() gives all ${registry.size})`,
+    );
   }
   return f(opts);
 }

@@ -1,6 +1,6 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { jargonFileDatasets, type TextBatch, type TextDatasets } from '@lopt/datasets';
 import { random, treeDispose, valueAndGrad } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { batchedLoss, stackParams } from './batched.js';
 import { getTask, listTasks } from './registry.js';
@@ -45,7 +45,13 @@ function referenceLoss(cell: RNNCellName, p: RNNLMParams, obs: number[][], targe
         const hzr = mv(h, wh, G, 0, 2 * H);
         const z = Array.from({ length: H }, (_, j) => sig(xp[j]! + hzr[j]!));
         const rr = Array.from({ length: H }, (_, j) => sig(xp[H + j]! + hzr[H + j]!));
-        const ha = mv(h.map((v, j) => v * rr[j]!), wh, G, 2 * H, 3 * H);
+        const ha = mv(
+          h.map((v, j) => v * rr[j]!),
+          wh,
+          G,
+          2 * H,
+          3 * H,
+        );
         const a = Array.from({ length: H }, (_, j) => Math.tanh(xp[2 * H + j]! + ha[j]!));
         h = h.map((v, j) => (1 - z[j]!) * v + z[j]! * a[j]!);
       } else {
@@ -73,7 +79,10 @@ describe.each(RNN_CELLS)('RNNLMTask with a %s core', (cell) => {
       ...p0,
       core: { ...p0.core, b: random.normal(random.PRNGKey(2), p0.core.b.shape) },
       initial_state: Object.fromEntries(
-        Object.entries(p0.initial_state).map(([k, v], i) => [k, tf.mul(random.normal(random.PRNGKey(10 + i), v.shape), 0.5)]),
+        Object.entries(p0.initial_state).map(([k, v], i) => [
+          k,
+          tf.mul(random.normal(random.PRNGKey(10 + i), v.shape), 0.5),
+        ]),
       ),
     })) as RNNLMParams;
     const batch = text.train.next().value;
@@ -123,7 +132,11 @@ describe.each(RNN_CELLS)('RNNLMTask with a %s core', (cell) => {
 
 describe('RNNLMTask', () => {
   it('starts near ln(256) nats per byte on the fixed tasks', async () => {
-    for (const name of ['RNNLM_JargonByte_Patch32_VanillaRNN64_Embed32', 'RNNLM_JargonByte_Patch32_GRU64_Embed32', 'RNNLM_JargonByte_Patch32_LSTM64_Embed32']) {
+    for (const name of [
+      'RNNLM_JargonByte_Patch32_VanillaRNN64_Embed32',
+      'RNNLM_JargonByte_Patch32_GRU64_Embed32',
+      'RNNLM_JargonByte_Patch32_LSTM64_Embed32',
+    ]) {
       expect(listTasks()).toContain(name);
       const task = await getTask(name, { cacheRoot: null, batchSize: 4 });
       const p = task.init(random.PRNGKey(0));
@@ -139,15 +152,21 @@ describe('RNNLMTask', () => {
     }
   });
 
-  it('rejects a corpus whose vocabulary is not the model\'s, and malformed batches, with clear errors', () => {
-    expect(() => new RNNLMTask(text, { name: 'small_vocab', cell: 'GRU', hiddenSize: 4, embedSize: 3, vocabSize: 128 })).toThrow(
+  it("rejects a corpus whose vocabulary is not the model's, and malformed batches, with clear errors", () => {
+    expect(
+      () => new RNNLMTask(text, { name: 'small_vocab', cell: 'GRU', hiddenSize: 4, embedSize: 3, vocabSize: 128 }),
+    ).toThrow(
       /small_vocab: the corpus 'jargon_file' has a vocabulary of 256 tokens but the task's embedding and output layer have 128/,
     );
-    expect(() => new RNNLMTask(text, { name: 'x', cell: 'Elman' as never, hiddenSize: 4, embedSize: 3 })).toThrow(/unknown cell 'Elman'/);
+    expect(() => new RNNLMTask(text, { name: 'x', cell: 'Elman' as never, hiddenSize: 4, embedSize: 3 })).toThrow(
+      /unknown cell 'Elman'/,
+    );
     const task = tiny('LSTM');
     const p = task.init(random.PRNGKey(0));
     const bad = { obs: tf.zeros([2, 5], 'int32'), target: tf.zeros([2, 4], 'int32') } as unknown as TextBatch;
-    expect(() => task.loss(p, random.PRNGKey(0), bad)).toThrow(/obs \[2, 5\] and target \[2, 4\] must both be \[batch, sequence\]/);
+    expect(() => task.loss(p, random.PRNGKey(0), bad)).toThrow(
+      /obs \[2, 5\] and target \[2, 4\] must both be \[batch, sequence\]/,
+    );
     const floats = { obs: tf.zeros([2, 5]), target: tf.zeros([2, 5]) } as unknown as TextBatch;
     expect(() => task.loss(p, random.PRNGKey(0), floats)).toThrow(/must be int32 token ids/);
     treeDispose(p, bad, floats);

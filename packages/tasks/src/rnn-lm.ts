@@ -1,6 +1,6 @@
-import * as tf from '@tensorflow/tfjs-core';
 import type { TextBatch, TextDatasets } from '@lopt/datasets';
 import type { PRNGKey } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { BaseTask } from './base-task.js';
 import type { BatchedTask } from './batched.js';
 import { fanInWeight, KeySequence, truncatedNormalInit } from './init.js';
@@ -66,7 +66,10 @@ export interface RNNLMTaskOptions {
  * matmuls: one op sequence for all K members instead of K, which is what dominates a small
  * model's cost in TensorFlow.js.
  */
-export class RNNLMTask extends BaseTask<RNNLMParams, TextBatch> implements BatchedTask<RNNLMParams, TextBatch, undefined> {
+export class RNNLMTask
+  extends BaseTask<RNNLMParams, TextBatch>
+  implements BatchedTask<RNNLMParams, TextBatch, undefined>
+{
   /** The corpus, when the task was built on one. */
   readonly textDatasets: TextDatasets | undefined;
   /** Tokens in the vocabulary. */
@@ -91,10 +94,14 @@ export class RNNLMTask extends BaseTask<RNNLMParams, TextBatch> implements Batch
     ] as const) {
       if (!Number.isInteger(v) || v < 1) throw new Error(`${opts.name}: ${k} must be a positive integer, got ${v}`);
     }
-    if (!RNN_CELLS.includes(opts.cell)) throw new Error(`${opts.name}: unknown cell '${opts.cell}' (cells: ${RNN_CELLS.join(', ')})`);
+    if (!RNN_CELLS.includes(opts.cell))
+      throw new Error(`${opts.name}: unknown cell '${opts.cell}' (cells: ${RNN_CELLS.join(', ')})`);
     if (textDatasets) {
       checkVocabulary(opts.name, textDatasets, this.vocabSize);
-      if (opts.crop && (opts.crop.batchSize > textDatasets.batchSize || opts.crop.sequenceLength > textDatasets.sequenceLength)) {
+      if (
+        opts.crop &&
+        (opts.crop.batchSize > textDatasets.batchSize || opts.crop.sequenceLength > textDatasets.sequenceLength)
+      ) {
         throw new Error(
           `${opts.name}: needs batches of at least [${opts.crop.batchSize}, ${opts.crop.sequenceLength}], the corpus gives [${textDatasets.batchSize}, ${textDatasets.sequenceLength}]`,
         );
@@ -117,8 +124,14 @@ export class RNNLMTask extends BaseTask<RNNLMParams, TextBatch> implements Batch
     const keys = new KeySequence(key);
     return {
       embed: { embeddings: truncatedNormalInit(keys.next(), [V, E], this.opts.embedInitScale ?? 1) },
-      core: { w_i: fanInWeight(keys.next(), [E, G * H]), w_h: fanInWeight(keys.next(), [H, G * H]), b: tf.zeros([G * H]) },
-      initial_state: Object.fromEntries(Array.from({ length: STATES[cell] }, (_, i) => [`initial_state_${i}`, tf.zeros([1, H])])),
+      core: {
+        w_i: fanInWeight(keys.next(), [E, G * H]),
+        w_h: fanInWeight(keys.next(), [H, G * H]),
+        b: tf.zeros([G * H]),
+      },
+      initial_state: Object.fromEntries(
+        Array.from({ length: STATES[cell] }, (_, i) => [`initial_state_${i}`, tf.zeros([1, H])]),
+      ),
       linear: { w: fanInWeight(keys.next(), [H, V]), b: tf.zeros([V]) },
     };
   }
@@ -131,7 +144,8 @@ export class RNNLMTask extends BaseTask<RNNLMParams, TextBatch> implements Batch
   /** The K losses of K stacked parameter sets (leading axis K) on one shared batch. */
   batchedLoss(stackedParams: RNNLMParams, keys: readonly PRNGKey[], data: TextBatch): tf.Tensor1D {
     const K = stackedParams.embed.embeddings.shape[0]!;
-    if (stackedParams.embed.embeddings.rank !== 3) throw new Error(`${this.name}: batchedLoss needs parameters stacked on a leading axis`);
+    if (stackedParams.embed.embeddings.rank !== 3)
+      throw new Error(`${this.name}: batchedLoss needs parameters stacked on a leading axis`);
     if (keys.length !== K) throw new Error(`${this.name}: batchedLoss got ${K} parameter sets but ${keys.length} keys`);
     return tf.tidy(() => this.forwardLoss(stackedParams, data, K)) as tf.Tensor1D;
   }
@@ -160,7 +174,11 @@ export class RNNLMTask extends BaseTask<RNNLMParams, TextBatch> implements Batch
       // Member k's ids index rows k*V.. of the K tables laid end to end: one gather for all.
       const offsets = tf.mul(tf.range(0, K, 1, 'int32'), tf.scalar(V, 'int32'));
       const ids = tf.add(tf.reshape(offsets, [K, 1]), tf.reshape(obs, [1, B * T]));
-      x = tf.reshape(tf.gather(tf.reshape(p.embed.embeddings, [K * V, E]), tf.reshape(ids, [K * B * T])), [K, B * T, E]);
+      x = tf.reshape(tf.gather(tf.reshape(p.embed.embeddings, [K * V, E]), tf.reshape(ids, [K * B * T])), [
+        K,
+        B * T,
+        E,
+      ]);
     }
     // Input projections of every position at once; only the recurrence runs step by step.
     const G = GATES[cell];

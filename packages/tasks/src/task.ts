@@ -1,6 +1,6 @@
-import type * as tf from '@tensorflow/tfjs-core';
 import type { Datasets } from '@lopt/datasets';
 import type { PRNGKey } from '@lopt/pytree';
+import type * as tf from '@tensorflow/tfjs-core';
 
 /** Auxiliary outputs of a loss (accuracy, logits, ...), by name. */
 export type Aux = Record<string, tf.Tensor>;

@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { type TreeDef, treeFlatten, treeUnflatten, valueAndGrad } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import type { ImageTaskOptions } from './image-data.js';
 
 /**

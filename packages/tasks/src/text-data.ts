@@ -18,7 +18,11 @@ export async function loadTextTaskDatasets(
 ): Promise<TextDatasets> {
   const { textDatasets, ...rest } = opts;
   if (textDatasets) return textDatasets;
-  return jargonFileDatasets({ ...rest, batchSize: rest.batchSize ?? shape.batchSize, sequenceLength: shape.sequenceLength }).catch((e: Error) => {
+  return jargonFileDatasets({
+    ...rest,
+    batchSize: rest.batchSize ?? shape.batchSize,
+    sequenceLength: shape.sequenceLength,
+  }).catch((e: Error) => {
     throw new Error(`${task}: ${e.message}`, { cause: e });
   });
 }

@@ -1,6 +1,6 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { jargonFileDatasets, type TextBatch, type TextDatasets } from '@lopt/datasets';
 import { random, treeDispose, valueAndGrad } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { batchedLoss, stackParams } from './batched.js';
 import { getTask } from './registry.js';
@@ -12,7 +12,8 @@ beforeAll(async () => {
   text = await jargonFileDatasets({ cacheRoot: null, batchSize: 2, sequenceLength: 6, key: random.PRNGKey(5) });
 });
 
-const tiny = () => new TransformerLMTask(text, { name: 'tiny_transformer', numLayers: 2, dModel: 8, numHeads: 2, maxPositions: 8 });
+const tiny = () =>
+  new TransformerLMTask(text, { name: 'tiny_transformer', numLayers: 2, dModel: 8, numHeads: 2, maxPositions: 8 });
 
 describe('TransformerLMTask', () => {
   it('is causal: changing token t changes the logits at t and later only', () => {
@@ -22,7 +23,9 @@ describe('TransformerLMTask', () => {
     const o = batch.obs.arraySync();
     o[0]![3] = (o[0]![3]! + 1) % 256;
     const changed = tf.tensor2d(o, [2, 6], 'int32');
-    const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(task.logits(p, batch.obs), task.logits(p, changed))), -1).arraySync() as number[][]);
+    const diff = tf.tidy(
+      () => tf.max(tf.abs(tf.sub(task.logits(p, batch.obs), task.logits(p, changed))), -1).arraySync() as number[][],
+    );
     expect(diff[0]!.slice(0, 3)).toEqual([0, 0, 0]); // earlier positions never see token 3
     for (const d of diff[0]!.slice(3)) expect(d).toBeGreaterThan(1e-4); // later ones do
     expect(diff[1]).toEqual([0, 0, 0, 0, 0, 0]); // rows do not mix
@@ -77,9 +80,9 @@ describe('TransformerLMTask', () => {
     expect(() => task.loss(p, random.PRNGKey(0), batch)).toThrow(
       /by_hand: sequences of 12 tokens are longer than the model's 8 learned positions/,
     );
-    expect(() => new TransformerLMTask(text, { name: 'v', dModel: 8, numHeads: 2, maxPositions: 8, vocabSize: 100 })).toThrow(
-      /vocabulary of 256 tokens but the task's embedding and output layer have 100/,
-    );
+    expect(
+      () => new TransformerLMTask(text, { name: 'v', dModel: 8, numHeads: 2, maxPositions: 8, vocabSize: 100 }),
+    ).toThrow(/vocabulary of 256 tokens but the task's embedding and output layer have 100/);
     expect(() => new TransformerLMTask(text, { name: 'h', dModel: 10, numHeads: 4, maxPositions: 8 })).toThrow(
       /dModel 10 is not a multiple of numHeads 4/,
     );

@@ -1,6 +1,6 @@
-import * as tf from '@tensorflow/tfjs-core';
 import type { TextBatch, TextDatasets } from '@lopt/datasets';
 import type { PRNGKey } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { ACTIVATIONS } from './activations.js';
 import { BaseTask } from './base-task.js';
 import { fanInWeight, KeySequence, truncatedNormalInit } from './init.js';
@@ -89,7 +89,10 @@ export class TransformerLMTask extends BaseTask<TransformerLMParams, TextBatch> 
           `${opts.name}: the corpus gives sequences of ${T} tokens, longer than the model's ${opts.maxPositions} learned positions; load it with sequenceLength <= ${opts.maxPositions}`,
         );
       }
-      if (opts.crop && (opts.crop.batchSize > textDatasets.batchSize || opts.crop.sequenceLength > textDatasets.sequenceLength)) {
+      if (
+        opts.crop &&
+        (opts.crop.batchSize > textDatasets.batchSize || opts.crop.sequenceLength > textDatasets.sequenceLength)
+      ) {
         throw new Error(
           `${opts.name}: needs batches of at least [${opts.crop.batchSize}, ${opts.crop.sequenceLength}], the corpus gives [${textDatasets.batchSize}, ${textDatasets.sequenceLength}]`,
         );
@@ -157,7 +160,9 @@ export class TransformerLMTask extends BaseTask<TransformerLMParams, TextBatch> 
       if (obs.rank !== 2) throw new Error(`${this.name}: obs must be [batch, sequence], got [${obs.shape.join(', ')}]`);
       const [B, T] = obs.shape as [number, number];
       if (T > this.opts.maxPositions) {
-        throw new Error(`${this.name}: sequences of ${T} tokens are longer than the model's ${this.opts.maxPositions} learned positions`);
+        throw new Error(
+          `${this.name}: sequences of ${T} tokens are longer than the model's ${this.opts.maxPositions} learned positions`,
+        );
       }
       const tok = tf.gather(params.embed!.embeddings!, tf.reshape(obs, [B * T]));
       const pos = tf.tile(tf.slice(params.positions!.embeddings!, [0, 0], [T, D]), [B, 1]);
@@ -179,7 +184,10 @@ export class TransformerLMTask extends BaseTask<TransformerLMParams, TextBatch> 
         const f = linear(ACTIVATIONS.gelu(linear(h2, mod('mlp_in') as LinearParams)), mod('mlp_out') as LinearParams);
         x = tf.add(x, f);
       }
-      const out = linear(layerNorm(x, params['transformer/ln_f'] as unknown as LayerNormParams), params.linear as unknown as LinearParams);
+      const out = linear(
+        layerNorm(x, params['transformer/ln_f'] as unknown as LayerNormParams),
+        params.linear as unknown as LinearParams,
+      );
       return tf.reshape(out, [B, T, this.vocabSize]) as tf.Tensor3D;
     });
   }

@@ -17,9 +17,20 @@ const here = dirname(fileURLToPath(import.meta.url));
 const STEPS_PER_CALL = 2;
 
 function startWorker(url: string, run: string, seed: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(here, '..', 'peers', 'distributed-worker.ts'), url, run, String(seed)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      import.meta.resolve('tsx'),
+      join(here, '..', 'peers', 'distributed-worker.ts'),
+      url,
+      run,
+      String(seed),
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   return new Promise((resolve, reject) => {
     child.stdout!.on('data', (b: Buffer) => {
       if (b.toString().includes('ready')) resolve(child);
@@ -41,7 +52,13 @@ const distributedWorkers: RatioCase = {
     const workers: ChildProcess[] = [];
     const learners: DistributedLearner[] = [];
     try {
-      workers.push(...(await Promise.all([startWorker(redis.url, 'bench-two', 1), startWorker(redis.url, 'bench-two', 2), startWorker(redis.url, 'bench-one', 3)])));
+      workers.push(
+        ...(await Promise.all([
+          startWorker(redis.url, 'bench-two', 1),
+          startWorker(redis.url, 'bench-two', 2),
+          startWorker(redis.url, 'bench-one', 3),
+        ])),
+      );
       for (const run of ['bench-two', 'bench-one']) {
         const learner = new DistributedLearner({
           connection: redis.url,

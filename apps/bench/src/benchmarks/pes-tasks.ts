@@ -58,7 +58,9 @@ const pesTasks: RatioCase = {
       const n = 3;
       for (let i = 0; i < n; i++) r.step();
       const perSecond = n / ((performance.now() - t0) / 1000);
-      process.stderr.write(`  PES ${name}, ${k} task(s): ${perSecond.toFixed(2)} outer steps/s (truncation length 10)\n`);
+      process.stderr.write(
+        `  PES ${name}, ${k} task(s): ${perSecond.toFixed(2)} outer steps/s (truncation length 10)\n`,
+      );
       r.dispose();
     }
     const eight = pesRunner(family, 8);

@@ -38,9 +38,13 @@ const seedEndToEnd: SecondsCase = {
     const ms = performance.now() - t0;
     const lr = seed.learningRate();
     seed.dispose();
-    process.stderr.write(`  learning rate ${lr0.toExponential(3)} -> ${lr.toExponential(3)}, last meta-loss ${loss.toFixed(4)}\n`);
+    process.stderr.write(
+      `  learning rate ${lr0.toExponential(3)} -> ${lr.toExponential(3)}, last meta-loss ${loss.toFixed(4)}\n`,
+    );
     if (!(lr > 10 * lr0)) {
-      throw new Error(`after ${ITERATIONS} meta-iterations the learning rate went from ${lr0} to ${lr}, not more than tenfold`);
+      throw new Error(
+        `after ${ITERATIONS} meta-iterations the learning rate went from ${lr0} to ${lr}, not more than tenfold`,
+      );
     }
     return { ms };
   },

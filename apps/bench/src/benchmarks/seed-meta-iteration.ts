@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BlockRunner, RatioCase } from '../harness.js';
-import { plainTfjsSeed } from '../peers/plain-tfjs-seed.js';
 import { jaxjsSeed } from '../peers/jaxjs-seed.js';
+import { plainTfjsSeed } from '../peers/plain-tfjs-seed.js';
 import { toSeedBatch } from '../peers/seed-data.js';
 import { checkSameMetaLoss, seedFixture } from '../peers/seed-fixture.js';
 import { startTorchSeed, torchUnavailable } from '../peers/torch-process.js';
@@ -14,12 +14,12 @@ const seedVsPlainTfjs: RatioCase = {
   async setup() {
     const fx = await seedFixture();
     const a = fx.arrays;
-    const leaves = [
-      tf.tensor2d(a.w0, [64, 32]),
-      tf.tensor1d(a.b0),
-      tf.tensor2d(a.w1, [32, 10]),
-      tf.tensor1d(a.b1),
-    ] as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+    const leaves = [tf.tensor2d(a.w0, [64, 32]), tf.tensor1d(a.b0), tf.tensor2d(a.w1, [32, 10]), tf.tensor1d(a.b1)] as [
+      tf.Tensor,
+      tf.Tensor,
+      tf.Tensor,
+      tf.Tensor,
+    ];
     const seedBatch = toSeedBatch(fx.batch);
     const peer = plainTfjsSeed(leaves);
     checkSameMetaLoss('plain tfjs', fx.loptFirstLoss, peer.step(seedBatch));
@@ -86,7 +86,12 @@ function seedPeerCase(
  * on theta) compiled by `jit` on jax-js's wasm device; same init, batch and theta.
  */
 const seedVsJaxjs = seedPeerCase(
-  { name: 'seed meta-iteration vs jax-js', goal: 'faster than jax-js (< 1.0x)', goalRatio: 1.0, peerName: 'jax-js jit, wasm' },
+  {
+    name: 'seed meta-iteration vs jax-js',
+    goal: 'faster than jax-js (< 1.0x)',
+    goalRatio: 1.0,
+    peerName: 'jax-js jit, wasm',
+  },
   'jax-js',
   async (fx) => {
     const peer = await jaxjsSeed(fx.arrays);

@@ -15,7 +15,9 @@ import { imageMlp } from '@lopt/tasks';
 export async function distributedBenchEstimators(): Promise<GradientEstimator[]> {
   const family = singleTaskToFamily(await imageMlp.ImageMLP_FashionMnist8_Relu32());
   const lopt = new MLPLOpt();
-  const step = new VectorizedLOptTruncatedStep(family, lopt, new LogUniformLengthSchedule(100, 300), 4, { randomInitialIterationOffset: 300 });
+  const step = new VectorizedLOptTruncatedStep(family, lopt, new LogUniformLengthSchedule(100, 300), 4, {
+    randomInitialIterationOffset: 300,
+  });
   return [new TruncatedPES(step, { truncLength: 10 }) as never];
 }
 

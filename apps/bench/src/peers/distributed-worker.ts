@@ -7,7 +7,12 @@ import { distributedBenchEstimators } from './distributed-setup.js';
 
 const [url, run, seed] = process.argv.slice(2);
 await setupBackend(process.env.LOPT_BACKEND || 'wasm');
-const worker = new DistributedWorker({ connection: url!, run: run!, gradientEstimators: await distributedBenchEstimators(), seed: Number(seed) });
+const worker = new DistributedWorker({
+  connection: url!,
+  run: run!,
+  gradientEstimators: await distributedBenchEstimators(),
+  seed: Number(seed),
+});
 process.stdout.write('ready\n');
 await worker.run();
 process.exit(0);

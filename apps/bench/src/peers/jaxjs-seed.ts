@@ -19,7 +19,8 @@ const PARAM_KEYS: (keyof Params)[] = ['b0', 'b1', 'w0', 'w1'];
 const UNROLL = 4;
 
 /** A new reference to every array of a flat record. */
-const refs = <T extends Record<string, np.Array>>(t: T): T => Object.fromEntries(Object.entries(t).map(([k, a]) => [k, a.ref])) as T;
+const refs = <T extends Record<string, np.Array>>(t: T): T =>
+  Object.fromEntries(Object.entries(t).map(([k, a]) => [k, a.ref])) as T;
 
 /** Mean softmax cross-entropy of the MLP; consumes `p` and `d`. */
 function mlpLoss(p: Params, d: Data): np.Array {
@@ -113,7 +114,8 @@ export async function jaxjsSeed(data: SeedArrays) {
     b1: np.array(data.b1),
   };
   const batch: Data = { x: np.array(data.x).reshape([B, 64]), y: np.array(onehot).reshape([B, 10]) };
-  const scalars = (f: (k: ThetaKey) => number) => Object.fromEntries(THETA_KEYS.map((k) => [k, np.array([f(k)]).reshape([])])) as Theta;
+  const scalars = (f: (k: ThetaKey) => number) =>
+    Object.fromEntries(THETA_KEYS.map((k) => [k, np.array([f(k)]).reshape([])])) as Theta;
   let theta = scalars((k) => INITIAL_THETA[k]);
   let m = scalars(() => 0);
   let v = scalars(() => 0);

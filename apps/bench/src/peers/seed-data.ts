@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import type { Batch } from '@lopt/datasets';
+import * as tf from '@tensorflow/tfjs-core';
 
 /** A seed batch for the plain-tfjs peer: images [B, 8, 8, 1] and one-hot labels [B, 10]. */
 export interface SeedBatch {

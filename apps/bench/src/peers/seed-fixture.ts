@@ -4,9 +4,10 @@
  * initial MLP parameters lopt's first meta-iteration draws, so every peer computes the
  * same meta-loss from the same numbers.
  */
-import * as tf from '@tensorflow/tfjs-core';
+
 import type { Batch } from '@lopt/datasets';
 import { type PRNGKey, random, treeDispose } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { loptSeed } from '../seed.js';
 
 /** Host copies of the initial MLP parameters and one batch. */
@@ -65,7 +66,9 @@ export async function seedFixture(): Promise<SeedFixture> {
     batchSize,
   };
   if (arrays.w0.length !== 64 * 32 || arrays.w1.length !== 32 * 10 || arrays.x.length !== batchSize * 64) {
-    throw new Error(`seed fixture: unexpected shapes (w0 ${arrays.w0.length}, w1 ${arrays.w1.length}, images [${batch.image.shape.join(', ')}])`);
+    throw new Error(
+      `seed fixture: unexpected shapes (w0 ${arrays.w0.length}, w1 ${arrays.w1.length}, images [${batch.image.shape.join(', ')}])`,
+    );
   }
   treeDispose(init);
   const loptFirstLoss = lopt.step(batch);
@@ -88,8 +91,12 @@ export async function seedFixture(): Promise<SeedFixture> {
  */
 export function checkSameMetaLoss(peer: string, loptLoss: number, peerLoss: number, rtol = 1e-3): void {
   const rel = Math.abs(loptLoss - peerLoss) / Math.max(Math.abs(loptLoss), 1e-12);
-  process.stderr.write(`  first meta-loss: lopt ${loptLoss.toFixed(7)}, ${peer} ${peerLoss.toFixed(7)} (relative difference ${rel.toExponential(2)})\n`);
+  process.stderr.write(
+    `  first meta-loss: lopt ${loptLoss.toFixed(7)}, ${peer} ${peerLoss.toFixed(7)} (relative difference ${rel.toExponential(2)})\n`,
+  );
   if (!(rel <= rtol)) {
-    throw new Error(`${peer} computes a different meta-loss than lopt for the same theta, init and batch: ${peerLoss} vs ${loptLoss}`);
+    throw new Error(
+      `${peer} computes a different meta-loss than lopt for the same theta, init and batch: ${peerLoss} vs ${loptLoss}`,
+    );
   }
 }

@@ -20,7 +20,8 @@ export const python = process.env.LOPT_PYTHON || '/usr/bin/python3';
 export function torchUnavailable(): string | null {
   const r = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', timeout: 120_000 });
   if (r.error) return `${python} cannot run (${r.error.message})`;
-  if (r.status !== 0) return `${python} cannot import torch (${(r.stderr.trim().split('\n').pop() ?? '').slice(0, 200)})`;
+  if (r.status !== 0)
+    return `${python} cannot import torch (${(r.stderr.trim().split('\n').pop() ?? '').slice(0, 200)})`;
   return null;
 }
 

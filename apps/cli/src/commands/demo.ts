@@ -6,13 +6,19 @@ import { writeFileAtomic } from '../files.js';
 import { INTERRUPTED_EXIT_CODE, Interrupt } from '../interrupt.js';
 import { unknownName } from '../names.js';
 import type { Progress } from '../output.js';
-import { positiveInt, nonNegativeInt, positiveNumber } from '../parse.js';
+import { nonNegativeInt, positiveInt, positiveNumber } from '../parse.js';
 import { runPart1 } from '../part1.js';
 import { claimOutputFolder } from '../run-folder.js';
 import { loadTask } from '../task-registry.js';
 
 /** Files `demo part1` writes into its folder. */
-export const DEMO_FILES = ['part1.jsonl', 'meta-loss.svg', 'meta-loss.png', 'learning-rate.svg', 'learning-rate.png'] as const;
+export const DEMO_FILES = [
+  'part1.jsonl',
+  'meta-loss.svg',
+  'meta-loss.png',
+  'learning-rate.svg',
+  'learning-rate.png',
+] as const;
 
 /** The walkthroughs `lopt demo` runs. */
 export const DEMOS = ['part1'] as const;
@@ -53,7 +59,11 @@ async function demoAction(part: string, flags: DemoFlags, cmd: Command): Promise
     outerLr: flags.outerLr,
     log: (l) => out.log(l),
     progress: (phase, done, total, info) => {
-      bars[phase] ??= out.progress(total, phase === 'sgd' ? 'SGD        ' : 'meta-train ', phase === 'sgd' ? 'step' : 'it');
+      bars[phase] ??= out.progress(
+        total,
+        phase === 'sgd' ? 'SGD        ' : 'meta-train ',
+        phase === 'sgd' ? 'step' : 'it',
+      );
       bars[phase]!.update(done, info);
       if (done === total) bars[phase]!.stop();
     },
@@ -75,7 +85,9 @@ async function demoAction(part: string, flags: DemoFlags, cmd: Command): Promise
   });
   writeFileAtomic(
     join(outDir, 'part1.jsonl'),
-    res.metaLosses.map((l, i) => `${JSON.stringify({ step: i, metaLoss: l, learningRate: res.learningRates[i] })}\n`).join(''),
+    res.metaLosses
+      .map((l, i) => `${JSON.stringify({ step: i, metaLoss: l, learningRate: res.learningRates[i] })}\n`)
+      .join(''),
   );
   const n = res.metaLosses.length;
   const mean = (xs: number[]) => (xs.length > 0 ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
@@ -102,7 +114,9 @@ async function demoAction(part: string, flags: DemoFlags, cmd: Command): Promise
   out.result(
     [
       '',
-      res.stopped ? `Summary (interrupted by ${interrupt.received} after ${n} of ${flags.metaIterations} meta-iterations)` : 'Summary',
+      res.stopped
+        ? `Summary (interrupted by ${interrupt.received} after ${n} of ${flags.metaIterations} meta-iterations)`
+        : 'Summary',
       `  final meta-loss        ${finalMetaLoss.toFixed(4)} (mean of the last ${tail.length}; first ${head.length}: ${firstMetaLoss.toFixed(4)})`,
       `  learned learning rate  ${lr.toPrecision(4)} (from ${initialLr}, x${(lr / initialLr).toFixed(1)})`,
       `  wall time              ${wall.toFixed(1)} s (meta-training ${res.metaSeconds.toFixed(1)} s for ${n} meta-iterations, ${backend})`,
@@ -126,7 +140,11 @@ export function demoCommand(): Command {
     .option('--sgd-steps <n>', 'steps of the SGD training shown first (0 skips it)', nonNegativeInt, 1000)
     .option('--unroll <n>', 'inner steps unrolled per meta-loss', positiveInt, 4)
     .option('--outer-lr <x>', 'learning rate of the Adam that trains theta', positiveNumber, 1e-2)
-    .option('--out <dir>', 'folder for the plots (meta-loss, learning-rate) and part1.jsonl (default: .lopt-out/demo-part1, or the next free .lopt-out/demo-part1-N)', '.lopt-out/demo-part1')
+    .option(
+      '--out <dir>',
+      'folder for the plots (meta-loss, learning-rate) and part1.jsonl (default: .lopt-out/demo-part1, or the next free .lopt-out/demo-part1-N)',
+      '.lopt-out/demo-part1',
+    )
     .option('--force', "replace an earlier demo's files in --out", false)
     .addHelpText(
       'after',

@@ -41,7 +41,8 @@ async function evalAction(flags: EvalFlags, cmd: Command): Promise<void> {
   const { g, out, backend } = await start(cmd);
   const baselines = flags.baseline.length > 0 ? flags.baseline : ['Adam'];
   // Every optimizer is built (and every name checked) before any training starts.
-  if (!flags.theta && !flags.lopt) throw new CliError('give --theta <file>, or --lopt Celo2 (which has a published theta)');
+  if (!flags.theta && !flags.lopt)
+    throw new CliError('give --theta <file>, or --lopt Celo2 (which has a published theta)');
   const runs = [{ ...(await chooseOptimizer({ lopt: flags.lopt, theta: flags.theta }, g)), short: 'learned' }];
   const disposeAll = () => {
     for (const r of runs) r.dispose();
@@ -123,14 +124,26 @@ async function evalAction(flags: EvalFlags, cmd: Command): Promise<void> {
     title: `${task.task.name}: training loss`,
     xTitle: 'step',
     yTitle: 'train loss',
-    series: curves.map((c) => ({ name: c.label, points: c.curve.train.map((l, i) => [i, l] as const).filter(([, l]) => Number.isFinite(l)) })),
+    series: curves.map((c) => ({
+      name: c.label,
+      points: c.curve.train.map((l, i) => [i, l] as const).filter(([, l]) => Number.isFinite(l)),
+    })),
   });
   const table = newTable(['optimizer', 'final train loss', 'final test loss', 'best test loss', 'steps', 'seconds']);
   for (const r of rows) {
     const steps = r.divergedAt !== undefined ? `${r.steps} (diverged)` : String(r.steps);
-    table.push([r.optimizer, fmt(r.finalTrainLoss), fmt(r.finalTestLoss), fmt(r.bestTestLoss), steps, r.seconds.toFixed(1)]);
+    table.push([
+      r.optimizer,
+      fmt(r.finalTrainLoss),
+      fmt(r.finalTestLoss),
+      fmt(r.bestTestLoss),
+      steps,
+      r.seconds.toFixed(1),
+    ]);
   }
-  const head = interrupt.requested ? `interrupted (${interrupt.received}): ${rows.length} of ${runs.length} optimizers trained\n` : '';
+  const head = interrupt.requested
+    ? `interrupted (${interrupt.received}): ${rows.length} of ${runs.length} optimizers trained\n`
+    : '';
   out.result(`${head}${table.toString()}\nwrote eval.json, eval-loss.svg and eval-loss.png in ${folder.shown}`, {
     event: interrupt.requested ? 'interrupted' : 'done',
     task: task.task.name,
@@ -145,14 +158,20 @@ async function evalAction(flags: EvalFlags, cmd: Command): Promise<void> {
 /** The `lopt eval` command. */
 export function evalCommand(): Command {
   return new Command('eval')
-    .description('Compare a learned optimizer (a theta file) against hand-designed baselines on a task, as a table and a plot.')
+    .description(
+      'Compare a learned optimizer (a theta file) against hand-designed baselines on a task, as a table and a plot.',
+    )
     .option('--lopt <name>', 'learned optimizer (default: the one the theta file was written for)')
     .option('--theta <file>', 'theta of the learned optimizer (theta.json of `lopt meta-train`; not needed for Celo2)')
     .requiredOption('--task <name>', 'task to train, or a task family to draw one from with --seed (see `lopt tasks`)')
     .requiredOption('--steps <n>', 'training steps of every optimizer', positiveInt)
     .option('--baseline <names>', 'hand-designed baselines, comma-separated or repeated (default: Adam)', commaList, [])
     .option('--lr <x>', "learning rate of the baselines (default: each one's own)", positiveNumber)
-    .option('--out <dir>', 'folder for eval.json and eval-loss.svg/.png (default: .lopt-out/eval, or the next free .lopt-out/eval-N)', '.lopt-out/eval')
+    .option(
+      '--out <dir>',
+      'folder for eval.json and eval-loss.svg/.png (default: .lopt-out/eval, or the next free .lopt-out/eval-N)',
+      '.lopt-out/eval',
+    )
     .option('--force', "replace an earlier evaluation's files in --out", false)
     .addHelpText(
       'after',

@@ -17,7 +17,12 @@ export function tasksCommand(): Command {
     .action(async (_flags: unknown, cmd: Command) => {
       const { out } = await start(cmd, false);
       const tasks = taskNames().map((name) => ({ name, kind: 'task', data: dataColumn(name), description: '' }));
-      const families = familyNames().map((name) => ({ name, kind: 'family', data: describeFamily(name).data, description: describeFamily(name).describe }));
+      const families = familyNames().map((name) => ({
+        name,
+        kind: 'family',
+        data: describeFamily(name).data,
+        description: describeFamily(name).describe,
+      }));
       const table = newTable(['name', 'kind', 'data', 'description']);
       for (const r of [...tasks, ...families]) table.push([r.name, r.kind, r.data, r.description]);
       out.result(`${table.toString()}\nEvery task also works as a one-task family for \`lopt meta-train --task\`.`, {
@@ -33,7 +38,11 @@ export function optimizersCommand(): Command {
     .description('List the hand-designed (--optimizer, --baseline) and learned (--lopt) optimizers.')
     .action(async (_flags: unknown, cmd: Command) => {
       const { out } = await start(cmd, false);
-      const hand = optimizerNames().map((name) => ({ name, kind: 'hand-designed', defaultLr: defaultLearningRate(name) }));
+      const hand = optimizerNames().map((name) => ({
+        name,
+        kind: 'hand-designed',
+        defaultLr: defaultLearningRate(name),
+      }));
       const learned = learnedOptimizerNames().map((name) => ({ name, kind: 'learned', defaultLr: null }));
       const table = newTable(['name', 'kind', 'default --lr']);
       for (const r of hand) table.push([r.name, r.kind, String(r.defaultLr)]);

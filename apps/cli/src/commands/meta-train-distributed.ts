@@ -56,9 +56,18 @@ export interface DistributedMetaTrainFlags {
 }
 
 /** What the distributed command needs from the single-process one: its estimator builder. */
-export type EstimatorBuilder = <Theta>(cfg: never, family: TaskFamily, lopt: LearnedOptimizer<Theta>) => GradientEstimator<Theta>;
+export type EstimatorBuilder = <Theta>(
+  cfg: never,
+  family: TaskFamily,
+  lopt: LearnedOptimizer<Theta>,
+) => GradientEstimator<Theta>;
 
-const FILES = { metrics: 'metrics.jsonl', checkpoint: 'checkpoint.json', theta: 'theta.json', config: 'run.json' } as const;
+const FILES = {
+  metrics: 'metrics.jsonl',
+  checkpoint: 'checkpoint.json',
+  theta: 'theta.json',
+  config: 'run.json',
+} as const;
 
 function nonNegative(value: string): number {
   return nonNegativeInt(value);
@@ -73,14 +82,42 @@ export function addDistributedOptions(cmd: Command): Command {
   for (const o of cmd.options) if (o.long === '--out' || o.long === '--outer-steps') o.mandatory = false;
   return cmd
     .option('--redis <url>', 'meta-train across processes and machines through this Redis server (redis://host:port)')
-    .addOption(new Option('--role <role>', 'with --redis: run the learner (holds theta, writes --out) or a worker (computes estimates)').choices(['learner', 'worker']))
-    .option('--workers <n>', 'run a learner and n worker processes here (against --redis, or a redis-server started on loopback)', positiveInt)
-    .addOption(new Option('--mode <mode>', 'distributed: sync (N estimates of the current theta per step) or async (any N within --staleness)').choices(['sync', 'async']).default('sync'))
-    .option('--estimates-per-step <n>', 'distributed: estimates averaged per outer step (default: --workers, else 1)', positiveInt)
+    .addOption(
+      new Option(
+        '--role <role>',
+        'with --redis: run the learner (holds theta, writes --out) or a worker (computes estimates)',
+      ).choices(['learner', 'worker']),
+    )
+    .option(
+      '--workers <n>',
+      'run a learner and n worker processes here (against --redis, or a redis-server started on loopback)',
+      positiveInt,
+    )
+    .addOption(
+      new Option(
+        '--mode <mode>',
+        'distributed: sync (N estimates of the current theta per step) or async (any N within --staleness)',
+      )
+        .choices(['sync', 'async'])
+        .default('sync'),
+    )
+    .option(
+      '--estimates-per-step <n>',
+      'distributed: estimates averaged per outer step (default: --workers, else 1)',
+      positiveInt,
+    )
     .option('--staleness <n>', 'async mode: estimates of a theta more than n steps old are dropped', nonNegative, 1)
-    .option('--run <name>', 'distributed: the run name learner and workers share (default: derived from the configuration)')
+    .option(
+      '--run <name>',
+      'distributed: the run name learner and workers share (default: derived from the configuration)',
+    )
     .option('--worker-index <i>', 'worker: its index, from which its seed derives (default: random)', nonNegative)
-    .option('--lock-duration <ms>', 'worker: a request of a dead worker is taken over after this long; must exceed one estimate', positiveInt, 60_000)
+    .option(
+      '--lock-duration <ms>',
+      'worker: a request of a dead worker is taken over after this long; must exceed one estimate',
+      positiveInt,
+      60_000,
+    )
     .addHelpText(
       'after',
       `
@@ -100,14 +137,22 @@ function checkRequired(flags: DistributedMetaTrainFlags): void {
  * Runs the distributed forms of `meta-train` when their flags are given and returns
  * true; otherwise checks the flags the single-process form needs and returns false.
  */
-export async function runDistributedIfAsked(flags: DistributedMetaTrainFlags, cmd: Command, buildEstimator: EstimatorBuilder): Promise<boolean> {
+export async function runDistributedIfAsked(
+  flags: DistributedMetaTrainFlags,
+  cmd: Command,
+  buildEstimator: EstimatorBuilder,
+): Promise<boolean> {
   const distributed = flags.redis !== undefined || flags.role !== undefined || flags.workers !== undefined;
   if (!distributed) {
     checkRequired(flags);
     return false;
   }
-  if (flags.workers !== undefined && flags.role !== undefined) throw new CliError('--workers runs both roles here; drop --role (or drop --workers and run each role with --redis)');
-  if (flags.role !== undefined && flags.redis === undefined) throw new CliError(`--role ${flags.role} needs --redis URL (the server learner and workers share)`);
+  if (flags.workers !== undefined && flags.role !== undefined)
+    throw new CliError(
+      '--workers runs both roles here; drop --role (or drop --workers and run each role with --redis)',
+    );
+  if (flags.role !== undefined && flags.redis === undefined)
+    throw new CliError(`--role ${flags.role} needs --redis URL (the server learner and workers share)`);
   if (flags.redis !== undefined && flags.role === undefined && flags.workers === undefined) {
     throw new CliError('--redis needs --role learner or --role worker (or --workers N to run both here)');
   }
@@ -144,7 +189,11 @@ function runName(flags: DistributedMetaTrainFlags): string {
   return flags.run ?? `lopt-${configFingerprint(estimatorConfig(flags)).slice(0, 12)}`;
 }
 
-async function workerRole(flags: DistributedMetaTrainFlags, cmd: Command, buildEstimator: EstimatorBuilder): Promise<void> {
+async function workerRole(
+  flags: DistributedMetaTrainFlags,
+  cmd: Command,
+  buildEstimator: EstimatorBuilder,
+): Promise<void> {
   const { g, out } = await start(cmd);
   const cfg = { ...estimatorConfig(flags), outerLr: flags.outerLr, seed: g.seed };
   const lopt = makeLearnedOptimizer(cfg.lopt);
@@ -160,7 +209,8 @@ async function workerRole(flags: DistributedMetaTrainFlags, cmd: Command, buildE
     seed,
     lockDurationMs: flags.lockDuration,
     onEstimate: (e) => {
-      if (e.version % flags.logEvery === 0) out.log(`estimate for outer step ${e.version}: meta-loss ${fmt(e.meanLoss)} (${e.seconds.toFixed(2)} s)`);
+      if (e.version % flags.logEvery === 0)
+        out.log(`estimate for outer step ${e.version}: meta-loss ${fmt(e.meanLoss)} (${e.seconds.toFixed(2)} s)`);
     },
   });
   const onSignal = () => {
@@ -172,10 +222,18 @@ async function workerRole(flags: DistributedMetaTrainFlags, cmd: Command, buildE
   const summary = await worker.run();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
-  out.result(`worker done: ${summary.estimates} estimates sent, ${summary.skipped} requests skipped`, { event: 'worker-done', run, ...summary });
+  out.result(`worker done: ${summary.estimates} estimates sent, ${summary.skipped} requests skipped`, {
+    event: 'worker-done',
+    run,
+    ...summary,
+  });
 }
 
-async function learnerRole(flags: DistributedMetaTrainFlags, cmd: Command, buildEstimator: EstimatorBuilder): Promise<void> {
+async function learnerRole(
+  flags: DistributedMetaTrainFlags,
+  cmd: Command,
+  buildEstimator: EstimatorBuilder,
+): Promise<void> {
   const { g, out } = await start(cmd);
   const dir = ensureWritableDir(flags.out!);
   const files = {
@@ -185,7 +243,9 @@ async function learnerRole(flags: DistributedMetaTrainFlags, cmd: Command, build
     config: join(dir, FILES.config),
   };
   if (!flags.resume && existsSync(files.checkpoint)) {
-    throw new CliError(`'${flags.out}' already holds a run (${FILES.checkpoint}); pass --resume to continue it, or choose another --out`);
+    throw new CliError(
+      `'${flags.out}' already holds a run (${FILES.checkpoint}); pass --resume to continue it, or choose another --out`,
+    );
   }
   const cfg = { ...estimatorConfig(flags), outerLr: flags.outerLr, seed: g.seed };
   const lopt = makeLearnedOptimizer(cfg.lopt);
@@ -218,7 +278,9 @@ async function learnerRole(flags: DistributedMetaTrainFlags, cmd: Command, build
     await learner.start();
   } catch (e) {
     await learner.close();
-    throw new CliError(flags.resume ? `cannot resume from '${join(flags.out!, FILES.checkpoint)}': ${oneLine(e)}` : oneLine(e));
+    throw new CliError(
+      flags.resume ? `cannot resume from '${join(flags.out!, FILES.checkpoint)}': ${oneLine(e)}` : oneLine(e),
+    );
   }
   if (learner.resumedFrom > 0) out.log(`resuming from the checkpoint at outer step ${learner.resumedFrom}`);
   else writeFileAtomic(files.metrics, '');
@@ -244,10 +306,15 @@ async function learnerRole(flags: DistributedMetaTrainFlags, cmd: Command, build
       }
       losses.push(r.loss);
       const record = { step, loss: r.loss, metrics: r.metrics, time: new Date().toISOString() };
-      appendFileSync(files.metrics, `${JSON.stringify(record, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v))}\n`);
+      appendFileSync(
+        files.metrics,
+        `${JSON.stringify(record, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v))}\n`,
+      );
       out.record(record);
       if (step % flags.logEvery === 0 || step === flags.outerSteps! - 1) {
-        out.log(`outer step ${step}: meta-loss ${fmt(r.loss)} (${r.metrics.uniqueWorkers} worker(s), staleness ${r.metrics.maxStaleness})`);
+        out.log(
+          `outer step ${step}: meta-loss ${fmt(r.loss)} (${r.metrics.uniqueWorkers} worker(s), staleness ${r.metrics.maxStaleness})`,
+        );
       }
       bar.update(learner.outerIteration, `meta-loss ${r.loss.toPrecision(4)}`);
     }
@@ -319,7 +386,11 @@ async function supervise(flags: DistributedMetaTrainFlags, cmd: Command): Promis
       server = await startRedisServer();
     } catch (e) {
       const msg = oneLine(e);
-      throw new CliError(msg.includes('not found') ? `redis-server was not found on PATH; ${REDIS_INSTALL_HINT} with --redis URL` : `cannot start redis-server: ${msg}`);
+      throw new CliError(
+        msg.includes('not found')
+          ? `redis-server was not found on PATH; ${REDIS_INSTALL_HINT} with --redis URL`
+          : `cannot start redis-server: ${msg}`,
+      );
     }
     url = server.url;
     out.log(`started redis-server on ${url}`);
@@ -336,7 +407,9 @@ async function supervise(flags: DistributedMetaTrainFlags, cmd: Command): Promis
   const launch = (name: string, args: string[], resume: boolean) => {
     const finalArgs = resume && !args.includes('--resume') ? [...args, '--resume'] : args;
     // Workers' stdout goes to stderr: stdout carries the learner's output (JSON lines with --json).
-    const child = spawn(process.execPath, finalArgs, { stdio: ['ignore', name === 'learner' ? 'inherit' : process.stderr, 'inherit'] });
+    const child = spawn(process.execPath, finalArgs, {
+      stdio: ['ignore', name === 'learner' ? 'inherit' : process.stderr, 'inherit'],
+    });
     children.set(name, child);
     child.on('exit', (code, signal) => {
       children.delete(name);
@@ -359,7 +432,9 @@ async function supervise(flags: DistributedMetaTrainFlags, cmd: Command): Promis
         if (name === 'learner') learnerExit(code ?? 1);
         return;
       }
-      out.warn(`${name} ended (${signal ?? `exit code ${code}`}); starting it again${name === 'learner' ? ' from its checkpoint' : ''}`);
+      out.warn(
+        `${name} ended (${signal ?? `exit code ${code}`}); starting it again${name === 'learner' ? ' from its checkpoint' : ''}`,
+      );
       launch(name, args, name === 'learner');
     });
   };

@@ -33,8 +33,8 @@ import { canonicalLoptName, makeLearnedOptimizer } from '../optimizer-registry.j
 import { positiveInt, positiveNumber } from '../parse.js';
 import { claimOutputFolder } from '../run-folder.js';
 import { loadTaskFamily } from '../task-registry.js';
-import { addDistributedOptions, runDistributedIfAsked } from './meta-train-distributed.js';
 import { thetaSummary } from '../theta-summary.js';
+import { addDistributedOptions, runDistributedIfAsked } from './meta-train-distributed.js';
 
 /** The gradient estimators `--estimator` names. */
 export const ESTIMATORS = ['pes', 'es', 'tes', 'tgrad', 'fullgrad', 'unroll'] as const;
@@ -94,11 +94,16 @@ function defaultOuterLr(lopt: LearnedOptimizer): number {
 function countElements(tree: unknown): number {
   if (tree instanceof tf.Tensor) return tree.size;
   if (Array.isArray(tree)) return tree.reduce((n: number, x) => n + countElements(x), 0);
-  if (tree !== null && typeof tree === 'object') return Object.values(tree).reduce((n: number, x) => n + countElements(x), 0);
+  if (tree !== null && typeof tree === 'object')
+    return Object.values(tree).reduce((n: number, x) => n + countElements(x), 0);
   return 0;
 }
 
-function buildEstimator<Theta>(cfg: RunConfig, family: TaskFamily, lopt: LearnedOptimizer<Theta>): GradientEstimator<Theta> {
+function buildEstimator<Theta>(
+  cfg: RunConfig,
+  family: TaskFamily,
+  lopt: LearnedOptimizer<Theta>,
+): GradientEstimator<Theta> {
   const truncated = TRUNCATED.includes(cfg.estimator);
   if (truncated && cfg.truncLength > cfg.innerSteps) {
     throw new CliError(`--trunc-length (${cfg.truncLength}) must not exceed --inner-steps (${cfg.innerSteps})`);
@@ -108,7 +113,12 @@ function buildEstimator<Theta>(cfg: RunConfig, family: TaskFamily, lopt: Learned
   }
   const schedule = new ConstantTruncationSchedule(cfg.innerSteps);
   // Full-unroll estimators decide the unroll length themselves; the step never truncates.
-  const step = new VectorizedLOptTruncatedStep(family, lopt, truncated ? schedule : new NeverEndingTruncationSchedule(), cfg.tasks);
+  const step = new VectorizedLOptTruncatedStep(
+    family,
+    lopt,
+    truncated ? schedule : new NeverEndingTruncationSchedule(),
+    cfg.tasks,
+  );
   const L = cfg.truncLength;
   switch (cfg.estimator) {
     case 'pes':
@@ -147,7 +157,8 @@ const tick = () => new Promise<void>((r) => setImmediate(r));
 async function metaTrainAction(flags: MetaTrainFlags, cmd: Command): Promise<void> {
   if (await runDistributedIfAsked(flags as never, cmd, buildEstimator as never)) return;
   const { g, out } = await start(cmd);
-  if (flags.resume && flags.force) throw new CliError('give --resume (continue the run in --out) or --force (replace it), not both');
+  if (flags.resume && flags.force)
+    throw new CliError('give --resume (continue the run in --out) or --force (replace it), not both');
   const loptName = canonicalLoptName(flags.lopt);
   const lopt = makeLearnedOptimizer(loptName);
   const truncated = TRUNCATED.includes(flags.estimator);
@@ -188,10 +199,14 @@ async function metaTrainAction(flags: MetaTrainFlags, cmd: Command): Promise<voi
   if (flags.resume && !existsSync(files.checkpoint)) out.warn(`no checkpoint in '${flags.out}': starting a fresh run`);
   const { family, task } = await loadTaskFamily(flags.task, g);
   const estimator = buildEstimator(cfg, family, lopt);
-  const learner = new SingleMachineGradientLearner(lopt, [estimator], new Adam(cfg.outerLr), { numSteps: flags.outerSteps });
+  const learner = new SingleMachineGradientLearner(lopt, [estimator], new Adam(cfg.outerLr), {
+    numSteps: flags.outerSteps,
+  });
   // Real data: the batch streams' positions go into every checkpoint, so a resumed run
   // draws exactly the batches the uninterrupted run would have.
-  const dataState = task?.datasets ? (datasetsState(task.datasets) as { get(): unknown; set(s: unknown): void }) : undefined;
+  const dataState = task?.datasets
+    ? (datasetsState(task.datasets) as { get(): unknown; set(s: unknown): void })
+    : undefined;
 
   const interrupt = new Interrupt(out);
   const bar = out.progress(flags.outerSteps, 'meta-train', 'step');
@@ -213,7 +228,9 @@ async function metaTrainAction(flags: MetaTrainFlags, cmd: Command): Promise<voi
           out.log(`resuming from the checkpoint at outer step ${resumedFrom}`);
         } else writeFileAtomic(files.metrics, '');
         writeFileAtomic(files.config, `${JSON.stringify({ ...cfg, outerSteps: flags.outerSteps }, null, 2)}\n`);
-        const detail = truncated ? `${cfg.innerSteps} inner steps in truncations of ${cfg.truncLength}` : `unrolls of ${cfg.innerSteps} inner steps`;
+        const detail = truncated
+          ? `${cfg.innerSteps} inner steps in truncations of ${cfg.truncLength}`
+          : `unrolls of ${cfg.innerSteps} inner steps`;
         out.log(
           `meta-training ${loptName} on ${flags.task} with ${flags.estimator} (${cfg.tasks} tasks, ${detail}, outer Adam ${cfg.outerLr}) for ${flags.outerSteps} outer steps into ${folder.shown}`,
         );
@@ -226,7 +243,8 @@ async function metaTrainAction(flags: MetaTrainFlags, cmd: Command): Promise<voi
         const record = { ...(JSON.parse(line) as object), theta, numTensors: tf.memory().numTensors };
         await appendFile(files.metrics, `${JSON.stringify(record)}\n`);
         out.record(record);
-        if (step % flags.logEvery === 0 || step === flags.outerSteps - 1) out.log(`outer step ${step}: meta-loss ${fmt(loss)}`);
+        if (step % flags.logEvery === 0 || step === flags.outerSteps - 1)
+          out.log(`outer step ${step}: meta-loss ${fmt(loss)}`);
         bar.update(step + 1, `meta-loss ${loss.toPrecision(4)}`);
         await tick(); // draws the bar, and lets a signal in
       },
@@ -235,7 +253,10 @@ async function metaTrainAction(flags: MetaTrainFlags, cmd: Command): Promise<voi
     bar.stop();
     interrupt.dispose();
     const msg = oneLine(e);
-    if (/^checkpoint: /.test(msg)) throw new CliError(`cannot resume from '${join(folder.shown, RUN_FILES.checkpoint)}': ${msg.replace(/^checkpoint: /, '')}`);
+    if (/^checkpoint: /.test(msg))
+      throw new CliError(
+        `cannot resume from '${join(folder.shown, RUN_FILES.checkpoint)}': ${msg.replace(/^checkpoint: /, '')}`,
+      );
     throw new CliError(msg.replace(/^metaTrain: /, ''));
   }
   bar.stop();
@@ -291,7 +312,12 @@ function metaTrainSingleCommand(): Command {
     .option('--resume', 'continue the run in --out from its checkpoint', false)
     .option('--force', "replace another run's results in --out", false)
     .option('--inner-steps <n>', 'length of each inner training run (truncation schedule)', positiveInt, 50)
-    .option('--trunc-length <n>', 'inner steps per outer step for the truncated estimators (pes, tes, tgrad)', positiveInt, 10)
+    .option(
+      '--trunc-length <n>',
+      'inner steps per outer step for the truncated estimators (pes, tes, tgrad)',
+      positiveInt,
+      10,
+    )
     .option('--std <x>', 'perturbation standard deviation of the ES estimators', positiveNumber, 0.01)
     .option(
       '--outer-lr <x>',

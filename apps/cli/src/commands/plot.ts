@@ -62,7 +62,10 @@ async function plotMetaTrain(dir: string, outDir: string, logY: boolean): Promis
         xTitle: 'outer step',
         yTitle: 'value',
         facet: true,
-        series: keys.map((k) => ({ name: k, points: records.filter((r) => r.theta && k in r.theta).map((r) => [r.step, r.theta![k]!] as const) })),
+        series: keys.map((k) => ({
+          name: k,
+          points: records.filter((r) => r.theta && k in r.theta).map((r) => [r.step, r.theta![k]!] as const),
+        })),
       }),
     );
   }
@@ -145,14 +148,13 @@ async function plotAction(dir: string, flags: { out?: string; logY: boolean }, c
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new CliError(`run folder '${dir}' does not exist`);
   const kind = KINDS.find(([file]) => existsSync(join(dir, file)));
   if (!kind) {
-    throw new CliError(`'${dir}' holds no run to plot (${KINDS.map(([f]) => f).join(', ')}: the --out files of meta-train, demo, eval, train)`);
+    throw new CliError(
+      `'${dir}' holds no run to plot (${KINDS.map(([f]) => f).join(', ')}: the --out files of meta-train, demo, eval, train)`,
+    );
   }
   const outDir = ensureWritableDir(flags.out ?? dir);
   const charts = await kind[1](dir, outDir, flags.logY);
-  out.result(
-    charts.map((c) => `${c.svg}\n${c.png} (${c.width}x${c.height})`).join('\n'),
-    { event: 'done', charts },
-  );
+  out.result(charts.map((c) => `${c.svg}\n${c.png} (${c.width}x${c.height})`).join('\n'), { event: 'done', charts });
 }
 
 /** The `lopt plot` command. */

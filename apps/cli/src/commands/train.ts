@@ -44,14 +44,19 @@ export async function chooseOptimizer(
   const pretrained = pretrainedOptimizer(flags.optimizer ?? (flags.theta ? '' : (flags.lopt ?? '')), flags.lr);
   if (pretrained) {
     const { lopt, theta } = pretrained;
-    return { opt: lopt.optFn(theta, false), label: `${lopt.name} (published theta)`, dispose: () => treeDispose(theta) };
+    return {
+      opt: lopt.optFn(theta, false),
+      label: `${lopt.name} (published theta)`,
+      dispose: () => treeDispose(theta),
+    };
   }
   if (flags.optimizer) {
     const opt = makeOptimizer(flags.optimizer, flags.lr);
     return { opt, label: opt.name, dispose: () => {} };
   }
   if (!flags.lopt && !flags.theta) throw new CliError('give --optimizer <name>, or --lopt <name> with --theta <file>');
-  if (flags.lr !== undefined) throw new CliError('--lr applies to hand-designed optimizers only (a learned optimizer has its theta)');
+  if (flags.lr !== undefined)
+    throw new CliError('--lr applies to hand-designed optimizers only (a learned optimizer has its theta)');
   const name = canonicalLoptName(flags.lopt ?? thetaFileLopt(flags.theta!));
   const lopt = makeLearnedOptimizer(name);
   const theta = flags.theta ? await loadThetaFile(flags.theta, lopt) : lopt.init(random.PRNGKey(g.seed));
@@ -84,7 +89,14 @@ async function trainAction(flags: TrainFlags, cmd: Command): Promise<void> {
     throw e;
   }
   const folder = flags.out
-    ? claimOutputFolder({ dir: flags.out, isDefault: false, outputs: TRAIN_FILES, force: flags.force, command: 'train', warn: (m) => out.warn(m) })
+    ? claimOutputFolder({
+        dir: flags.out,
+        isDefault: false,
+        outputs: TRAIN_FILES,
+        force: flags.force,
+        command: 'train',
+        warn: (m) => out.warn(m),
+      })
     : undefined;
   const logEvery = flags.logEvery ?? Math.max(1, Math.floor(flags.steps / 10));
   const logPath = folder ? join(folder.abs, 'train.jsonl') : undefined;
@@ -155,7 +167,9 @@ async function trainAction(flags: TrainFlags, cmd: Command): Promise<void> {
 /** The `lopt train` command. */
 export function trainCommand(): Command {
   return new Command('train')
-    .description('Train a task with a hand-designed optimizer, or with a learned optimizer and its theta, logging train and test loss.')
+    .description(
+      'Train a task with a hand-designed optimizer, or with a learned optimizer and its theta, logging train and test loss.',
+    )
     .requiredOption('--task <name>', 'task to train, or a task family to draw one from with --seed (see `lopt tasks`)')
     .option('--optimizer <name>', 'hand-designed optimizer (see `lopt optimizers`)')
     .option('--lr <x>', "learning rate of --optimizer (default: the optimizer's own)", positiveNumber)

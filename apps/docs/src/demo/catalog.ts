@@ -34,7 +34,11 @@ export const DEMO_OPTIMIZERS = {
   },
   mlpLOptPes: { label: 'MLPLOpt with PES (Part 5)', meta: true, secondary: evaluation },
   adafacMlpLOptPes: { label: 'AdafacMLPLOpt with PES', meta: true, secondary: evaluation },
-  adam: { label: 'Adam, lr 0.01 (no meta)', meta: false, secondary: { title: 'Learning rate', row: 'learning rate', logY: true } },
+  adam: {
+    label: 'Adam, lr 0.01 (no meta)',
+    meta: false,
+    secondary: { title: 'Learning rate', row: 'learning rate', logY: true },
+  },
   sgd: { label: 'SGD (no meta)', meta: false, secondary: { title: 'Learning rate', row: 'learning rate', logY: true } },
 } satisfies Record<string, DemoOptimizerInfo>;
 

@@ -44,10 +44,15 @@ describe('the live demo training (run in Node, as the page runs it)', () => {
   ] as const) {
     it(`meta-trains ${optimizer} with PES on real Fashion-MNIST: the fixed-start evaluation loss falls`, async () => {
       const before = tf.memory().numTensors;
-      const steps = await runDemo({ task: 'fashionMnist8', optimizer, iterations }, { onStep: () => {}, datasetOptions: { download: false } });
+      const steps = await runDemo(
+        { task: 'fashionMnist8', optimizer, iterations },
+        { onStep: () => {}, datasetOptions: { download: false } },
+      );
       expect(steps).toHaveLength(iterations);
       const evals = steps.filter((s) => s.secondary !== undefined);
-      expect(evals.map((s) => s.iteration)).toEqual(Array.from({ length: (iterations - 1) / 10 + 1 }, (_, i) => 10 * i));
+      expect(evals.map((s) => s.iteration)).toEqual(
+        Array.from({ length: (iterations - 1) / 10 + 1 }, (_, i) => 10 * i),
+      );
       console.log(`${optimizer}: evaluation loss`, evals.map((s) => s.secondary!.toFixed(4)).join(' -> '));
       expect(evals[0]!.secondary!).toBeGreaterThan(2.2);
       expect(evals.at(-1)!.secondary!).toBeLessThan(evals[0]!.secondary! - drop);

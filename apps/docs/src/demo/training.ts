@@ -4,9 +4,9 @@
  * Adding an optimizer is an entry in {@link DEMO_OPTIMIZERS} (catalog.ts: how the page
  * shows it) and one in {@link TRAINERS} (how it trains).
  */
-import * as tf from '@tensorflow/tfjs-core';
+
 import type { Datasets, DownloadProgress } from '@lopt/datasets';
-import { AdafacMLPLOpt, type LearnableAdamTheta, LearnableAdam, type LearnedOptimizer, MLPLOpt } from '@lopt/learned';
+import { AdafacMLPLOpt, LearnableAdam, type LearnableAdamTheta, type LearnedOptimizer, MLPLOpt } from '@lopt/learned';
 import { Adam, type Optimizer, type OptState, SGD } from '@lopt/optimizers';
 import {
   disposeExcept,
@@ -19,6 +19,7 @@ import {
 } from '@lopt/outer-trainers';
 import { type PRNGKey, random, tidy, treeDispose, valueAndGrad } from '@lopt/pytree';
 import { FixedDimQuadraticFamily, imageMlp, type Task, type TaskFamily } from '@lopt/tasks';
+import * as tf from '@tensorflow/tfjs-core';
 import { DEMO_OPTIMIZERS, type DemoOptimizerName, type DemoTaskName, EVAL_EVERY, EVAL_STEPS } from './catalog';
 
 export type { DemoOptimizerName, DemoTaskName } from './catalog';
@@ -51,7 +52,13 @@ export interface DemoStep {
 /** Where the demo gets its data and how it talks back. */
 export interface DemoHooks {
   /** Options passed to the Fashion-MNIST task factory (`baseUrl` in a browser, `dataDir` in Node). */
-  datasetOptions?: { baseUrl?: string; dataDir?: string; cacheRoot?: string | null; download?: boolean; verify?: boolean };
+  datasetOptions?: {
+    baseUrl?: string;
+    dataDir?: string;
+    cacheRoot?: string | null;
+    download?: boolean;
+    verify?: boolean;
+  };
   /** Called after every iteration. */
   onStep(step: DemoStep): void;
   /** Called with a line of status text (loading, training, done). */
@@ -64,7 +71,11 @@ export interface DemoHooks {
   yieldControl?(): Promise<void>;
 }
 
-type Problems = { family: TaskFamily<unknown, unknown, unknown>; fixed?: Task<unknown, unknown, unknown>; datasets?: Datasets };
+type Problems = {
+  family: TaskFamily<unknown, unknown, unknown>;
+  fixed?: Task<unknown, unknown, unknown>;
+  datasets?: Datasets;
+};
 
 /** Trains with one of the demo's optimizers, calling `hooks.onStep` after every iteration. */
 type Trainer = (config: DemoConfig, problems: Problems, hooks: DemoHooks) => Promise<DemoStep[]>;
@@ -87,7 +98,11 @@ async function loadProblems(name: DemoTaskName, hooks: DemoHooks): Promise<Probl
       ...hooks.datasetOptions,
       onProgress: hooks.onProgress,
     })) as unknown as Task<unknown, unknown, unknown>;
-    return { family: singleTaskToFamily(task) as TaskFamily<unknown, unknown, unknown>, fixed: task, datasets: task.datasets as Datasets };
+    return {
+      family: singleTaskToFamily(task) as TaskFamily<unknown, unknown, unknown>,
+      fixed: task,
+      datasets: task.datasets as Datasets,
+    };
   }
   const family = new FixedDimQuadraticFamily(QUADRATIC_DIM) as unknown as TaskFamily<unknown, unknown, unknown>;
   return { family, fixed: family.sampleTask(random.PRNGKey(1234)) as Task<unknown, unknown, unknown> };
@@ -96,7 +111,8 @@ async function loadProblems(name: DemoTaskName, hooks: DemoHooks): Promise<Probl
 /** Runs the demo and resolves to the steps it reported. Leaves no tensor behind. */
 export async function runDemo(config: DemoConfig, hooks: DemoHooks): Promise<DemoStep[]> {
   const train: Trainer | undefined = (TRAINERS as Record<string, Trainer>)[config.optimizer];
-  if (!train) throw new Error(`unknown demo optimizer '${config.optimizer}'; one of ${Object.keys(DEMO_OPTIMIZERS).join(', ')}`);
+  if (!train)
+    throw new Error(`unknown demo optimizer '${config.optimizer}'; one of ${Object.keys(DEMO_OPTIMIZERS).join(', ')}`);
   const problems = await loadProblems(config.task, hooks);
   hooks.onStatus?.(`Training on the ${tf.getBackend()} backend...`);
   const steps = await train(config, problems, hooks);
@@ -156,8 +172,15 @@ async function metaTrainLearnableAdam(config: DemoConfig, problems: Problems, ho
  * `theta` defines, from one fixed initialisation on fixed batches: a number that only
  * theta changes, unlike PES's meta-loss, which mixes problems at different stages.
  */
-function evaluate<T>(lopt: LearnedOptimizer<T>, theta: T, task: Task<unknown, unknown, unknown>, batches: unknown[]): number {
-  let state = tidy(() => lopt.optFn(theta).init(task.init(random.PRNGKey(123)), { numSteps: EVAL_STEPS }) as OptState<unknown>);
+function evaluate<T>(
+  lopt: LearnedOptimizer<T>,
+  theta: T,
+  task: Task<unknown, unknown, unknown>,
+  batches: unknown[],
+): number {
+  let state = tidy(
+    () => lopt.optFn(theta).init(task.init(random.PRNGKey(123)), { numSteps: EVAL_STEPS }) as OptState<unknown>,
+  );
   let total = 0;
   for (let i = 0; i < EVAL_STEPS; i++) {
     const out = tidy(() => {
@@ -185,10 +208,20 @@ async function metaTrainPes<T>(
   hooks: DemoHooks,
 ): Promise<DemoStep[]> {
   const lopt = makeLOpt();
-  const truncatedStep = new VectorizedLOptTruncatedStep(problems.family, lopt, new LogUniformLengthSchedule(20, 50), 4, {
-    randomInitialIterationOffset: 50,
-  });
-  const learner = new SingleMachineGradientLearner(lopt, [new TruncatedPES(truncatedStep, { truncLength: 10 })], new Adam(config.learningRate ?? 1e-2));
+  const truncatedStep = new VectorizedLOptTruncatedStep(
+    problems.family,
+    lopt,
+    new LogUniformLengthSchedule(20, 50),
+    4,
+    {
+      randomInitialIterationOffset: 50,
+    },
+  );
+  const learner = new SingleMachineGradientLearner(
+    lopt,
+    [new TruncatedPES(truncatedStep, { truncLength: 10 })],
+    new Adam(config.learningRate ?? 1e-2),
+  );
   const seed = config.seed ?? 0;
   const evalBatches = Array.from({ length: EVAL_STEPS }, () => nextBatch(problems));
   let state = learner.init(random.PRNGKey(seed));
@@ -197,7 +230,8 @@ async function metaTrainPes<T>(
     for (let i = 0; i < config.iterations; i++) {
       const out = learner.update(state, random.foldIn(random.PRNGKey(seed + 1), i));
       state = out.state;
-      if (!Number.isFinite(out.loss)) throw new Error(`meta-training diverged at meta-iteration ${i}: meta-loss ${out.loss}`);
+      if (!Number.isFinite(out.loss))
+        throw new Error(`meta-training diverged at meta-iteration ${i}: meta-loss ${out.loss}`);
       const step: DemoStep = { iteration: i, loss: out.loss };
       if (i % EVAL_EVERY === 0 || i === config.iterations - 1) {
         step.secondary = evaluate(lopt, learner.getMetaParams(state), problems.fixed!, evalBatches);

@@ -3,9 +3,10 @@
  * The demo's Web Worker: training runs here so the page stays responsive. It loads the
  * backend, fetches Fashion-MNIST from the site, and posts every step to the page.
  */
-import * as tf from '@tensorflow/tfjs-core';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+
 import { setupBackend } from '@lopt/pytree';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import * as tf from '@tensorflow/tfjs-core';
 import type { FromWorker, ToWorker } from './protocol';
 import { runDemo } from './training';
 

@@ -14,7 +14,10 @@ describe('the tfjs-layers page training (run in Node, as the page runs it)', () 
     expect(epochs).toHaveLength(3);
     expect(seen).toEqual(epochs);
     expect(steps).toHaveLength(3 * 64);
-    console.log('layers page, LearnableAdam:', epochs.map((e) => `epoch ${e.epoch}: loss ${e.loss.toFixed(3)}, test acc ${e.accuracy.toFixed(3)}`).join('; '));
+    console.log(
+      'layers page, LearnableAdam:',
+      epochs.map((e) => `epoch ${e.epoch}: loss ${e.loss.toFixed(3)}, test acc ${e.accuracy.toFixed(3)}`).join('; '),
+    );
     expect(epochs[2]!.loss).toBeLessThan(epochs[0]!.loss);
     expect(epochs[2]!.accuracy).toBeGreaterThanOrEqual(0.72);
     expect(tf.memory().numTensors).toBe(before);
@@ -23,7 +26,10 @@ describe('the tfjs-layers page training (run in Node, as the page runs it)', () 
   it('Celo2 with its published theta trains the same model to 62% test accuracy in 3 epochs (68% measured; model.fit shuffles with Math.random), leak-free', async () => {
     const before = tf.memory().numTensors;
     const epochs = await runLayersDemo({ optimizer: 'celo2', epochs: 3 }, { datasetOptions: { download: false } });
-    console.log('layers page, Celo2:', epochs.map((e) => `epoch ${e.epoch}: loss ${e.loss.toFixed(3)}, test acc ${e.accuracy.toFixed(3)}`).join('; '));
+    console.log(
+      'layers page, Celo2:',
+      epochs.map((e) => `epoch ${e.epoch}: loss ${e.loss.toFixed(3)}, test acc ${e.accuracy.toFixed(3)}`).join('; '),
+    );
     expect(epochs[2]!.loss).toBeLessThan(epochs[0]!.loss);
     expect(epochs[2]!.accuracy).toBeGreaterThanOrEqual(0.62);
     expect(tf.memory().numTensors).toBe(before);

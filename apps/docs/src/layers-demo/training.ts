@@ -4,12 +4,13 @@
  * the code the "Learned optimizers in model.fit" tutorial shows.
  */
 // #region imports
-import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
+
 import { fashionMnistDatasets } from '@lopt/datasets';
 import { asTfOptimizer } from '@lopt/layers';
 import { Celo2, celo2Theta, LearnableAdam, NNAdam } from '@lopt/learned';
 import { random, treeDispose } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 // #endregion imports
 
 /** The optimizers the page offers: Celo2 (pretrained), two learned ones from their initial theta, and tf.train.adam to compare. */
@@ -81,8 +82,17 @@ export async function runLayersDemo(config: LayersDemoConfig, hooks: LayersDemoH
   // An ordinary tfjs-layers model: nothing in it knows about lopt.
   const model = tfl.sequential({
     layers: [
-      tfl.layers.dense({ inputShape: [64], units: 64, activation: 'relu', kernelInitializer: tfl.initializers.glorotUniform({ seed }) }),
-      tfl.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }) }),
+      tfl.layers.dense({
+        inputShape: [64],
+        units: 64,
+        activation: 'relu',
+        kernelInitializer: tfl.initializers.glorotUniform({ seed }),
+      }),
+      tfl.layers.dense({
+        units: 10,
+        activation: 'softmax',
+        kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }),
+      }),
     ],
   });
   // #endregion model

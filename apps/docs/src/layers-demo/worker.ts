@@ -3,8 +3,9 @@
  * The tfjs-layers page's Web Worker: model.fit runs here so the page stays responsive.
  * It loads the wasm backend, fetches Fashion-MNIST from the site, and posts every step.
  */
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+
 import { setupBackend } from '@lopt/pytree';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import type { FromLayersWorker, ToLayersWorker } from './protocol';
 import { runLayersDemo } from './training';
 

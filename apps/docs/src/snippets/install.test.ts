@@ -16,13 +16,19 @@ const repoRoot = resolve(here, '../../../..');
 const work = mkdtempSync(join(tmpdir(), 'lopt-install-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-it('installs lopt from packed tarballs with the page\'s commands and runs the page\'s programs', () => {
+it("installs lopt from packed tarballs with the page's commands and runs the page's programs", () => {
   const script = readFileSync(join(here, 'install.sh'), 'utf8')
     .replaceAll('$(pwd)/../lopt-tarballs', join(work, 'lopt-tarballs'))
     .replaceAll('../my-app', join(work, 'my-app'));
   const install = spawnSync('bash', ['-euo', 'pipefail', '-c', script], {
     cwd: repoRoot,
-    env: { ...process.env, FORCE_COLOR: '0', npm_config_loglevel: 'error', npm_config_fund: 'false', npm_config_audit: 'false' },
+    env: {
+      ...process.env,
+      FORCE_COLOR: '0',
+      npm_config_loglevel: 'error',
+      npm_config_fund: 'false',
+      npm_config_audit: 'false',
+    },
     encoding: 'utf8',
     timeout: 600_000,
   });

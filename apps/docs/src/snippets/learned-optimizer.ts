@@ -40,7 +40,9 @@ for (let i = 0; i <= 300; i++) {
   metaState = next.state;
   if (i % 50 === 0) {
     const lr = Math.exp(metaOpt.getParams(metaState).logLr.dataSync()[0]!);
-    console.log(`meta-iteration ${i}: meta-loss ${next.loss.dataSync()[0]!.toFixed(3)}, learning rate ${lr.toExponential(2)}`);
+    console.log(
+      `meta-iteration ${i}: meta-loss ${next.loss.dataSync()[0]!.toFixed(3)}, learning rate ${lr.toExponential(2)}`,
+    );
   }
   next.loss.dispose();
 }

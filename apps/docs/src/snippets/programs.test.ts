@@ -49,7 +49,11 @@ for (const name of PROGRAMS) {
       const [got, want] = [numbers(out), numbers(shown)];
       expect(got).toHaveLength(want.length);
       // Training amplifies float32 round-off differences between kernels: agree to a few percent.
-      got.forEach((g, i) => expect(Math.abs(g - want[i]!), `number ${i}: ${g} vs ${want[i]}`).toBeLessThanOrEqual(0.05 * Math.abs(want[i]!) + 0.02));
+      got.forEach((g, i) =>
+        expect(Math.abs(g - want[i]!), `number ${i}: ${g} vs ${want[i]}`).toBeLessThanOrEqual(
+          0.05 * Math.abs(want[i]!) + 0.02,
+        ),
+      );
     }
   }, 300_000);
 }

@@ -1,4 +1,5 @@
 import { chain } from '../chain.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 import { optimizerName } from '../format-name.js';
 import { checkLearningRate, checkRange, type Hyperparam } from '../hyperparams.js';
 import { OptaxOptimizer } from '../optax-optimizer.js';
@@ -11,7 +12,6 @@ import { scale } from '../transforms/scale.js';
 import { scaleByFactoredRms } from '../transforms/scale-by-factored-rms.js';
 import { scaleByLearningRate } from '../transforms/scale-by-learning-rate.js';
 import { scaleByParamBlockRms } from '../transforms/scale-by-param-block-rms.js';
-import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `Adafactor` (the reference's defaults). */
 export interface AdafactorOptions {
@@ -48,7 +48,22 @@ export class Adafactor extends OptaxOptimizer {
   readonly options: Required<AdafactorOptions>;
 
   constructor(learningRate: ScalarOrSchedule, opts: AdafactorOptions = {}) {
-    checkOptionKeys('Adafactor', opts, optionKeys<AdafactorOptions>({ minDimSizeToFactor: true, decayRate: true, decayOffset: true, multiplyByParameterScale: true, clippingThreshold: true, momentum: true, weightDecayRate: true, eps: true, factored: true, weightDecayMask: true }));
+    checkOptionKeys(
+      'Adafactor',
+      opts,
+      optionKeys<AdafactorOptions>({
+        minDimSizeToFactor: true,
+        decayRate: true,
+        decayOffset: true,
+        multiplyByParameterScale: true,
+        clippingThreshold: true,
+        momentum: true,
+        weightDecayRate: true,
+        eps: true,
+        factored: true,
+        weightDecayMask: true,
+      }),
+    );
     const o: Required<AdafactorOptions> = {
       minDimSizeToFactor: 128,
       decayRate: 0.8,

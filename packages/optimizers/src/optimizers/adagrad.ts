@@ -1,11 +1,11 @@
 import { chain } from '../chain.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 import { optimizerName } from '../format-name.js';
 import { checkLearningRate, checkRange, type Hyperparam } from '../hyperparams.js';
 import { OptaxOptimizer } from '../optax-optimizer.js';
 import type { ScalarOrSchedule } from '../schedules/schedule.js';
 import { scaleByLearningRate } from '../transforms/scale-by-learning-rate.js';
 import { scaleByRss } from '../transforms/scale-by-rss.js';
-import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `AdaGrad` (the reference's defaults). */
 export interface AdaGradOptions {
@@ -34,6 +34,10 @@ export class AdaGrad extends OptaxOptimizer {
 
   /** `AdaGrad_lr.._iav.._eps..`. */
   override get name(): string {
-    return optimizerName('AdaGrad', [['lr', this.learningRate], ['iav', this.options.initialAccumulatorValue], ['eps', this.options.eps]]);
+    return optimizerName('AdaGrad', [
+      ['lr', this.learningRate],
+      ['iav', this.options.initialAccumulatorValue],
+      ['eps', this.options.eps],
+    ]);
   }
 }

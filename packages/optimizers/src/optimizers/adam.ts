@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 import { formatHyperparam as f } from '../format-name.js';
 import { checkRange, type Hyperparam, increment, negate } from '../hyperparams.js';
 import { OptaxOptimizer } from '../optax-optimizer.js';
 import type { ScalarOrSchedule } from '../schedules/schedule.js';
+import type { EmptyState, GradientTransformation } from '../transform.js';
 import { type ScaleByAdamOptions, type ScaleByAdamState, scaleByAdamUpdate } from '../transforms/scale-by-adam.js';
 import type { ScaleByScheduleState } from '../transforms/scale-by-schedule.js';
-import type { EmptyState, GradientTransformation } from '../transform.js';
 import { mapLike } from '../tree-ops.js';
-import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `Adam` (the reference's defaults). */
 export interface AdamOptions {
@@ -74,7 +74,11 @@ function scaleByAdamThenLearningRate(
   const schedule = typeof learningRate === 'function' ? learningRate : undefined;
   return {
     init: (params) => [
-      { count: tf.scalar(0, 'int32'), mu: mapLike((p) => tf.zerosLike(p), params), nu: mapLike((p) => tf.zerosLike(p), params) },
+      {
+        count: tf.scalar(0, 'int32'),
+        mu: mapLike((p) => tf.zerosLike(p), params),
+        nu: mapLike((p) => tf.zerosLike(p), params),
+      },
       schedule ? { count: tf.scalar(0, 'int32') } : ({} as EmptyState),
     ],
     update: (updates, state) => {

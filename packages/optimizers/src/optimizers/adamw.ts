@@ -1,4 +1,5 @@
 import { chain } from '../chain.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 import { optimizerName } from '../format-name.js';
 import { checkDecay, checkLearningRate, checkRange, type Hyperparam } from '../hyperparams.js';
 import { OptaxOptimizer } from '../optax-optimizer.js';
@@ -6,7 +7,6 @@ import type { ScalarOrSchedule, Schedule } from '../schedules/schedule.js';
 import { addDecayedWeights, type Mask } from '../transforms/add-decayed-weights.js';
 import { scaleByAdam } from '../transforms/scale-by-adam.js';
 import { scaleByLearningRate } from '../transforms/scale-by-learning-rate.js';
-import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `AdamW` (the reference's defaults). */
 export interface AdamWOptions {
@@ -32,7 +32,11 @@ export class AdamW extends OptaxOptimizer {
   readonly options: Required<Omit<AdamWOptions, 'mask'>> & { mask: Mask };
 
   constructor(learningRate: ScalarOrSchedule, opts: AdamWOptions = {}) {
-    checkOptionKeys('AdamW', opts, optionKeys<AdamWOptions>({ b1: true, b2: true, eps: true, epsRoot: true, weightDecay: true, mask: true }));
+    checkOptionKeys(
+      'AdamW',
+      opts,
+      optionKeys<AdamWOptions>({ b1: true, b2: true, eps: true, epsRoot: true, weightDecay: true, mask: true }),
+    );
     const o = { b1: 0.9, b2: 0.999, eps: 1e-8, epsRoot: 0, weightDecay: 1e-4, mask: true as Mask, ...opts };
     checkLearningRate('AdamW', learningRate);
     checkDecay('AdamW', 'b1', o.b1);

@@ -23,8 +23,10 @@ export class Fromage extends OptaxOptimizer {
     checkLearningRate('Fromage', learningRate);
     const mult = (lr: Hyperparam): Hyperparam =>
       typeof lr === 'number' ? 1 / Math.sqrt(1 + lr * lr) : tf.rsqrt(tf.add(1, tf.square(lr)));
-    const lrTimesMult = (lr: Hyperparam): Hyperparam => (typeof lr === 'number' ? lr * (mult(lr) as number) : tf.mul(lr, mult(lr)));
-    const decay = (lr: Hyperparam): Hyperparam => (typeof lr === 'number' ? (mult(lr) as number) - 1 : tf.sub(mult(lr), 1));
+    const lrTimesMult = (lr: Hyperparam): Hyperparam =>
+      typeof lr === 'number' ? lr * (mult(lr) as number) : tf.mul(lr, mult(lr));
+    const decay = (lr: Hyperparam): Hyperparam =>
+      typeof lr === 'number' ? (mult(lr) as number) - 1 : tf.sub(mult(lr), 1);
     super(
       typeof learningRate === 'function'
         ? chain(
@@ -32,7 +34,11 @@ export class Fromage extends OptaxOptimizer {
             scaleByLearningRate((c) => lrTimesMult(learningRate(c))),
             addDecayedWeights((c) => decay(learningRate(c))),
           )
-        : chain(scaleByTrustRatio({ minNorm }), scaleByLearningRate(lrTimesMult(learningRate)), addDecayedWeights(decay(learningRate))),
+        : chain(
+            scaleByTrustRatio({ minNorm }),
+            scaleByLearningRate(lrTimesMult(learningRate)),
+            addDecayedWeights(decay(learningRate)),
+          ),
     );
     this.learningRate = learningRate;
     this.minNorm = minNorm;
@@ -40,6 +46,9 @@ export class Fromage extends OptaxOptimizer {
 
   /** `Fromage_lr.._minnorm..`. */
   override get name(): string {
-    return optimizerName('Fromage', [['lr', this.learningRate], ['minnorm', this.minNorm]]);
+    return optimizerName('Fromage', [
+      ['lr', this.learningRate],
+      ['minnorm', this.minNorm],
+    ]);
   }
 }

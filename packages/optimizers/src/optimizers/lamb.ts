@@ -1,4 +1,5 @@
 import { chain } from '../chain.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 import { optimizerName } from '../format-name.js';
 import { checkDecay, checkLearningRate, type Hyperparam } from '../hyperparams.js';
 import { OptaxOptimizer } from '../optax-optimizer.js';
@@ -7,7 +8,6 @@ import { addDecayedWeights, type Mask } from '../transforms/add-decayed-weights.
 import { scaleByAdam } from '../transforms/scale-by-adam.js';
 import { scaleByLearningRate } from '../transforms/scale-by-learning-rate.js';
 import { scaleByTrustRatio } from '../transforms/scale-by-trust-ratio.js';
-import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `Lamb` (the reference's defaults). */
 export interface LambOptions {
@@ -33,7 +33,11 @@ export class Lamb extends OptaxOptimizer {
   readonly options: Required<Omit<LambOptions, 'mask'>> & { mask: Mask };
 
   constructor(learningRate: ScalarOrSchedule, opts: LambOptions = {}) {
-    checkOptionKeys('Lamb', opts, optionKeys<LambOptions>({ b1: true, b2: true, eps: true, epsRoot: true, weightDecay: true, mask: true }));
+    checkOptionKeys(
+      'Lamb',
+      opts,
+      optionKeys<LambOptions>({ b1: true, b2: true, eps: true, epsRoot: true, weightDecay: true, mask: true }),
+    );
     const o = { b1: 0.9, b2: 0.999, eps: 1e-6, epsRoot: 0, weightDecay: 0, mask: true as Mask, ...opts };
     checkLearningRate('Lamb', learningRate);
     checkDecay('Lamb', 'b1', o.b1);
@@ -53,6 +57,12 @@ export class Lamb extends OptaxOptimizer {
   /** `Lamb_lr.._b1.._b2.._eps.._wd..`. */
   override get name(): string {
     const o = this.options;
-    return optimizerName('Lamb', [['lr', this.learningRate], ['b1', o.b1], ['b2', o.b2], ['eps', o.eps], ['wd', o.weightDecay]]);
+    return optimizerName('Lamb', [
+      ['lr', this.learningRate],
+      ['b1', o.b1],
+      ['b2', o.b2],
+      ['eps', o.eps],
+      ['wd', o.weightDecay],
+    ]);
   }
 }

@@ -1,4 +1,5 @@
 import { chain } from '../chain.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 import { optimizerName } from '../format-name.js';
 import { checkLearningRate, checkRange, type Hyperparam } from '../hyperparams.js';
 import { OptaxOptimizer } from '../optax-optimizer.js';
@@ -8,7 +9,6 @@ import { addDecayedWeights, type Mask } from '../transforms/add-decayed-weights.
 import { scaleByLearningRate } from '../transforms/scale-by-learning-rate.js';
 import { scaleByTrustRatio } from '../transforms/scale-by-trust-ratio.js';
 import { trace } from '../transforms/trace.js';
-import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `Lars` (the reference's defaults). */
 export interface LarsOptions {
@@ -36,7 +36,19 @@ export class Lars extends OptaxOptimizer {
   readonly options: Required<Omit<LarsOptions, 'weightDecayMask'>> & { weightDecayMask: Mask };
 
   constructor(learningRate: ScalarOrSchedule, opts: LarsOptions = {}) {
-    checkOptionKeys('Lars', opts, optionKeys<LarsOptions>({ weightDecay: true, weightDecayMask: true, trustCoefficient: true, eps: true, trustRatioMask: true, momentum: true, nesterov: true }));
+    checkOptionKeys(
+      'Lars',
+      opts,
+      optionKeys<LarsOptions>({
+        weightDecay: true,
+        weightDecayMask: true,
+        trustCoefficient: true,
+        eps: true,
+        trustRatioMask: true,
+        momentum: true,
+        nesterov: true,
+      }),
+    );
     const o = {
       weightDecay: 0,
       weightDecayMask: true as Mask,

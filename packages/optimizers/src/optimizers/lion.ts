@@ -1,4 +1,5 @@
 import { chain } from '../chain.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 import { optimizerName } from '../format-name.js';
 import { checkDecay, checkLearningRate, type Hyperparam } from '../hyperparams.js';
 import { OptaxOptimizer } from '../optax-optimizer.js';
@@ -6,7 +7,6 @@ import type { ScalarOrSchedule, Schedule } from '../schedules/schedule.js';
 import { addDecayedWeights, type Mask } from '../transforms/add-decayed-weights.js';
 import { scaleByLearningRate } from '../transforms/scale-by-learning-rate.js';
 import { scaleByLion } from '../transforms/scale-by-lion.js';
-import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `Lion` (optax's defaults; the reference has no Lion class). */
 export interface LionOptions {
@@ -41,6 +41,11 @@ export class Lion extends OptaxOptimizer {
   /** `Lion_lr.._b1.._b2.._wd..`. */
   override get name(): string {
     const o = this.options;
-    return optimizerName('Lion', [['lr', this.learningRate], ['b1', o.b1], ['b2', o.b2], ['wd', o.weightDecay]]);
+    return optimizerName('Lion', [
+      ['lr', this.learningRate],
+      ['b1', o.b1],
+      ['b2', o.b2],
+      ['wd', o.weightDecay],
+    ]);
   }
 }

@@ -1,11 +1,11 @@
 import { chain } from '../chain.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 import { optimizerName } from '../format-name.js';
 import { checkDecay, checkLearningRate, checkRange } from '../hyperparams.js';
 import { OptaxOptimizer } from '../optax-optimizer.js';
 import type { ScalarOrSchedule } from '../schedules/schedule.js';
 import { scaleByLearningRate } from '../transforms/scale-by-learning-rate.js';
 import { type ScaleByNadamwOptions, scaleByNadamw } from '../transforms/scale-by-nadamw.js';
-import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /**
  * Nesterov Adam with AdamW-style weight decay, the reference's `NAdamW` (baseline of
@@ -19,7 +19,19 @@ export class NAdamW extends OptaxOptimizer {
   readonly options: Required<ScaleByNadamwOptions>;
 
   constructor(learningRate: ScalarOrSchedule = 1e-4, opts: ScaleByNadamwOptions = {}) {
-    checkOptionKeys('NAdamW', opts, optionKeys<ScaleByNadamwOptions>({ b1: true, b2: true, eps: true, weightDecay: true, l2WeightDecay: true, nesterov: true, biasCorrection: true }));
+    checkOptionKeys(
+      'NAdamW',
+      opts,
+      optionKeys<ScaleByNadamwOptions>({
+        b1: true,
+        b2: true,
+        eps: true,
+        weightDecay: true,
+        l2WeightDecay: true,
+        nesterov: true,
+        biasCorrection: true,
+      }),
+    );
     const o: Required<ScaleByNadamwOptions> = {
       b1: 0.9,
       b2: 0.999,

@@ -2,8 +2,6 @@
 // 60 updates with random gradients (some exactly zero) on a small pytree.
 import { setFastPathsEnabled } from '@lopt/pytree';
 import { describe, expect, test } from 'vitest';
-import type { Optimizer } from '../optimizer.js';
-import { relativeError, runOptimizer, TEST_SHAPES } from '../test-helpers.js';
 import {
   AdaBelief,
   Adafactor,
@@ -11,22 +9,24 @@ import {
   Adam,
   Adamax,
   AdamW,
+  chain,
   Fromage,
   Lamb,
   Lars,
   Lion,
   NAdamW,
+  OptaxOptimizer,
   RAdam,
   RMSProp,
   SGD,
   SGDM,
   SM3,
-  Yogi,
-  OptaxOptimizer,
-  chain,
   scaleByAdam,
   scaleByLearningRate,
+  Yogi,
 } from '../index.js';
+import type { Optimizer } from '../optimizer.js';
+import { relativeError, runOptimizer, TEST_SHAPES } from '../test-helpers.js';
 
 const STEPS = 60;
 
@@ -75,56 +75,89 @@ function check(opt: Optimizer, makeLeaf: () => LeafStep, tol = 1e-5): void {
 
 describe('optimizers match float64 references', () => {
   test('SGD', () => {
-    check(new SGD(0.05), elementwise(() => ({}), (p, g) => p - 0.05 * g));
+    check(
+      new SGD(0.05),
+      elementwise(
+        () => ({}),
+        (p, g) => p - 0.05 * g,
+      ),
+    );
   });
 
   test('SGDM and Nesterov SGDM', () => {
     check(
       new SGDM(0.05, 0.9),
-      elementwise(() => ({ tr: 0 }), (p, g, _t, s) => {
-        s.tr = 0.9 * s.tr + g;
-        return p - 0.05 * s.tr;
-      }),
+      elementwise(
+        () => ({ tr: 0 }),
+        (p, g, _t, s) => {
+          s.tr = 0.9 * s.tr + g;
+          return p - 0.05 * s.tr;
+        },
+      ),
     );
     check(
       new SGDM(0.05, 0.8, { nesterov: true }),
-      elementwise(() => ({ tr: 0 }), (p, g, _t, s) => {
-        s.tr = 0.8 * s.tr + g;
-        return p - 0.05 * (0.8 * s.tr + g);
-      }),
+      elementwise(
+        () => ({ tr: 0 }),
+        (p, g, _t, s) => {
+          s.tr = 0.8 * s.tr + g;
+          return p - 0.05 * (0.8 * s.tr + g);
+        },
+      ),
     );
   });
 
   test('Adam (reference defaults: epsRoot 1e-8) and Adam with epsRoot 0', () => {
-    check(new Adam(0.02), elementwise(() => ({ m: 0, v: 0 }), (p, g, t, s) => p - 0.02 * adamStep(s, g, t, 0.9, 0.999, 1e-8, 1e-8)));
+    check(
+      new Adam(0.02),
+      elementwise(
+        () => ({ m: 0, v: 0 }),
+        (p, g, t, s) => p - 0.02 * adamStep(s, g, t, 0.9, 0.999, 1e-8, 1e-8),
+      ),
+    );
     check(
       new Adam(0.02, { b1: 0.8, b2: 0.99, eps: 1e-6, epsRoot: 0 }),
-      elementwise(() => ({ m: 0, v: 0 }), (p, g, t, s) => p - 0.02 * adamStep(s, g, t, 0.8, 0.99, 1e-6, 0)),
+      elementwise(
+        () => ({ m: 0, v: 0 }),
+        (p, g, t, s) => p - 0.02 * adamStep(s, g, t, 0.8, 0.99, 1e-6, 0),
+      ),
     );
   });
 
   test('Adam and Nesterov Adam on the plain-op path (fast paths off)', () => {
     const previous = setFastPathsEnabled(false);
     try {
-      check(new Adam(0.02), elementwise(() => ({ m: 0, v: 0 }), (p, g, t, s) => p - 0.02 * adamStep(s, g, t, 0.9, 0.999, 1e-8, 1e-8)));
+      check(
+        new Adam(0.02),
+        elementwise(
+          () => ({ m: 0, v: 0 }),
+          (p, g, t, s) => p - 0.02 * adamStep(s, g, t, 0.9, 0.999, 1e-8, 1e-8),
+        ),
+      );
     } finally {
       setFastPathsEnabled(previous);
     }
     check(
       new OptaxOptimizer(chain(scaleByAdam({ nesterov: true }), scaleByLearningRate(0.02))),
-      elementwise(() => ({ m: 0, v: 0 }), (p, g, t, s) => {
-        s.m = 0.9 * s.m + 0.1 * g;
-        s.v = 0.999 * s.v + 0.001 * g * g;
-        const mh = (0.9 * s.m) / (1 - 0.9 ** (t + 1)) + (0.1 * g) / (1 - 0.9 ** t);
-        return p - (0.02 * mh) / (Math.sqrt(s.v / (1 - 0.999 ** t)) + 1e-8);
-      }),
+      elementwise(
+        () => ({ m: 0, v: 0 }),
+        (p, g, t, s) => {
+          s.m = 0.9 * s.m + 0.1 * g;
+          s.v = 0.999 * s.v + 0.001 * g * g;
+          const mh = (0.9 * s.m) / (1 - 0.9 ** (t + 1)) + (0.1 * g) / (1 - 0.9 ** t);
+          return p - (0.02 * mh) / (Math.sqrt(s.v / (1 - 0.999 ** t)) + 1e-8);
+        },
+      ),
     );
   });
 
   test('AdamW', () => {
     check(
       new AdamW(0.02, { weightDecay: 0.1 }),
-      elementwise(() => ({ m: 0, v: 0 }), (p, g, t, s) => p - 0.02 * (adamStep(s, g, t, 0.9, 0.999, 1e-8, 0) + 0.1 * p)),
+      elementwise(
+        () => ({ m: 0, v: 0 }),
+        (p, g, t, s) => p - 0.02 * (adamStep(s, g, t, 0.9, 0.999, 1e-8, 0) + 0.1 * p),
+      ),
     );
   });
 
@@ -132,55 +165,70 @@ describe('optimizers match float64 references', () => {
     const [lr, b1, b2, eps, awd, l2] = [0.02, 0.9, 0.999, 1e-8, 0.1, 0.05];
     check(
       new NAdamW(lr, { weightDecay: awd, l2WeightDecay: l2 }),
-      elementwise(() => ({ m: 0, v: 0 }), (p, g0, t, s) => {
-        const g = g0 + l2 * p;
-        s.m = b1 * s.m + (1 - b1) * g;
-        s.v = b2 * s.v + (1 - b2) * g * g;
-        const corr = Math.sqrt(1 - b2 ** t) / (1 - b1 ** t);
-        return p - lr * corr * ((b1 * s.m + (1 - b1) * g) / (Math.sqrt(s.v) + eps) + awd * p);
-      }),
+      elementwise(
+        () => ({ m: 0, v: 0 }),
+        (p, g0, t, s) => {
+          const g = g0 + l2 * p;
+          s.m = b1 * s.m + (1 - b1) * g;
+          s.v = b2 * s.v + (1 - b2) * g * g;
+          const corr = Math.sqrt(1 - b2 ** t) / (1 - b1 ** t);
+          return p - lr * corr * ((b1 * s.m + (1 - b1) * g) / (Math.sqrt(s.v) + eps) + awd * p);
+        },
+      ),
     );
   });
 
   test('RMSProp, without and with momentum', () => {
     check(
       new RMSProp(0.01),
-      elementwise(() => ({ v: 0 }), (p, g, _t, s) => {
-        s.v = 0.9 * s.v + 0.1 * g * g;
-        return p - (0.01 * g) / Math.sqrt(s.v + 1e-8);
-      }),
+      elementwise(
+        () => ({ v: 0 }),
+        (p, g, _t, s) => {
+          s.v = 0.9 * s.v + 0.1 * g * g;
+          return p - (0.01 * g) / Math.sqrt(s.v + 1e-8);
+        },
+      ),
     );
     check(
       new RMSProp(0.01, { decay: 0.95, momentum: 0.5, nesterov: true }),
-      elementwise(() => ({ v: 0, tr: 0 }), (p, g, _t, s) => {
-        s.v = 0.95 * s.v + 0.05 * g * g;
-        const u = (-0.01 * g) / Math.sqrt(s.v + 1e-8);
-        s.tr = 0.5 * s.tr + u;
-        return p + 0.5 * s.tr + u;
-      }),
+      elementwise(
+        () => ({ v: 0, tr: 0 }),
+        (p, g, _t, s) => {
+          s.v = 0.95 * s.v + 0.05 * g * g;
+          const u = (-0.01 * g) / Math.sqrt(s.v + 1e-8);
+          s.tr = 0.5 * s.tr + u;
+          return p + 0.5 * s.tr + u;
+        },
+      ),
     );
   });
 
   test('AdaBelief', () => {
     check(
       new AdaBelief(0.02),
-      elementwise(() => ({ m: 0, s: 0 }), (p, g, t, st) => {
-        st.m = 0.9 * st.m + 0.1 * g;
-        st.s = 0.999 * st.s + 0.001 * (g - st.m) ** 2 + 1e-16;
-        const mh = st.m / (1 - 0.9 ** t);
-        const sh = st.s / (1 - 0.999 ** t);
-        return p - (0.02 * mh) / (Math.sqrt(sh) + 1e-16);
-      }),
+      elementwise(
+        () => ({ m: 0, s: 0 }),
+        (p, g, t, st) => {
+          st.m = 0.9 * st.m + 0.1 * g;
+          st.s = 0.999 * st.s + 0.001 * (g - st.m) ** 2 + 1e-16;
+          const mh = st.m / (1 - 0.9 ** t);
+          const sh = st.s / (1 - 0.999 ** t);
+          return p - (0.02 * mh) / (Math.sqrt(sh) + 1e-16);
+        },
+      ),
     );
   });
 
   test('AdaGrad', () => {
     check(
       new AdaGrad(0.1),
-      elementwise(() => ({ s: 0.1 }), (p, g, _t, st) => {
-        st.s += g * g;
-        return p - (0.1 * g) / Math.sqrt(st.s + 1e-7);
-      }),
+      elementwise(
+        () => ({ s: 0.1 }),
+        (p, g, _t, st) => {
+          st.s += g * g;
+          return p - (0.1 * g) / Math.sqrt(st.s + 1e-7);
+        },
+      ),
     );
   });
 
@@ -189,51 +237,63 @@ describe('optimizers match float64 references', () => {
     const roInf = 2 / (1 - b2) - 1;
     check(
       new RAdam(0.02),
-      elementwise(() => ({ m: 0, v: 0 }), (p, g, t, s) => {
-        s.m = b1 * s.m + (1 - b1) * g;
-        s.v = b2 * s.v + (1 - b2) * g * g;
-        const mh = s.m / (1 - b1 ** t);
-        const vh = s.v / (1 - b2 ** t);
-        const ro = roInf - (2 * t * b2 ** t) / (1 - b2 ** t);
-        if (ro < 5) return p - 0.02 * mh;
-        const r = Math.sqrt(((ro - 4) * (ro - 2) * roInf) / ((roInf - 4) * (roInf - 2) * ro));
-        return p - (0.02 * r * mh) / (Math.sqrt(vh) + 1e-8);
-      }),
+      elementwise(
+        () => ({ m: 0, v: 0 }),
+        (p, g, t, s) => {
+          s.m = b1 * s.m + (1 - b1) * g;
+          s.v = b2 * s.v + (1 - b2) * g * g;
+          const mh = s.m / (1 - b1 ** t);
+          const vh = s.v / (1 - b2 ** t);
+          const ro = roInf - (2 * t * b2 ** t) / (1 - b2 ** t);
+          if (ro < 5) return p - 0.02 * mh;
+          const r = Math.sqrt(((ro - 4) * (ro - 2) * roInf) / ((roInf - 4) * (roInf - 2) * ro));
+          return p - (0.02 * r * mh) / (Math.sqrt(vh) + 1e-8);
+        },
+      ),
     );
   });
 
   test('Yogi', () => {
     check(
       new Yogi(0.02),
-      elementwise(() => ({ m: 1e-6, v: 1e-6 }), (p, g, t, s) => {
-        s.m = 0.9 * s.m + 0.1 * g;
-        s.v = s.v - 0.001 * Math.sign(s.v - g * g) * g * g;
-        const mh = s.m / (1 - 0.9 ** t);
-        const vh = s.v / (1 - 0.999 ** t);
-        return p - (0.02 * mh) / (Math.sqrt(vh) + 1e-3);
-      }),
+      elementwise(
+        () => ({ m: 1e-6, v: 1e-6 }),
+        (p, g, t, s) => {
+          s.m = 0.9 * s.m + 0.1 * g;
+          s.v = s.v - 0.001 * Math.sign(s.v - g * g) * g * g;
+          const mh = s.m / (1 - 0.9 ** t);
+          const vh = s.v / (1 - 0.999 ** t);
+          return p - (0.02 * mh) / (Math.sqrt(vh) + 1e-3);
+        },
+      ),
     );
   });
 
   test('Adamax', () => {
     check(
       new Adamax(0.02),
-      elementwise(() => ({ m: 0, v: 0 }), (p, g, t, s) => {
-        s.m = 0.9 * s.m + 0.1 * g;
-        s.v = Math.max(0.999 * s.v, Math.abs(g) + 1e-8);
-        return p - (0.02 * (s.m / (1 - 0.9 ** t))) / s.v;
-      }),
+      elementwise(
+        () => ({ m: 0, v: 0 }),
+        (p, g, t, s) => {
+          s.m = 0.9 * s.m + 0.1 * g;
+          s.v = Math.max(0.999 * s.v, Math.abs(g) + 1e-8);
+          return p - (0.02 * (s.m / (1 - 0.9 ** t))) / s.v;
+        },
+      ),
     );
   });
 
   test('Lion', () => {
     check(
       new Lion(0.01, { weightDecay: 0.1 }),
-      elementwise(() => ({ m: 0 }), (p, g, _t, s) => {
-        const u = Math.sign(0.1 * g + 0.9 * s.m);
-        s.m = 0.99 * s.m + 0.01 * g;
-        return p - 0.01 * (u + 0.1 * p);
-      }),
+      elementwise(
+        () => ({ m: 0 }),
+        (p, g, _t, s) => {
+          const u = Math.sign(0.1 * g + 0.9 * s.m);
+          s.m = 0.99 * s.m + 0.01 * g;
+          return p - 0.01 * (u + 0.1 * p);
+        },
+      ),
     );
   });
 
@@ -325,8 +385,12 @@ describe('optimizers match float64 references', () => {
           // Largest axis d0 = 0 (rows), second d1 = 1: vRow has the column axis, vCol the row axis.
           vRow ??= Array(cols).fill(0);
           vCol ??= Array(rows).fill(0);
-          vRow = vRow.map((x, c) => decay * x + (1 - decay) * (g2.filter((_, k) => k % cols === c).reduce((a, b) => a + b) / rows));
-          vCol = vCol.map((x, r) => decay * x + (1 - decay) * (g2.slice(r * cols, r * cols + cols).reduce((a, b) => a + b) / cols));
+          vRow = vRow.map(
+            (x, c) => decay * x + (1 - decay) * (g2.filter((_, k) => k % cols === c).reduce((a, b) => a + b) / rows),
+          );
+          vCol = vCol.map(
+            (x, r) => decay * x + (1 - decay) * (g2.slice(r * cols, r * cols + cols).reduce((a, b) => a + b) / cols),
+          );
           const rowMean = vRow.reduce((a, b) => a + b) / cols;
           u = Array.from(g, (x, k) => x * (vRow![k % cols]! / rowMean) ** -0.5 * vCol![Math.floor(k / cols)]! ** -0.5);
         } else {

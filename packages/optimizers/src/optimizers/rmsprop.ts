@@ -1,13 +1,13 @@
 import { chain } from '../chain.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 import { optimizerName } from '../format-name.js';
 import { checkDecay, checkLearningRate, checkRange, type Hyperparam } from '../hyperparams.js';
 import { OptaxOptimizer } from '../optax-optimizer.js';
 import type { ScalarOrSchedule } from '../schedules/schedule.js';
+import { identity } from '../transform.js';
 import { scaleByLearningRate } from '../transforms/scale-by-learning-rate.js';
 import { scaleByRms } from '../transforms/scale-by-rms.js';
 import { trace } from '../transforms/trace.js';
-import { identity } from '../transform.js';
-import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `RMSProp` (the reference's defaults). */
 export interface RMSPropOptions {
@@ -29,7 +29,11 @@ export class RMSProp extends OptaxOptimizer {
   readonly options: Required<RMSPropOptions>;
 
   constructor(learningRate: ScalarOrSchedule = 0.01, opts: RMSPropOptions = {}) {
-    checkOptionKeys('RMSProp', opts, optionKeys<RMSPropOptions>({ decay: true, eps: true, momentum: true, nesterov: true }));
+    checkOptionKeys(
+      'RMSProp',
+      opts,
+      optionKeys<RMSPropOptions>({ decay: true, eps: true, momentum: true, nesterov: true }),
+    );
     const o: Required<RMSPropOptions> = { decay: 0.9, eps: 1e-8, momentum: 0, nesterov: false, ...opts };
     checkLearningRate('RMSProp', learningRate);
     checkDecay('RMSProp', 'decay', o.decay);

@@ -1,6 +1,6 @@
+import { formatHyperparam as f } from '../format-name.js';
 import { checkRange } from '../hyperparams.js';
 import { OptaxOptimizer } from '../optax-optimizer.js';
-import { formatHyperparam as f } from '../format-name.js';
 import type { ScalarOrSchedule } from '../schedules/schedule.js';
 import { scaleByLearningRate } from '../transforms/scale-by-learning-rate.js';
 

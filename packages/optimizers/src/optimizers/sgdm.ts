@@ -1,11 +1,11 @@
 import { chain } from '../chain.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 import { formatHyperparam as f } from '../format-name.js';
 import { checkRange, type Hyperparam } from '../hyperparams.js';
 import { OptaxOptimizer } from '../optax-optimizer.js';
 import type { ScalarOrSchedule } from '../schedules/schedule.js';
 import { scaleByLearningRate } from '../transforms/scale-by-learning-rate.js';
 import { trace } from '../transforms/trace.js';
-import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `SGDM`. */
 export interface SGDMOptions {

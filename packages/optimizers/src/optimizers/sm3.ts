@@ -1,10 +1,10 @@
 import { chain } from '../chain.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 import { optimizerName } from '../format-name.js';
 import { checkLearningRate, checkRange, type Hyperparam, negate } from '../hyperparams.js';
 import { OptaxOptimizer } from '../optax-optimizer.js';
 import { scale } from '../transforms/scale.js';
 import { scaleBySm3 } from '../transforms/scale-by-sm3.js';
-import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `SM3` (the reference's defaults). */
 export interface SM3Options {
@@ -37,6 +37,10 @@ export class SM3 extends OptaxOptimizer {
 
   /** `SM3_lr.._m.._b2..`. */
   override get name(): string {
-    return optimizerName('SM3', [['lr', this.learningRate], ['m', this.options.momentum], ['b2', this.options.b2]]);
+    return optimizerName('SM3', [
+      ['lr', this.learningRate],
+      ['m', this.options.momentum],
+      ['b2', this.options.b2],
+    ]);
   }
 }

@@ -1,11 +1,11 @@
 import { chain } from '../chain.js';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 import { optimizerName } from '../format-name.js';
 import { checkDecay, checkLearningRate, type Hyperparam } from '../hyperparams.js';
 import { OptaxOptimizer } from '../optax-optimizer.js';
 import type { ScalarOrSchedule } from '../schedules/schedule.js';
 import { scaleByLearningRate } from '../transforms/scale-by-learning-rate.js';
 import { scaleByYogi } from '../transforms/scale-by-yogi.js';
-import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `Yogi` (the reference's defaults). */
 export interface YogiOptions {
@@ -38,6 +38,11 @@ export class Yogi extends OptaxOptimizer {
   /** `Yogi_lr.._b1.._b2.._eps..`. */
   override get name(): string {
     const o = this.options;
-    return optimizerName('Yogi', [['lr', this.learningRate], ['b1', o.b1], ['b2', o.b2], ['eps', o.eps]]);
+    return optimizerName('Yogi', [
+      ['lr', this.learningRate],
+      ['b1', o.b1],
+      ['b2', o.b2],
+      ['eps', o.eps],
+    ]);
   }
 }

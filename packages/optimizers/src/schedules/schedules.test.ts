@@ -31,7 +31,7 @@ describe('schedules match hand formulas', () => {
   test('constant', () => expectSchedule(constant(0.3), () => 0.3, STEPS));
 
   test('linear', () => {
-    expectSchedule(linear(1, 0.1, 100, 50), (t) => 1 + (0.1 - 1) * Math.min(Math.max(t - 50, 0), 100) / 100, STEPS);
+    expectSchedule(linear(1, 0.1, 100, 50), (t) => 1 + ((0.1 - 1) * Math.min(Math.max(t - 50, 0), 100)) / 100, STEPS);
   });
 
   test('cosineDecay', () => {
@@ -40,7 +40,11 @@ describe('schedules match hand formulas', () => {
       return 0.5 * ((1 - 0.1) * c + 0.1);
     };
     expectSchedule(cosineDecay(0.5, 100, 0.1), f, STEPS);
-    expectSchedule(cosineDecay(0.5, 100, 0, 2), (t) => 0.5 * ((1 + Math.cos((Math.PI * Math.min(t, 100)) / 100)) / 2) ** 2, STEPS);
+    expectSchedule(
+      cosineDecay(0.5, 100, 0, 2),
+      (t) => 0.5 * ((1 + Math.cos((Math.PI * Math.min(t, 100)) / 100)) / 2) ** 2,
+      STEPS,
+    );
   });
 
   test('warmupCosineDecay', () => {
@@ -54,7 +58,11 @@ describe('schedules match hand formulas', () => {
 
   test('exponentialDecay, smooth and staircase, with a floor', () => {
     expectSchedule(exponentialDecay(2, 10, 0.5), (t) => 2 * 0.5 ** (t / 10), STEPS.slice(0, 9));
-    expectSchedule(exponentialDecay(2, 10, 0.5, { staircase: true, transitionBegin: 5 }), (t) => 2 * 0.5 ** Math.floor(Math.max(t - 5, 0) / 10), STEPS.slice(0, 9));
+    expectSchedule(
+      exponentialDecay(2, 10, 0.5, { staircase: true, transitionBegin: 5 }),
+      (t) => 2 * 0.5 ** Math.floor(Math.max(t - 5, 0) / 10),
+      STEPS.slice(0, 9),
+    );
     expectSchedule(exponentialDecay(2, 10, 0.5, { endValue: 0.1 }), (t) => Math.max(2 * 0.5 ** (t / 10), 0.1), STEPS);
   });
 

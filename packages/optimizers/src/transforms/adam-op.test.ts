@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs-core';
 import {
   fastPathCounts,
   fastPathsActive,
@@ -11,6 +10,7 @@ import {
   treeLeaves,
   valueAndGrad,
 } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, test } from 'vitest';
 import { Adam } from '../optimizers/adam.js';
 import { FUSED_ADAM_MAX_LEAF_SIZE } from './adam-op.js';
@@ -57,66 +57,75 @@ function unrolled(h: tf.Tensor, epsRoot: number, steps = 6): tf.Scalar {
   return tf.add(tf.sum(tf.square(p.w)), tf.sum(tf.mul(p.b, tf.tensor([1, -2, 3])))) as tf.Scalar;
 }
 
-describe.skipIf(!active).each([1e-8, 0])('the adamStep kernel (epsRoot %s) equals its plain-op reference', (epsRoot) => {
-  test('values and hyperparameter gradients through six updates', () => {
-    const h = tf.tensor([Math.log(0.05), Math.log(0.1), Math.log(0.001), Math.log(1e-3)]);
-    const before = tf.memory().numTensors;
-    const run = (fused: boolean) => onPath(fused, () => tf.tidy(() => valueAndGrad((x: tf.Tensor) => unrolled(x, epsRoot))(h)));
+describe.skipIf(!active).each([1e-8, 0])(
+  'the adamStep kernel (epsRoot %s) equals its plain-op reference',
+  (epsRoot) => {
+    test('values and hyperparameter gradients through six updates', () => {
+      const h = tf.tensor([Math.log(0.05), Math.log(0.1), Math.log(0.001), Math.log(1e-3)]);
+      const before = tf.memory().numTensors;
+      const run = (fused: boolean) =>
+        onPath(fused, () => tf.tidy(() => valueAndGrad((x: tf.Tensor) => unrolled(x, epsRoot))(h)));
+      const [vf, gf] = run(true);
+      const [vp, gp] = run(false);
+      expect(Math.abs(vf.dataSync()[0]! - vp.dataSync()[0]!)).toBeLessThan(1e-5 * Math.abs(vp.dataSync()[0]!));
+      const a = gf.dataSync();
+      const b = gp.dataSync();
+      for (let i = 0; i < 4; i++) {
+        expect(Number.isFinite(a[i]!)).toBe(true);
+        expect(Math.abs(a[i]! - b[i]!)).toBeLessThan(2e-3 * Math.abs(b[i]!) + 1e-6);
+      }
+      tf.dispose([vf, gf, vp, gp]);
+      expect(tf.memory().numTensors).toBe(before);
+      h.dispose();
+    });
+
+    test('state after updates matches', () => {
+      const run = (fused: boolean) =>
+        onPath(fused, () => {
+          const opt = new Adam(0.01, { epsRoot });
+          let s = opt.init(params());
+          for (let i = 0; i < 5; i++) {
+            const g = grads(i);
+            const n = opt.update(s, g);
+            treeDispose(s, g);
+            s = n;
+          }
+          return s;
+        });
+      const sf = run(true);
+      const sp = run(false);
+      const lf = treeLeaves(sf as unknown as PyTree);
+      treeLeaves(sp as unknown as PyTree).forEach((x, i) => {
+        const a = lf[i]!.dataSync();
+        const b = x.dataSync();
+        for (let j = 0; j < b.length; j++) expect(Math.abs(a[j]! - b[j]!)).toBeLessThan(1e-6 + 1e-5 * Math.abs(b[j]!));
+      });
+      treeDispose(sf, sp);
+    });
+  },
+);
+
+test.skipIf(!active)(
+  'a learned beta1 pushed below 0 keeps updates and gradients finite (kernel and reference agree)',
+  () => {
+    // Meta-training can move 1 - exp(oneMinusBeta1) below 0; the reference's pow-based bias
+    // correction stays defined there, so must ours.
+    const h = tf.tensor([Math.log(0.05), Math.log(1.3), Math.log(0.001), Math.log(1e-3)]);
+    const run = (fused: boolean) =>
+      onPath(fused, () => tf.tidy(() => valueAndGrad((x: tf.Tensor) => unrolled(x, 1e-8))(h)));
     const [vf, gf] = run(true);
     const [vp, gp] = run(false);
-    expect(Math.abs(vf.dataSync()[0]! - vp.dataSync()[0]!)).toBeLessThan(1e-5 * Math.abs(vp.dataSync()[0]!));
+    expect(Number.isFinite(vf.dataSync()[0]!)).toBe(true);
+    expect(Math.abs(vf.dataSync()[0]! - vp.dataSync()[0]!)).toBeLessThan(1e-4 * Math.abs(vp.dataSync()[0]!));
     const a = gf.dataSync();
     const b = gp.dataSync();
     for (let i = 0; i < 4; i++) {
       expect(Number.isFinite(a[i]!)).toBe(true);
-      expect(Math.abs(a[i]! - b[i]!)).toBeLessThan(2e-3 * Math.abs(b[i]!) + 1e-6);
+      expect(Math.abs(a[i]! - b[i]!)).toBeLessThan(2e-3 * Math.abs(b[i]!) + 1e-5);
     }
-    tf.dispose([vf, gf, vp, gp]);
-    expect(tf.memory().numTensors).toBe(before);
-    h.dispose();
-  });
-
-  test('state after updates matches', () => {
-    const run = (fused: boolean) => onPath(fused, () => {
-      const opt = new Adam(0.01, { epsRoot });
-      let s = opt.init(params());
-      for (let i = 0; i < 5; i++) {
-        const g = grads(i);
-        const n = opt.update(s, g);
-        treeDispose(s, g);
-        s = n;
-      }
-      return s;
-    });
-    const sf = run(true);
-    const sp = run(false);
-    const lf = treeLeaves(sf as unknown as PyTree);
-    treeLeaves(sp as unknown as PyTree).forEach((x, i) => {
-      const a = lf[i]!.dataSync();
-      const b = x.dataSync();
-      for (let j = 0; j < b.length; j++) expect(Math.abs(a[j]! - b[j]!)).toBeLessThan(1e-6 + 1e-5 * Math.abs(b[j]!));
-    });
-    treeDispose(sf, sp);
-  });
-});
-
-test.skipIf(!active)('a learned beta1 pushed below 0 keeps updates and gradients finite (kernel and reference agree)', () => {
-  // Meta-training can move 1 - exp(oneMinusBeta1) below 0; the reference's pow-based bias
-  // correction stays defined there, so must ours.
-  const h = tf.tensor([Math.log(0.05), Math.log(1.3), Math.log(0.001), Math.log(1e-3)]);
-  const run = (fused: boolean) => onPath(fused, () => tf.tidy(() => valueAndGrad((x: tf.Tensor) => unrolled(x, 1e-8))(h)));
-  const [vf, gf] = run(true);
-  const [vp, gp] = run(false);
-  expect(Number.isFinite(vf.dataSync()[0]!)).toBe(true);
-  expect(Math.abs(vf.dataSync()[0]! - vp.dataSync()[0]!)).toBeLessThan(1e-4 * Math.abs(vp.dataSync()[0]!));
-  const a = gf.dataSync();
-  const b = gp.dataSync();
-  for (let i = 0; i < 4; i++) {
-    expect(Number.isFinite(a[i]!)).toBe(true);
-    expect(Math.abs(a[i]! - b[i]!)).toBeLessThan(2e-3 * Math.abs(b[i]!) + 1e-5);
-  }
-  tf.dispose([vf, gf, vp, gp, h]);
-});
+    tf.dispose([vf, gf, vp, gp, h]);
+  },
+);
 
 test.skipIf(!active)('second derivatives through Adam run the reference and equal the plain path', () => {
   // d/dh of (d unrolled / dh . u): the forward runs under two tapes, deeper than the

@@ -1,5 +1,12 @@
+import {
+  defineOp,
+  type FusedContext,
+  type FusedOutput,
+  kernelRegistered,
+  registerFusedKernel,
+  runFusedKernel,
+} from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
-import { defineOp, type FusedContext, type FusedOutput, kernelRegistered, registerFusedKernel, runFusedKernel } from '@lopt/pytree';
 import { biasCorrection, type Hyperparam, increment, mulHp, oneMinus } from '../hyperparams.js';
 import { sqrtWithRoot } from '../numerics.js';
 
@@ -51,7 +58,20 @@ function scalars(ctx: FusedContext): Scalars {
   const bc1 = bc(b1);
   const bc2 = bc(b2);
   const sbc2 = Math.sqrt(bc2);
-  return { b1, b2, eps, epsRoot, factor, n, bc1, bc2, sbc2, k: (sbc2 / bc1) * factor, epsScaled: eps * sbc2, rootAdd: epsRoot * bc2 };
+  return {
+    b1,
+    b2,
+    eps,
+    epsRoot,
+    factor,
+    n,
+    bc1,
+    bc2,
+    sbc2,
+    k: (sbc2 / bc1) * factor,
+    epsScaled: eps * sbc2,
+    rootAdd: epsRoot * bc2,
+  };
 }
 
 function forwardBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
@@ -138,7 +158,16 @@ function vjpBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
   db1 += dBc1 * -c.n * c.b1 ** (c.n - 1);
   db2 += dBc2 * -c.n * c.b2 ** (c.n - 1);
   const scalar = (x: number): FusedOutput => ({ values: Float32Array.of(x), shape: [] });
-  return [...dgs, ...dms, ...dvs, scalar(db1), scalar(db2), scalar(dEpsScaled * c.sbc2), scalar(dRootAdd * c.bc2), scalar(dFactor)];
+  return [
+    ...dgs,
+    ...dms,
+    ...dvs,
+    scalar(db1),
+    scalar(db2),
+    scalar(dEpsScaled * c.sbc2),
+    scalar(dRootAdd * c.bc2),
+    scalar(dFactor),
+  ];
 }
 
 const SCALARS = ['b1', 'b2', 'eps', 'epsRoot', 'factor', 'count'];
@@ -215,7 +244,12 @@ export type AdamStepOutputs = [tf.Tensor[], tf.Tensor[], tf.Tensor[]];
  * corrections folded so each leaf costs 11 full-size ops:
  * `sqrt(v / c2 + r) + e = (sqrt(v + r c2) + e sqrt(c2)) / sqrt(c2)`.
  */
-function adamStepReference(g: readonly tf.Tensor[], m: readonly tf.Tensor[], v: readonly tf.Tensor[], hp: AdamStepHyperparams): AdamStepOutputs {
+function adamStepReference(
+  g: readonly tf.Tensor[],
+  m: readonly tf.Tensor[],
+  v: readonly tf.Tensor[],
+  hp: AdamStepHyperparams,
+): AdamStepOutputs {
   const { b1, b2, eps, epsRoot, nesterov, factor } = hp;
   const count = increment(hp.count);
   const rootPositive = typeof epsRoot === 'number' && epsRoot > 0;
@@ -260,7 +294,12 @@ function adamStepReference(g: readonly tf.Tensor[], m: readonly tf.Tensor[], v: 
 }
 
 /** The fused kernel over all leaves at once; `undefined` when it is not registered here. */
-function adamStepKernel(g: readonly tf.Tensor[], m: readonly tf.Tensor[], v: readonly tf.Tensor[], hp: AdamStepHyperparams): AdamStepOutputs | undefined {
+function adamStepKernel(
+  g: readonly tf.Tensor[],
+  m: readonly tf.Tensor[],
+  v: readonly tf.Tensor[],
+  hp: AdamStepHyperparams,
+): AdamStepOutputs | undefined {
   const n = g.length;
   ensureKernels(n);
   if (!kernelRegistered(FORWARD(n))) return undefined;
@@ -288,7 +327,10 @@ function adamStepKernel(g: readonly tf.Tensor[], m: readonly tf.Tensor[], v: rea
  * `FUSED_ADAM_MAX_LEAF_SIZE` elements, and at most one gradient tape records (second
  * derivatives through Adam run the reference); the reference runs otherwise.
  */
-export const adamStep = defineOp<[readonly tf.Tensor[], readonly tf.Tensor[], readonly tf.Tensor[], AdamStepHyperparams], AdamStepOutputs>({
+export const adamStep = defineOp<
+  [readonly tf.Tensor[], readonly tf.Tensor[], readonly tf.Tensor[], AdamStepHyperparams],
+  AdamStepOutputs
+>({
   name: 'adamStep',
   reference: adamStepReference,
   kernel: adamStepKernel,

@@ -28,7 +28,8 @@ function maskLeaves(mask: Mask, params: unknown): boolean[] | undefined {
       return;
     }
     if (node && typeof node === 'object') {
-      for (const k of Object.keys(node).sort()) walk((node as Record<string, unknown>)[k], (p as Record<string, unknown>)[k]);
+      for (const k of Object.keys(node).sort())
+        walk((node as Record<string, unknown>)[k], (p as Record<string, unknown>)[k]);
     }
   };
   walk(m, params);

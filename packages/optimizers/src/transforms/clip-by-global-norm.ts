@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { type PyTree, treeLeaves } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import type { Hyperparam } from '../hyperparams.js';
 import type { EmptyState, GradientTransformation } from '../transform.js';
 import { mapLike } from '../tree-ops.js';

@@ -1,10 +1,10 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { type PyTree, treeFlatten, treeLeaves, treeUnflatten } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 import { type Hyperparam, increment } from '../hyperparams.js';
 import type { GradientTransformation } from '../transform.js';
 import { mapLike } from '../tree-ops.js';
 import { adamStep, FUSED_ADAM_MAX_LEAF_SIZE } from './adam-op.js';
-import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** State of the Adam family: the count and the first and second moments. */
 export interface ScaleByAdamState {
@@ -82,7 +82,11 @@ export function scaleByAdamUpdate<U>(
  * wasm, see there).
  */
 export function scaleByAdam(opts: ScaleByAdamOptions = {}): GradientTransformation<ScaleByAdamState> {
-  checkOptionKeys('scaleByAdam', opts, optionKeys<ScaleByAdamOptions>({ b1: true, b2: true, eps: true, epsRoot: true, nesterov: true }));
+  checkOptionKeys(
+    'scaleByAdam',
+    opts,
+    optionKeys<ScaleByAdamOptions>({ b1: true, b2: true, eps: true, epsRoot: true, nesterov: true }),
+  );
   return {
     init: (params) => ({
       count: tf.scalar(0, 'int32'),

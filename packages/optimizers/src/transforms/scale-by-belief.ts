@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 import { biasCorrection, type Hyperparam, increment, oneMinus } from '../hyperparams.js';
 import { sqrtWithRoot } from '../numerics.js';
 import type { GradientTransformation } from '../transform.js';
 import { mapLike } from '../tree-ops.js';
 import { asScalar, type ScaleByAdamState } from './scale-by-adam.js';
-import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `scaleByBelief` (optax's defaults). */
 export interface ScaleByBeliefOptions {
@@ -23,7 +23,11 @@ export interface ScaleByBeliefOptions {
  * the prediction error `g - m` (plus `epsRoot`) in place of that of `g`.
  */
 export function scaleByBelief(opts: ScaleByBeliefOptions = {}): GradientTransformation<ScaleByAdamState> {
-  checkOptionKeys('scaleByBelief', opts, optionKeys<ScaleByBeliefOptions>({ b1: true, b2: true, eps: true, epsRoot: true }));
+  checkOptionKeys(
+    'scaleByBelief',
+    opts,
+    optionKeys<ScaleByBeliefOptions>({ b1: true, b2: true, eps: true, epsRoot: true }),
+  );
   const { b1 = 0.9, b2 = 0.999, eps = 1e-16, epsRoot = 1e-16 } = opts;
   return {
     init: (params) => ({

@@ -1,9 +1,9 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { type PyTree, treeFlatten, treeUnflatten } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 import { countAsFloat, type Hyperparam, increment } from '../hyperparams.js';
 import { safeRsqrt } from '../numerics.js';
 import type { GradientTransformation } from '../transform.js';
-import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** State of `scaleByFactoredRms`. */
 export interface FactoredState {
@@ -32,7 +32,11 @@ export interface ScaleByFactoredRmsOptions {
 }
 
 /** The two largest axes `[d1, d0]` (d0 the largest) when a leaf is factored, else undefined. */
-export function factoredDims(shape: readonly number[], factored: boolean, minDimSizeToFactor: number): [number, number] | undefined {
+export function factoredDims(
+  shape: readonly number[],
+  factored: boolean,
+  minDimSizeToFactor: number,
+): [number, number] | undefined {
   if (!factored || shape.length < 2) return undefined;
   // A stable argsort, as numpy's, so ties pick the same axes as the reference.
   const sorted = shape.map((n, i) => [n, i] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
@@ -49,7 +53,17 @@ export function factoredDims(shape: readonly number[], factored: boolean, minDim
  * (dead units; see `safeRsqrt`).
  */
 export function scaleByFactoredRms(opts: ScaleByFactoredRmsOptions = {}): GradientTransformation<FactoredState> {
-  checkOptionKeys('scaleByFactoredRms', opts, optionKeys<ScaleByFactoredRmsOptions>({ factored: true, decayRate: true, stepOffset: true, minDimSizeToFactor: true, eps: true }));
+  checkOptionKeys(
+    'scaleByFactoredRms',
+    opts,
+    optionKeys<ScaleByFactoredRmsOptions>({
+      factored: true,
+      decayRate: true,
+      stepOffset: true,
+      minDimSizeToFactor: true,
+      eps: true,
+    }),
+  );
   const { factored = true, decayRate = 0.8, stepOffset = 0, minDimSizeToFactor = 128, eps = 1e-30 } = opts;
   return {
     init: (params) => {

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 import { biasCorrection, type Hyperparam, increment, oneMinus } from '../hyperparams.js';
 import { sqrtWithRoot } from '../numerics.js';
 import { type GradientTransformation, requireParams } from '../transform.js';
 import { mapLike } from '../tree-ops.js';
 import { asScalar, type ScaleByAdamState } from './scale-by-adam.js';
-import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `scaleByNadamw` (the reference `NAdamW`'s defaults). */
 export interface ScaleByNadamwOptions {
@@ -32,7 +32,19 @@ export interface ScaleByNadamwOptions {
  * Nesterov). Note `eps` is outside the bias correction, unlike `scaleByAdam`.
  */
 export function scaleByNadamw(opts: ScaleByNadamwOptions = {}): GradientTransformation<ScaleByAdamState> {
-  checkOptionKeys('scaleByNadamw', opts, optionKeys<ScaleByNadamwOptions>({ b1: true, b2: true, eps: true, weightDecay: true, l2WeightDecay: true, nesterov: true, biasCorrection: true }));
+  checkOptionKeys(
+    'scaleByNadamw',
+    opts,
+    optionKeys<ScaleByNadamwOptions>({
+      b1: true,
+      b2: true,
+      eps: true,
+      weightDecay: true,
+      l2WeightDecay: true,
+      nesterov: true,
+      biasCorrection: true,
+    }),
+  );
   const {
     b1 = 0.9,
     b2 = 0.999,

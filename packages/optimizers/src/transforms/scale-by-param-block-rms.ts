@@ -9,7 +9,11 @@ export function scaleByParamBlockRms(minScale: Hyperparam = 1e-3): GradientTrans
   return {
     init: () => ({}),
     update: (updates, state, params) => [
-      mapLike((u, p) => tf.mul(u, safeRootMeanSquares(p, minScale)), updates, requireParams('scaleByParamBlockRms', params)),
+      mapLike(
+        (u, p) => tf.mul(u, safeRootMeanSquares(p, minScale)),
+        updates,
+        requireParams('scaleByParamBlockRms', params),
+      ),
       state,
     ],
   };

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 import { biasCorrection, countAsFloat, type Hyperparam, increment, oneMinus } from '../hyperparams.js';
 import { sqrtWithRoot } from '../numerics.js';
 import type { GradientTransformation } from '../transform.js';
 import { mapLike } from '../tree-ops.js';
 import { asScalar, type ScaleByAdamState } from './scale-by-adam.js';
-import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `scaleByRAdam` (optax's defaults). */
 export interface ScaleByRAdamOptions {
@@ -26,7 +26,11 @@ export interface ScaleByRAdamOptions {
  * times the rectification `r`.
  */
 export function scaleByRAdam(opts: ScaleByRAdamOptions = {}): GradientTransformation<ScaleByAdamState> {
-  checkOptionKeys('scaleByRAdam', opts, optionKeys<ScaleByRAdamOptions>({ b1: true, b2: true, eps: true, epsRoot: true, threshold: true }));
+  checkOptionKeys(
+    'scaleByRAdam',
+    opts,
+    optionKeys<ScaleByRAdamOptions>({ b1: true, b2: true, eps: true, epsRoot: true, threshold: true }),
+  );
   const { b1 = 0.9, b2 = 0.999, eps = 1e-8, epsRoot = 0, threshold = 5 } = opts;
   return {
     init: (params) => ({

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 import { biasCorrection, type Hyperparam, increment, oneMinus } from '../hyperparams.js';
 import { sqrtWithRoot } from '../numerics.js';
 import type { GradientTransformation } from '../transform.js';
 import { mapLike } from '../tree-ops.js';
 import { asScalar } from './scale-by-adam.js';
-import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** State of `scaleByRms`. */
 export interface ScaleByRmsState {
@@ -33,7 +33,17 @@ export interface ScaleByRmsOptions {
  * `nu = decay nu + (1 - decay) g^2`.
  */
 export function scaleByRms(opts: ScaleByRmsOptions = {}): GradientTransformation<ScaleByRmsState> {
-  checkOptionKeys('scaleByRms', opts, optionKeys<ScaleByRmsOptions>({ decay: true, eps: true, initialScale: true, epsInSqrt: true, biasCorrection: true }));
+  checkOptionKeys(
+    'scaleByRms',
+    opts,
+    optionKeys<ScaleByRmsOptions>({
+      decay: true,
+      eps: true,
+      initialScale: true,
+      epsInSqrt: true,
+      biasCorrection: true,
+    }),
+  );
   const { decay = 0.9, eps = 1e-8, initialScale = 0, epsInSqrt = true, biasCorrection: debias = false } = opts;
   return {
     init: (params) => ({

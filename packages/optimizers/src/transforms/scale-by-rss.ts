@@ -13,7 +13,10 @@ export interface ScaleByRssState {
  * AdaGrad's rescaling (optax's `scale_by_rss`): `g / sqrt(sum g^2 + eps)` (0 where the sum
  * is 0). The sum starts at `initialAccumulatorValue` (default 0.1); `eps` defaults to 1e-7.
  */
-export function scaleByRss(initialAccumulatorValue = 0.1, eps: Hyperparam = 1e-7): GradientTransformation<ScaleByRssState> {
+export function scaleByRss(
+  initialAccumulatorValue = 0.1,
+  eps: Hyperparam = 1e-7,
+): GradientTransformation<ScaleByRssState> {
   return {
     init: (params) => ({ sumOfSquares: mapLike((p) => tf.fill(p.shape, initialAccumulatorValue), params) }),
     update: (updates, state) => {

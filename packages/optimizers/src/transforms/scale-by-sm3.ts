@@ -1,5 +1,5 @@
+import { type PyTree, treeFlatten, treeUnflatten } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
-import { treeFlatten, treeUnflatten, type PyTree } from '@lopt/pytree';
 import type { Hyperparam } from '../hyperparams.js';
 import type { GradientTransformation } from '../transform.js';
 import { mapLike } from '../tree-ops.js';
@@ -19,9 +19,14 @@ export interface ScaleBySm3State {
  * sums, below 1 moving averages. Scalar leaves are
  * treated as vectors of length 1.
  */
-export function scaleBySm3(b1: Hyperparam = 0.9, b2: Hyperparam = 1, eps: Hyperparam = 1e-8): GradientTransformation<ScaleBySm3State> {
+export function scaleBySm3(
+  b1: Hyperparam = 0.9,
+  b2: Hyperparam = 1,
+  eps: Hyperparam = 1e-8,
+): GradientTransformation<ScaleBySm3State> {
   const newAccum = (g: tf.Tensor, v: tf.Tensor[]): tf.Tensor => {
-    const [c0, c1] = typeof b2 === 'number' && b2 === 1 ? [1, 1] : [typeof b2 === 'number' ? 1 - b2 : tf.sub(1, b2), b2];
+    const [c0, c1] =
+      typeof b2 === 'number' && b2 === 1 ? [1, 1] : [typeof b2 === 'number' ? 1 - b2 : tf.sub(1, b2), b2];
     const prev = v.length === 1 ? v[0]! : v.reduce((a, b) => tf.minimum(a, b));
     return tf.add(tf.mul(tf.square(g), c0), tf.mul(prev, c1));
   };
@@ -36,10 +41,16 @@ export function scaleBySm3(b1: Hyperparam = 0.9, b2: Hyperparam = 1, eps: Hyperp
     },
     update: (updates, state) => {
       const [gs, def] = treeFlatten(updates as PyTree);
-      if (state.mu.length !== gs.length) throw new Error(`scaleBySm3: state has ${state.mu.length} leaves, updates ${gs.length}`);
+      if (state.mu.length !== gs.length)
+        throw new Error(`scaleBySm3: state has ${state.mu.length} leaves, updates ${gs.length}`);
       const gv = gs.map((g) => (g.rank === 0 ? tf.reshape(g, [1]) : g));
       const accums = gv.map((g, j) => {
-        const v = state.mu[j]!.map((m, i) => tf.reshape(m, g.shape.map((n, k) => (k === i ? n : 1))));
+        const v = state.mu[j]!.map((m, i) =>
+          tf.reshape(
+            m,
+            g.shape.map((n, k) => (k === i ? n : 1)),
+          ),
+        );
         return newAccum(g, v);
       });
       const up = treeUnflatten<tf.Tensor, typeof updates>(
@@ -52,10 +63,19 @@ export function scaleBySm3(b1: Hyperparam = 0.9, b2: Hyperparam = 1, eps: Hyperp
           return gs[j]!.rank === 0 ? tf.reshape(u, []) : u;
         }),
       );
-      const nu = mapLike((u, n) => tf.add(tf.mul(n, b1), tf.mul(u, typeof b1 === 'number' ? 1 - b1 : tf.sub(1, b1))), up, state.nu);
+      const nu = mapLike(
+        (u, n) => tf.add(tf.mul(n, b1), tf.mul(u, typeof b1 === 'number' ? 1 - b1 : tf.sub(1, b1))),
+        up,
+        state.nu,
+      );
       const mu = accums.map((a) =>
         a.shape.map((_, i) =>
-          a.rank < 2 ? a : tf.max(a, a.shape.map((__, k) => k).filter((k) => k !== i)),
+          a.rank < 2
+            ? a
+            : tf.max(
+                a,
+                a.shape.map((__, k) => k).filter((k) => k !== i),
+              ),
         ),
       );
       return [nu, { mu, nu }];

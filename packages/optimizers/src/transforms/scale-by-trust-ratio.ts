@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 import type { Hyperparam } from '../hyperparams.js';
 import { safeNorm } from '../numerics.js';
 import { type EmptyState, type GradientTransformation, requireParams } from '../transform.js';
 import { mapLike } from '../tree-ops.js';
-import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `scaleByTrustRatio` (optax's defaults). */
 export interface ScaleByTrustRatioOptions {
@@ -20,7 +20,11 @@ export interface ScaleByTrustRatioOptions {
  * `scale_by_trust_ratio`, as in LARS and LAMB); the ratio is 1 where either norm is 0.
  */
 export function scaleByTrustRatio(opts: ScaleByTrustRatioOptions = {}): GradientTransformation<EmptyState> {
-  checkOptionKeys('scaleByTrustRatio', opts, optionKeys<ScaleByTrustRatioOptions>({ minNorm: true, trustCoefficient: true, eps: true }));
+  checkOptionKeys(
+    'scaleByTrustRatio',
+    opts,
+    optionKeys<ScaleByTrustRatioOptions>({ minNorm: true, trustCoefficient: true, eps: true }),
+  );
   const { minNorm = 0, trustCoefficient = 1, eps = 0 } = opts;
   return {
     init: () => ({}),

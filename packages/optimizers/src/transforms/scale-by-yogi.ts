@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { checkOptionKeys, optionKeys } from '../checks.js';
 import { biasCorrection, type Hyperparam, increment, oneMinus } from '../hyperparams.js';
 import { sqrtWithRoot } from '../numerics.js';
 import type { GradientTransformation } from '../transform.js';
 import { mapLike } from '../tree-ops.js';
 import { asScalar, type ScaleByAdamState } from './scale-by-adam.js';
-import { checkOptionKeys, optionKeys } from '../checks.js';
 
 /** Options of `scaleByYogi` (optax's defaults). */
 export interface ScaleByYogiOptions {
@@ -25,7 +25,11 @@ export interface ScaleByYogiOptions {
  * `v = v - (1 - b2) sign(v - g^2) g^2`.
  */
 export function scaleByYogi(opts: ScaleByYogiOptions = {}): GradientTransformation<ScaleByAdamState> {
-  checkOptionKeys('scaleByYogi', opts, optionKeys<ScaleByYogiOptions>({ b1: true, b2: true, eps: true, epsRoot: true, initialAccumulatorValue: true }));
+  checkOptionKeys(
+    'scaleByYogi',
+    opts,
+    optionKeys<ScaleByYogiOptions>({ b1: true, b2: true, eps: true, epsRoot: true, initialAccumulatorValue: true }),
+  );
   const { b1 = 0.9, b2 = 0.999, eps = 1e-3, epsRoot = 0, initialAccumulatorValue = 1e-6 } = opts;
   return {
     init: (params) => ({

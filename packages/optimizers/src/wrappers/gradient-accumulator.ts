@@ -1,9 +1,8 @@
+import { tidy, treeMap } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
-import { treeMap } from '@lopt/pytree';
 import { checkGrads } from '../checks.js';
 import { increment } from '../hyperparams.js';
-import { type InitOptions, type OptState, Optimizer, type UpdateOptions } from '../optimizer.js';
-import { tidy } from '@lopt/pytree';
+import { type InitOptions, Optimizer, type OptState, type UpdateOptions } from '../optimizer.js';
 import { cloneTree } from '../tree-ops.js';
 
 /** State of `GradientAccumulator`. */

@@ -1,8 +1,8 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { treeMap } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { formatHyperparam } from '../format-name.js';
 import { checkRange } from '../hyperparams.js';
-import { type InitOptions, type OptState, Optimizer, type UpdateOptions } from '../optimizer.js';
+import { type InitOptions, Optimizer, type OptState, type UpdateOptions } from '../optimizer.js';
 
 /**
  * Clips every gradient element to `[-gradClip, gradClip]` before `opt` sees it (the
@@ -17,7 +17,9 @@ export class GradientClipOptimizer extends Optimizer {
   constructor(opt: Optimizer, gradClip = 3.0) {
     super();
     if (!(opt instanceof Optimizer)) {
-      throw new Error(`GradientClipOptimizer: opt must be an Optimizer instance (a class instead of an instance?), got ${String(opt)}`);
+      throw new Error(
+        `GradientClipOptimizer: opt must be an Optimizer instance (a class instead of an instance?), got ${String(opt)}`,
+      );
     }
     checkRange('GradientClipOptimizer', 'gradClip', gradClip, { min: 0 });
     this.opt = opt;

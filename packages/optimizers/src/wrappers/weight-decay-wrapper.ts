@@ -1,9 +1,8 @@
+import { type PyTree, tidy, treeLeaves, treeMap } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
-import { treeLeaves, treeMap, type PyTree } from '@lopt/pytree';
 import { formatHyperparam } from '../format-name.js';
 import type { Hyperparam } from '../hyperparams.js';
-import { type InitOptions, type OptState, Optimizer, type UpdateOptions } from '../optimizer.js';
-import { tidy } from '@lopt/pytree';
+import { type InitOptions, Optimizer, type OptState, type UpdateOptions } from '../optimizer.js';
 
 /**
  * Adds L2 weight decay to any optimizer (the reference's `WeightDecayWrapper`): the
@@ -38,7 +37,10 @@ export class WeightDecayWrapper extends Optimizer {
       g: treeMap((x, p) => tf.add(x, tf.mul(p, wd)), grads, ps) as P,
       loss:
         this.addToLoss && opts.loss
-          ? (tf.add(opts.loss, tf.mul(tf.addN(treeLeaves(ps as PyTree).map((p) => tf.sum(tf.square(p)))), wd)) as tf.Scalar)
+          ? (tf.add(
+              opts.loss,
+              tf.mul(tf.addN(treeLeaves(ps as PyTree).map((p) => tf.sum(tf.square(p)))), wd),
+            ) as tf.Scalar)
           : undefined,
     }));
     const out = this.opt.update(state, g, { ...opts, loss: loss ?? opts.loss });

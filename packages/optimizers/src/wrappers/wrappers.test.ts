@@ -1,8 +1,17 @@
 // The optimizer wrappers against float64 references built from their definitions.
-import * as tf from '@tensorflow/tfjs-core';
+
 import { treeDispose } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
-import { Adam, GradientAccumulator, GradientClipOptimizer, GraftedOptimizer, SGD, SGDM, WeightDecayWrapper } from '../index.js';
+import {
+  Adam,
+  GradientAccumulator,
+  GradientClipOptimizer,
+  GraftedOptimizer,
+  SGD,
+  SGDM,
+  WeightDecayWrapper,
+} from '../index.js';
 import { relativeError, runOptimizer } from '../test-helpers.js';
 
 const STEPS = 50;

@@ -59,7 +59,9 @@ export const elementwiseGradients: tf.GradConfig[] = [
   unary('Cos', (x) => tf.neg(tf.sin(x))),
   unary('Atan', (x) => tf.reciprocal(tf.add(tf.square(x), 1))),
   unary('ClipByValue', (x, attrs) =>
-    mask(tf.logicalAnd(tf.greaterEqual(x, attrs.clipValueMin as number), tf.lessEqual(x, attrs.clipValueMax as number))),
+    mask(
+      tf.logicalAnd(tf.greaterEqual(x, attrs.clipValueMin as number), tf.lessEqual(x, attrs.clipValueMax as number)),
+    ),
   ),
   {
     kernelName: 'Cast',

@@ -138,7 +138,12 @@ export const layerGradients: tf.GradConfig[] = [
         runKernel(
           'AvgPoolGrad',
           { dy: dy as T, input: x! },
-          { filterSize: attrs.filterSize, strides: attrs.strides, pad: attrs.pad, dimRoundingMode: attrs.dimRoundingMode },
+          {
+            filterSize: attrs.filterSize,
+            strides: attrs.strides,
+            pad: attrs.pad,
+            dimRoundingMode: attrs.dimRoundingMode,
+          },
         ),
     }),
   },
@@ -151,7 +156,12 @@ export const layerGradients: tf.GradConfig[] = [
         runKernel(
           'AvgPool',
           { x: g as T },
-          { filterSize: attrs.filterSize, strides: attrs.strides, pad: attrs.pad, dimRoundingMode: attrs.dimRoundingMode },
+          {
+            filterSize: attrs.filterSize,
+            strides: attrs.strides,
+            pad: attrs.pad,
+            dimRoundingMode: attrs.dimRoundingMode,
+          },
         ),
       input: () => tf.zerosLike(input!),
     }),

@@ -9,8 +9,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { setupBackend } from '../backend.js';
 import { grad } from '../autodiff.js';
+import { setupBackend } from '../backend.js';
 import { logSoftmax } from '../ops.js';
 import * as random from '../random.js';
 
@@ -124,7 +124,8 @@ function refAvgPool(x: Arr, k: number): Arr {
   return arr(outShape, (i) => {
     const [b, oy, ox, ch] = unravelIndex(i, outShape) as [number, number, number, number];
     let s = 0;
-    for (let dy = 0; dy < k; dy++) for (let dx = 0; dx < k; dx++) s += x.data[ravelIndex([b, oy * k + dy, ox * k + dx, ch], x.shape)]!;
+    for (let dy = 0; dy < k; dy++)
+      for (let dx = 0; dx < k; dx++) s += x.data[ravelIndex([b, oy * k + dy, ox * k + dx, ch], x.shape)]!;
     return s / (k * k);
   });
 }
@@ -143,16 +144,51 @@ const awayFromZero = (z: number) => (z >= 0 ? 0.2 + z : -0.2 + z);
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
 
 const cases: Case[] = [
-  { name: 'matMul', shapes: [[3, 4], [4, 2]], op: (a, b) => tf.matMul(a!, b!), ref: refMatMul },
+  {
+    name: 'matMul',
+    shapes: [
+      [3, 4],
+      [4, 2],
+    ],
+    op: (a, b) => tf.matMul(a!, b!),
+    ref: refMatMul,
+  },
   {
     name: 'matMul (transposed)',
-    shapes: [[4, 3], [2, 4]],
+    shapes: [
+      [4, 3],
+      [2, 4],
+    ],
     op: (a, b) => tf.matMul(a!, b!, true, true),
     ref: (a, b) => refMatMul(refTranspose(a, [1, 0]), refTranspose(b, [1, 0])),
   },
-  { name: 'add', shapes: [[2, 3], [2, 3]], op: (a, b) => tf.add(a!, b!), ref: (a, b) => zip(a, b, (x, y) => x + y) },
-  { name: 'sub', shapes: [[2, 3], [2, 3]], op: (a, b) => tf.sub(a!, b!), ref: (a, b) => zip(a, b, (x, y) => x - y) },
-  { name: 'mul', shapes: [[2, 3], [2, 3]], op: (a, b) => tf.mul(a!, b!), ref: (a, b) => zip(a, b, (x, y) => x * y) },
+  {
+    name: 'add',
+    shapes: [
+      [2, 3],
+      [2, 3],
+    ],
+    op: (a, b) => tf.add(a!, b!),
+    ref: (a, b) => zip(a, b, (x, y) => x + y),
+  },
+  {
+    name: 'sub',
+    shapes: [
+      [2, 3],
+      [2, 3],
+    ],
+    op: (a, b) => tf.sub(a!, b!),
+    ref: (a, b) => zip(a, b, (x, y) => x - y),
+  },
+  {
+    name: 'mul',
+    shapes: [
+      [2, 3],
+      [2, 3],
+    ],
+    op: (a, b) => tf.mul(a!, b!),
+    ref: (a, b) => zip(a, b, (x, y) => x * y),
+  },
   {
     name: 'mul (broadcast scalar)',
     shapes: [[2, 3], []],
@@ -161,14 +197,23 @@ const cases: Case[] = [
   },
   {
     name: 'div',
-    shapes: [[2, 3], [2, 3]],
+    shapes: [
+      [2, 3],
+      [2, 3],
+    ],
     domain: positive,
     op: (a, b) => tf.div(a!, b!),
     ref: (a, b) => zip(a, b, (x, y) => x / y),
   },
   { name: 'square', shapes: [[5]], op: (a) => tf.square(a!), ref: (a) => map(a, (v) => v * v) },
   { name: 'sqrt', shapes: [[5]], domain: positive, op: (a) => tf.sqrt(a!), ref: (a) => map(a, Math.sqrt) },
-  { name: 'rsqrt', shapes: [[5]], domain: positive, op: (a) => tf.rsqrt(a!), ref: (a) => map(a, (v) => 1 / Math.sqrt(v)) },
+  {
+    name: 'rsqrt',
+    shapes: [[5]],
+    domain: positive,
+    op: (a) => tf.rsqrt(a!),
+    ref: (a) => map(a, (v) => 1 / Math.sqrt(v)),
+  },
   { name: 'exp', shapes: [[5]], op: (a) => tf.exp(a!), ref: (a) => map(a, Math.exp) },
   { name: 'log', shapes: [[5]], domain: positive, op: (a) => tf.log(a!), ref: (a) => map(a, Math.log) },
   { name: 'log1p', shapes: [[5]], domain: positive, op: (a) => tf.log1p(a!), ref: (a) => map(a, Math.log1p) },
@@ -179,8 +224,20 @@ const cases: Case[] = [
     op: (a, b) => tf.pow(a!, b!),
     ref: (a, b) => zip(a, b, (x, y) => x ** y),
   },
-  { name: 'pow (constant exponent)', shapes: [[4]], domain: positive, op: (a) => tf.pow(a!, 2.5), ref: (a) => map(a, (v) => v ** 2.5) },
-  { name: 'relu', shapes: [[6]], domain: awayFromZero, op: (a) => tf.relu(a!), ref: (a) => map(a, (v) => Math.max(v, 0)) },
+  {
+    name: 'pow (constant exponent)',
+    shapes: [[4]],
+    domain: positive,
+    op: (a) => tf.pow(a!, 2.5),
+    ref: (a) => map(a, (v) => v ** 2.5),
+  },
+  {
+    name: 'relu',
+    shapes: [[6]],
+    domain: awayFromZero,
+    op: (a) => tf.relu(a!),
+    ref: (a) => map(a, (v) => Math.max(v, 0)),
+  },
   { name: 'tanh', shapes: [[5]], op: (a) => tf.tanh(a!), ref: (a) => map(a, Math.tanh) },
   { name: 'sigmoid', shapes: [[5]], op: (a) => tf.sigmoid(a!), ref: (a) => map(a, sigmoid) },
   { name: 'softplus', shapes: [[5]], op: (a) => tf.softplus(a!), ref: (a) => map(a, (v) => Math.log1p(Math.exp(v))) },
@@ -205,8 +262,18 @@ const cases: Case[] = [
     op: (a, b) => tf.where(tf.tensor1d([true, false, true, true, false, false], 'bool'), a!, b!),
     ref: (a, b) => map(a, (v, i) => ([true, false, true, true, false, false][i] ? v : b.data[i]!)),
   },
-  { name: 'mean', shapes: [[3, 4]], op: (a) => tf.mean(a!, 1), ref: (a) => refReduce(a, 1, (v) => v.reduce((s, x) => s + x, 0) / v.length) },
-  { name: 'sum', shapes: [[3, 4]], op: (a) => tf.sum(a!, 0), ref: (a) => refReduce(a, 0, (v) => v.reduce((s, x) => s + x, 0)) },
+  {
+    name: 'mean',
+    shapes: [[3, 4]],
+    op: (a) => tf.mean(a!, 1),
+    ref: (a) => refReduce(a, 1, (v) => v.reduce((s, x) => s + x, 0) / v.length),
+  },
+  {
+    name: 'sum',
+    shapes: [[3, 4]],
+    op: (a) => tf.sum(a!, 0),
+    ref: (a) => refReduce(a, 0, (v) => v.reduce((s, x) => s + x, 0)),
+  },
   { name: 'max', shapes: [[3, 4]], op: (a) => tf.max(a!, 1), ref: (a) => refReduce(a, 1, (v) => Math.max(...v)) },
   { name: 'logSoftmax', shapes: [[3, 5]], op: (a) => logSoftmax(a!), ref: refLogSoftmax },
   {
@@ -218,13 +285,29 @@ const cases: Case[] = [
       return arr([4], (i) => -ls.data[i * 3 + [0, 2, 1, 2][i]!]!);
     },
   },
-  { name: 'reshape', shapes: [[2, 6]], op: (a) => tf.reshape(a!, [3, 4]), ref: (a) => ({ data: a.data, shape: [3, 4] }) },
-  { name: 'transpose', shapes: [[2, 3, 4]], op: (a) => tf.transpose(a!, [2, 0, 1]), ref: (a) => refTranspose(a, [2, 0, 1]) },
+  {
+    name: 'reshape',
+    shapes: [[2, 6]],
+    op: (a) => tf.reshape(a!, [3, 4]),
+    ref: (a) => ({ data: a.data, shape: [3, 4] }),
+  },
+  {
+    name: 'transpose',
+    shapes: [[2, 3, 4]],
+    op: (a) => tf.transpose(a!, [2, 0, 1]),
+    ref: (a) => refTranspose(a, [2, 0, 1]),
+  },
   {
     name: 'concat',
-    shapes: [[2, 3], [2, 2]],
+    shapes: [
+      [2, 3],
+      [2, 2],
+    ],
     op: (a, b) => tf.concat([a!, b!], 1),
-    ref: (a, b) => arr([2, 5], (i) => (i % 5 < 3 ? a.data[Math.floor(i / 5) * 3 + (i % 5)]! : b.data[Math.floor(i / 5) * 2 + (i % 5) - 3]!)),
+    ref: (a, b) =>
+      arr([2, 5], (i) =>
+        i % 5 < 3 ? a.data[Math.floor(i / 5) * 3 + (i % 5)]! : b.data[Math.floor(i / 5) * 2 + (i % 5) - 3]!,
+      ),
   },
   {
     name: 'slice',
@@ -272,7 +355,12 @@ const cases: Case[] = [
       const [p, q] = tf.split(a!, [2, 2], 1);
       return tf.mul(tf.sigmoid(p!), tf.tanh(q!));
     },
-    ref: (a) => arr([2, 2], (i) => sigmoid(a.data[Math.floor(i / 2) * 4 + (i % 2)]!) * Math.tanh(a.data[Math.floor(i / 2) * 4 + 2 + (i % 2)]!)),
+    ref: (a) =>
+      arr(
+        [2, 2],
+        (i) =>
+          sigmoid(a.data[Math.floor(i / 2) * 4 + (i % 2)]!) * Math.tanh(a.data[Math.floor(i / 2) * 4 + 2 + (i % 2)]!),
+      ),
   },
   {
     name: 'unstack and stack (time steps)',
@@ -281,29 +369,44 @@ const cases: Case[] = [
       const [r0, r1, r2] = tf.unstack(a!);
       return tf.stack([tf.mul(r0!, r1!), tf.tanh(r2!)], 1);
     },
-    ref: (a) => arr([2, 2], (i) => (i % 2 === 0 ? a.data[Math.floor(i / 2)]! * a.data[2 + Math.floor(i / 2)]! : Math.tanh(a.data[4 + Math.floor(i / 2)]!))),
+    ref: (a) =>
+      arr([2, 2], (i) =>
+        i % 2 === 0
+          ? a.data[Math.floor(i / 2)]! * a.data[2 + Math.floor(i / 2)]!
+          : Math.tanh(a.data[4 + Math.floor(i / 2)]!),
+      ),
   },
   {
     name: 'batched matMul (rank 4, transposed b: attention scores)',
-    shapes: [[2, 2, 3, 4], [2, 2, 5, 4]],
+    shapes: [
+      [2, 2, 3, 4],
+      [2, 2, 5, 4],
+    ],
     op: (a, b) => tf.matMul(a!, b!, false, true),
     ref: (a, b) =>
       arr([2, 2, 3, 5], (i) => {
         const [n, h, r, c] = unravelIndex(i, [2, 2, 3, 5]) as [number, number, number, number];
         let s = 0;
-        for (let k = 0; k < 4; k++) s += a.data[ravelIndex([n, h, r, k], a.shape)]! * b.data[ravelIndex([n, h, c, k], b.shape)]!;
+        for (let k = 0; k < 4; k++)
+          s += a.data[ravelIndex([n, h, r, k], a.shape)]! * b.data[ravelIndex([n, h, c, k], b.shape)]!;
         return s;
       }),
   },
   {
     name: 'conv2d (stride 2, same)',
-    shapes: [[1, 5, 5, 2], [3, 3, 2, 3]],
+    shapes: [
+      [1, 5, 5, 2],
+      [3, 3, 2, 3],
+    ],
     op: (x, f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 2, 'same'),
     ref: (x, f) => refConv2d(x, f, 2, 'same'),
   },
   {
     name: 'conv2d (stride 1, valid)',
-    shapes: [[2, 4, 4, 1], [3, 3, 1, 2]],
+    shapes: [
+      [2, 4, 4, 1],
+      [3, 3, 1, 2],
+    ],
     op: (x, f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 1, 'valid'),
     ref: (x, f) => refConv2d(x, f, 1, 'valid'),
   },

@@ -6,7 +6,8 @@ import * as tf from '@tensorflow/tfjs-core';
  * so one tensor must never serve as the gradient of two inputs.
  */
 export function unbroadcast(dy: tf.Tensor, shape: readonly number[]): tf.Tensor {
-  if (dy.shape.length === shape.length && dy.shape.every((d, i) => d === shape[i])) return tf.reshape(dy, shape.slice());
+  if (dy.shape.length === shape.length && dy.shape.every((d, i) => d === shape[i]))
+    return tf.reshape(dy, shape.slice());
   const lead = dy.rank - shape.length;
   const axes: number[] = [];
   for (let i = 0; i < dy.rank; i++) {

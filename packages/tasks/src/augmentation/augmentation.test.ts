@@ -1,8 +1,13 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { grad, random, valueAndGrad } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
 import { singleTaskToFamily } from '../family.js';
-import { AugmentedTaskFamily, applyAugmentation, parseAugmentationSpec, sampleAugmentation } from './augmented-family.js';
+import {
+  AugmentedTaskFamily,
+  applyAugmentation,
+  parseAugmentationSpec,
+  sampleAugmentation,
+} from './augmented-family.js';
 import { ReducedBatchsize } from './reduced-batchsize.js';
 import { ReparamWeights } from './reparam-weights.js';
 import { ScaleGradient, ScaleLoss } from './scale-loss.js';
@@ -20,14 +25,15 @@ const C = DiagQuadratic.c;
 const D = DiagQuadratic.d;
 
 // Loss of the quadratic at (a, b) without data, in float64.
-const f64 = (a: number[], b: number[]) => 0.5 * a.reduce((s, x, i) => s + C[i]! * x * x, 0) + b.reduce((s, x, i) => s + D[i]! * x, 0);
+const f64 = (a: number[], b: number[]) =>
+  0.5 * a.reduce((s, x, i) => s + C[i]! * x * x, 0) + b.reduce((s, x, i) => s + D[i]! * x, 0);
 
 function params(a: number[], b: number[]): DiagParams {
   return { a: tf.tensor1d(a), b: tf.tensor1d(b) };
 }
 
 describe('ReparamWeights', () => {
-  test('global scale: init divided, loss of w*s, gradient s * f\'(s w), Hessian s^2 c', () => {
+  test("global scale: init divided, loss of w*s, gradient s * f'(s w), Hessian s^2 c", () => {
     const start = tf.memory().numTensors;
     const s = 4;
     const task = new ReparamWeights(new DiagQuadratic(), s);
@@ -39,12 +45,20 @@ describe('ReparamWeights', () => {
     const w = params(a, b);
     const [l, g] = valueAndGrad(task.loss)(w, key, undefined);
     // Loss at the inner parameters s * w.
-    expect(l.dataSync()[0]).toBeCloseTo(f64(a.map((x) => s * x), b.map((x) => s * x)), 3);
+    expect(l.dataSync()[0]).toBeCloseTo(
+      f64(
+        a.map((x) => s * x),
+        b.map((x) => s * x),
+      ),
+      3,
+    );
     // d/da 0.5 c (s a)^2 = s^2 c a; d/db d (s b) = s d.
     expect(arr(g.a)).toEqual(a.map((x, i) => s * s * C[i]! * x));
     expect(arr(g.b)).toEqual(D.map((x) => s * x));
     // Second derivative: grad of the gradient's first entry of a is s^2 c_0.
-    const h = grad((p: DiagParams) => tf.sum(tf.mul(grad(task.loss)(p, key, undefined).a, tf.tensor1d([1, 0, 0]))) as tf.Scalar)(w);
+    const h = grad(
+      (p: DiagParams) => tf.sum(tf.mul(grad(task.loss)(p, key, undefined).a, tf.tensor1d([1, 0, 0]))) as tf.Scalar,
+    )(w);
     expect(arr(h.a)).toEqual([s * s * C[0]!, 0, 0]);
     // The function is the same: the loss at the initial parameters is the inner task's.
     expect(num(task.loss(p0, key, undefined))).toBeCloseTo(f64([1, 2, 3], [-1, 0.5]), 4);
@@ -58,7 +72,9 @@ describe('ReparamWeights', () => {
     const g = grad(task.loss)(w, key, undefined);
     expect(arr(g.a)).toEqual(C.map((c) => 4 * c));
     expect(arr(g.b)).toEqual(D.map((d) => 10 * d));
-    expect(() => new ReparamWeights(new DiagQuadratic(), [1, 2, 3]).loss(w, key, undefined)).toThrow(/3 param scales given for 2 parameter tensors/);
+    expect(() => new ReparamWeights(new DiagQuadratic(), [1, 2, 3]).loss(w, key, undefined)).toThrow(
+      /3 param scales given for 2 parameter tensors/,
+    );
     expect(() => new ReparamWeights(new DiagQuadratic(), 0)).toThrow(/positive finite/);
     tf.dispose([w, g]);
   });
@@ -107,7 +123,9 @@ describe('ScaleLoss and ScaleGradient', () => {
     expect(l.dataSync()[0]).toBe(l0.dataSync()[0]);
     expect(arr(g.a)).toEqual(a.map((x, i) => 7 * C[i]! * x));
     expect(arr(g.b)).toEqual(D.map((d) => 7 * d));
-    const h = grad((p: DiagParams) => tf.sum(tf.mul(grad(task.loss)(p, key, undefined).a, tf.tensor1d([0, 1, 0]))) as tf.Scalar)(w);
+    const h = grad(
+      (p: DiagParams) => tf.sum(tf.mul(grad(task.loss)(p, key, undefined).a, tf.tensor1d([0, 1, 0]))) as tf.Scalar,
+    )(w);
     expect(arr(h.a)).toEqual([0, 7 * C[1]!, 0]);
     expect(num(task.normalizer(l))).toBe(num(inner.normalizer(l0)));
     tf.dispose([w, l, g, l0, h]);
@@ -149,7 +167,8 @@ describe('AugmentedTaskFamily', () => {
     expect(Math.abs(count('scaleGradient') - 100)).toBeLessThan(35);
     for (const c of cfgs) {
       const a = c.augmentation;
-      if (a.kind === 'reparamWeights' && a.level === 'global') expect(a.paramScale >= 0.01 && a.paramScale < 100).toBe(true);
+      if (a.kind === 'reparamWeights' && a.level === 'global')
+        expect(a.paramScale >= 0.01 && a.paramScale < 100).toBe(true);
       if (a.kind === 'scaleGradient') expect(a.scale >= 0.5 && a.scale < 2).toBe(true);
     }
     expect(JSON.parse(JSON.stringify(cfgs[0]))).toEqual(cfgs[0]);
@@ -170,13 +189,18 @@ describe('AugmentedTaskFamily', () => {
   });
 
   test('specs are checked: unknown keys, kinds and bad ranges name the problem', () => {
-    expect(() => parseAugmentationSpec({ kind: 'scaleLoss', rnage: [1, 2] })).toThrow(/unknown option 'rnage' \(did you mean 'range'\?\)/);
+    expect(() => parseAugmentationSpec({ kind: 'scaleLoss', rnage: [1, 2] })).toThrow(
+      /unknown option 'rnage' \(did you mean 'range'\?\)/,
+    );
     expect(() => parseAugmentationSpec({ kind: 'reparamWeight' })).toThrow(/did you mean 'reparamWeights'/);
     expect(() => parseAugmentationSpec({ kind: 'scaleLoss', range: [2, 1] })).toThrow(/min <= max/);
     expect(() => parseAugmentationSpec({ kind: 'reducedBatchsize', range: [0.5, 2] })).toThrow(/at most 1/);
     expect(() => parseAugmentationSpec({ kind: 'scaleLoss', level: 'tensor' })).toThrow(/only 'reparamWeights'/);
     expect(() => new AugmentedTaskFamily(family, [])).toThrow(/at least one augmentation/);
-    expect(sampleAugmentation({ kind: 'reducedBatchsize', range: [0.25, 0.25] }, key)).toEqual({ kind: 'reducedBatchsize', fraction: 0.25 });
+    expect(sampleAugmentation({ kind: 'reducedBatchsize', range: [0.25, 0.25] }, key)).toEqual({
+      kind: 'reducedBatchsize',
+      fraction: 0.25,
+    });
     expect(applyAugmentation(new DiagQuadratic(), { kind: 'none' })).toBeInstanceOf(DiagQuadratic);
   });
 });

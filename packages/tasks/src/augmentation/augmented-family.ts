@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { type PRNGKey, type PyTree, random, tidy, treeLeaves } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { BaseTaskFamily } from '../base-task.js';
 import { assertKnownKeys, closestName, positiveRange } from '../options-check.js';
 import type { Task, TaskFamily } from '../task.js';
@@ -127,7 +127,10 @@ export function applyAugmentation<P, D, S>(task: Task<P, D, S>, cfg: Augmentatio
       // One scale per tensor: log-uniform numbers from one key per tensor, found from the parameter count.
       const n = countParamTensors(task);
       const keys = random.split(Uint32Array.from(cfg.key) as PRNGKey, n);
-      return new ReparamWeights(task, keys.map((k) => logUniform(k, cfg.range)));
+      return new ReparamWeights(
+        task,
+        keys.map((k) => logUniform(k, cfg.range)),
+      );
     }
     case 'scaleLoss':
       return new ScaleLoss(task, cfg.scale);

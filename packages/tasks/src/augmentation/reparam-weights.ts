@@ -1,5 +1,5 @@
+import { type PRNGKey, random, type TreeDef, treeFlatten, treeUnflatten } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
-import { type PRNGKey, random, treeFlatten, treeUnflatten, type TreeDef } from '@lopt/pytree';
 import type { Task } from '../task.js';
 import { TaskWrapper } from './task-wrapper.js';
 
@@ -9,7 +9,10 @@ import { TaskWrapper } from './task-wrapper.js';
  * `range` from `key` (one key per tensor, split off `key`), recomputed at each call so
  * the task holds no tensors.
  */
-export type ParamScale = number | readonly number[] | { key: PRNGKey | readonly number[]; range: readonly [number, number] };
+export type ParamScale =
+  | number
+  | readonly number[]
+  | { key: PRNGKey | readonly number[]; range: readonly [number, number] };
 
 /**
  * The reference's `ReparamWeights`: the wrapped task sees `w * paramScale` where the
@@ -65,12 +68,18 @@ export class ReparamWeights<P = unknown, D = unknown, S = unknown> extends TaskW
   /** `w * paramScale`. */
   protected override toInnerParams(params: P): P {
     const [leaves, def, scales] = this.scales(params);
-    return treeUnflatten(def, leaves.map((l, i) => tf.mul(l, scales[i]!))) as P;
+    return treeUnflatten(
+      def,
+      leaves.map((l, i) => tf.mul(l, scales[i]!)),
+    ) as P;
   }
 
   /** `w0 / paramScale`. */
   protected override fromInnerParams(params: P): P {
     const [leaves, def, scales] = this.scales(params);
-    return treeUnflatten(def, leaves.map((l, i) => tf.div(l, scales[i]!))) as P;
+    return treeUnflatten(
+      def,
+      leaves.map((l, i) => tf.div(l, scales[i]!)),
+    ) as P;
   }
 }

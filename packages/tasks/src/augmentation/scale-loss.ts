@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { stopGradient } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import type { Task } from '../task.js';
 import { TaskWrapper } from './task-wrapper.js';
 

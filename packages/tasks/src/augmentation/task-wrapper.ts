@@ -1,9 +1,17 @@
-import * as tf from '@tensorflow/tfjs-core';
 import type { Datasets } from '@lopt/datasets';
 import { type PRNGKey, type PyTree, tidy, treeLeaves } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import type { Aux, Task } from '../task.js';
 
-const METHODS = ['init', 'initWithState', 'loss', 'lossWithState', 'lossAndAux', 'lossWithStateAndAux', 'normalizer'] as const;
+const METHODS = [
+  'init',
+  'initWithState',
+  'loss',
+  'lossWithState',
+  'lossAndAux',
+  'lossWithStateAndAux',
+  'normalizer',
+] as const;
 
 /**
  * A task that changes another task's parameters, data or loss on the way through (the
@@ -101,7 +109,8 @@ export abstract class TaskWrapper<P = unknown, D = unknown, S = unknown> impleme
 
 // Frees the wrapped task's initial parameters that the mapped ones do not reuse.
 function tidyDispose(old: unknown, keep: unknown): void {
-  const tensors = (x: unknown) => treeLeaves(x as PyTree<unknown>).filter((t): t is tf.Tensor => t instanceof tf.Tensor);
+  const tensors = (x: unknown) =>
+    treeLeaves(x as PyTree<unknown>).filter((t): t is tf.Tensor => t instanceof tf.Tensor);
   const kept = new Set(tensors(keep));
   for (const t of tensors(old)) if (!kept.has(t) && !t.isDisposed) t.dispose();
 }

@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import type { PRNGKey } from '@lopt/pytree';
+import * as tf from '@tensorflow/tfjs-core';
 import { BaseTask } from '../base-task.js';
 
 /** Parameters of {@link DiagQuadratic}. */
@@ -24,7 +24,10 @@ export class DiagQuadratic extends BaseTask<DiagParams, tf.Tensor1D | undefined>
 
   loss(p: DiagParams, _key: PRNGKey, x: tf.Tensor1D | undefined): tf.Scalar {
     return tf.tidy(() => {
-      let l = tf.add(tf.mul(0.5, tf.sum(tf.mul(DiagQuadratic.c, tf.square(p.a)))), tf.sum(tf.mul(DiagQuadratic.d, p.b)));
+      let l = tf.add(
+        tf.mul(0.5, tf.sum(tf.mul(DiagQuadratic.c, tf.square(p.a)))),
+        tf.sum(tf.mul(DiagQuadratic.d, p.b)),
+      );
       if (x) l = tf.add(l, tf.mul(tf.mean(x), tf.sum(p.a)));
       return l as tf.Scalar;
     });

@@ -1,5 +1,5 @@
-import DefaultTheme from 'vitepress/theme';
 import type { Theme } from 'vitepress';
+import DefaultTheme from 'vitepress/theme';
 import LayersDemo from './LayersDemo.vue';
 import LiveDemo from './LiveDemo.vue';
 
