@@ -10,6 +10,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 PNPM_VERSION=$(node -p "require('./package.json').packageManager.split('@')[1]")
 pnpm() { npx -y "pnpm@${PNPM_VERSION}" "$@"; }
+# Debian packages the tests use (Chromium, redis-server, the jargon-text corpus): installed when missing.
+bash scripts/ci-system-deps.sh || exit 1
 pnpm install --frozen-lockfile || exit 1
 pnpm turbo run build --concurrency=2 --output-logs=errors-only || exit 1
 
