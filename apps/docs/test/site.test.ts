@@ -493,6 +493,28 @@ describe('the tfjs-layers page in headless Chromium', () => {
     await page.close();
   }, 300_000);
 
+  it('trains the same model live with Celo2, the pretrained learned optimizer (its published theta): loss falls, accuracy above 55%', async () => {
+    const { page, errors } = await open('layers-demo.html?epochs=3');
+    await page.locator('#layers-optimizer').selectOption('celo2');
+    await page.locator('#layers-start').click();
+    await page
+      .locator('.layers-demo[data-state="done"], .layers-demo[data-state="error"]')
+      .waitFor({ timeout: 200_000 });
+    const shown = {
+      status: await page.locator('#layers-status').textContent(),
+      lossStart: Number(await page.locator('#layers-loss-start').textContent()),
+      lossNow: Number(await page.locator('#layers-loss-now').textContent()),
+      accuracy: Number(await page.locator('#layers-accuracy').textContent()),
+    };
+    await shot(page, 'layers-demo-celo2.png');
+    console.log('docs tfjs-layers page in Chromium, Celo2:', JSON.stringify(shown));
+    expect(shown.status).toMatch(/^Done after 3 epochs on the wasm backend/);
+    expect(shown.lossNow).toBeLessThan(shown.lossStart - 0.5);
+    expect(shown.accuracy).toBeGreaterThan(0.55); // 68-70% measured in Node
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
+
   it('stops on Stop', async () => {
     const { page, errors } = await open('layers-demo.html?epochs=50');
     await page.locator('#layers-optimizer').selectOption('nnAdam');
