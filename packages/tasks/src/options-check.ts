@@ -1,6 +1,7 @@
 // Checks of plain option objects (as read from JSON), shared by the distributions and augmentations.
 
-function editDistance(a: string, b: string): number {
+/** Levenshtein distance between `a` and `b`. */
+export function editDistance(a: string, b: string): number {
   const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     let diag = prev[0]!;

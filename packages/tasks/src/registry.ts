@@ -2,6 +2,7 @@ import * as conv from './conv.js';
 import type { ImageTaskOptions } from './image-data.js';
 import * as imageMlp from './image-mlp.js';
 import * as lm from './lm.js';
+import { editDistance } from './options-check.js';
 import { BatchQuadraticTask, LogQuadraticTask, QuadraticTask, SumQuadraticTask } from './quadratics.js';
 import type { Task } from './task.js';
 
@@ -34,20 +35,6 @@ registerTask('SumQuadraticTask', async () => new SumQuadraticTask());
 /** The names of every registered task, sorted. */
 export function listTasks(): string[] {
   return [...registry.keys()].sort();
-}
-
-function editDistance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = prev[j]!;
-      prev[j] = Math.min(up + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = up;
-    }
-  }
-  return prev[b.length]!;
 }
 
 /** Up to three registered names closest to `name` (case-insensitive edit distance). */
