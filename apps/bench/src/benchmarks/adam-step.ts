@@ -2,20 +2,9 @@ import { Adam } from '@lopt/optimizers';
 import { random } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 import type { RatioCase } from '../harness.js';
+import { MILLION_PARAM_SHAPES } from '../million-params.js';
 
-// 1,103,000 parameters in 10 leaves of mixed sizes, like a small MLP's weights and biases.
-const SHAPES: number[][] = [
-  [1000, 500],
-  [500],
-  [300, 400],
-  [400],
-  [200, 500],
-  [500],
-  [100, 1000],
-  [1000],
-  [50, 2000],
-  [180600],
-];
+const SHAPES = MILLION_PARAM_SHAPES;
 
 let instance = 0;
 

@@ -3,20 +3,9 @@ import { Adam, type Optimizer, type OptState } from '@lopt/optimizers';
 import { random, tidy, treeDispose } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 import type { RatioCase } from '../harness.js';
+import { MILLION_PARAM_SHAPES } from '../million-params.js';
 
-// The Adam benchmark's pytree: 1,103,000 parameters in 10 leaves (five matrices, five vectors).
-const SHAPES: number[][] = [
-  [1000, 500],
-  [500],
-  [300, 400],
-  [400],
-  [200, 500],
-  [500],
-  [100, 1000],
-  [1000],
-  [50, 2000],
-  [180600],
-];
+const SHAPES = MILLION_PARAM_SHAPES;
 
 /**
  * One Celo2 update (published theta, default options) on a 1M-parameter, 10-leaf pytree
