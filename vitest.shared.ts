@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 const setup = fileURLToPath(new URL('./vitest.setup.ts', import.meta.url));
 
@@ -8,13 +8,21 @@ const setup = fileURLToPath(new URL('./vitest.setup.ts', import.meta.url));
  * export condition, so a package's tests run against its dependencies' sources.
  * Each package also writes vitest's JSON report (one per test leg), which
  * `scripts/count-tests.mjs` counts.
+ *
+ * `slowFiles` are test files that run only with slow tests on (the wasm leg; skipped under
+ * `LOPT_SLOW_TESTS=off`). Each package says why beside its list; the README's "Backend
+ * matrix" lists them all. The README examples' tests (`src/readme*.test.ts`) are always
+ * among them: they show usage, and run once, while the numerics under them are tested on
+ * every backend.
  */
-export function packageTestConfig(setupFiles: string[] = []) {
+export function packageTestConfig(setupFiles: string[] = [], slowFiles: string[] = []) {
+  const slowOff = process.env.LOPT_SLOW_TESTS === 'off';
   return defineConfig({
     resolve: { conditions: ['@lopt/source'] },
     ssr: { resolve: { conditions: ['@lopt/source'] } },
     test: {
       include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+      exclude: [...configDefaults.exclude, ...(slowOff ? ['src/readme*.test.ts', ...slowFiles] : [])],
       setupFiles: [setup, ...setupFiles],
       testTimeout: 120_000,
       hookTimeout: 120_000,

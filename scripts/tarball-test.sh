@@ -3,19 +3,35 @@
 # lopt packages it depends on) into a fresh project outside the workspace with npm, then
 # runs its smoke check under plain Node ESM, plain Node CJS, and an esbuild bundle: what
 # a user who installs that package alone gets.
+#
+#   scripts/tarball-test.sh --pack DIR    only pack every package into DIR
+#   TARBALLS_FROM=DIR scripts/tarball-test.sh   check the tarballs packed there
+# (scripts/test.sh packs first, then checks beside the test runs, which may rebuild dist/.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 PNPM_VERSION=$(node -p "require('./package.json').packageManager.split('@')[1]")
+pack_all() {
+  for dir in packages/*/; do
+    dir=${dir%/}
+    [ -f "$dir/src/index.ts" ] || continue
+    (cd "$dir" && npx -y "pnpm@${PNPM_VERSION}" pack --pack-destination "$1" >/dev/null)
+  done
+}
+if [ "${1:-}" = "--pack" ]; then
+  mkdir -p "$2"
+  pack_all "$(cd "$2" && pwd)"
+  exit 0
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/tarballs"
 packages=()
-for dir in packages/*/; do
-  dir=${dir%/}
-  [ -f "$dir/src/index.ts" ] || continue
-  (cd "$dir" && npx -y "pnpm@${PNPM_VERSION}" pack --pack-destination "$work/tarballs" >/dev/null)
-done
+if [ -n "${TARBALLS_FROM:-}" ]; then
+  cp "$TARBALLS_FROM"/*.tgz "$work/tarballs/"
+else
+  pack_all "$work/tarballs"
+fi
 # Which packages to check (all by default; TARBALL_PACKAGES="pytree tasks" for a few).
 for name in ${TARBALL_PACKAGES:-$(ls "$work/tarballs" | sed -E 's/^lopt-(.*)-[0-9]+\.[0-9]+\.[0-9]+\.tgz$/\1/')}; do
   packages+=("$name")

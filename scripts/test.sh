@@ -3,9 +3,9 @@
 # README's test command): every package on wasm, every package on cpu, and once more with
 # the fast paths off (plain ops only, LOPT_FAST_PATHS=off). Each leg writes its own vitest
 # JSON report (.vitest-results.<leg>.json); the last line counts them all.
-# The docs site's browser test runs in the wasm leg only, the apps' end-to-end tests in the
-# wasm and cpu legs, and tests marked slow (LOPT_SLOW_TESTS=off) in the wasm leg only; see
-# the README's "Backend matrix".
+# The docs site's browser test runs in the wasm leg only, and tests marked slow (skipped
+# under LOPT_SLOW_TESTS=off: the apps' process-level end-to-end runs among them) in the
+# wasm leg only; see the README's "Backend matrix".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PNPM_VERSION=$(node -p "require('./package.json').packageManager.split('@')[1]")
@@ -17,19 +17,26 @@ pnpm turbo run build --concurrency=2 --output-logs=errors-only || exit 1
 
 rm -f packages/*/.vitest-results*.json apps/*/.vitest-results*.json
 status=0
-t_all=$SECONDS
-leg() {
-  local name=$1 vars=$2 args=${3:-}
-  echo "== test leg ${name}: ${vars} ${args}"
-  local t0=$SECONDS
-  # shellcheck disable=SC2086 # vars and args are word lists
-  env LOPT_TEST_LEG="$name" $vars npx -y "pnpm@${PNPM_VERSION}" turbo run test --concurrency=2 --continue --force \
-    --output-logs=errors-only $args || status=1
-  echo "== test leg ${name}: $((SECONDS - t0)) s"
-}
-leg wasm "LOPT_BACKEND=wasm"
-leg cpu "LOPT_BACKEND=cpu LOPT_SLOW_TESTS=off" "--filter=!@lopt/docs"
-leg plain "LOPT_BACKEND=wasm LOPT_FAST_PATHS=off LOPT_SLOW_TESTS=off" "--filter=./packages/*"
-echo "== test legs: $((SECONDS - t_all)) s"
+# --tarballs (CI): the packed-tarball check (scripts/tarball-test.sh) runs beside the tests;
+# it waits mostly on npm, so it costs the test runs little.
+# Packing comes first, so the check reads the dist/ folders of the build above.
+tarball_pid=""
+if [ "${1:-}" = "--tarballs" ]; then
+  tarball_log=$(mktemp)
+  tarball_dir=$(mktemp -d)
+  bash scripts/tarball-test.sh --pack "$tarball_dir" || { echo "tarball test failed: pnpm pack" >&2; exit 1; }
+  TARBALLS_FROM=$tarball_dir bash scripts/tarball-test.sh >"$tarball_log" 2>&1 &
+  tarball_pid=$!
+fi
+# The three legs share one pool of workers (scripts/test-legs.mjs); the build above is
+# theirs, so no leg builds again.
+node scripts/test-legs.mjs || status=1
+if [ -n "$tarball_pid" ]; then
+  tarball=0
+  wait "$tarball_pid" || tarball=$?
+  cat "$tarball_log"
+  rm -rf "$tarball_log" "$tarball_dir"
+  if [ "$tarball" -ne 0 ]; then echo "tarball test failed" >&2; status=1; fi
+fi
 node scripts/count-tests.mjs || status=1
 exit "$status"

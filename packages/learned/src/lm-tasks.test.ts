@@ -77,13 +77,14 @@ const FIXED = [
   'TransformerLM_JargonByte_Patch32_2layer_64width',
 ];
 
-// The larger LSTM (128 units, 64-wide embeddings) runs in the test legs with slow tests on
-// (about 40 s on wasm; see the README's backend matrix).
+// The larger LSTM (128 units, 64-wide embeddings) too. These runs are slow tests (the wasm
+// leg; about 7 minutes on cpu): the meta-gradient checks above hold every model's forward
+// and backward pass to finite differences on every backend. See the README's backend matrix.
 const LARGE = ['RNNLM_JargonByte_Patch32_LSTM128_Embed64'];
 const slowOff = process.env.LOPT_SLOW_TESTS === 'off';
 
-describe('Adam trains every fixed language-model task on the real corpus', () => {
-  it.each([...FIXED, ...(slowOff ? [] : LARGE)])(
+describe.skipIf(slowOff)('Adam trains every fixed language-model task on the real corpus', () => {
+  it.each([...FIXED, ...LARGE])(
     '%s: from ln(256) to below 3.0 nats per byte in 60 steps',
     async (name) => {
       const task = (await getTask(name, { cacheRoot: null, batchSize: 16, key: random.PRNGKey(0) })) as AnyTask;
