@@ -1,19 +1,9 @@
-import { distance } from 'fastest-levenshtein';
+import { closestNames as nearNames } from '@lopt/pytree';
 import { CliError } from './errors.js';
 
 /** Up to `n` of `names` closest to `name` (case-insensitive edit distance, then alphabetical). */
 export function closestNames(name: string, names: readonly string[], n = 3): string[] {
-  const q = name.toLowerCase();
-  return names
-    .map((s) => {
-      const l = s.toLowerCase();
-      // A name containing the query is as good as a near miss: 'fashion' finds the Fashion tasks.
-      const d = l.includes(q) ? Math.min(distance(q, l), 1) : distance(q, l);
-      return { s, d };
-    })
-    .sort((a, b) => a.d - b.d || a.s.localeCompare(b.s))
-    .slice(0, n)
-    .map((x) => x.s);
+  return nearNames(name, names, { limit: n, maxDistance: Number.POSITIVE_INFINITY });
 }
 
 /** The error for an unknown `kind` name, suggesting the closest known names. */

@@ -1,4 +1,4 @@
-import { assertSameStructure, type PyTree, treeFlatten } from '@lopt/pytree';
+import { assertSameStructure, closestNames, type PyTree, treeFlatten } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 
 /**
@@ -52,7 +52,8 @@ const ALIASES: Record<string, string> = {
 /**
  * Throws unless every key of `opts` is one of `known`: from JavaScript a misspelt option
  * would otherwise be ignored silently and the default used. The error names the unknown
- * key, the likely intended one, and every known option.
+ * key, the likely intended one (another library's name for it, or a near miss), and every
+ * known option.
  */
 export function checkOptionKeys(owner: string, opts: object | undefined, known: readonly string[]): void {
   if (opts === undefined || opts === null) return;
@@ -64,7 +65,8 @@ export function checkOptionKeys(owner: string, opts: object | undefined, known: 
   for (const key of Object.keys(opts)) {
     if (known.includes(key)) continue;
     const alias = ALIASES[key];
-    const hint = alias && known.includes(alias) ? `; did you mean '${alias}'?` : '.';
+    const near = alias && known.includes(alias) ? alias : closestNames(key, known, { limit: 1 })[0];
+    const hint = near !== undefined ? `; did you mean '${near}'?` : '.';
     throw new Error(`${owner}: unknown option '${key}'${hint} Known options: ${known.join(', ')}.`);
   }
 }

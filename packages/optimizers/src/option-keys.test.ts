@@ -28,6 +28,10 @@ describe('option names', () => {
     expect(() => new AdamW(0.003, { epsilon: 1e-6 } as never)).toThrow(
       /AdamW: unknown option 'epsilon'; did you mean 'eps'\?/,
     );
+    // Not another library's name, but a near miss of a known one.
+    expect(() => new AdamW(0.003, { weightDecy: 1e-2 } as never)).toThrow(
+      /AdamW: unknown option 'weightDecy'; did you mean 'weightDecay'\?/,
+    );
     expect(() => new RMSProp(0.01, { rho: 0.9 } as never)).toThrow(
       /RMSProp: unknown option 'rho'\. Known options: decay, eps, momentum, nesterov\./,
     );

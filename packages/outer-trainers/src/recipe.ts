@@ -1,3 +1,4 @@
+import { closestNames } from '@lopt/pytree';
 import { type MixtureComponentSpec, mixtureFromSpecs } from '@lopt/tasks';
 
 /** The `format` field of a recipe file. */
@@ -108,28 +109,9 @@ export class RecipeError extends Error {
   }
 }
 
-function editDistance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = prev[j]!;
-      prev[j] = Math.min(up + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = up;
-    }
-  }
-  return prev[b.length]!;
-}
-
 function hint(name: string, allowed: readonly string[]): string {
-  let best = '';
-  let d = Number.POSITIVE_INFINITY;
-  for (const a of allowed) {
-    const e = editDistance(name.toLowerCase(), a.toLowerCase());
-    if (e < d) [best, d] = [a, e];
-  }
-  return d <= Math.max(2, Math.floor(name.length / 3)) ? ` (did you mean '${best}'?)` : '';
+  const [near] = closestNames(name, allowed, { limit: 1 });
+  return near !== undefined ? ` (did you mean '${near}'?)` : '';
 }
 
 function object(

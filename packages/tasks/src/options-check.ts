@@ -1,29 +1,10 @@
 // Checks of plain option objects (as read from JSON), shared by the distributions and augmentations.
 
-/** Levenshtein distance between `a` and `b`. */
-export function editDistance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = prev[j]!;
-      prev[j] = Math.min(up + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = up;
-    }
-  }
-  return prev[b.length]!;
-}
+import { closestNames } from '@lopt/pytree';
 
-/** The name of `names` closest to `name` (case-insensitive edit distance), for "did you mean". */
+/** The name of `names` closest to `name`, if it is a near miss, for "did you mean". */
 export function closestName(name: string, names: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Number.POSITIVE_INFINITY;
-  for (const n of names) {
-    const d = editDistance(name.toLowerCase(), n.toLowerCase());
-    if (d < bestD) [best, bestD] = [n, d];
-  }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+  return closestNames(name, names, { limit: 1 })[0];
 }
 
 /** Throws when `obj` is not a plain object or has a key outside `allowed`, naming the key and the allowed ones. */

@@ -1,8 +1,8 @@
+import { closestNames } from '@lopt/pytree';
 import * as conv from './conv.js';
 import type { ImageTaskOptions } from './image-data.js';
 import * as imageMlp from './image-mlp.js';
 import * as lm from './lm.js';
-import { editDistance } from './options-check.js';
 import { BatchQuadraticTask, LogQuadraticTask, QuadraticTask, SumQuadraticTask } from './quadratics.js';
 import type { Task } from './task.js';
 
@@ -37,14 +37,9 @@ export function listTasks(): string[] {
   return [...registry.keys()].sort();
 }
 
-/** Up to three registered names closest to `name` (case-insensitive edit distance). */
+/** Up to three registered names closest to `name` (case-insensitive edit distance; a name containing it counts as a near miss). */
 export function similarTaskNames(name: string): string[] {
-  const n = name.toLowerCase();
-  return listTasks()
-    .map((t) => ({ t, d: editDistance(n, t.toLowerCase()) }))
-    .sort((x, y) => x.d - y.d || x.t.localeCompare(y.t))
-    .slice(0, 3)
-    .map((x) => x.t);
+  return closestNames(name, listTasks(), { maxDistance: Number.POSITIVE_INFINITY });
 }
 
 /**
