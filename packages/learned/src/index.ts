@@ -21,6 +21,7 @@ export { type Celo2AdamWRule, type Celo2Leaf, type Celo2Mask, celo2AdamWLeaves }
 export { type Celo2Theta, celo2Theta } from './celo2-theta.js';
 export type { FactoredLayout } from './factored-layout.js';
 export {
+  type DisposableOptimizer,
   LearnableAdam,
   type LearnableAdamOptions,
   type LearnableAdamTheta,

@@ -66,3 +66,38 @@ describe('LearnableSGD and LearnableSGDM', () => {
     expect(opt.getParams(s).a.dataSync()[0]).toBeCloseTo(-0.35, 6);
   });
 });
+
+describe('optFn of the learnable-hyperparameter optimizers', () => {
+  it.each([
+    ['LearnableSGD', () => new LearnableSGD(0.1)],
+    ['LearnableSGDM', () => new LearnableSGDM(0.1, 0.9)],
+    ['LearnableAdam', () => new LearnableAdam({ initialLr: 0.1 })],
+  ] as const)(
+    '%s: dispose() frees the hyperparameter tensors it made; numTensors returns to its start',
+    (_name, make) => {
+      const lopt = make();
+      const theta = lopt.init(key);
+      const start = tf.memory().numTensors;
+      const opt = lopt.optFn(theta as never);
+      const made = tf.memory().numTensors - start;
+      expect(made).toBeGreaterThan(0);
+      // The first state holds these params; disposing the states frees them.
+      let state = opt.init({ w: tf.tensor1d([1, -2, 3]) });
+      for (let i = 0; i < 3; i++) {
+        const next = tf.tidy(
+          () => opt.update(state, { w: tf.mul(2, opt.getParams(state).w) }) as never,
+        ) as typeof state;
+        treeDispose(state);
+        state = next;
+      }
+      // The optimizer stepped: every parameter moved towards zero (gradient 2w).
+      const w = val(opt.getParams(state).w);
+      [1, -2, 3].forEach((w0, i) => expect(Math.abs(w[i]!)).toBeLessThan(Math.abs(w0)));
+      treeDispose(state);
+      expect(tf.memory().numTensors - start).toBe(made);
+      opt.dispose();
+      expect(tf.memory().numTensors).toBe(start);
+      treeDispose(theta);
+    },
+  );
+});

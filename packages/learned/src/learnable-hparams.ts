@@ -7,6 +7,35 @@ import { type StackedOptState, type StackedUpdateOptions, VectorizedOptimizer } 
 
 // `log(1 - x)` and its inverse: decays near 1 live on an unbounded scale.
 const oneMinusLog = (x: number): number => Math.log(1 - x);
+
+/**
+ * The `Optimizer` that `optFn` of `LearnableSGD`, `LearnableSGDM` and `LearnableAdam`
+ * returns. Its hyperparameters are tensors computed from theta (so meta-gradients reach
+ * theta through them); `dispose()` frees those tensors once the optimizer is no longer
+ * used. States made with it do not hold them.
+ */
+export type DisposableOptimizer<O extends Optimizer = Optimizer> = O & {
+  /** Frees the hyperparameter tensors that `optFn` made for this optimizer. */
+  dispose(): void;
+};
+
+// Runs `make` in an engine scope to learn every tensor it makes (the hyperparameters and
+// what the optimizer's constructor derives from them), keeps them all, and gives the
+// optimizer a dispose() that frees them. Called inside tf.tidy, the tidy still frees them.
+function hyperparameters<O extends Optimizer>(make: () => O): DisposableOptimizer<O> {
+  const engine = tf.engine();
+  engine.startScope('optFn');
+  let made: tf.Tensor[] = [];
+  try {
+    const opt = make();
+    made = engine.state.activeScope.track.slice();
+    return Object.assign(opt, { dispose: () => tf.dispose(made) });
+  } finally {
+    engine.endScope(made);
+  }
+}
+
+// `1 - exp(x)`, the inverse of `oneMinusLog`.
 const oneMinusLogInverse = (x: tf.Tensor): tf.Scalar => tf.sub(1, tf.exp(x)) as tf.Scalar;
 
 /** Meta-parameters of `LearnableSGD`. */
@@ -25,9 +54,9 @@ export class LearnableSGD extends LearnedOptimizer<LearnableSGDTheta> {
   init(_key: PRNGKey): LearnableSGDTheta {
     return { logLr: tf.scalar(Math.log(this.initialLr)) };
   }
-  /** SGD (optax's `sgd`) with learning rate `exp(theta.logLr)`. */
-  optFn(theta: LearnableSGDTheta): Optimizer {
-    return new SGD(tf.exp(theta.logLr) as tf.Scalar);
+  /** SGD (optax's `sgd`) with learning rate `exp(theta.logLr)`; `dispose()` frees that tensor. */
+  optFn(theta: LearnableSGDTheta): DisposableOptimizer<SGD> {
+    return hyperparameters(() => new SGD(tf.exp(theta.logLr) as tf.Scalar));
   }
   override get name(): string {
     return 'LearnableSGD';
@@ -61,9 +90,14 @@ export class LearnableSGDM extends LearnedOptimizer<LearnableSGDMTheta> {
       oneMinusMomentum: tf.scalar(oneMinusLog(this.initialMomentum)),
     };
   }
-  /** SGD with momentum (`optax.sgd(lr, momentum)`) at the hyperparameters of `theta`. */
-  optFn(theta: LearnableSGDMTheta): Optimizer {
-    return new SGDM(tf.exp(theta.logLr) as tf.Scalar, oneMinusLogInverse(theta.oneMinusMomentum));
+  /**
+   * SGD with momentum (`optax.sgd(lr, momentum)`) at the hyperparameters of `theta`;
+   * `dispose()` frees their tensors.
+   */
+  optFn(theta: LearnableSGDMTheta): DisposableOptimizer<SGDM> {
+    return hyperparameters(
+      () => new SGDM(tf.exp(theta.logLr) as tf.Scalar, oneMinusLogInverse(theta.oneMinusMomentum)),
+    );
   }
   override get name(): string {
     return 'LearnableSGDM';
@@ -128,16 +162,19 @@ export class LearnableAdam extends LearnedOptimizer<LearnableAdamTheta> {
   }
   /**
    * `Adam` (with `epsRoot` 1e-8, as the reference) at the hyperparameters of `theta`.
-   * The hyperparameter tensors are made here: call `optFn` inside `tf.tidy` (or dispose
-   * them with the state) when calling it repeatedly.
+   * The hyperparameter tensors are made here: `dispose()` the optimizer when done with
+   * it (or call `optFn` inside `tf.tidy`).
    */
-  optFn(theta: LearnableAdamTheta): Optimizer {
-    return new Adam(tf.exp(theta.logLr) as tf.Scalar, {
-      b1: oneMinusLogInverse(theta.oneMinusBeta1),
-      b2: oneMinusLogInverse(theta.oneMinusBeta2),
-      eps: tf.exp(theta.logEpsilon) as tf.Scalar,
-      epsRoot: EPSILON_ROOT,
-    });
+  optFn(theta: LearnableAdamTheta): DisposableOptimizer<Adam> {
+    return hyperparameters(
+      () =>
+        new Adam(tf.exp(theta.logLr) as tf.Scalar, {
+          b1: oneMinusLogInverse(theta.oneMinusBeta1),
+          b2: oneMinusLogInverse(theta.oneMinusBeta2),
+          eps: tf.exp(theta.logEpsilon) as tf.Scalar,
+          epsRoot: EPSILON_ROOT,
+        }),
+    );
   }
   /**
    * The optimizer of K problems at once, problem k with the hyperparameters of
