@@ -1,6 +1,7 @@
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
 import { expect, it } from 'vitest';
 import { runPart1 } from './part1-introduction.js';
 
@@ -19,7 +20,10 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 it('runs the Part 1 walkthrough on real Fashion-MNIST and every expectation holds (shortened)', async () => {
   const outDir = await mkdtemp(join(tmpdir(), 'lopt-part1-'));
+  const start = tf.memory().numTensors;
   const r = await runPart1({ metaIterations: 300, sgdSteps: 300, dataDir, log: () => {}, outDir });
+  // The walkthrough frees every tensor it makes, its demonstrations as well as its loops.
+  expect(tf.memory().numTensors).toBe(start);
 
   expect(r.paramShapes).toEqual({
     'mlp/~/linear_0': { w: [64, 32], b: [32] },

@@ -8,7 +8,7 @@ import { inspect } from 'node:util';
 import { LearnableAdam } from '@lopt/learned';
 import { Adam, Optimizer, SGD } from '@lopt/optimizers';
 import { unrolledMetaLoss } from '@lopt/outer-trainers';
-import { type PRNGKey, random, setupBackend, treeMap, valueAndGrad } from '@lopt/pytree';
+import { type PRNGKey, random, setupBackend, tidy, treeMap, valueAndGrad } from '@lopt/pytree';
 import { imageMlp } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
 import { panelsSvg } from './svg-plot.js';
@@ -81,13 +81,16 @@ class MomentumOptimizer extends Optimizer {
     grads: P,
     opts: { loss?: tf.Scalar; modelState?: unknown } = {},
   ): MomentumOptState<P> {
-    const m = treeMap(
-      (m: tf.Tensor, g: tf.Tensor) => tf.add(tf.mul(m, this.momentum), tf.mul(g, 1 - this.momentum)),
-      s.momentums,
-      grads,
-    ) as P;
-    const p = treeMap((p: tf.Tensor, m: tf.Tensor) => tf.sub(p, tf.mul(m, this.lr)), s.params, m) as P;
-    return { params: p, modelState: opts.modelState, iteration: tf.add(s.iteration, 1) as tf.Scalar, momentums: m };
+    // tidy frees the intermediate products; the new state's tensors are kept.
+    return tidy(() => {
+      const m = treeMap(
+        (m: tf.Tensor, g: tf.Tensor) => tf.add(tf.mul(m, this.momentum), tf.mul(g, 1 - this.momentum)),
+        s.momentums,
+        grads,
+      ) as P;
+      const p = treeMap((p: tf.Tensor, m: tf.Tensor) => tf.sub(p, tf.mul(m, this.lr)), s.params, m) as P;
+      return { params: p, modelState: opts.modelState, iteration: tf.add(s.iteration, 1) as tf.Scalar, momentums: m };
+    });
   }
 }
 // #endregion momentum-class
@@ -175,22 +178,24 @@ export async function runPart1(opts: Part1Options = {}): Promise<Part1Result> {
   // ---------------------------------------------------------------- Optimizers
   // #region optimizer-states
   const fakeParams = { a: tf.zeros([2]) };
-  let opt: Optimizer = new SGD(1e-4);
-  let optState = opt.init(fakeParams);
-  const sgdState = show(optState);
+  const sgdOptState = new SGD(1e-4).init(fakeParams);
+  const sgdState = show(sgdOptState);
   log(sgdState);
 
-  opt = new Adam(1e-4);
-  optState = opt.init(fakeParams);
+  const opt: Optimizer = new Adam(1e-4);
+  const optState = opt.init(fakeParams);
   const adamState = show(optState);
   log(adamState);
   // #endregion optimizer-states
 
   // #region adam-step
   const fakeGrads = { a: tf.ones([2]) };
-  const nextOptState = opt.update(optState, fakeGrads, { loss: tf.scalar(10) });
+  const fakeLoss = tf.scalar(10);
+  const nextOptState = opt.update(optState, fakeGrads, { loss: fakeLoss });
   opt.getParams(nextOptState).a.print();
   const adamStep = Array.from(opt.getParams(nextOptState).a.dataSync());
+  // TensorFlow.js frees nothing by itself: every tensor made here is disposed.
+  tf.dispose([fakeParams, sgdOptState, fakeGrads, fakeLoss, optState, nextOptState] as tf.TensorContainer);
   // #endregion adam-step
 
   // #region adam-loop
@@ -209,8 +214,9 @@ export async function runPart1(opts: Part1Options = {}): Promise<Part1Result> {
         return { state: adam.update(state, grads, { loss: l }), l } as unknown as tf.TensorContainer;
       }) as unknown as { state: State; l: tf.Scalar };
     for (let i = 0; i < 10; i++) {
-      const out = update(state, key, task.datasets!.train.next().value);
-      tf.dispose(state as unknown as tf.TensorContainer);
+      const batch = task.datasets!.train.next().value;
+      const out = update(state, key, batch);
+      tf.dispose([state, batch] as unknown as tf.TensorContainer);
       state = out.state;
       log(scalar(out.l));
       adamLosses.push(scalar(out.l));
@@ -223,7 +229,10 @@ export async function runPart1(opts: Part1Options = {}): Promise<Part1Result> {
   // ---------------------------------------------------------------- A custom optimizer
   // #region momentum-use
   const mom = new MomentumOptimizer(1);
-  const momState = mom.update(mom.init({ a: tf.scalar(1), b: tf.scalar(2) }), { a: tf.scalar(-1), b: tf.scalar(1) });
+  const momParams = { a: tf.scalar(1), b: tf.scalar(2) };
+  const momGrads = { a: tf.scalar(-1), b: tf.scalar(1) };
+  const momInit = mom.init(momParams);
+  const momState = mom.update(momInit, momGrads);
   log(show(momState));
   const momentum = {
     a: scalar(momState.params.a),
@@ -231,6 +240,7 @@ export async function runPart1(opts: Part1Options = {}): Promise<Part1Result> {
     momA: scalar(momState.momentums.a),
     momB: scalar(momState.momentums.b),
   };
+  tf.dispose([momParams, momGrads, momInit, momState] as unknown as tf.TensorContainer);
   // #endregion momentum-use
 
   // ---------------------------------------------------------------- Learned optimizers
