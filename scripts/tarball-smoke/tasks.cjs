@@ -1,6 +1,6 @@
 // @lopt/tasks from its tarball: the seed task's loss at initialisation is about ln(10),
 // and its gradient has the parameters' structure.
-module.exports = async function smoke({ tf, pytree, tasks }, check) {
+module.exports = async function smoke({ pytree, tasks }, check) {
   const task = await tasks.imageMlp.ImageMLP_FashionMnist8_Relu32({ download: false });
   const params = task.init(pytree.random.PRNGKey(0));
   const batch = task.datasets.train.next().value;
