@@ -7,14 +7,15 @@
 import { setupBackend } from '@lopt/pytree';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
+import { serveTraining } from '../training-worker/serve';
 import type { FromWorker, ToWorker } from './protocol';
 import { runDemo } from './training';
 
-const post = (msg: FromWorker) => (self as unknown as DedicatedWorkerGlobalScope).postMessage(msg);
-let stopRequested = false;
-let running = false;
-
-async function pickBackend(wanted: 'wasm' | 'webgl' | 'auto', wasmBase: string): Promise<string> {
+async function pickBackend(
+  wanted: 'wasm' | 'webgl' | 'auto',
+  wasmBase: string,
+  post: (msg: FromWorker) => void,
+): Promise<string> {
   setWasmPaths(wasmBase);
   if (wanted !== 'wasm') {
     post({
@@ -35,48 +36,31 @@ async function pickBackend(wanted: 'wasm' | 'webgl' | 'auto', wasmBase: string):
   return setupBackend('wasm');
 }
 
-// A macrotask turn between iterations lets the Stop message in.
-const yieldControl = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
-
-self.onmessage = async (event: MessageEvent<ToWorker>) => {
-  const msg = event.data;
-  if (msg.type === 'stop') {
-    stopRequested = true;
-    return;
+serveTraining<Extract<ToWorker, { type: 'start' }>, FromWorker>(async (msg, post, { shouldStop, yieldControl }) => {
+  const backend = await pickBackend(msg.backend, msg.wasmBase, post);
+  post({ type: 'backend', name: backend });
+  // The site lists its data files' sizes, so one bar can show the whole download.
+  let totalBytes: number | undefined;
+  if (msg.config.task === 'fashionMnist8') {
+    const sizes = await fetch(`${msg.dataBase}sizes.json`)
+      .then((r) => (r.ok ? (r.json() as Promise<Record<string, number>>) : undefined))
+      .catch(() => undefined);
+    totalBytes = sizes ? Object.values(sizes).reduce((a, b) => a + b, 0) : undefined;
   }
-  if (running) return;
-  running = true;
-  stopRequested = false;
-  try {
-    const backend = await pickBackend(msg.backend, msg.wasmBase);
-    post({ type: 'backend', name: backend });
-    // The site lists its data files' sizes, so one bar can show the whole download.
-    let totalBytes: number | undefined;
-    if (msg.config.task === 'fashionMnist8') {
-      const sizes = await fetch(`${msg.dataBase}sizes.json`)
-        .then((r) => (r.ok ? (r.json() as Promise<Record<string, number>>) : undefined))
-        .catch(() => undefined);
-      totalBytes = sizes ? Object.values(sizes).reduce((a, b) => a + b, 0) : undefined;
-    }
-    const received = new Map<string, number>();
-    const steps = await runDemo(msg.config, {
-      // The site serves a cut of Fashion-MNIST sized for the demo (scripts/assets.mjs): its
-      // bytes are not the official files', so their SHA-256 sums cannot apply; the IDX
-      // structure is still checked.
-      datasetOptions: { baseUrl: msg.dataBase, verify: false },
-      onProgress: (p) => {
-        received.set(p.file, p.receivedBytes);
-        post({ type: 'download', receivedBytes: [...received.values()].reduce((a, b) => a + b, 0), totalBytes });
-      },
-      onStep: (step) => post({ type: 'step', step }),
-      onStatus: (text) => post({ type: 'status', text }),
-      shouldStop: () => stopRequested,
-      yieldControl,
-    });
-    post({ type: 'done', stopped: stopRequested, iterations: steps.length });
-  } catch (e) {
-    post({ type: 'error', message: e instanceof Error ? e.message : String(e) });
-  } finally {
-    running = false;
-  }
-};
+  const received = new Map<string, number>();
+  const steps = await runDemo(msg.config, {
+    // The site serves a cut of Fashion-MNIST sized for the demo (scripts/assets.mjs): its
+    // bytes are not the official files', so their SHA-256 sums cannot apply; the IDX
+    // structure is still checked.
+    datasetOptions: { baseUrl: msg.dataBase, verify: false },
+    onProgress: (p) => {
+      received.set(p.file, p.receivedBytes);
+      post({ type: 'download', receivedBytes: [...received.values()].reduce((a, b) => a + b, 0), totalBytes });
+    },
+    onStep: (step) => post({ type: 'step', step }),
+    onStatus: (text) => post({ type: 'status', text }),
+    shouldStop,
+    yieldControl,
+  });
+  post({ type: 'done', stopped: shouldStop(), iterations: steps.length });
+});

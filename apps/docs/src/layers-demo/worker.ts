@@ -6,26 +6,12 @@
 
 import { setupBackend } from '@lopt/pytree';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { serveTraining } from '../training-worker/serve';
 import type { FromLayersWorker, ToLayersWorker } from './protocol';
 import { runLayersDemo } from './training';
 
-const post = (msg: FromLayersWorker) => (self as unknown as DedicatedWorkerGlobalScope).postMessage(msg);
-let stopRequested = false;
-let running = false;
-
-// A macrotask turn after each step lets the Stop message in.
-const yieldControl = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
-
-self.onmessage = async (event: MessageEvent<ToLayersWorker>) => {
-  const msg = event.data;
-  if (msg.type === 'stop') {
-    stopRequested = true;
-    return;
-  }
-  if (running) return;
-  running = true;
-  stopRequested = false;
-  try {
+serveTraining<Extract<ToLayersWorker, { type: 'start' }>, FromLayersWorker>(
+  async (msg, post, { shouldStop, yieldControl }) => {
     setWasmPaths(msg.wasmBase);
     post({ type: 'backend', name: await setupBackend('wasm') });
     const epochs = await runLayersDemo(msg.config, {
@@ -36,13 +22,9 @@ self.onmessage = async (event: MessageEvent<ToLayersWorker>) => {
       onStep: (step) => post({ type: 'step', step }),
       onEpoch: (epoch) => post({ type: 'epoch', epoch }),
       onStatus: (text) => post({ type: 'status', text }),
-      shouldStop: () => stopRequested,
+      shouldStop,
       yieldControl,
     });
-    post({ type: 'done', stopped: stopRequested, epochs: epochs.length });
-  } catch (e) {
-    post({ type: 'error', message: e instanceof Error ? e.message : String(e) });
-  } finally {
-    running = false;
-  }
-};
+    post({ type: 'done', stopped: shouldStop(), epochs: epochs.length });
+  },
+);
