@@ -83,6 +83,7 @@ function run({ leg, dir }) {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const out = [];
+    child.on('error', (e) => out.push(Buffer.from(`could not start: ${e.message}\n`)));
     child.stdout.on('data', (d) => out.push(d));
     child.stderr.on('data', (d) => out.push(d));
     child.on('close', (code, signal) => {
