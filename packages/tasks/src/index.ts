@@ -32,6 +32,7 @@ export {
   unstackParams,
 } from './batched.js';
 export { checkParamShapes, type ShapeTree } from './check.js';
+export { fusedActivationName, type MlpBackward, type MlpForward, mlpKernelMath } from './fused-mlp.js';
 export {
   type CifarName,
   type CifarOptions,
