@@ -7,17 +7,18 @@ import {
   random,
   resetFastPathCounts,
   setFastPathsEnabled,
+  tidy,
   treeDispose,
   valueAndGrad,
 } from '@lopt/pytree';
 import { type ImageMLPTask, imageMlp, type MLPParams, ImageMLPTask as MlpTask } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { unrolledMetaLoss } from './unrolled-meta-loss.js';
 import { unrollOp } from './unroll-op.js';
+import { unrolledMetaLoss } from './unrolled-meta-loss.js';
 
 const DATA = { dataDir: `${process.env.LOPT_DATA_DIR}/fashion-mnist`, cacheRoot: null, download: false } as const;
-type Batch = { image: tf.Tensor; label: tf.Tensor };
+type Batch = { image: tf.Tensor4D; label: tf.Tensor1D };
 
 // Away from the initial theta (a larger step, other decays), so every term of the
 // meta-gradient matters; the batch and init are real Fashion-MNIST ones.
@@ -100,7 +101,7 @@ describe('the unrolledMetaLoss op (LearnableAdam on an image MLP, one fused kern
     });
   });
 
-  it.skipIf(!active)('gives the cotangent of the initial parameters too (the reference\'s)', () => {
+  it.skipIf(!active)("gives the cotangent of the initial parameters too (the reference's)", () => {
     const keys = () => Array.from({ length: 3 }, (_, i) => random.PRNGKey(i)) as PRNGKey[];
     const run = (fast: boolean) => {
       const previous = setFastPathsEnabled(fast);
@@ -177,13 +178,13 @@ describe('the unrolledMetaLoss op (LearnableAdam on an image MLP, one fused kern
     treeDispose([l, g, th]);
   });
 
-  it('a bad parameter shape is the task\'s clear error on the fast path too', () => {
+  it("a bad parameter shape is the task's clear error on the fast path too", () => {
     const th = theta();
     const p0 = relu.init(random.PRNGKey(0));
     const bad = { ...p0, 'mlp/~/linear_1': { w: tf.zeros([31, 10]), b: tf.zeros([10]) } };
-    expect(() => unrollOp(new LearnableAdam(), relu as never, th, bad, [random.PRNGKey(1)], random.PRNGKey(2), batch)).toThrow(
-      /linear_1/,
-    );
+    expect(() =>
+      unrollOp(new LearnableAdam(), relu as never, th, bad, [random.PRNGKey(1)], random.PRNGKey(2), batch),
+    ).toThrow(/linear_1/);
     treeDispose([th, p0, bad['mlp/~/linear_1']]);
   });
 
@@ -198,7 +199,7 @@ describe('the unrolledMetaLoss op (LearnableAdam on an image MLP, one fused kern
     for (let i = 0; i < 30; i++) {
       let k: PRNGKey;
       [key, k] = random.split(key) as [PRNGKey, PRNGKey];
-      const next = tf.tidy(() => {
+      const next = tidy(() => {
         const [ml, g] = metaVg(thetaOpt.getParams(state), k, batch);
         return thetaOpt.update(state, g, { loss: ml });
       });

@@ -250,7 +250,10 @@ function vjpBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
   // Cotangents of the params, first and second moments after the current step.
   let dp: Float32Array[] = [];
   for (let l = 0; l < L; l++) {
-    dp.push(fb.gw[l]!.map((x) => x * dy), fb.gb[l]!.map((x) => x * dy));
+    dp.push(
+      fb.gw[l]!.map((x) => x * dy),
+      fb.gb[l]!.map((x) => x * dy),
+    );
   }
   let dm: Float32Array[] = dp.map((a) => new Float32Array(a.length));
   let dv: Float32Array[] = dp.map((a) => new Float32Array(a.length));
@@ -396,7 +399,15 @@ function thetaOf(theta: unknown): LearnableAdamTheta | undefined {
 }
 
 /** Where the kernel runs: exactly `LearnableAdam` on an `ImageMLPTask` with fused kernels, float32 data. */
-function applies(lopt: unknown, task: unknown, theta: unknown, params: unknown, _sk: unknown, _fk: unknown, batch: unknown) {
+function applies(
+  lopt: unknown,
+  task: unknown,
+  theta: unknown,
+  params: unknown,
+  _sk: unknown,
+  _fk: unknown,
+  batch: unknown,
+) {
   if (!(lopt instanceof LearnableAdam) || Object.getPrototypeOf(lopt) !== LearnableAdam.prototype) return false;
   if (!(task instanceof ImageMLPTask) || Object.getPrototypeOf(task) !== ImageMLPTask.prototype || !task.fused)
     return false;
@@ -406,12 +417,15 @@ function applies(lopt: unknown, task: unknown, theta: unknown, params: unknown, 
   // The batch task.loss accepts: images [B, H, W, C] float32, labels [B] int32.
   const okImage =
     b.image.rank === 4 && b.image.dtype === 'float32' && tf.util.arraysEqual(b.image.shape.slice(1), task.imageShape);
-  if (!okImage || b.label.dtype !== 'int32' || b.label.rank !== 1 || b.label.shape[0] !== b.image.shape[0]) return false;
+  if (!okImage || b.label.dtype !== 'int32' || b.label.rank !== 1 || b.label.shape[0] !== b.image.shape[0])
+    return false;
   const p = params as MLPParams;
   return task.fused.modules.every((m) => p?.[m]?.w?.dtype === 'float32' && p?.[m]?.b?.dtype === 'float32');
 }
 
-function kernel<Theta, P, D>(...[, task, theta, params, stepKeys, , batch]: UnrollArgs<Theta, P, D>): tf.Scalar | undefined {
+function kernel<Theta, P, D>(
+  ...[, task, theta, params, stepKeys, , batch]: UnrollArgs<Theta, P, D>
+): tf.Scalar | undefined {
   const t = task as unknown as ImageMLPTask;
   const { modules, act } = t.fused!;
   // The checks task.loss makes, so a bad shape is the same clear error on either path.

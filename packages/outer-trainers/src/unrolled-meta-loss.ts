@@ -42,6 +42,14 @@ export function unrolledMetaLoss<Theta, P = unknown, D = unknown>(
       stepKeys.push(k1);
     }
     [k1, key] = random.split(key) as [PRNGKey, PRNGKey];
-    return unrollOp(lopt as LearnedOptimizer<unknown>, task as Task<unknown, unknown>, theta, params, stepKeys, k1, batch);
+    return unrollOp(
+      lopt as LearnedOptimizer<unknown>,
+      task as Task<unknown, unknown>,
+      theta,
+      params,
+      stepKeys,
+      k1,
+      batch,
+    );
   };
 }
