@@ -393,7 +393,7 @@ function thetaOf(theta: unknown): LearnableAdamTheta | undefined {
   if (!t || typeof t !== 'object') return undefined;
   for (const n of THETA_NAMES) {
     const x = t[n];
-    if (!(x instanceof tf.Tensor) || x.dtype !== 'float32' || x.size !== 1) return undefined;
+    if (!(x instanceof tf.Tensor) || x.dtype !== 'float32' || x.rank !== 0) return undefined;
   }
   return t as LearnableAdamTheta;
 }
