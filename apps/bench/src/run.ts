@@ -6,6 +6,7 @@
  * blocks and iterations per block of every ratio case (small values to check it runs).
  */
 import { existsSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setupBackend } from '@lopt/pytree';
@@ -58,7 +59,7 @@ for (const c of cases) {
 }
 
 const table = new Table({
-  head: ['benchmark', 'lopt', 'peak RSS', 'peer', 'peak RSS', 'ratio (lopt/peer)', 'blocks x iters', 'goal', 'verdict'],
+  head: ['benchmark', 'lopt', 'peak RSS', 'peer', 'peak RSS', 'ratio', 'blocks x iters', 'goal', 'verdict'],
 });
 for (const r of rows) {
   table.push([
@@ -67,15 +68,20 @@ for (const r of rows) {
     fmtMb(r.loptPeakMb),
     r.peer,
     fmtMb(r.peerPeakMb),
-    r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x (median of block ratios)`,
+    r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x (${r.ratioOf ?? 'median of block ratios'})`,
     r.protocol ?? '-',
     r.goal,
     r.note ? `${r.verdict}: ${r.note}` : r.verdict,
   ]);
 }
-console.log(`backend: ${backend}, node ${process.version}`);
+// Timings on a busy machine are slower and noisier (ratios less so): the load says which.
+const load = loadavg().map((x) => Number(x.toFixed(2)));
+console.log(`backend: ${backend}, node ${process.version}, ${cpus().length} cores, load average ${load.join(' ')}`);
 console.log(table.toString());
 const out = join(here, '..', 'bench-results.json');
-writeFileSync(`${out}.tmp`, `${JSON.stringify({ backend, date: new Date().toISOString(), rows }, null, 2)}\n`);
+writeFileSync(
+  `${out}.tmp`,
+  `${JSON.stringify({ backend, date: new Date().toISOString(), loadAverage: load, rows }, null, 2)}\n`,
+);
 renameSync(`${out}.tmp`, out);
 console.log(`results written to ${out}`);

@@ -1,8 +1,8 @@
 import type { LearnedOptimizer } from '@lopt/learned';
-import type { OptState } from '@lopt/optimizers';
-import { type PRNGKey, random, valueAndGrad } from '@lopt/pytree';
+import { type PRNGKey, random } from '@lopt/pytree';
 import type { Task } from '@lopt/tasks';
 import type * as tf from '@tensorflow/tfjs-core';
+import { unrollOp } from './unroll-op.js';
 
 /** Options of {@link unrolledMetaLoss}. */
 export interface UnrolledMetaLossOptions {
@@ -18,6 +18,11 @@ export interface UnrolledMetaLossOptions {
  *
  * Keys: `key` is split once for the initial parameters, once per inner step, and once for
  * the final loss, in that order, as the reference's walkthrough does.
+ *
+ * The unroll is the `unrolledMetaLoss` op (`fastPathCounts()` names it): for
+ * `LearnableAdam` on a softmax cross-entropy image MLP (relu or tanh) on cpu or wasm, the
+ * whole unroll and its meta-gradient are two fused kernels; any other optimizer or task,
+ * or a second derivative, runs the step-by-step loop.
  */
 export function unrolledMetaLoss<Theta, P = unknown, D = unknown>(
   lopt: LearnedOptimizer<Theta>,
@@ -27,19 +32,24 @@ export function unrolledMetaLoss<Theta, P = unknown, D = unknown>(
   if (!Number.isInteger(unrollSteps) || unrollSteps < 0) {
     throw new Error(`unrolledMetaLoss: unrollSteps must be a non-negative integer, got ${unrollSteps}`);
   }
-  // task.loss itself (not a wrapper) keeps the task's fused loss-and-gradient path.
-  const lossAndGrad = valueAndGrad(task.loss);
   return (theta, key, batch) => {
-    const opt = lopt.optFn(theta);
     let k1: PRNGKey;
     [k1, key] = random.split(key) as [PRNGKey, PRNGKey];
-    let state: OptState<P> = opt.init(task.init(k1));
+    const params = task.init(k1);
+    const stepKeys: PRNGKey[] = [];
     for (let i = 0; i < unrollSteps; i++) {
       [k1, key] = random.split(key) as [PRNGKey, PRNGKey];
-      const [l, g] = lossAndGrad(opt.getParams(state), k1, batch);
-      state = opt.update(state, g as P, { loss: l as tf.Scalar });
+      stepKeys.push(k1);
     }
     [k1, key] = random.split(key) as [PRNGKey, PRNGKey];
-    return task.loss(opt.getParams(state), k1, batch);
+    return unrollOp(
+      lopt as LearnedOptimizer<unknown>,
+      task as Task<unknown, unknown>,
+      theta,
+      params,
+      stepKeys,
+      k1,
+      batch,
+    );
   };
 }

@@ -36,7 +36,8 @@ export function fusedActivationName(act: Activation): ActName | undefined {
 
 const mat = (data: Float32Array, rows: number, cols: number): Mat => ({ data, rows, cols });
 
-interface Forward {
+/** An MLP's forward pass inside a fused kernel (see {@link mlpKernelMath}). */
+export interface MlpForward {
   /** Layer inputs: a[0] = x, a[l + 1] = act(z[l]). */
   a: Mat[];
   /** Pre-activations z[l] = a[l] w[l] + b[l]; the last is the logits. */
@@ -64,7 +65,7 @@ function forward(
   w: Mat[],
   b: Float32Array[],
   act: ActName,
-): Forward & { labels: Int32Array } {
+): MlpForward & { labels: Int32Array } {
   const batch = x.rows;
   const a: Mat[] = [x];
   const z: Mat[] = [];
@@ -126,7 +127,8 @@ function addRowVector(m: Mat, v: Float32Array): void {
   }
 }
 
-interface Backward {
+/** An MLP's backward pass inside a fused kernel (see {@link mlpKernelMath}). */
+export interface MlpBackward {
   /** dLoss/dz[l] per layer. */
   gz: Mat[];
   /** dLoss/da[l] for l >= 1 (index l). */
@@ -137,7 +139,7 @@ interface Backward {
   dAct: Float32Array[];
 }
 
-function backward(ctx: FusedContext, f: Forward & { labels: Int32Array }, w: Mat[], act: ActName): Backward {
+function backward(ctx: FusedContext, f: MlpForward & { labels: Int32Array }, w: Mat[], act: ActName): MlpBackward {
   const L = w.length;
   const logits = f.z[L - 1]!;
   const batch = logits.rows;
@@ -180,8 +182,8 @@ function lossBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
 interface Passes {
   act: ActName;
   keys: readonly (Float32Array | Int32Array)[];
-  f: Forward & { labels: Int32Array };
-  g?: Backward;
+  f: MlpForward & { labels: Int32Array };
+  g?: MlpBackward;
 }
 const MEMO_SIZE = 16;
 const memo: Passes[] = [];
@@ -242,8 +244,8 @@ function vjpBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
 /** `dLoss * grad + H v` for one problem, from its forward and backward passes. */
 function hvp(
   ctx: FusedContext,
-  f: Forward,
-  g: Backward,
+  f: MlpForward,
+  g: MlpBackward,
   w: Mat[],
   vw: Mat[],
   vb: Float32Array[],
@@ -608,3 +610,13 @@ export const mlpBatchedLoss = defineOp<[MlpOpTask, MLPParams, Batch], tf.Tensor1
   },
   vjpOrder: 2,
 });
+
+/**
+ * The math of the fused MLP kernels, for kernels that run an image MLP inside a larger
+ * computation (a whole unrolled inner training loop, say) on data they hold in
+ * JavaScript. `forward` is the loss and the activations, `backward` the gradient,
+ * `hvp` the cotangent of the parameters for cotangents of (loss, gradient): `dLoss`
+ * times the gradient plus the Hessian-vector product. Weights are `[in, out]` row-major
+ * matrices, layer by layer; `act` is the hidden activation (`fusedActivationName`).
+ */
+export const mlpKernelMath = { forward, backward, hvp } as const;

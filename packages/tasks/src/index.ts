@@ -52,6 +52,7 @@ export {
   type TaskDistributionFactory,
 } from './distribution-registry.js';
 export { sampleTaskFamilyFromTaskFns, singleTaskToFamily } from './family.js';
+export { fusedActivationName, type MlpBackward, type MlpForward, mlpKernelMath } from './fused-mlp.js';
 export { generatedDatasets } from './generated-datasets.js';
 export { ImageConvDistribution, type ImageConvFamilyCfg, imageConvFlopsPerStep } from './image-conv-distribution.js';
 export { ImageConvFamily, type ImageConvFamilyOptions } from './image-conv-family.js';
