@@ -162,13 +162,13 @@ async function metaTrainAction(flags: MetaTrainFlags, cmd: Command): Promise<voi
     checkRecipeFlags(cmd, [], '--distribution');
     if (flags.lopt === undefined) throw new CliError("required option '--lopt <name>' not specified");
     if (flags.outerSteps === undefined) throw new CliError("required option '--outer-steps <n>' not specified");
-    const lopt = makeLearnedOptimizer(canonicalLoptName(flags.lopt));
     const recipe = distributionRecipe({
       ...flags,
       distribution: flags.distribution,
       lopt: canonicalLoptName(flags.lopt),
       outerSteps: flags.outerSteps,
-      outerLr: flags.outerLr ?? defaultOuterLr(lopt),
+      // Only neural learned optimizers take a distribution: the networks' default.
+      outerLr: flags.outerLr ?? OUTER_LR.network,
       seed: globalsOf(cmd).seed,
     });
     return runRecipe(recipe, `--distribution ${flags.distribution}`, flags, cmd);
