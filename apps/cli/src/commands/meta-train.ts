@@ -393,9 +393,17 @@ the inner problems and the data streams' positions: a resumed run continues exac
 uninterrupted one would have. Ctrl-C (SIGINT) or SIGTERM finishes the current outer step,
 writes a checkpoint and theta, and exits with code 130; a second one quits at once.
 
+With --recipe FILE the recipe sets the learned optimizer, the task distribution, the
+estimators, the outer optimizer, the seed and the number of outer steps: the flags it sets are
+refused next to it; --steps N stops at outer step N with a checkpoint, and --resume continues
+(also a run RecipeTrainer started with a checkpoint file DIR/checkpoint.json). With
+--distribution NAME (see \`lopt tasks\`) the PES flags above meta-train AdafacMLPLOpt or
+MLPLOpt on families drawn from that distribution.
+
 Examples:
   lopt meta-train --lopt LearnableAdam --task FixedDimQuadraticFamily --estimator pes --outer-steps 100 --tasks 8 --out runs/la-quad
-  lopt meta-train --lopt LearnableAdam --task FixedDimQuadraticFamily --estimator pes --outer-steps 200 --tasks 8 --out runs/la-quad --resume`,
+  lopt meta-train --lopt LearnableAdam --task FixedDimQuadraticFamily --estimator pes --outer-steps 200 --tasks 8 --out runs/la-quad --resume
+  lopt meta-train --recipe recipes/adafac-small-fc-v1.json --out runs/adafac --steps 2`,
     )
     .action(metaTrainAction);
 }
