@@ -237,9 +237,7 @@ function recipeRunError(e: unknown, shown: string, g: Parameters<typeof imageDat
   const msg = oneLine(e);
   if (e instanceof RecipeError) return new CliError(msg);
   if (/^checkpoint: /.test(msg)) {
-    const other = /another configuration/.test(msg)
-      ? `; a checkpoint resumes only with the recipe that wrote it (${checkpointRecipe(join(shown, FILES.checkpoint))}), in which only outerSteps, checkpointEvery and description may change`
-      : '';
+    const other = /another configuration/.test(msg) ? checkpointRecipe(join(shown, FILES.checkpoint)) : '';
     return new CliError(
       `cannot resume from '${join(shown, FILES.checkpoint)}': ${msg.replace(/^checkpoint: /, '')}${other}`,
     );
@@ -248,14 +246,17 @@ function recipeRunError(e: unknown, shown: string, g: Parameters<typeof imageDat
   return new CliError(`${msg}${missing ? imageDataAdvice(g) : ''}`);
 }
 
-// The recipe name a checkpoint of RecipeTrainer records, for messages.
+// Why a checkpoint does not fit, from the recipe name RecipeTrainer records in it.
 function checkpointRecipe(path: string): string {
+  let name: unknown;
   try {
-    const name = (JSON.parse(readFileSync(path, 'utf8')) as { extra?: { recipe?: unknown } }).extra?.recipe;
-    return typeof name === 'string' ? `'${name}' or an edited version of it` : 'another configuration';
+    name = (JSON.parse(readFileSync(path, 'utf8')) as { extra?: { recipe?: unknown } }).extra?.recipe;
   } catch {
-    return 'unknown';
+    return '';
   }
+  return typeof name === 'string'
+    ? `; it resumes only with the recipe that wrote it ('${name}' or an edited version of it), in which only outerSteps, checkpointEvery and description may change`
+    : '; it was not written by a recipe run (resume it with the flags that started it, without --recipe)';
 }
 
 /** The PES options of `meta-train --distribution`, from which it builds a one-component recipe. */
