@@ -118,6 +118,12 @@ function dataAdvice(task: string, g: GlobalOptions): string {
   return '';
 }
 
+/** What to do when the Fashion-MNIST or MNIST files of a task distribution cannot be found. */
+export function imageDataAdvice(g: GlobalOptions): string {
+  const download = g.download === false ? '' : '; with network access they are downloaded once into the cache';
+  return `. To give the data: put the four files (${IDX_FILES}) into <folder>/fashion-mnist/ and <folder>/mnist/ and pass --data-dir <folder> (or set LOPT_DATA_DIR=<folder>)${download}`;
+}
+
 /** Builds the registered task `name`, loading its data; data problems say what to do. */
 async function buildTask(name: string, g: GlobalOptions): Promise<Task> {
   const opts = dataOptions(g, name);

@@ -1,5 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { type LearnedOptimizer, loadTheta } from '@lopt/learned';
+import { parseRecipe, recipeLearnedOptimizer } from '@lopt/outer-trainers';
 import { CliError, oneLine } from './errors.js';
 import { requireFile } from './files.js';
 
@@ -35,5 +37,30 @@ export async function loadThetaFile<T>(path: string, lopt: LearnedOptimizer<T>):
     return await loadTheta(path, lopt);
   } catch (e) {
     throw new CliError(cleaned(e));
+  }
+}
+
+/**
+ * The learned optimizer a theta file was meta-trained as, when its folder says: a theta
+ * written by `meta-train --recipe` (or `--distribution`) sits beside a `run.json` holding
+ * the recipe, whose options (such as AdafacMLPLOpt's hidden size) a default-configured
+ * optimizer would not match. Undefined when there is no such recipe (or it names another
+ * learned optimizer).
+ */
+export function recipeOptimizerOfThetaFile(path: string, name: string): LearnedOptimizer | undefined {
+  const run = join(dirname(path), 'run.json');
+  if (!existsSync(run)) return undefined;
+  let recipe: unknown;
+  try {
+    recipe = (JSON.parse(readFileSync(run, 'utf8')) as { recipe?: unknown }).recipe;
+  } catch {
+    return undefined; // a run.json of another kind of run, or a torn one: the default configuration applies
+  }
+  if (recipe === undefined) return undefined;
+  try {
+    const r = parseRecipe(recipe);
+    return r.learnedOptimizer.name === name ? (recipeLearnedOptimizer(r) as LearnedOptimizer) : undefined;
+  } catch (e) {
+    throw new CliError(`the recipe in '${run}' (beside the theta file) is not valid: ${oneLine(e)}`);
   }
 }

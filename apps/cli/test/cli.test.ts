@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { describeTaskDistribution, listTaskDistributions } from '@lopt/tasks';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   cliEnv,
@@ -70,9 +71,28 @@ describe('help and listings', () => {
         '--std',
         '--outer-lr',
         '--checkpoint-every',
+        '--recipe',
+        '--steps',
+        '--distribution',
+        '--distribution-options',
+        '--resample-every',
         'SIGINT',
       ],
-      eval: ['--lopt', '--theta', '--task', '--steps', '--baseline', '--lr', '--out', '--force', 'SIGINT'],
+      eval: [
+        '--lopt',
+        '--theta',
+        '--task',
+        '--steps',
+        '--baseline',
+        '--lr',
+        '--seeds',
+        '--adam-grid',
+        '--adam-lr',
+        '--eval-every',
+        '--out',
+        '--force',
+        'SIGINT',
+      ],
       plot: ['<dir>', '--out', '--log-y'],
       tasks: [],
       optimizers: [],
@@ -94,6 +114,12 @@ describe('help and listings', () => {
     expect(t.tasks.map((x) => x.name)).toContain('ImageMLP_FashionMnist8_Relu32');
     expect(t.tasks.map((x) => x.name)).toContain('QuadraticTask');
     expect(t.families.map((x) => x.name)).toContain('FixedDimQuadraticFamily');
+    // The task distributions are @lopt/tasks' registry, each with its registered description.
+    const d = (t as unknown as { distributions: { name: string; description: string }[] }).distributions;
+    expect(d.map((x) => x.name)).toEqual(listTaskDistributions());
+    expect(d.map((x) => x.name)).toEqual(expect.arrayContaining(['ImageConvDistribution', 'ImageMLPDistribution']));
+    for (const x of d) expect(x.description).toBe(describeTaskDistribution(x.name));
+    expect(lopt('tasks').stdout).toMatch(/│ ImageMLPDistribution\s+│ distribution\s+│ Fashion-MNIST, MNIST/);
     const o = JSON.parse(lopt('optimizers', '--json').stdout) as {
       optimizers: { name: string }[];
       learnedOptimizers: { name: string }[];

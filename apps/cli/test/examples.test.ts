@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLI, cliEnv, ensureBuilt, lopt, PKG, pngSize, tmp } from './helpers';
@@ -38,7 +38,8 @@ function helpCommands(): string[] {
 
 // Runs `command` (a line of the README or of --help) in `cwd` as a user types it.
 function run(cwd: string, command: string): { code: number | null; stdout: string; stderr: string } {
-  const args = command.split(/\s+/).slice(1);
+  // Words as a POSIX shell splits them here: single-quoted arguments (JSON options) are one word.
+  const args = [...command.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]!).slice(1);
   const r = spawnSync(process.execPath, [CLI, ...args], { cwd, env: cliEnv(), encoding: 'utf8', timeout: 590_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -71,14 +72,38 @@ function checkResult(cwd: string, command: string, out: string): void {
     expect(m, out).not.toBeNull();
     expect(num(m[1]!)).toBe(30);
     expect(existsSync(join(cwd, 'runs/q/theta.json'))).toBe(true);
+  } else if (command.startsWith('lopt meta-train --recipe')) {
+    // A few outer steps of the shipped recipe, stopped early with a checkpoint to resume.
+    expect(out).toMatch(/done: 2 outer steps/);
+    const ckpt = JSON.parse(readFileSync(join(cwd, 'runs/adafac/checkpoint.json'), 'utf8')) as {
+      outerIteration: number;
+    };
+    expect(ckpt.outerIteration).toBe(2);
+    expect(existsSync(join(cwd, 'runs/adafac/theta.json'))).toBe(true);
+  } else if (command.startsWith('lopt meta-train --distribution')) {
+    expect(out).toMatch(/done: 2 outer steps/);
+    expect(out).toMatch(/estimator 0: family ImageMLPFamily_/);
   } else if (command.startsWith('lopt meta-train')) {
     expect(out).toMatch(/done: \d+ outer steps/);
     expect(existsSync(join(cwd, 'runs/la-quad/theta.json'))).toBe(true);
   } else if (command.startsWith('lopt plot')) {
     pngSize(join(cwd, 'runs/la-quad/meta-loss.png'));
     pngSize(join(cwd, 'runs/la-quad/theta.png'));
+  } else if (command.startsWith('lopt eval --lopt Celo2')) {
+    // Celo2 and Adam at 1e-3 scored against the best Adam of the grid on real data.
+    const res = JSON.parse(readFileSync(join(cwd, 'runs/celo2-eval/eval.json'), 'utf8')) as {
+      seeds: number[];
+      bestAdamLearningRate: number;
+      rows: { optimizer: string; finalTestLoss: number; score: { test: number } }[];
+    };
+    expect(res.seeds).toEqual([0, 1]);
+    const best = res.rows.find((r) => r.optimizer === `Adam(${res.bestAdamLearningRate})`)!;
+    expect(best.score.test).toBe(1);
+    expect(best.finalTestLoss).toBeLessThan(1.5); // from ln 10 = 2.3
+    expect(out).toContain('best of Adam grid');
+    pngSize(join(cwd, 'runs/celo2-eval/eval-test.png'));
   } else if (command.startsWith('lopt eval')) {
-    const dir = /wrote eval\.json, eval-loss\.svg and eval-loss\.png in (\S+)/.exec(out)![1]!;
+    const dir = /wrote eval\.json, .* in (\S+)$/m.exec(out)![1]!;
     const res = JSON.parse(readFileSync(join(cwd, dir, 'eval.json'), 'utf8')) as {
       rows: { optimizer: string; finalTrainLoss: number }[];
     };
@@ -98,6 +123,8 @@ function checkResult(cwd: string, command: string, out: string): void {
 
 describe('every example of the README and of --help runs as written and gives a sensible result', () => {
   const cwd = tmp('lopt-examples-');
+  // The examples run from the repository root, whose recipes/ folder they name.
+  cpSync(join(PKG, '..', '..', 'recipes'), join(cwd, 'recipes'), { recursive: true });
   const done = new Set<string>();
   const runAll = (commands: string[]) => {
     for (const command of commands) {

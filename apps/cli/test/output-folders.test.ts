@@ -74,7 +74,7 @@ describe('no result is lost', () => {
     const out = tmp();
     expect(lopt('-q', ...evalArgs, '--out', out).code).toBe(0);
     expect(expectOneLineError(lopt(...evalArgs, '--out', out))).toMatch(
-      /already holds results of another run \(eval\.json, eval-loss\.svg, eval-loss\.png\)/,
+      /already holds results of another run \(eval\.json, eval\.md, eval-loss\.svg, eval-loss\.png\)/,
     );
     // The default folder (.lopt-out/eval, relative to the working folder) is never refused.
     const cwd = tmp();

@@ -1,3 +1,4 @@
+import { describeTaskDistribution, listTaskDistributions } from '@lopt/tasks';
 import { Command } from 'commander';
 import { start } from '../context.js';
 import { defaultLearningRate, learnedOptimizerNames, optimizerNames } from '../optimizer-registry.js';
@@ -10,10 +11,20 @@ const dataColumn = (name: string): string => {
   return d.startsWith('CIFAR') ? `${d} (local files: --data-dir)` : d;
 };
 
+// What the registered distributions draw their data from (their `datasets` option picks).
+const DISTRIBUTION_DATA: Record<string, string> = {
+  ImageMLPDistribution: 'Fashion-MNIST, MNIST (option datasets; CIFAR: --data-dir)',
+  ImageConvDistribution: 'Fashion-MNIST, MNIST (option datasets; CIFAR: --data-dir)',
+  NamedTasksDistribution: "the listed tasks' (option tasks)",
+  MixtureTaskDistribution: "its components' (option components)",
+};
+
 /** The `lopt tasks` command. */
 export function tasksCommand(): Command {
   return new Command('tasks')
-    .description('List the tasks and task families (names for --task).')
+    .description(
+      'List the tasks and task families (names for --task) and the task distributions (names for --distribution).',
+    )
     .action(async (_flags: unknown, cmd: Command) => {
       const { out } = await start(cmd, false);
       const tasks = taskNames().map((name) => ({ name, kind: 'task', data: dataColumn(name), description: '' }));
@@ -23,12 +34,18 @@ export function tasksCommand(): Command {
         data: describeFamily(name).data,
         description: describeFamily(name).describe,
       }));
+      const distributions = listTaskDistributions().map((name) => ({
+        name,
+        kind: 'distribution',
+        data: DISTRIBUTION_DATA[name] ?? '-',
+        description: describeTaskDistribution(name),
+      }));
       const table = newTable(['name', 'kind', 'data', 'description']);
-      for (const r of [...tasks, ...families]) table.push([r.name, r.kind, r.data, r.description]);
-      out.result(`${table.toString()}\nEvery task also works as a one-task family for \`lopt meta-train --task\`.`, {
-        tasks,
-        families,
-      });
+      for (const r of [...tasks, ...families, ...distributions]) table.push([r.name, r.kind, r.data, r.description]);
+      out.result(
+        `${table.toString()}\nEvery task also works as a one-task family for \`lopt meta-train --task\`. Distributions draw whole families (sizes, data, batch sizes); \`lopt meta-train --distribution <name>\` meta-trains on them, and recipe files (\`--recipe\`) mix them with augmentation.`,
+        { tasks, families, distributions },
+      );
     });
 }
 

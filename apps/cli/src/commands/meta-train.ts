@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { datasetsState } from '@lopt/datasets';
@@ -24,17 +24,24 @@ import { random, treeDispose } from '@lopt/pytree';
 import type { TaskFamily } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
 import { Command, Option } from 'commander';
-import { start } from '../context.js';
+import { globalsOf, start } from '../context.js';
 import { CliError, oneLine } from '../errors.js';
 import { writeFileAtomic } from '../files.js';
 import { fmt } from '../fmt.js';
 import { INTERRUPTED_EXIT_CODE, Interrupt } from '../interrupt.js';
 import { canonicalLoptName, makeLearnedOptimizer } from '../optimizer-registry.js';
-import { positiveInt, positiveNumber } from '../parse.js';
+import { nonNegativeInt, positiveInt, positiveNumber } from '../parse.js';
 import { claimOutputFolder } from '../run-folder.js';
 import { loadTaskFamily } from '../task-registry.js';
 import { thetaSummary } from '../theta-summary.js';
 import { addDistributedOptions, runDistributedIfAsked } from './meta-train-distributed.js';
+import {
+  checkRecipeFlags,
+  distributionRecipe,
+  readRecipeFile,
+  runRecipe,
+  truncateMetrics,
+} from './meta-train-recipe.js';
 
 /** The gradient estimators `--estimator` names. */
 export const ESTIMATORS = ['pes', 'es', 'tes', 'tgrad', 'fullgrad', 'unroll'] as const;
@@ -56,6 +63,11 @@ const FEW_HYPERPARAMETERS = 16;
 interface MetaTrainFlags {
   lopt: string;
   task: string;
+  recipe?: string;
+  distribution?: string;
+  distributionOptions?: string;
+  resampleEvery: number;
+  steps?: number;
   estimator: EstimatorName;
   outerSteps: number;
   tasks: number;
@@ -136,25 +148,45 @@ function buildEstimator<Theta>(
   }
 }
 
-/** Keeps the metrics lines of steps before `step` (a resumed run rewrites the rest). */
-function truncateMetrics(path: string, step: number): void {
-  if (!existsSync(path)) return;
-  const kept = readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((l) => {
-      if (!l.trim()) return false;
-      try {
-        return (JSON.parse(l) as { step: number }).step < step;
-      } catch {
-        return false; // a line torn by a kill
-      }
-    });
-  writeFileAtomic(path, kept.map((l) => `${l}\n`).join(''));
-}
-
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
 async function metaTrainAction(flags: MetaTrainFlags, cmd: Command): Promise<void> {
+  if (flags.recipe !== undefined) {
+    checkRecipeFlags(cmd);
+    const { recipe } = readRecipeFile(flags.recipe);
+    return runRecipe(recipe, flags.recipe, flags, cmd);
+  }
+  if (flags.distribution !== undefined) {
+    if (cmd.getOptionValueSource('task') === 'cli')
+      throw new CliError('give --task (a task or task family) or --distribution (a task distribution), not both');
+    checkRecipeFlags(cmd, [], '--distribution');
+    if (flags.lopt === undefined) throw new CliError("required option '--lopt <name>' not specified");
+    if (flags.outerSteps === undefined) throw new CliError("required option '--outer-steps <n>' not specified");
+    const recipe = distributionRecipe({
+      ...flags,
+      distribution: flags.distribution,
+      lopt: canonicalLoptName(flags.lopt),
+      outerSteps: flags.outerSteps,
+      // Only neural learned optimizers take a distribution: the networks' default.
+      outerLr: flags.outerLr ?? OUTER_LR.network,
+      seed: globalsOf(cmd).seed,
+    });
+    return runRecipe(recipe, `--distribution ${flags.distribution}`, flags, cmd);
+  }
+  for (const [flag, v] of [
+    ['--steps', flags.steps],
+    ['--distribution-options', flags.distributionOptions],
+  ] as const) {
+    if (v !== undefined)
+      throw new CliError(`${flag} applies to --recipe and --distribution runs only (use --outer-steps here)`);
+  }
+  if (cmd.getOptionValueSource('resampleEvery') === 'cli')
+    throw new CliError('--resample-every applies to --distribution runs only');
+  if (flags.lopt === undefined) throw new CliError("required option '--lopt <name>' not specified");
+  if (flags.task === undefined)
+    throw new CliError(
+      "required option '--task <name>' not specified (or give --recipe <file> or --distribution <name>)",
+    );
   if (await runDistributedIfAsked(flags as never, cmd, buildEstimator as never)) return;
   const { g, out } = await start(cmd);
   if (flags.resume && flags.force)
@@ -288,7 +320,10 @@ async function metaTrainAction(flags: MetaTrainFlags, cmd: Command): Promise<voi
 
 /** The `lopt meta-train` command. */
 export function metaTrainCommand(): Command {
-  return addDistributedOptions(metaTrainSingleCommand());
+  const cmd = addDistributedOptions(metaTrainSingleCommand());
+  // --recipe and --distribution runs name neither; the action checks them for the others.
+  for (const o of cmd.options) if (o.long === '--lopt' || o.long === '--task') o.mandatory = false;
+  return cmd;
 }
 
 function metaTrainSingleCommand(): Command {
@@ -296,8 +331,31 @@ function metaTrainSingleCommand(): Command {
     .description(
       "Meta-train a learned optimizer on a task or task family with the library's metaTrain, writing JSON-lines metrics, periodic checkpoints and the final theta into --out.",
     )
+    .option(
+      '--recipe <file>',
+      'run a meta-training recipe file (such as recipes/adafac-small-fc-v1.json): it sets the learned optimizer, the task distribution, the estimator, the outer optimizer, the seed and the number of steps',
+    )
+    .option(
+      '--steps <n>',
+      "with --recipe: stop at this outer step (a checkpoint is written; --resume continues), before the recipe's outerSteps",
+      positiveInt,
+    )
     .requiredOption('--lopt <name>', 'learned optimizer to meta-train (see `lopt optimizers`)')
     .requiredOption('--task <name>', 'task or task family to train on (see `lopt tasks`)')
+    .option(
+      '--distribution <name>',
+      'instead of --task: meta-train on families drawn from this task distribution (see `lopt tasks`; pes or tes, AdafacMLPLOpt or MLPLOpt)',
+    )
+    .option(
+      '--distribution-options <json>',
+      'with --distribution: its options as JSON, e.g. \'{"imageSize":[4,9],"batchSize":[16,33]}\'',
+    )
+    .option(
+      '--resample-every <n>',
+      'with --distribution: draw a new family every n outer steps (0: keep the first)',
+      nonNegativeInt,
+      0,
+    )
     .addOption(
       new Option(
         '--estimator <name>',
@@ -335,9 +393,17 @@ the inner problems and the data streams' positions: a resumed run continues exac
 uninterrupted one would have. Ctrl-C (SIGINT) or SIGTERM finishes the current outer step,
 writes a checkpoint and theta, and exits with code 130; a second one quits at once.
 
+With --recipe FILE the recipe sets the learned optimizer, the task distribution, the
+estimators, the outer optimizer, the seed and the number of outer steps: the flags it sets are
+refused next to it; --steps N stops at outer step N with a checkpoint, and --resume continues
+(also a run RecipeTrainer started with a checkpoint file DIR/checkpoint.json). With
+--distribution NAME (see \`lopt tasks\`) the PES flags above meta-train AdafacMLPLOpt or
+MLPLOpt on families drawn from that distribution.
+
 Examples:
   lopt meta-train --lopt LearnableAdam --task FixedDimQuadraticFamily --estimator pes --outer-steps 100 --tasks 8 --out runs/la-quad
-  lopt meta-train --lopt LearnableAdam --task FixedDimQuadraticFamily --estimator pes --outer-steps 200 --tasks 8 --out runs/la-quad --resume`,
+  lopt meta-train --lopt LearnableAdam --task FixedDimQuadraticFamily --estimator pes --outer-steps 200 --tasks 8 --out runs/la-quad --resume
+  lopt meta-train --recipe recipes/adafac-small-fc-v1.json --out runs/adafac --steps 2`,
     )
     .action(metaTrainAction);
 }

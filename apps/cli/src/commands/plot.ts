@@ -93,9 +93,9 @@ async function plotPart1(dir: string, outDir: string, logY: boolean): Promise<Re
   ];
 }
 
-/** The chart of an `eval` folder: every optimizer's training loss. */
+/** The charts of an `eval` folder: every optimizer's training loss, and its test loss when evaluated on data. */
 async function plotEval(dir: string, outDir: string, logY: boolean): Promise<RenderedChart[]> {
-  let doc: { task: string; curves: { label: string; train: number[] }[] };
+  let doc: { task: string; curves: { label: string; train: number[]; test?: [number, number][] }[] };
   try {
     doc = JSON.parse(readFileSync(join(dir, 'eval.json'), 'utf8')) as typeof doc;
   } catch {
@@ -109,6 +109,18 @@ async function plotEval(dir: string, outDir: string, logY: boolean): Promise<Ren
       logY,
       series: doc.curves.map((c) => ({ name: c.label, points: c.train.map((l, i) => [i, l] as const) })),
     }),
+    // Test losses at the evaluations (written by eval for tasks with data).
+    ...(doc.curves.some((c) => c.test)
+      ? [
+          await writeLineChart(join(outDir, 'eval-test'), {
+            title: `${doc.task}: test loss`,
+            xTitle: 'step',
+            yTitle: 'test loss',
+            logY,
+            series: doc.curves.filter((c) => c.test).map((c) => ({ name: c.label, points: c.test! })),
+          }),
+        ]
+      : []),
   ];
 }
 

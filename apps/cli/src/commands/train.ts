@@ -15,7 +15,7 @@ import type { GlobalOptions } from '../output.js';
 import { positiveInt, positiveNumber } from '../parse.js';
 import { claimOutputFolder } from '../run-folder.js';
 import { loadTask } from '../task-registry.js';
-import { loadThetaFile, thetaFileLopt } from '../theta-file.js';
+import { loadThetaFile, recipeOptimizerOfThetaFile, thetaFileLopt } from '../theta-file.js';
 
 interface TrainFlags {
   task: string;
@@ -58,7 +58,7 @@ export async function chooseOptimizer(
   if (flags.lr !== undefined)
     throw new CliError('--lr applies to hand-designed optimizers only (a learned optimizer has its theta)');
   const name = canonicalLoptName(flags.lopt ?? thetaFileLopt(flags.theta!));
-  const lopt = makeLearnedOptimizer(name);
+  const lopt = (flags.theta && recipeOptimizerOfThetaFile(flags.theta, name)) || makeLearnedOptimizer(name);
   const theta = flags.theta ? await loadThetaFile(flags.theta, lopt) : lopt.init(random.PRNGKey(g.seed));
   return {
     opt: lopt.optFn(theta, false),
