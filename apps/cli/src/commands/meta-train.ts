@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { datasetsState } from '@lopt/datasets';
@@ -31,10 +31,10 @@ import { fmt } from '../fmt.js';
 import { INTERRUPTED_EXIT_CODE, Interrupt } from '../interrupt.js';
 import { canonicalLoptName, makeLearnedOptimizer } from '../optimizer-registry.js';
 import { positiveInt, positiveNumber } from '../parse.js';
-import { claimOutputFolder } from '../run-folder.js';
+import { claimOutputFolder, truncateMetrics } from '../run-folder.js';
 import { loadTaskFamily } from '../task-registry.js';
 import { thetaSummary } from '../theta-summary.js';
-import { addDistributedOptions, runDistributedIfAsked } from './meta-train-distributed.js';
+import { addDistributedOptions, type DistributedFlags, runDistributedIfAsked } from './meta-train-distributed.js';
 
 /** The gradient estimators `--estimator` names. */
 export const ESTIMATORS = ['pes', 'es', 'tes', 'tgrad', 'fullgrad', 'unroll'] as const;
@@ -53,7 +53,7 @@ export const RUN_FILES = {
 export const OUTER_LR = { hyperparameters: 3e-2, network: 1e-3 } as const;
 const FEW_HYPERPARAMETERS = 16;
 
-interface MetaTrainFlags {
+interface MetaTrainFlags extends DistributedFlags {
   lopt: string;
   task: string;
   estimator: EstimatorName;
@@ -136,26 +136,10 @@ function buildEstimator<Theta>(
   }
 }
 
-/** Keeps the metrics lines of steps before `step` (a resumed run rewrites the rest). */
-function truncateMetrics(path: string, step: number): void {
-  if (!existsSync(path)) return;
-  const kept = readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((l) => {
-      if (!l.trim()) return false;
-      try {
-        return (JSON.parse(l) as { step: number }).step < step;
-      } catch {
-        return false; // a line torn by a kill
-      }
-    });
-  writeFileAtomic(path, kept.map((l) => `${l}\n`).join(''));
-}
-
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
 async function metaTrainAction(flags: MetaTrainFlags, cmd: Command): Promise<void> {
-  if (await runDistributedIfAsked(flags as never, cmd, buildEstimator as never)) return;
+  if (await runDistributedIfAsked(flags, cmd, { buildEstimator, defaultOuterLr })) return;
   const { g, out } = await start(cmd);
   if (flags.resume && flags.force)
     throw new CliError('give --resume (continue the run in --out) or --force (replace it), not both');
