@@ -112,8 +112,13 @@ const distributedWorkers: RatioCase = {
     return {
       lopt: side(learnerTwo, two, cpuTwo),
       peer: side(learnerOne, one, cpuOne),
-      note: (loptMs: number, peerMs: number) =>
-        `2 workers: ${fmtCpu(cpuTwo, loptMs)}; 1 worker: ${fmtCpu(cpuOne, peerMs)}${pin ? '; workers pinned to cores' : ''}`,
+      note: (loptMs: number, peerMs: number) => {
+        // What 2 free cores would give if CPU time were all that counted: the learner's
+        // part runs alone, the workers' part is split between them.
+        const ideal =
+          (median(cpuOne.learner) + median(cpuOne.workers)) / (median(cpuTwo.learner) + median(cpuTwo.workers) / 2);
+        return `2 workers: ${fmtCpu(cpuTwo, loptMs)}; 1 worker: ${fmtCpu(cpuOne, peerMs)}; from CPU time alone, 2 free cores would give ${ideal.toFixed(2)}x${pin ? '; workers pinned to cores' : ''}`;
+      },
       dispose: async () => {
         for (const l of learners) {
           await l.finish();
