@@ -30,7 +30,13 @@ export interface RatioCase {
   itersPerBlock?: number;
   /** Blocks of each side (default 5; `LOPT_BENCH_BLOCKS` overrides). */
   blocks?: number;
-  setup(): Promise<{ lopt: Side; peer: Side; dispose(): void }>;
+  setup(): Promise<{
+    lopt: Side;
+    peer: Side;
+    /** A note for the row, given the median ms per iteration of each side. */
+    note?: (loptMs: number, peerMs: number) => string;
+    dispose(): void | Promise<void>;
+  }>;
 }
 
 /** A single timed run compared with an absolute goal in seconds. */
@@ -43,8 +49,19 @@ export interface SecondsCase {
   run(): Promise<unknown> | unknown;
 }
 
+/**
+ * A result compared with its peer's by value rather than by time (e.g. the meta-loss a
+ * distributed run reaches against single-process runs): the case computes both and says
+ * whether the goal is met.
+ */
+export interface ComparisonCase {
+  name: string;
+  goal: string;
+  compare(): Promise<{ lopt: string; peer: string; met: boolean; note?: string }>;
+}
+
 /** A benchmark case. */
-export type BenchCase = RatioCase | SecondsCase;
+export type BenchCase = RatioCase | SecondsCase | ComparisonCase;
 
 /** One row of the results table. */
 export interface BenchResult {
@@ -107,6 +124,22 @@ export const fmtMb = (mb: number | null) => (mb === null || Number.isNaN(mb) ? '
 
 /** Runs one case and returns its row. */
 export async function runCase(c: BenchCase): Promise<BenchResult> {
+  if ('compare' in c) {
+    const r = await c.compare();
+    return {
+      name: c.name,
+      lopt: r.lopt,
+      peer: r.peer,
+      ratio: null,
+      goal: c.goal,
+      verdict: r.met ? 'met' : 'missed',
+      loptMs: null,
+      peerMs: null,
+      loptPeakMb: rssMb(),
+      peerPeakMb: null,
+      ...(r.note ? { note: r.note } : {}),
+    };
+  }
   if ('run' in c) {
     const times: number[] = [];
     let peak = rssMb();
@@ -134,7 +167,7 @@ export async function runCase(c: BenchCase): Promise<BenchResult> {
   }
   const iters = envInt('LOPT_BENCH_ITERS') ?? c.itersPerBlock ?? 50;
   const blocks = envInt('LOPT_BENCH_BLOCKS') ?? c.blocks ?? 5;
-  const { lopt, peer, dispose } = await c.setup();
+  const { lopt, peer, note, dispose } = await c.setup();
   try {
     // Warm-up: one short block a side (compilation, caches, allocator growth).
     const warm = Math.max(1, Math.min(5, iters));
@@ -170,8 +203,9 @@ export async function runCase(c: BenchCase): Promise<BenchResult> {
       loptPeakMb: loptPeak,
       peerPeakMb: Number.isNaN(peerPeak) ? null : peerPeak,
       protocol: `${blocks} x ${iters}`,
+      ...(note ? { note: note(median(a), median(b)) } : {}),
     };
   } finally {
-    dispose();
+    await dispose();
   }
 }

@@ -2,7 +2,7 @@ import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { CliError } from './errors.js';
-import { describeFsError, ensureWritableDir } from './files.js';
+import { describeFsError, ensureWritableDir, writeFileAtomic } from './files.js';
 
 /** The lock file that keeps two runs out of one output folder. */
 export const LOCK_FILE = '.lopt.lock';
@@ -149,4 +149,20 @@ export function claimOutputFolder(o: ClaimOptions): ClaimedFolder {
       `'${shown}' already holds results of another run (${present.join(', ')}); choose another --out, or pass --force to replace them${o.continues ? ' (--resume continues a run from its checkpoint.json)' : ''}`,
     );
   }
+}
+
+/** Keeps the metrics lines of steps before `step` (a resumed run rewrites the rest). */
+export function truncateMetrics(path: string, step: number): void {
+  if (!existsSync(path)) return;
+  const kept = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => {
+      if (!l.trim()) return false;
+      try {
+        return (JSON.parse(l) as { step: number }).step < step;
+      } catch {
+        return false; // a line torn by a kill
+      }
+    });
+  writeFileAtomic(path, kept.map((l) => `${l}\n`).join(''));
 }

@@ -1,4 +1,5 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { findRedisServer, REDIS_INSTALL_HINT } from '@lopt/distributed';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -122,5 +123,63 @@ describe('lopt meta-train across processes', () => {
       /not a Redis URL/,
     );
     expect(expectOneLineError(lopt('meta-train', ...QUICK, '--out', tmp()))).toMatch(/--outer-steps/);
+  });
+
+  it('the learner claims --out as the single-process form does: another run refused, --force replaces, a live lock refuses', () => {
+    // The claim comes before any connection, so no server is needed at this address.
+    const learner = ['--redis', 'redis://127.0.0.1:1', '--role', 'learner', '--outer-steps', '2'];
+    const taken = tmp();
+    writeFileSync(join(taken, 'metrics.jsonl'), '{"step":0}\n');
+    expect(expectOneLineError(lopt('meta-train', ...QUICK, ...learner, '--out', taken))).toMatch(
+      /already holds results of another run \(metrics\.jsonl\).*--force.*--resume/,
+    );
+    expect(expectOneLineError(lopt('meta-train', ...QUICK, ...learner, '--out', taken, '--resume'))).toMatch(
+      /cannot resume: .* no checkpoint\.json/,
+    );
+    expect(expectOneLineError(lopt('meta-train', ...QUICK, ...learner, '--out', taken, '--resume', '--force'))).toMatch(
+      /not both/,
+    );
+    const locked = tmp();
+    const lock = { pid: process.pid, host: hostname(), command: 'meta-train', started: new Date().toISOString() };
+    writeFileSync(join(locked, '.lopt.lock'), `${JSON.stringify(lock)}\n`);
+    expect(expectOneLineError(lopt('meta-train', ...QUICK, ...learner, '--out', locked))).toMatch(
+      new RegExp(`in use by another run \\(process ${process.pid}`),
+    );
+    // --force replaces the other run's files with this run's.
+    const r = lopt('meta-train', ...QUICK, '--outer-steps', '1', '--out', taken, '--workers', '1', '--force', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(jsonLines(readFileSync(join(taken, 'metrics.jsonl'), 'utf8')).map((x) => x.step)).toEqual([0]);
+  });
+
+  it('--workers N: a learner killed with SIGKILL is started again, takes its folder back and resumes from its checkpoint', async () => {
+    const dir = tmp();
+    const child = lopt$(
+      'meta-train',
+      ...QUICK,
+      '--outer-steps',
+      '30',
+      '--out',
+      dir,
+      '--workers',
+      '2',
+      '--log-every',
+      '1',
+      '--checkpoint-every',
+      '2',
+    );
+    await waitFor(() => /outer step 5:/.test(child.out()), 90_000);
+    const learner = childPids(child.pid!).find((p) => cmdline(p).includes('--role learner'));
+    expect(learner, child.err()).toBeDefined();
+    process.kill(learner!, 'SIGKILL');
+    const { code } = await exited(child);
+    expect(code, child.err()).toBe(0);
+    expect(child.err()).toMatch(/learner ended \(SIGKILL\); starting it again from its checkpoint/);
+    expect(child.err()).toMatch(/was locked by process \d+ .*no longer running: taking the folder over/);
+    expect(child.out()).toMatch(/resuming from the checkpoint at outer step [1-9]/);
+    expect(child.out()).toMatch(/done: 30 outer steps \(resumed from \d+\)/);
+    expect(existsSync(join(dir, '.lopt.lock'))).toBe(false);
+    const steps = jsonLines(readFileSync(join(dir, 'metrics.jsonl'), 'utf8')).map((s) => s.step as number);
+    // The steps after the last checkpoint, redone by the restarted learner, are recorded once.
+    expect(steps).toEqual([...Array(30).keys()]);
   });
 });

@@ -20,30 +20,18 @@ import type { TaskFamily } from '@lopt/tasks';
 import { type Command, Option } from 'commander';
 import { start } from '../context.js';
 import { CliError, oneLine } from '../errors.js';
-import { ensureWritableDir, writeFileAtomic } from '../files.js';
+import { writeFileAtomic } from '../files.js';
 import { fmt } from '../fmt.js';
 import { canonicalLoptName, makeLearnedOptimizer } from '../optimizer-registry.js';
 import { nonNegativeInt, positiveInt } from '../parse.js';
+import { claimOutputFolder, truncateMetrics } from '../run-folder.js';
 import { loadTaskFamily } from '../task-registry.js';
 
 // `lopt meta-train` across processes and machines (@lopt/distributed): `--redis URL
 // --role learner|worker` runs one side, `--workers N` runs a learner and N workers here.
 
-/** The flags of `meta-train` this file reads (the single-process ones plus the distributed ones). */
-export interface DistributedMetaTrainFlags {
-  lopt: string;
-  task: string;
-  estimator: string;
-  outerSteps?: number;
-  tasks: number;
-  out?: string;
-  resume: boolean;
-  innerSteps: number;
-  truncLength: number;
-  std: number;
-  outerLr: number;
-  checkpointEvery: number;
-  logEvery: number;
+/** The flags the distributed options add to `meta-train`. */
+export interface DistributedFlags {
   redis?: string;
   role?: 'learner' | 'worker';
   workers?: number;
@@ -55,12 +43,48 @@ export interface DistributedMetaTrainFlags {
   lockDuration: number;
 }
 
-/** What the distributed command needs from the single-process one: its estimator builder. */
-export type EstimatorBuilder = <Theta>(
-  cfg: never,
-  family: TaskFamily,
-  lopt: LearnedOptimizer<Theta>,
-) => GradientEstimator<Theta>;
+/** The flags of `meta-train` this file reads (the single-process ones plus the distributed ones). */
+export interface DistributedMetaTrainFlags<E extends string = string> extends DistributedFlags {
+  lopt: string;
+  task: string;
+  estimator: E;
+  outerSteps?: number;
+  tasks: number;
+  out?: string;
+  resume: boolean;
+  force: boolean;
+  innerSteps: number;
+  truncLength: number;
+  std: number;
+  outerLr?: number;
+  checkpointEvery: number;
+  logEvery: number;
+}
+
+/** The run's configuration, as the single-process form defines it (what must match for `--resume`). */
+export interface DistributedRunConfig<E extends string = string> {
+  lopt: string;
+  task: string;
+  estimator: E;
+  tasks: number;
+  innerSteps: number;
+  truncLength: number;
+  std: number;
+  outerLr: number;
+  seed: number;
+}
+
+/** What the distributed forms take from the single-process one, so both build the same run. */
+export interface MetaTrainParts<E extends string = string> {
+  /** Builds the estimator of a worker's inner problems. */
+  buildEstimator<Theta>(
+    cfg: DistributedRunConfig<E>,
+    family: TaskFamily,
+    lopt: LearnedOptimizer<Theta>,
+  ): GradientEstimator<Theta>;
+  /** The outer learning rate `--outer-lr` defaults to for a learned optimizer. */
+  defaultOuterLr(lopt: LearnedOptimizer): number;
+}
 
 const FILES = {
   metrics: 'metrics.jsonl',
@@ -137,10 +161,10 @@ function checkRequired(flags: DistributedMetaTrainFlags): void {
  * Runs the distributed forms of `meta-train` when their flags are given and returns
  * true; otherwise checks the flags the single-process form needs and returns false.
  */
-export async function runDistributedIfAsked(
-  flags: DistributedMetaTrainFlags,
+export async function runDistributedIfAsked<E extends string>(
+  flags: DistributedMetaTrainFlags<E>,
   cmd: Command,
-  buildEstimator: EstimatorBuilder,
+  parts: MetaTrainParts<E>,
 ): Promise<boolean> {
   const distributed = flags.redis !== undefined || flags.role !== undefined || flags.workers !== undefined;
   if (!distributed) {
@@ -163,17 +187,19 @@ export async function runDistributedIfAsked(
       throw new CliError(`--redis: ${oneLine(e)}`);
     }
   }
-  if (flags.role === 'worker') await workerRole(flags, cmd, buildEstimator);
+  if (flags.resume && flags.force)
+    throw new CliError('give --resume (continue the run in --out) or --force (replace it), not both');
+  if (flags.role === 'worker') await workerRole(flags, cmd, parts);
   else {
     checkRequired(flags);
     if (flags.workers !== undefined) await supervise(flags, cmd);
-    else await learnerRole(flags, cmd, buildEstimator);
+    else await learnerRole(flags, cmd, parts);
   }
   return true;
 }
 
 /** What defines the estimators and theta: workers and learner must agree on it. */
-function estimatorConfig(flags: DistributedMetaTrainFlags) {
+function estimatorConfig<E extends string>(flags: DistributedMetaTrainFlags<E>) {
   return {
     lopt: canonicalLoptName(flags.lopt),
     task: flags.task,
@@ -185,20 +211,30 @@ function estimatorConfig(flags: DistributedMetaTrainFlags) {
   };
 }
 
-function runName(flags: DistributedMetaTrainFlags): string {
+function runName<E extends string>(flags: DistributedMetaTrainFlags<E>): string {
   return flags.run ?? `lopt-${configFingerprint(estimatorConfig(flags)).slice(0, 12)}`;
 }
 
-async function workerRole(
-  flags: DistributedMetaTrainFlags,
+/** The run's configuration: the estimators' and the outer learning rate, defaulted as the single-process form does. */
+function runConfig<E extends string>(
+  flags: DistributedMetaTrainFlags<E>,
+  parts: MetaTrainParts<E>,
+  lopt: LearnedOptimizer,
+  seed: number,
+): DistributedRunConfig<E> {
+  return { ...estimatorConfig(flags), outerLr: flags.outerLr ?? parts.defaultOuterLr(lopt), seed };
+}
+
+async function workerRole<E extends string>(
+  flags: DistributedMetaTrainFlags<E>,
   cmd: Command,
-  buildEstimator: EstimatorBuilder,
+  parts: MetaTrainParts<E>,
 ): Promise<void> {
   const { g, out } = await start(cmd);
-  const cfg = { ...estimatorConfig(flags), outerLr: flags.outerLr, seed: g.seed };
-  const lopt = makeLearnedOptimizer(cfg.lopt);
+  const lopt = makeLearnedOptimizer(canonicalLoptName(flags.lopt));
+  const cfg = runConfig(flags, parts, lopt, g.seed);
   const { family } = await loadTaskFamily(flags.task, g);
-  const estimator = buildEstimator(cfg as never, family, lopt);
+  const estimator = parts.buildEstimator(cfg, family, lopt);
   const index = flags.workerIndex ?? random.randintArray(random.PRNGKey(Date.now() % 2 ** 31), 1, 0, 2 ** 30)[0]!;
   const seed = random.foldIn(random.PRNGKey(g.seed), index)[1]! >>> 1;
   const run = runName(flags);
@@ -229,35 +265,49 @@ async function workerRole(
   });
 }
 
-async function learnerRole(
-  flags: DistributedMetaTrainFlags,
+async function learnerRole<E extends string>(
+  flags: DistributedMetaTrainFlags<E>,
   cmd: Command,
-  buildEstimator: EstimatorBuilder,
+  parts: MetaTrainParts<E>,
 ): Promise<void> {
   const { g, out } = await start(cmd);
-  const dir = ensureWritableDir(flags.out!);
+  // The same claim as the single-process form: locked against other runs, a folder with
+  // another run's results refused unless --force; --resume continues from its checkpoint
+  // (a learner restarted after a kill takes its own stale lock over).
+  const folder = claimOutputFolder({
+    dir: flags.out!,
+    isDefault: false,
+    outputs: Object.values(FILES),
+    force: flags.force,
+    command: 'meta-train --role learner',
+    warn: (m) => out.warn(m),
+    continues: (present) => {
+      if (!flags.resume) return false;
+      if (present.includes(FILES.checkpoint)) return true;
+      throw new CliError(
+        `cannot resume: '${flags.out}' holds results (${present.join(', ')}) but no ${FILES.checkpoint} to continue from; pass --force to replace them, or choose another --out`,
+      );
+    },
+  });
+  const dir = folder.abs;
   const files = {
     metrics: join(dir, FILES.metrics),
     checkpoint: join(dir, FILES.checkpoint),
     theta: join(dir, FILES.theta),
     config: join(dir, FILES.config),
   };
-  if (!flags.resume && existsSync(files.checkpoint)) {
-    throw new CliError(
-      `'${flags.out}' already holds a run (${FILES.checkpoint}); pass --resume to continue it, or choose another --out`,
-    );
-  }
-  const cfg = { ...estimatorConfig(flags), outerLr: flags.outerLr, seed: g.seed };
-  const lopt = makeLearnedOptimizer(cfg.lopt);
+  if (flags.resume && !existsSync(files.checkpoint)) out.warn(`no checkpoint in '${flags.out}': starting a fresh run`);
+  const lopt = makeLearnedOptimizer(canonicalLoptName(flags.lopt));
+  const cfg = runConfig(flags, parts, lopt, g.seed);
   // The learner builds no inner problems, but checks that the workers' configuration is valid.
   const { family } = await loadTaskFamily(flags.task, g);
-  buildEstimator(cfg as never, family, lopt);
+  parts.buildEstimator(cfg, family, lopt);
   const n = flags.estimatesPerStep ?? 1;
   const run = runName(flags);
   const learner = new DistributedLearner({
     connection: flags.redis!,
     run,
-    learner: new GradientLearner(lopt as never, new Adam(cfg.outerLr), { numSteps: flags.outerSteps }),
+    learner: new GradientLearner(lopt, new Adam(cfg.outerLr), { numSteps: flags.outerSteps }),
     seed: g.seed,
     numSteps: flags.outerSteps!,
     config: cfg,
@@ -282,8 +332,11 @@ async function learnerRole(
       flags.resume ? `cannot resume from '${join(flags.out!, FILES.checkpoint)}': ${oneLine(e)}` : oneLine(e),
     );
   }
-  if (learner.resumedFrom > 0) out.log(`resuming from the checkpoint at outer step ${learner.resumedFrom}`);
-  else writeFileAtomic(files.metrics, '');
+  if (learner.resumedFrom > 0) {
+    out.log(`resuming from the checkpoint at outer step ${learner.resumedFrom}`);
+    // Steps after the checkpoint are run again; their earlier lines go.
+    truncateMetrics(files.metrics, learner.resumedFrom);
+  } else writeFileAtomic(files.metrics, '');
   writeFileAtomic(
     files.config,
     `${JSON.stringify({ ...cfg, outerSteps: flags.outerSteps, distributed: { run, mode: flags.mode, estimatesPerStep: n, staleness: flags.staleness } }, null, 2)}\n`,
@@ -405,7 +458,8 @@ async function supervise(flags: DistributedMetaTrainFlags, cmd: Command): Promis
     learnerExit = r;
   });
   const launch = (name: string, args: string[], resume: boolean) => {
-    const finalArgs = resume && !args.includes('--resume') ? [...args, '--resume'] : args;
+    // A restarted learner continues its own run: --resume, and never --force (which would wipe it).
+    const finalArgs = resume ? [...args.filter((a) => a !== '--force' && a !== '--resume'), '--resume'] : args;
     // Workers' stdout goes to stderr: stdout carries the learner's output (JSON lines with --json).
     const child = spawn(process.execPath, finalArgs, {
       stdio: ['ignore', name === 'learner' ? 'inherit' : process.stderr, 'inherit'],

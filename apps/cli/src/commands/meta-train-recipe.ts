@@ -20,7 +20,7 @@ import { requireFile, writeFileAtomic } from '../files.js';
 import { fmt } from '../fmt.js';
 import { INTERRUPTED_EXIT_CODE, Interrupt } from '../interrupt.js';
 import { unknownName } from '../names.js';
-import { claimOutputFolder } from '../run-folder.js';
+import { claimOutputFolder, truncateMetrics } from '../run-folder.js';
 import { dataOptions, imageDataAdvice } from '../task-registry.js';
 import { thetaSummary } from '../theta-summary.js';
 
@@ -93,22 +93,6 @@ export function readRecipeFile(path: string): { recipe: Recipe; text: string } {
   } catch (e) {
     throw new CliError(`recipe file '${path}': ${oneLine(e)}`);
   }
-}
-
-/** Keeps the metrics lines of steps before `step` (a resumed run rewrites the rest). */
-export function truncateMetrics(path: string, step: number): void {
-  if (!existsSync(path)) return;
-  const kept = readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((l) => {
-      if (!l.trim()) return false;
-      try {
-        return (JSON.parse(l) as { step: number }).step < step;
-      } catch {
-        return false; // a line torn by a kill
-      }
-    });
-  writeFileAtomic(path, kept.map((l) => `${l}\n`).join(''));
 }
 
 /**

@@ -31,17 +31,11 @@ import { fmt } from '../fmt.js';
 import { INTERRUPTED_EXIT_CODE, Interrupt } from '../interrupt.js';
 import { canonicalLoptName, makeLearnedOptimizer } from '../optimizer-registry.js';
 import { nonNegativeInt, positiveInt, positiveNumber } from '../parse.js';
-import { claimOutputFolder } from '../run-folder.js';
+import { claimOutputFolder, truncateMetrics } from '../run-folder.js';
 import { loadTaskFamily } from '../task-registry.js';
 import { thetaSummary } from '../theta-summary.js';
-import { addDistributedOptions, runDistributedIfAsked } from './meta-train-distributed.js';
-import {
-  checkRecipeFlags,
-  distributionRecipe,
-  readRecipeFile,
-  runRecipe,
-  truncateMetrics,
-} from './meta-train-recipe.js';
+import { addDistributedOptions, type DistributedFlags, runDistributedIfAsked } from './meta-train-distributed.js';
+import { checkRecipeFlags, distributionRecipe, readRecipeFile, runRecipe } from './meta-train-recipe.js';
 
 /** The gradient estimators `--estimator` names. */
 export const ESTIMATORS = ['pes', 'es', 'tes', 'tgrad', 'fullgrad', 'unroll'] as const;
@@ -60,7 +54,7 @@ export const RUN_FILES = {
 export const OUTER_LR = { hyperparameters: 3e-2, network: 1e-3 } as const;
 const FEW_HYPERPARAMETERS = 16;
 
-interface MetaTrainFlags {
+interface MetaTrainFlags extends DistributedFlags {
   lopt: string;
   task: string;
   recipe?: string;
@@ -187,7 +181,7 @@ async function metaTrainAction(flags: MetaTrainFlags, cmd: Command): Promise<voi
     throw new CliError(
       "required option '--task <name>' not specified (or give --recipe <file> or --distribution <name>)",
     );
-  if (await runDistributedIfAsked(flags as never, cmd, buildEstimator as never)) return;
+  if (await runDistributedIfAsked(flags, cmd, { buildEstimator, defaultOuterLr })) return;
   const { g, out } = await start(cmd);
   if (flags.resume && flags.force)
     throw new CliError('give --resume (continue the run in --out) or --force (replace it), not both');
