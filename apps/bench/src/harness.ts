@@ -31,6 +31,8 @@ export interface RatioCase {
   /** Blocks of each side (default 5; `LOPT_BENCH_BLOCKS` overrides). */
   blocks?: number;
   setup(): Promise<{ lopt: Side; peer: Side; dispose(): void }>;
+  /** A remark for the verdict column, from the medians (e.g. the throughput a peer measured). */
+  note?(medians: { loptMs: number; peerMs: number }): string;
 }
 
 /** A single timed run compared with an absolute goal in seconds. */
@@ -166,6 +168,7 @@ export async function runCase(c: BenchCase): Promise<BenchResult> {
       loptPeakMb: loptPeak,
       peerPeakMb: Number.isNaN(peerPeak) ? null : peerPeak,
       protocol: `${blocks} x ${iters}`,
+      ...(c.note ? { note: c.note({ loptMs: median(a), peerMs: median(b) }) } : {}),
     };
   } finally {
     dispose();
