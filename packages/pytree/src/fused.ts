@@ -141,22 +141,7 @@ function context(backend: DataBackend, backendName: string, inputs: tf.NamedTens
       return { data: values, rows: out.shape[out.shape.length - 2]!, cols: out.shape[out.shape.length - 1]! };
     },
     mlp(x, layers) {
-      if (!fusedMatMulKernel) {
-        // No fused matmul here: the same layers through plain products.
-        let h = x;
-        layers.forEach((l, i) => {
-          const o = this.matMul(h, l.w);
-          const last = i === layers.length - 1;
-          for (let r = 0; r < o.rows; r++) {
-            for (let q = 0; q < o.cols; q++) {
-              const v = o.data[r * o.cols + q]! + l.b[q]!;
-              o.data[r * o.cols + q] = last || v > 0 ? v : 0;
-            }
-          }
-          h = o;
-        });
-        return h;
-      }
+      if (!fusedMatMulKernel) throw new Error(`fused kernel: backend '${backendName}' has no _FusedMatMul kernel`);
       const temps: tf.TensorInfo[] = [];
       const info = (shape: number[], values: Float32Array) => {
         const t = makeInfo(backend, shape, values);
