@@ -163,6 +163,70 @@ function factoredFeatures3(
   for (let k = 0; k < 16; k++) sumsq[k] = all[k]!;
 }
 
+/**
+ * The features of an unfactored tensor (rank < 2: full Adafactor accumulators) with three
+ * momentum and three Adafactor decays (the default), the sums of squares in a local
+ * array; as the generic loop.
+ */
+function diagFeatures3(
+  feat: Float32Array,
+  sumsq: Float64Array,
+  o: number,
+  s: number,
+  g: Float32Array,
+  p: Float32Array,
+  mPrev: Float32Array,
+  rmsPrev: Float32Array,
+  md: Float32Array,
+  rd: number,
+  fd: Float32Array,
+  m: Float32Array,
+  rms: Float32Array,
+  vDiagPrev: Float32Array,
+  vDiag: Float32Array,
+  d0: number,
+): void {
+  const fr = Math.fround;
+  for (let e = 0; e < s; e++) {
+    const i = o + e;
+    const gi = g[e]!;
+    const f = e * 28;
+    const rv = ema(rd, rmsPrev[i]!, fr(gi * gi));
+    rms[i] = rv;
+    const rr = 1 / Math.sqrt(rv + 1e-6);
+    feat[f] = gi;
+    feat[f + 1] = p[e]!;
+    feat[f + 5] = rv;
+    feat[f + 9] = rr;
+    const gs = fr(fr(gi * gi) + 1e-30);
+    const d = (d0 + e) * 3;
+    for (let j = 0; j < 3; j++) {
+      const mv = ema(md[j]!, mPrev[i * 3 + j]!, gi);
+      m[i * 3 + j] = mv;
+      feat[f + 2 + j] = mv;
+      feat[f + 6 + j] = mv * rr;
+      const v = ema(fd[j]!, vDiagPrev[d + j]!, gs);
+      vDiag[d + j] = v;
+      const vr = 1 / Math.sqrt(v + 1e-8);
+      feat[f + 10 + j] = gi / Math.sqrt(Math.max(v + 1e-9, 1e-9));
+      feat[f + 13 + j] = v;
+      feat[f + 16 + j] = v;
+      feat[f + 19 + j] = vr;
+      feat[f + 22 + j] = vr;
+      feat[f + 25 + j] = mv / Math.sqrt(v + 1e-6);
+    }
+  }
+  // Column sums of squares in a second, cache-friendly pass over the rows just written.
+  for (let k = 0; k < 28; k++) sumsq[k] = 0;
+  for (let e = 0; e < s; e++) {
+    const f = e * 28;
+    for (let k = 0; k < 28; k++) {
+      const x = feat[f + k]!;
+      sumsq[k]! += x * x;
+    }
+  }
+}
+
 /** The row range `[r0, r1)` and column range `[c0, c1)` of a factored tensor whose first element sits in row r0, column c0. */
 function rowColRange(shape: readonly number[], r0: number, c0: number): [number, number, number, number] {
   const [d1, d0] = factoredDims(shape)!;
@@ -349,6 +413,8 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
     sumsq.fill(0);
     if (fac && M === 3 && A === 3) {
       factoredFeatures3(feat, sumsq, o, s, g, p, mPrev, rmsPrev, md, rd, m, rms, rowIds, colIds, rowFactor, colFactor);
+    } else if (!fac && M === 3 && A === 3 && s > 0) {
+      diagFeatures3(feat, sumsq, o, s, g, p, mPrev, rmsPrev, md, rd, fd, m, rms, vDiagPrev, vDiag, rowIds[o]! - R);
     } else
       for (let e = 0; e < s; e++) {
         const i = o + e;
