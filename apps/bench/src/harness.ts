@@ -33,10 +33,12 @@ export interface RatioCase {
   setup(): Promise<{
     lopt: Side;
     peer: Side;
-    /** A note for the row, given the median ms per iteration of each side. */
+    /** A note for the row, given the median ms per iteration of each side (known only after setup). */
     note?: (loptMs: number, peerMs: number) => string;
     dispose(): void | Promise<void>;
   }>;
+  /** A remark for the verdict column, from the medians (e.g. the throughput a peer measured). */
+  note?(medians: { loptMs: number; peerMs: number }): string;
 }
 
 /** A single timed run compared with an absolute goal in seconds. */
@@ -203,7 +205,11 @@ export async function runCase(c: BenchCase): Promise<BenchResult> {
       loptPeakMb: loptPeak,
       peerPeakMb: Number.isNaN(peerPeak) ? null : peerPeak,
       protocol: `${blocks} x ${iters}`,
-      ...(note ? { note: note(median(a), median(b)) } : {}),
+      ...(note
+        ? { note: note(median(a), median(b)) }
+        : c.note
+          ? { note: c.note({ loptMs: median(a), peerMs: median(b) }) }
+          : {}),
     };
   } finally {
     await dispose();

@@ -163,11 +163,138 @@ function factoredFeatures3(
   for (let k = 0; k < 16; k++) sumsq[k] = all[k]!;
 }
 
+/**
+ * The features of an unfactored tensor (rank < 2: full Adafactor accumulators) with three
+ * momentum and three Adafactor decays (the default), the sums of squares in a local
+ * array; as the generic loop.
+ */
+function diagFeatures3(
+  feat: Float32Array,
+  sumsq: Float64Array,
+  o: number,
+  s: number,
+  g: Float32Array,
+  p: Float32Array,
+  mPrev: Float32Array,
+  rmsPrev: Float32Array,
+  md: Float32Array,
+  rd: number,
+  fd: Float32Array,
+  m: Float32Array,
+  rms: Float32Array,
+  vDiagPrev: Float32Array,
+  vDiag: Float32Array,
+  d0: number,
+): void {
+  const fr = Math.fround;
+  for (let e = 0; e < s; e++) {
+    const i = o + e;
+    const gi = g[e]!;
+    const f = e * 28;
+    const rv = ema(rd, rmsPrev[i]!, fr(gi * gi));
+    rms[i] = rv;
+    const rr = 1 / Math.sqrt(rv + 1e-6);
+    feat[f] = gi;
+    feat[f + 1] = p[e]!;
+    feat[f + 5] = rv;
+    feat[f + 9] = rr;
+    const gs = fr(fr(gi * gi) + 1e-30);
+    const d = (d0 + e) * 3;
+    for (let j = 0; j < 3; j++) {
+      const mv = ema(md[j]!, mPrev[i * 3 + j]!, gi);
+      m[i * 3 + j] = mv;
+      feat[f + 2 + j] = mv;
+      feat[f + 6 + j] = mv * rr;
+      const v = ema(fd[j]!, vDiagPrev[d + j]!, gs);
+      vDiag[d + j] = v;
+      const vr = 1 / Math.sqrt(v + 1e-8);
+      feat[f + 10 + j] = gi / Math.sqrt(Math.max(v + 1e-9, 1e-9));
+      feat[f + 13 + j] = v;
+      feat[f + 16 + j] = v;
+      feat[f + 19 + j] = vr;
+      feat[f + 22 + j] = vr;
+      feat[f + 25 + j] = mv / Math.sqrt(v + 1e-6);
+    }
+  }
+  // Column sums of squares in a second, cache-friendly pass over the rows just written.
+  for (let k = 0; k < 28; k++) sumsq[k] = 0;
+  for (let e = 0; e < s; e++) {
+    const f = e * 28;
+    for (let k = 0; k < 28; k++) {
+      const x = feat[f + k]!;
+      sumsq[k]! += x * x;
+    }
+  }
+}
+
 /** The row range `[r0, r1)` and column range `[c0, c1)` of a factored tensor whose first element sits in row r0, column c0. */
 function rowColRange(shape: readonly number[], r0: number, c0: number): [number, number, number, number] {
   const [d1, d0] = factoredDims(shape)!;
   const size = shape.reduce((a, b) => a * b, 1);
   return [r0, r0 + size / shape[d0]!, c0, c0 + size / shape[d1]!];
+}
+
+/**
+ * The per-element tail of the MLP with hidden sizes 4, 4 and two outputs (the default),
+ * unrolled: first-layer sum plus shift (and row / column shares of a factored tensor),
+ * ReLU, 4 x 4, ReLU, 4 x 2, and the step. A function of its own so the JIT optimises
+ * this hot loop apart from the kernel's long body.
+ */
+function defaultMlpRows(
+  out: Float32Array,
+  h0: Float32Array,
+  shift0: Float32Array,
+  rowC: Float64Array,
+  colC: Float64Array,
+  rowIds: Int32Array,
+  colIds: Int32Array,
+  o: number,
+  r0: number,
+  c0: number,
+  fac: boolean,
+  p: Float32Array,
+  w1: Float32Array,
+  b1: Float32Array,
+  w2: Float32Array,
+  b2: Float32Array,
+  expMult: number,
+  stepMult: number,
+): void {
+  for (let e = 0; e < out.length; e++) {
+    const i = o + e;
+    let ro = -1;
+    let co = -1;
+    if (fac) {
+      ro = (rowIds[i]! - r0) * 4;
+      co = (colIds[i]! - c0) * 4;
+    }
+    // Hidden sizes 4, 4 and two outputs (the default), unrolled.
+    let x0 = h0[e * 4]! + shift0[0]!;
+    let x1 = h0[e * 4 + 1]! + shift0[1]!;
+    let x2 = h0[e * 4 + 2]! + shift0[2]!;
+    let x3 = h0[e * 4 + 3]! + shift0[3]!;
+    if (ro >= 0) {
+      x0 += rowC[ro]! + colC[co]!;
+      x1 += rowC[ro + 1]! + colC[co + 1]!;
+      x2 += rowC[ro + 2]! + colC[co + 2]!;
+      x3 += rowC[ro + 3]! + colC[co + 3]!;
+    }
+    x0 = Math.max(x0, 0);
+    x1 = Math.max(x1, 0);
+    x2 = Math.max(x2, 0);
+    x3 = Math.max(x3, 0);
+    let y0 = b1[0]! + x0 * w1[0]! + x1 * w1[4]! + x2 * w1[8]! + x3 * w1[12]!;
+    let y1 = b1[1]! + x0 * w1[1]! + x1 * w1[5]! + x2 * w1[9]! + x3 * w1[13]!;
+    let y2 = b1[2]! + x0 * w1[2]! + x1 * w1[6]! + x2 * w1[10]! + x3 * w1[14]!;
+    let y3 = b1[3]! + x0 * w1[3]! + x1 * w1[7]! + x2 * w1[11]! + x3 * w1[15]!;
+    y0 = Math.max(y0, 0);
+    y1 = Math.max(y1, 0);
+    y2 = Math.max(y2, 0);
+    y3 = Math.max(y3, 0);
+    const dir = b2[0]! + y0 * w2[0]! + y1 * w2[2]! + y2 * w2[4]! + y3 * w2[6]!;
+    const mag = b2[1]! + y0 * w2[1]! + y1 * w2[3]! + y2 * w2[5]! + y3 * w2[7]!;
+    out[e] = p[e]! - dir * Math.exp(mag * expMult) * stepMult;
+  }
 }
 
 function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
@@ -286,6 +413,8 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
     sumsq.fill(0);
     if (fac && M === 3 && A === 3) {
       factoredFeatures3(feat, sumsq, o, s, g, p, mPrev, rmsPrev, md, rd, m, rms, rowIds, colIds, rowFactor, colFactor);
+    } else if (!fac && M === 3 && A === 3 && s > 0) {
+      diagFeatures3(feat, sumsq, o, s, g, p, mPrev, rmsPrev, md, rd, fd, m, rms, vDiagPrev, vDiag, rowIds[o]! - R);
     } else
       for (let e = 0; e < s; e++) {
         const i = o + e;
@@ -398,59 +527,34 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
     const b1 = bs[1]!;
     const w2 = ws[2] ?? w1;
     const b2 = bs[2] ?? b1;
-    for (let e = 0; e < s; e++) {
-      const i = o + e;
-      let ro = -1;
-      let co = -1;
-      if (fac) {
-        ro = (rowIds[i]! - r0) * H0;
-        co = (colIds[i]! - c0) * H0;
-      }
-      if (fast) {
-        // Hidden sizes 4, 4 and two outputs (the default), unrolled.
-        let x0 = h0[e * 4]! + shift0[0]!;
-        let x1 = h0[e * 4 + 1]! + shift0[1]!;
-        let x2 = h0[e * 4 + 2]! + shift0[2]!;
-        let x3 = h0[e * 4 + 3]! + shift0[3]!;
-        if (ro >= 0) {
-          x0 += rowC[ro]! + colC[co]!;
-          x1 += rowC[ro + 1]! + colC[co + 1]!;
-          x2 += rowC[ro + 2]! + colC[co + 2]!;
-          x3 += rowC[ro + 3]! + colC[co + 3]!;
+    if (fast) {
+      defaultMlpRows(out, h0, shift0, rowC, colC, rowIds, colIds, o, r0, c0, fac, p, w1, b1, w2, b2, expMult, stepMult);
+    } else
+      for (let e = 0; e < s; e++) {
+        const i = o + e;
+        let ro = -1;
+        let co = -1;
+        if (fac) {
+          ro = (rowIds[i]! - r0) * H0;
+          co = (colIds[i]! - c0) * H0;
         }
-        x0 = Math.max(x0, 0);
-        x1 = Math.max(x1, 0);
-        x2 = Math.max(x2, 0);
-        x3 = Math.max(x3, 0);
-        let y0 = b1[0]! + x0 * w1[0]! + x1 * w1[4]! + x2 * w1[8]! + x3 * w1[12]!;
-        let y1 = b1[1]! + x0 * w1[1]! + x1 * w1[5]! + x2 * w1[9]! + x3 * w1[13]!;
-        let y2 = b1[2]! + x0 * w1[2]! + x1 * w1[6]! + x2 * w1[10]! + x3 * w1[14]!;
-        let y3 = b1[3]! + x0 * w1[3]! + x1 * w1[7]! + x2 * w1[11]! + x3 * w1[15]!;
-        y0 = Math.max(y0, 0);
-        y1 = Math.max(y1, 0);
-        y2 = Math.max(y2, 0);
-        y3 = Math.max(y3, 0);
-        const dir = b2[0]! + y0 * w2[0]! + y1 * w2[2]! + y2 * w2[4]! + y3 * w2[6]!;
-        const mag = b2[1]! + y0 * w2[1]! + y1 * w2[3]! + y2 * w2[5]! + y3 * w2[7]!;
-        out[e] = p[e]! - dir * Math.exp(mag * expMult) * stepMult;
-        continue;
-      }
-      for (let q = 0; q < H0; q++) h[q] = h0[e * H0 + q]! + shift0[q]! + (ro >= 0 ? rowC[ro + q]! + colC[co + q]! : 0);
-      let width = H0;
-      for (let l = 1; l < nLayers; l++) {
-        const w = ws[l]!;
-        const b = bs[l]!;
-        const wo = widths[l]!;
-        for (let q = 0; q < wo; q++) h2[q] = b[q]!;
-        for (let k = 0; k < width; k++) {
-          const x = Math.max(h[k]!, 0);
-          for (let q = 0; q < wo; q++) h2[q]! += x * w[k * wo + q]!;
+        for (let q = 0; q < H0; q++)
+          h[q] = h0[e * H0 + q]! + shift0[q]! + (ro >= 0 ? rowC[ro + q]! + colC[co + q]! : 0);
+        let width = H0;
+        for (let l = 1; l < nLayers; l++) {
+          const w = ws[l]!;
+          const b = bs[l]!;
+          const wo = widths[l]!;
+          for (let q = 0; q < wo; q++) h2[q] = b[q]!;
+          for (let k = 0; k < width; k++) {
+            const x = Math.max(h[k]!, 0);
+            for (let q = 0; q < wo; q++) h2[q]! += x * w[k * wo + q]!;
+          }
+          for (let q = 0; q < wo; q++) h[q] = h2[q]!;
+          width = wo;
         }
-        for (let q = 0; q < wo; q++) h[q] = h2[q]!;
-        width = wo;
+        out[e] = p[e]! - h[0]! * Math.exp(h[1]! * expMult) * stepMult;
       }
-      out[e] = p[e]! - h[0]! * Math.exp(h[1]! * expMult) * stepMult;
-    }
     outs.push({ values: out, shape: shapes[t]! });
     o += s;
   }

@@ -1,11 +1,12 @@
 import { type InitOptions, Optimizer, type OptState, type UpdateOptions } from '@lopt/optimizers';
-import type { PRNGKey } from '@lopt/pytree';
+import { defineOp, type PRNGKey, treeUnflatten } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 import { tanhEmbedding } from './features.js';
+import { fusedMLPLOptStep } from './fused-mlp-lopt-step.js';
 import { LearnedOptimizer } from './learned-optimizer.js';
 import { initMlp, type Linear } from './nn.js';
 import { applyNormalizedMlp, leafRows } from './per-tensor.js';
-import { ravelParamsGrads } from './raveled.js';
+import { checkParamsGrads, ravelParamsGrads } from './raveled.js';
 import {
   checkStacked,
   perProblemMlp,
@@ -195,17 +196,9 @@ class MLPLOptOptimizer extends Optimizer {
   update<P>(state: OptState<P>, grads: P, opts: UpdateOptions = {}): MLPLOptState<P> {
     const s = state as MLPLOptState<P>;
     return tidyTree(() => {
-      const { raveled, p, g } = ravelParamsGrads('MLPLOpt', s.params, grads, s.rollingFeatures.m.shape[0]);
-      const decays = tf.tensor1d(DECAYS);
-      const m = tf.add(tf.mul(decays, s.rollingFeatures.m), tf.mul(tf.sub(1, decays), g)) as tf.Tensor2D;
-      // Per-tensor normalised features, the normaliser folded into the first layer.
-      const blocks = leafRows(tf.concat([g, p, m], 1) as tf.Tensor2D, raveled.sizes).map((x) => [x]);
-      const out = applyNormalizedMlp(this.theta.mlp, blocks, tanhEmbedding(s.iteration));
-      const [direction, magnitude] = tf.split(out, 2, 1);
-      const step = tf.mul(tf.mul(direction!, tf.exp(tf.mul(magnitude!, this.lopt.expMult))), this.lopt.stepMult);
-      const next = raveled.unravel(tf.sub(p, step));
+      const [params, m] = mlpLOptStep(this, s, grads as unknown);
       return {
-        params: next,
+        params: params as P,
         modelState: opts.modelState ?? s.modelState,
         // An int32 step count stays int32 (a plain `+ 1` would make it float32).
         iteration: tf.add(s.iteration, tf.scalar(1, s.iteration.dtype)) as tf.Scalar,
@@ -214,7 +207,58 @@ class MLPLOptOptimizer extends Optimizer {
     });
   }
 
+  /** The step in plain ops: the reference of `mlpLOptStep` (and its semantics). */
+  plainStep<P>(s: MLPLOptState<P>, grads: P): [P, tf.Tensor2D] {
+    return tidyTree(() => {
+      const { raveled, p, g } = ravelParamsGrads('MLPLOpt', s.params, grads, s.rollingFeatures.m.shape[0]);
+      const decays = tf.tensor1d(DECAYS);
+      const m = tf.add(tf.mul(decays, s.rollingFeatures.m), tf.mul(tf.sub(1, decays), g)) as tf.Tensor2D;
+      // Per-tensor normalised features, the normaliser folded into the first layer.
+      const blocks = leafRows(tf.concat([g, p, m], 1) as tf.Tensor2D, raveled.sizes).map((x) => [x]);
+      const out = applyNormalizedMlp(this.theta.mlp, blocks, tanhEmbedding(s.iteration));
+      const [direction, magnitude] = tf.split(out, 2, 1);
+      const step = tf.mul(tf.mul(direction!, tf.exp(tf.mul(magnitude!, this.lopt.expMult))), this.lopt.stepMult);
+      return [raveled.unravel(tf.sub(p, step)), m];
+    });
+  }
+
+  /** The step as one fused kernel (see `fusedMLPLOptStep`): the kernel of `mlpLOptStep`. */
+  fusedStep<P>(s: MLPLOptState<P>, grads: P): [P, tf.Tensor2D] | undefined {
+    const c = checkParamsGrads('MLPLOpt', s.params, grads, s.rollingFeatures.m.shape[0]);
+    const mlp = this.theta.mlp;
+    const l0 = mlp[0]!;
+    const nx = 2 + DECAYS.length;
+    const shift0 = tf.add(
+      tf.matMul(tf.reshape(tanhEmbedding(s.iteration), [1, -1]), tf.slice(l0.w, [nx, 0], [-1, -1])),
+      l0.b,
+    );
+    const out = fusedMLPLOptStep({
+      params: c.params,
+      grads: c.grads,
+      m: s.rollingFeatures.m,
+      decays: tf.tensor1d(DECAYS),
+      layers: mlp,
+      shift0: tf.reshape(shift0, [-1]) as tf.Tensor1D,
+      expMult: this.lopt.expMult,
+      stepMult: this.lopt.stepMult,
+    });
+    if (!out) return undefined;
+    return [treeUnflatten(c.def, out[0]) as P, out[1]];
+  }
+
   override get name(): string {
     return 'MLPLOpt';
   }
 }
+
+/**
+ * One `MLPLOpt` step (the per-problem optimizer's update: new params and momenta): the
+ * plain ops define it; the fused kernel (no VJP) runs it on cpu and wasm when no gradient
+ * tape records (applying a trained optimizer, ES/PES perturbations).
+ */
+const mlpLOptStep = defineOp<[MLPLOptOptimizer, MLPLOptState<unknown>, unknown], [unknown, tf.Tensor2D]>({
+  name: 'MLPLOpt.step',
+  reference: (o, s, grads) => o.plainStep(s, grads),
+  kernel: (o, s, grads) => o.fusedStep(s, grads),
+  vjpOrder: 0,
+});

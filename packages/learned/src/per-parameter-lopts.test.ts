@@ -72,40 +72,139 @@ describe('MLPLOpt', () => {
     ]);
   });
 
-  it('matches a per-tensor transcription of the reference update', () => {
-    const lopt = new MLPLOpt({ stepMult: 0.01, expMult: 0.5 });
-    const theta = lopt.init(random.PRNGKey(1));
-    const opt = lopt.optFn(theta);
-    let params = makeParams();
-    let state = opt.init(params) as MLPLOptState<Params>;
-    const decays = tf.tensor1d([0.1, 0.5, 0.9, 0.99, 0.999, 0.9999]);
-    let moms: Params = Object.fromEntries(Object.entries(params).map(([k, p]) => [k, tf.zeros([...p.shape, 6])]));
-    for (let it = 0; it < 3; it++) {
-      const grads = makeGrads(it, params);
-      state = opt.update(state, grads) as MLPLOptState<Params>;
-      const next: Params = {};
-      const nextMoms: Params = {};
-      for (const k of Object.keys(params).sort()) {
-        const p = params[k]!;
-        const g = grads[k]!;
-        const m = tf.add(tf.mul(decays, moms[k]!), tf.mul(tf.sub(1, decays), tf.expandDims(g, -1)));
-        nextMoms[k] = m;
-        const inp = normalize(
-          tf.concat([tf.reshape(g, [-1, 1]), tf.reshape(p, [-1, 1]), tf.reshape(m, [-1, 6])], 1) as tf.Tensor2D,
-        );
-        const full = tf.concat([inp, tf.tile(tanhEmb(it), [inp.shape[0], 1])], 1);
-        const out = mlp(theta.mlp, full);
-        const step = tf.mul(
-          tf.mul(tf.slice(out, [0, 0], [-1, 1]), tf.exp(tf.mul(tf.slice(out, [0, 1], [-1, 1]), 0.5))),
-          0.01,
-        );
-        next[k] = tf.sub(p, tf.reshape(step, p.shape));
-      }
-      params = next;
-      moms = nextMoms;
+  // Outside a gradient tape the step op runs its fused kernel (cpu, wasm); both paths must
+  // match. The kernel's case is skipped where it cannot run, rather than run the plain ops twice.
+  it.each([
+    ['fused kernel', true],
+    ['plain ops', false],
+  ])('matches a per-tensor transcription of the reference update (%s)', (_, fused) => {
+    if (fused && !fastPathsActive()) return;
+    const previous = setFastPathsEnabled(fused);
+    resetFastPathCounts();
+    try {
+      mlpLOptMatchesReference();
+      const c = fastPathCounts()['MLPLOpt.step']!;
+      if (fused) expect(c).toEqual({ fast: 3, plain: 0 });
+      else expect(c).toEqual({ fast: 0, plain: 3 });
+    } finally {
+      setFastPathsEnabled(previous);
     }
-    const got = opt.getParams(state);
-    for (const k of Object.keys(params)) close(got[k]!, params[k]!);
+  });
+
+  // A leaf larger than the kernel's block of rows (16384) and a one-hidden-layer MLP take
+  // the kernel's other branches.
+  it.each([
+    ['default sizes, a leaf of 20000', {}, [200, 100]],
+    ['one hidden layer of 5', { hiddenSize: 5, hiddenLayers: 1 }, [7, 3]],
+  ])('gives the same update and state through the fused kernel as through plain ops (%s)', (_, sizes, big) => {
+    if (!fastPathsActive()) return; // no kernel here: nothing to compare the plain ops with
+    const lopt = new MLPLOpt({ stepMult: 0.1, expMult: 0.5, ...sizes });
+    const theta = lopt.init(random.PRNGKey(3));
+    const start = (): Params => ({ ...makeParams(), big: random.normal(random.PRNGKey(11), big as number[]) });
+    const before = tf.memory().numTensors;
+    const run = (fused: boolean) => {
+      const previous = setFastPathsEnabled(fused);
+      resetFastPathCounts();
+      try {
+        return tidy(() => runSteps(fused));
+      } finally {
+        setFastPathsEnabled(previous);
+      }
+    };
+    const runSteps = (fused: boolean) => {
+      {
+        const opt = lopt.optFn(theta);
+        let params = start();
+        let state = opt.init(params) as MLPLOptState<Params>;
+        for (let it = 0; it < 3; it++) {
+          const grads = makeGrads(it, params);
+          const next = opt.update(state, grads) as MLPLOptState<Params>;
+          tf.dispose([grads as never, state as never]);
+          state = next;
+          params = opt.getParams(state);
+        }
+        expect(fastPathCounts()['MLPLOpt.step']).toEqual(fused ? { fast: 3, plain: 0 } : { fast: 0, plain: 3 });
+        return state;
+      }
+    };
+    const a = run(true);
+    const b = run(false);
+    const la = treeLeaves(a as never) as tf.Tensor[];
+    const lb = treeLeaves(b as never) as tf.Tensor[];
+    expect(la.length).toBe(lb.length);
+    la.forEach((x, i) => {
+      expect(x.shape).toEqual(lb[i]!.shape);
+      close(x, lb[i]!, 1e-4);
+    });
+    expect(a.iteration.dtype).toBe('int32');
+    tf.dispose([a as never, b as never]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose(theta as never);
+  });
+
+  // The kernel has no VJP: under a tape (first order) and under two nested tapes (second
+  // order, a Hessian-vector product in theta) the reference runs. Its value must be the
+  // kernel's, its gradient the finite difference of the kernel-evaluated loss, and its
+  // Hessian-vector product the finite difference of the gradients.
+  it('differentiates through the reference to first and second order, consistent with the kernel', () => {
+    const lopt = new MLPLOpt({ stepMult: 0.1, expMult: 0.5 });
+    const init = lopt.init(random.PRNGKey(4));
+    const targets = makeGrads(7, makeParams());
+    const loss = (mlp: Linear[]) => {
+      const opt = lopt.optFn({ mlp });
+      let params = makeParams();
+      let state = opt.init(params);
+      for (let it = 0; it < 2; it++) {
+        state = opt.update(state, makeGrads(it, params));
+        params = opt.getParams(state) as Params;
+      }
+      return tf.addN(Object.keys(params).map((k) => tf.sum(tf.square(tf.sub(params[k]!, targets[k]!))))) as tf.Scalar;
+    };
+    const dir = init.mlp.map((l, i) => ({
+      w: random.normal(random.PRNGKey(50 + i), l.w.shape) as tf.Tensor2D,
+      b: random.normal(random.PRNGKey(60 + i), l.b.shape) as tf.Tensor1D,
+    }));
+    const along = (mlp: Linear[], h: number) =>
+      mlp.map((l, i) => ({
+        w: tf.add(l.w, tf.mul(dir[i]!.w, h)) as tf.Tensor2D,
+        b: tf.add(l.b, tf.mul(dir[i]!.b, h)) as tf.Tensor1D,
+      }));
+    const dot = (a: Linear[], b: Linear[]) =>
+      tf.addN(a.flatMap((l, i) => [tf.sum(tf.mul(l.w, b[i]!.w)), tf.sum(tf.mul(l.b, b[i]!.b))])) as tf.Scalar;
+    const gradAlong = (mlp: Linear[]) => dot(valueAndGrad(loss)(mlp)[1] as Linear[], dir);
+    tidy(() => {
+      resetFastPathCounts();
+      const kernelValue = loss(init.mlp).dataSync()[0]!;
+      const c0 = fastPathCounts()['MLPLOpt.step']!;
+      if (fastPathsActive()) expect(c0).toEqual({ fast: 2, plain: 0 });
+      resetFastPathCounts();
+      const [v, g] = valueAndGrad(loss)(init.mlp);
+      expect(fastPathCounts()['MLPLOpt.step']).toEqual({ fast: 0, plain: 2 });
+      expect(Math.abs(v.dataSync()[0]! - kernelValue)).toBeLessThan(1e-5 * Math.abs(kernelValue));
+      // First order: the directional derivative against central differences of the (kernel) loss.
+      const h = 1e-3;
+      const fd = (loss(along(init.mlp, h)).dataSync()[0]! - loss(along(init.mlp, -h)).dataSync()[0]!) / (2 * h);
+      const ad = dot(g as Linear[], dir).dataSync()[0]!;
+      expect(Math.abs(ad)).toBeGreaterThan(1e-3);
+      expect(Math.abs(fd - ad)).toBeLessThan(2e-2 * Math.abs(ad));
+      // Second order: the Hessian-vector product runs the reference under two tapes, and
+      // equals the one with every fast path off. (Central differences of the gradient
+      // cannot check it: the ReLU kinks make the gradient jump between theta +- h.)
+      resetFastPathCounts();
+      const hv = valueAndGrad(gradAlong)(init.mlp)[1] as Linear[];
+      expect(fastPathCounts()['MLPLOpt.step']).toEqual({ fast: 0, plain: 2 });
+      const previous = setFastPathsEnabled(false);
+      const hvOff = valueAndGrad(gradAlong)(init.mlp)[1] as Linear[];
+      setFastPathsEnabled(previous);
+      const hvp = dot(hv, dir).dataSync()[0]!;
+      expect(Number.isFinite(hvp)).toBe(true);
+      expect(Math.abs(hvp)).toBeGreaterThan(1e-3);
+      hv.forEach((l, i) => {
+        close(l.w, hvOff[i]!.w, 1e-5);
+        close(l.b, hvOff[i]!.b, 1e-5);
+      });
+    });
+    tf.dispose([init as never, dir as never, targets as never]);
   });
 });
 
@@ -300,4 +399,40 @@ function adafacMatchesReference(): void {
     const got = opt.getParams(state);
     for (const k of keys) close(got[k]!, params[k]!, 1e-4);
   }
+}
+
+function mlpLOptMatchesReference(): void {
+  const lopt = new MLPLOpt({ stepMult: 0.01, expMult: 0.5 });
+  const theta = lopt.init(random.PRNGKey(1));
+  const opt = lopt.optFn(theta);
+  let params = makeParams();
+  let state = opt.init(params) as MLPLOptState<Params>;
+  const decays = tf.tensor1d([0.1, 0.5, 0.9, 0.99, 0.999, 0.9999]);
+  let moms: Params = Object.fromEntries(Object.entries(params).map(([k, p]) => [k, tf.zeros([...p.shape, 6])]));
+  for (let it = 0; it < 3; it++) {
+    const grads = makeGrads(it, params);
+    state = opt.update(state, grads) as MLPLOptState<Params>;
+    const next: Params = {};
+    const nextMoms: Params = {};
+    for (const k of Object.keys(params).sort()) {
+      const p = params[k]!;
+      const g = grads[k]!;
+      const m = tf.add(tf.mul(decays, moms[k]!), tf.mul(tf.sub(1, decays), tf.expandDims(g, -1)));
+      nextMoms[k] = m;
+      const inp = normalize(
+        tf.concat([tf.reshape(g, [-1, 1]), tf.reshape(p, [-1, 1]), tf.reshape(m, [-1, 6])], 1) as tf.Tensor2D,
+      );
+      const full = tf.concat([inp, tf.tile(tanhEmb(it), [inp.shape[0], 1])], 1);
+      const out = mlp(theta.mlp, full);
+      const step = tf.mul(
+        tf.mul(tf.slice(out, [0, 0], [-1, 1]), tf.exp(tf.mul(tf.slice(out, [0, 1], [-1, 1]), 0.5))),
+        0.01,
+      );
+      next[k] = tf.sub(p, tf.reshape(step, p.shape));
+    }
+    params = next;
+    moms = nextMoms;
+  }
+  const got = opt.getParams(state);
+  for (const k of Object.keys(params)) close(got[k]!, params[k]!);
 }

@@ -40,6 +40,19 @@ export interface FusedContext {
   shape(name: string): number[];
   /** `op(a) @ op(b)` on the backend's matmul kernel, `op` transposing when asked. */
   matMul(a: Mat, b: Mat, transposeA?: boolean, transposeB?: boolean): Mat;
+  /**
+   * A dense network on the backend: `x @ w0 + b0`, ReLU, `@ w1 + b1`, ReLU, ... (no
+   * activation after the last layer), each layer one fused matmul + bias + activation
+   * kernel. Only `x` goes into the backend's memory and only the last layer's output comes
+   * back: the hidden activations stay where the matmuls run.
+   */
+  mlp(x: Mat, layers: readonly DenseLayer[]): Mat;
+}
+
+/** A dense layer for `FusedContext.mlp`: weights `[fanIn, fanOut]` and a bias `[fanOut]`. */
+export interface DenseLayer {
+  w: Mat;
+  b: Float32Array;
 }
 
 /** One output of a fused kernel. */
@@ -87,6 +100,7 @@ function readCached(backend: DataBackend, info: tf.TensorInfo): Float32Array | I
 function context(backend: DataBackend, backendName: string, inputs: tf.NamedTensorInfoMap): FusedContext {
   const matMulKernel = tf.getKernel('BatchMatMul', backendName);
   if (!matMulKernel) throw new Error(`fused kernel: backend '${backendName}' has no BatchMatMul kernel`);
+  const fusedMatMulKernel = tf.getKernel('_FusedMatMul', backendName);
   // Operands are often transposed more than once in one kernel (a layer's input, say).
   const transposed = new WeakMap<Mat, Mat>();
   const t = (m: Mat) => {
@@ -125,6 +139,32 @@ function context(backend: DataBackend, backendName: string, inputs: tf.NamedTens
       backend.disposeData(bi.dataId);
       backend.disposeData(out.dataId);
       return { data: values, rows: out.shape[out.shape.length - 2]!, cols: out.shape[out.shape.length - 1]! };
+    },
+    mlp(x, layers) {
+      if (!fusedMatMulKernel) throw new Error(`fused kernel: backend '${backendName}' has no _FusedMatMul kernel`);
+      const temps: tf.TensorInfo[] = [];
+      const info = (shape: number[], values: Float32Array) => {
+        const t = makeInfo(backend, shape, values);
+        temps.push(t);
+        return t;
+      };
+      try {
+        // Rank 3 (a batch of one): the fused kernels index the last two dims.
+        let h = info([1, x.rows, x.cols], x.data);
+        layers.forEach((l, i) => {
+          const out = fusedMatMulKernel.kernelFunc({
+            inputs: { a: h, b: info([1, l.w.rows, l.w.cols], l.w.data), bias: info([l.b.length], l.b) },
+            backend: backend as unknown as tf.KernelBackend,
+            attrs: { transposeA: false, transposeB: false, activation: i < layers.length - 1 ? 'relu' : 'linear' },
+          }) as tf.TensorInfo;
+          temps.push(out);
+          h = out;
+        });
+        const values = backend.readSync(h.dataId) as Float32Array;
+        return { data: values, rows: x.rows, cols: h.shape[h.shape.length - 1]! };
+      } finally {
+        for (const t of temps) backend.disposeData(t.dataId);
+      }
     },
   };
 }

@@ -24,6 +24,7 @@ export {
   setFastPathsEnabled,
 } from './fast-op.js';
 export {
+  type DenseLayer,
   FUSED_BACKENDS,
   type FusedContext,
   type FusedOutput,
