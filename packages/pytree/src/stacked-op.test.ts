@@ -31,12 +31,18 @@ const cubic = defineOp<[tf.Tensor, tf.Tensor], tf.Tensor>({
 
 const split = (x: tf.Tensor, k: tf.Tensor): [tf.Tensor, tf.Tensor][] =>
   tf.unstack(x).map((xi, i) => [xi, tf.reshape(tf.slice(k, [i], [1]), [])]);
-const cubicK = stackedOp(cubic, {
+type Args = [tf.Tensor, tf.Tensor];
+const cubicK = stackedOp<Args, tf.Tensor, Args, tf.Tensor>(cubic, {
   split,
   stack: (rs) => tf.stack(rs),
-  broadcast: { args: (x, k) => [x, tf.reshape(k, [-1, 1, 1])], result: (r) => r },
+  broadcast: { args: (x, k): Args => [x, tf.reshape(k, [-1, 1, 1])], result: (r) => r },
 });
-const cubicLoop = stackedOp(cubic, { name: 'test.cubic.loop', split, stack: (rs) => tf.stack(rs), kernel: 'none' });
+const cubicLoop = stackedOp<Args, tf.Tensor, Args, tf.Tensor>(cubic, {
+  name: 'test.cubic.loop',
+  split,
+  stack: (rs) => tf.stack(rs),
+  kernel: 'none',
+});
 
 // K = 3 problems of [2, 2] each, with their own scales.
 const xs = [
@@ -148,7 +154,7 @@ describe('stackedOp', () => {
   test('a dedicated K kernel replaces the per-problem loop; its reference is still derived', () => {
     setFastPathsEnabled(initialFast);
     let dedicated = 0;
-    const viaKernel = stackedOp(cubic, {
+    const viaKernel = stackedOp<Args, tf.Tensor, Args, tf.Tensor>(cubic, {
       name: 'test.cubic.dedicated',
       split,
       stack: (rs) => tf.stack(rs),
@@ -171,7 +177,7 @@ describe('stackedOp', () => {
   test('an op without a kernel cannot ask for the per-problem kernel', () => {
     const plain = defineOp({ name: 'test.plain', reference: (a: tf.Tensor) => tf.neg(a) });
     expect(() =>
-      stackedOp(plain, { split: (a: tf.Tensor) => [[a]], stack: (r) => r[0]!, kernel: 'perProblem' }),
+      stackedOp(plain, { split: (a: tf.Tensor): [tf.Tensor][] => [[a]], stack: (r) => r[0]!, kernel: 'perProblem' }),
     ).toThrow(/has no kernel/);
   });
 });
