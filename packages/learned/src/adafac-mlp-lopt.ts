@@ -1,5 +1,5 @@
 import { type InitOptions, Optimizer, type OptState, type UpdateOptions } from '@lopt/optimizers';
-import { defineOp, type PRNGKey, random, treeUnflatten } from '@lopt/pytree';
+import { defineOp, gradientDepth, type PRNGKey, random, stackedOp, treeUnflatten } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 import { type FactoredLayout, factoredDims, factoredLayout, factoredLeaf } from './factored-layout.js';
 import { safeRsqrt, tanhEmbedding } from './features.js';
@@ -16,6 +16,7 @@ import {
   stackedTanhEmbedding,
   swapLast,
 } from './stacked.js';
+import { stackTrees, unstackTree } from './stacked-trees.js';
 import { tidyTree } from './tidy-tree.js';
 import { type StackedOptState, type StackedUpdateOptions, VectorizedOptimizer } from './vectorized-optimizer.js';
 
@@ -392,8 +393,68 @@ export interface StackedAdafacMLPLOptState<P = unknown> extends StackedOptState<
   facRollingFeatures: { vCol: tf.Tensor3D; vRow: tf.Tensor3D; vDiag: tf.Tensor3D };
 }
 
+/** The learned decays of K problems, `[K, decays]` each. */
+interface StackedAdafacDecays {
+  momDecay: tf.Tensor2D;
+  rmsDecay: tf.Tensor2D;
+  facDecay: tf.Tensor2D;
+}
+
+/** `AdafacStepOutputs` of K problems stacked: params `[K, ...]`, accumulators `[K, rows, decays]`. */
+type StackedAdafacOutputs<P> = [P, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+
+type AdafacStepArgs = [AdafacMLPLOptOptimizer, AdafacMLPLOptState<unknown>, unknown, AdafacDecays];
+type StackedAdafacStepArgs = [
+  VectorizedAdafacMLPLOptOptimizer,
+  StackedAdafacMLPLOptState<unknown>,
+  unknown,
+  StackedAdafacDecays,
+];
+
+/**
+ * K problems' `AdafacMLPLOpt.step` (`adafacStep` over a leading axis, `stackedOp`): its
+ * reference is the single-problem step once per problem. Its fast path, where no
+ * gradient tape records, is the single-problem fused kernel once per problem; under a
+ * tape, the one stacked computation in plain ops (`stackedPlainStep`), kept because it is
+ * about 2x faster than K single-problem steps in plain ops. Measured in one process,
+ * wasm, K = 8, the FashionMnist8 MLP's parameters, blocks alternated, loaded 2-core
+ * machine: fused per problem 56 ms vs stacked plain ops 178 ms without a tape; under a
+ * tape stacked plain ops 571 ms vs per-problem plain ops 1085 ms; fast paths off 167 vs
+ * 306 ms.
+ */
+const stackedAdafacStep = stackedOp<
+  AdafacStepArgs,
+  AdafacStepOutputs<unknown>,
+  StackedAdafacStepArgs,
+  StackedAdafacOutputs<unknown>
+>(adafacStep, {
+  name: 'AdafacMLPLOpt.step.stacked',
+  split: (o, s, grads, d) => o.split(s, grads, d),
+  stack: (rs) => stackOutputs(rs),
+  kernel: {
+    run: (o, s, grads, d) => {
+      if (gradientDepth() > 0) return o.stackedPlainStep(s, grads, d);
+      const parts = o.split(s, grads, d);
+      if (!parts.every(([p, , , dk]) => p.fusedApplies(dk))) return o.stackedPlainStep(s, grads, d);
+      const rs = parts.map(([p, sk, gk, dk]) => p.fusedStep(sk, gk, dk));
+      if (rs.some((r) => r === undefined)) return o.stackedPlainStep(s, grads, d);
+      return stackOutputs(rs as AdafacStepOutputs<unknown>[]);
+    },
+    // Under a tape the stacked plain ops run, differentiable to every order.
+    vjpOrder: Number.POSITIVE_INFINITY,
+  },
+});
+
+function stackOutputs(rs: AdafacStepOutputs<unknown>[]): StackedAdafacOutputs<unknown> {
+  const params = stackTrees(rs.map((r) => r[0]));
+  if (params === undefined) throw new Error("AdafacMLPLOpt (vectorized): the problems' parameters differ in shape");
+  const acc = (j: number) => tf.stack(rs.map((r) => r[j] as tf.Tensor)) as tf.Tensor3D;
+  return [params, acc(1), acc(2), acc(3), acc(4), acc(5)];
+}
+
 class VectorizedAdafacMLPLOptOptimizer extends VectorizedOptimizer {
   readonly numProblems: number;
+  private readonly problems: AdafacMLPLOptOptimizer[] = [];
 
   constructor(
     private readonly lopt: AdafacMLPLOpt,
@@ -434,6 +495,82 @@ class VectorizedAdafacMLPLOptOptimizer extends VectorizedOptimizer {
     checkStacked('AdafacMLPLOpt', 'momRolling.m', s.momRolling.m, K);
     checkStacked('AdafacMLPLOpt', 'iteration', s.iteration, K);
     return tidyTree(() => {
+      // Each problem's decays, `[K, decays]`.
+      const decays = (initial: number[], pick: (t: AdafacMLPLOptTheta) => tf.Tensor1D, clip: boolean) => {
+        const d = learnedDecay(initial, tf.stack(this.thetas.map(pick)) as tf.Tensor1D);
+        return (clip ? tf.clipByValue(d, 0, 1) : d) as unknown as tf.Tensor2D;
+      };
+      const d: StackedAdafacDecays = {
+        momDecay: decays(lopt.initialMomentumDecays, (t) => t.momentumDecays, false),
+        rmsDecay: decays(lopt.initialRmsDecays, (t) => t.rmsDecays, true),
+        facDecay: decays(lopt.initialAdafactorDecays, (t) => t.adafactorDecays, true),
+      };
+      const [params, m, rms, vRow, vCol, vDiag] = stackedAdafacStep(this, s, grads, d);
+      return {
+        params: params as P,
+        modelState: opts.modelState ?? s.modelState,
+        iteration: tf.add<tf.Tensor1D>(s.iteration, tf.scalar(1, s.iteration.dtype)),
+        numSteps: s.numSteps,
+        momRolling: { m },
+        rmsRolling: { rms },
+        facRollingFeatures: { vCol, vRow, vDiag },
+      };
+    });
+  }
+
+  /** Problem k's single-problem optimizer (made once: it holds no tensors of its own). */
+  problem(k: number): AdafacMLPLOptOptimizer {
+    this.problems[k] ??= new AdafacMLPLOptOptimizer(this.lopt, this.thetas[k]!);
+    return this.problems[k]!;
+  }
+
+  /** The K problems' step as K single-problem steps' arguments (slices of the stacked ones). */
+  split<P>(s: StackedAdafacMLPLOptState<P>, grads: P, d: StackedAdafacDecays): AdafacStepArgs[] {
+    const K = this.thetas.length;
+    const who = 'AdafacMLPLOpt (vectorized) update';
+    const ps = unstackTree<unknown>(s.params, K, who);
+    const gs = unstackTree<unknown>(grads, K, who);
+    const rows = (x: tf.Tensor) =>
+      x.size === 0 ? Array.from({ length: K }, () => tf.zeros(x.shape.slice(1))) : tf.unstack(x);
+    const [m, rms, vRow, vCol, vDiag] = [
+      s.momRolling.m,
+      s.rmsRolling.rms,
+      s.facRollingFeatures.vRow,
+      s.facRollingFeatures.vCol,
+      s.facRollingFeatures.vDiag,
+    ].map((x) => rows(x) as tf.Tensor2D[]);
+    const its = tf.unstack(s.iteration) as tf.Scalar[];
+    const steps = tf.unstack(s.numSteps) as tf.Scalar[];
+    const [mom, rmsD, fac] = [d.momDecay, d.rmsDecay, d.facDecay].map((x) => tf.unstack(x) as tf.Tensor1D[]);
+    return Array.from(
+      { length: K },
+      (_, k): AdafacStepArgs => [
+        this.problem(k),
+        {
+          params: ps[k],
+          modelState: undefined,
+          iteration: its[k]!,
+          numSteps: steps[k]!,
+          momRolling: { m: m![k]! },
+          rmsRolling: { rms: rms![k]! },
+          facRollingFeatures: { vRow: vRow![k]!, vCol: vCol![k]!, vDiag: vDiag![k]! },
+        },
+        gs[k],
+        { momDecay: mom![k]!, rmsDecay: rmsD![k]!, facDecay: fac![k]! },
+      ],
+    );
+  }
+
+  /**
+   * The K problems' step as one computation in plain ops: features of all problems
+   * together (segment sums as matmuls with dense membership matrices), each problem's
+   * MLP as plain 2D matmuls. The same values as K single-problem steps (the reference of
+   * `stackedAdafacStep`), about twice as fast as them where they run in plain ops.
+   */
+  stackedPlainStep<P>(s: StackedAdafacMLPLOptState<P>, grads: P, dd: StackedAdafacDecays): StackedAdafacOutputs<P> {
+    const lopt = this.lopt;
+    const K = this.thetas.length;
+    return tidyTree(() => {
       const r = ravelStacked('AdafacMLPLOpt', s.params, grads, K, s.momRolling.m.shape[1]);
       const n = r.n;
       const layout = lopt.layout(r.shapes);
@@ -445,15 +582,11 @@ class VectorizedAdafacMLPLOptOptimizer extends VectorizedOptimizer {
       const p = tf.reshape(r.p, [K, 1, n]) as tf.Tensor3D;
 
       // Each problem's decays, `[K, decays, 1]`.
-      const decays = (initial: number[], pick: (t: AdafacMLPLOptTheta) => tf.Tensor1D, clip: boolean) => {
-        const d = learnedDecay(initial, tf.stack(this.thetas.map(pick)) as tf.Tensor1D);
-        return tf.reshape(clip ? tf.clipByValue(d, 0, 1) : d, [K, initial.length, 1]) as tf.Tensor3D;
-      };
-      const momDecay = decays(lopt.initialMomentumDecays, (t) => t.momentumDecays, false);
-      const rmsDecay = decays(lopt.initialRmsDecays, (t) => t.rmsDecays, true);
-      const facDecay = decays(lopt.initialAdafactorDecays, (t) => t.adafactorDecays, true);
+      const col = (x: tf.Tensor2D) => tf.reshape(x, [K, x.shape[1], 1]) as tf.Tensor3D;
+      const momDecay = col(dd.momDecay);
+      const rmsDecay = col(dd.rmsDecay);
+      const facDecay = col(dd.facDecay);
       const k = lopt.initialAdafactorDecays.length;
-
       const m = tf.add(tf.mul(momDecay, swapLast(s.momRolling.m)), tf.mul(tf.sub(1, momDecay), g)) as tf.Tensor3D;
       const g2 = tf.square(g) as tf.Tensor3D;
       const rms = tf.add(tf.mul(rmsDecay, swapLast(s.rmsRolling.rms)), tf.mul(tf.sub(1, rmsDecay), g2)) as tf.Tensor3D;
@@ -512,16 +645,8 @@ class VectorizedAdafacMLPLOptOptimizer extends VectorizedOptimizer {
         stackedTanhEmbedding(s.iteration),
       );
       const step = tf.mul(tf.mul(direction, tf.exp(tf.mul(magnitude, lopt.expMult))), lopt.stepMult);
-      const back = (x: tf.Tensor) => swapLast(x);
-      return {
-        params: r.unravel(tf.sub(p, step)),
-        modelState: opts.modelState ?? s.modelState,
-        iteration: tf.add<tf.Tensor1D>(s.iteration, tf.scalar(1, s.iteration.dtype)),
-        numSteps: s.numSteps,
-        momRolling: { m: back(m) },
-        rmsRolling: { rms: back(rms) },
-        facRollingFeatures: { vCol: back(vCol), vRow: back(vRow), vDiag: back(vDiag) },
-      };
+      const back = (x: tf.Tensor) => swapLast(x) as tf.Tensor3D;
+      return [r.unravel(tf.sub(p, step)), back(m), back(rms), back(vRow), back(vCol), back(vDiag)];
     });
   }
 

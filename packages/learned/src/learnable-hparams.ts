@@ -1,4 +1,4 @@
-import { Adam, type InitOptions, type Optimizer, SGD, SGDM } from '@lopt/optimizers';
+import { Adam, type InitOptions, type Optimizer, SGD, SGDM, stackedAdamStep } from '@lopt/optimizers';
 import { type PRNGKey, type PyTree, treeFlatten, treeUnflatten } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 import { LearnedOptimizer } from './learned-optimizer.js';
@@ -196,13 +196,6 @@ export class LearnableAdam extends LearnedOptimizer<LearnableAdamTheta> {
   }
 }
 
-/** `1 - decay^n` for `[K]` decays and counts (`Adam`'s bias correction; `pow` semantics below 0). */
-function stackedBiasCorrection(decay: tf.Tensor1D, n: tf.Tensor1D): tf.Tensor1D {
-  const e = tf.expm1(tf.mul(n, tf.log(tf.abs(decay)))); // |decay|^n - 1
-  const odd = tf.equal(tf.sub(n, tf.mul(tf.floor(tf.div(n, 2)), 2)), 1);
-  return tf.where(tf.logicalAnd(tf.less(decay, 0), odd), tf.add(e, 2), tf.neg(e)) as tf.Tensor1D;
-}
-
 /** K states of `LearnableAdam`'s `Adam` stacked: params and moments `[K, ...]`, counts `[K]`. */
 export interface StackedLearnableAdamState<P = unknown> extends StackedOptState<P> {
   /** Adam's stacked state (counts `[K]`, moments shaped as the params) and the learning rate's (empty). */
@@ -265,50 +258,33 @@ class VectorizedLearnableAdamOptimizer extends VectorizedOptimizer {
     const count = tf.tidy(() => tf.add<tf.Tensor1D>(adam.count, tf.scalar(1, adam.count.dtype)));
     const out = tf.tidy(() => {
       const stack = (f: (t: LearnableAdamTheta) => tf.Scalar) => tf.stack(this.thetas.map(f)) as tf.Tensor1D;
-      const lr = tf.exp(stack((t) => t.logLr));
-      const b1 = tf.sub<tf.Tensor1D>(1, tf.exp(stack((t) => t.oneMinusBeta1)));
-      const b2 = tf.sub<tf.Tensor1D>(1, tf.exp(stack((t) => t.oneMinusBeta2)));
-      const eps = tf.exp(stack((t) => t.logEpsilon));
-      const n = tf.cast(count, 'float32');
-      const bc1 = stackedBiasCorrection(b1, n);
-      const bc2 = stackedBiasCorrection(b2, n);
-      const sbc2 = tf.sqrt(bc2);
-      // mHat / (sqrt(vHat + epsRoot) + eps) = mu sqrt(bc2)/bc1 / (sqrt(nu + epsRoot bc2) + eps sqrt(bc2))
-      const coef = [
-        tf.neg(tf.mul(lr, tf.div(sbc2, bc1))),
-        b1,
-        tf.sub(1, b1),
-        b2,
-        tf.sub(1, b2),
-        tf.mul(EPSILON_ROOT, bc2),
-        tf.mul(eps, sbc2),
-      ];
-      const byRank = new Map<number, tf.Tensor[]>();
-      const at = (rank: number) => {
-        let c = byRank.get(rank);
-        if (!c) {
-          c = coef.map((x) => tf.reshape(x, [K, ...Array(rank - 1).fill(1)]));
-          byRank.set(rank, c);
-        }
-        return c;
+      // optFn's hyperparameters, one per problem: `Adam`'s step with the learning rate folded in.
+      const hp = {
+        b1: tf.sub(1, tf.exp(stack((t) => t.oneMinusBeta1))),
+        b2: tf.sub(1, tf.exp(stack((t) => t.oneMinusBeta2))),
+        eps: tf.exp(stack((t) => t.logEpsilon)),
+        epsRoot: EPSILON_ROOT,
+        nesterov: false,
+        factor: tf.neg(tf.exp(stack((t) => t.logLr))),
+        count: adam.count,
       };
-      const next = (ps as tf.Tensor[]).map((p, i) => {
-        const [k, c1b, c1, c2b, c2, rootAdd, epsScaled] = at(p.rank) as [
-          tf.Tensor,
-          tf.Tensor,
-          tf.Tensor,
-          tf.Tensor,
-          tf.Tensor,
-          tf.Tensor,
-          tf.Tensor,
-        ];
-        const g = gs[i]!;
-        const mu = tf.add(tf.mul(ms[i]!, c1b), tf.mul(g, c1));
-        const nu = tf.add(tf.mul(vs[i]!, c2b), tf.mul(tf.square(g), c2));
-        const u = tf.div(tf.mul(mu, k), tf.add(tf.sqrt(tf.add(nu, rootAdd)), epsScaled));
-        return [tf.add(p, u), mu, nu] as const;
+      // `stackedAdamStep` broadcasts per-problem values over leaves of one rank.
+      const byRank = new Map<number, number[]>();
+      (ps as tf.Tensor[]).forEach((p, i) => {
+        byRank.set(p.rank, [...(byRank.get(p.rank) ?? []), i]);
       });
-      return { p: next.map((x) => x[0]), mu: next.map((x) => x[1]), nu: next.map((x) => x[2]) };
+      const n = ps.length;
+      const next = { p: new Array<tf.Tensor>(n), mu: new Array<tf.Tensor>(n), nu: new Array<tf.Tensor>(n) };
+      for (const group of byRank.values()) {
+        const pick = (xs: tf.Tensor[]) => group.map((i) => xs[i]!);
+        const [u, mu, nu] = stackedAdamStep(pick(gs), pick(ms), pick(vs), hp);
+        group.forEach((i, j) => {
+          next.p[i] = tf.add((ps as tf.Tensor[])[i]!, u[j]!);
+          next.mu[i] = mu[j]!;
+          next.nu[i] = nu[j]!;
+        });
+      }
+      return next;
     });
     return {
       params: treeUnflatten<tf.Tensor, P>(def, out.p),

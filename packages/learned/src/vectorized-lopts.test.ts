@@ -4,7 +4,18 @@
 // gradient row, as dead units give.
 
 import type { OptState } from '@lopt/optimizers';
-import { type PyTree, random, treeDispose, treeFlatten, treeMap, valueAndGrad } from '@lopt/pytree';
+import {
+  fastPathCounts,
+  fastPathsActive,
+  type PyTree,
+  random,
+  resetFastPathCounts,
+  setFastPathsEnabled,
+  treeDispose,
+  treeFlatten,
+  treeMap,
+  valueAndGrad,
+} from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { AdafacMLPLOpt } from './adafac-mlp-lopt.js';
@@ -193,5 +204,70 @@ describe.each(cases)('%s.vectorizedOptFn', (_name, make) => {
     const state = lopt.vectorizedOptFn(thetas).init(params);
     expect(() => vec.update(state, params)).toThrow(/2 problems|problems stacked/);
     treeDispose(thetas, params, state);
+  });
+});
+
+describe('AdafacMLPLOpt K-problem step paths', () => {
+  // The K step is `AdafacMLPLOpt.step` derived over a leading axis: the fused kernel per
+  // problem without a tape, the stacked plain ops under one, the single-problem
+  // reference per problem with fast paths off. All three give the same state.
+  it('agree with each other, and the counters say which ran', () => {
+    const lopt = new AdafacMLPLOpt({ stepMult: 0.1 });
+    const thetas = Array.from({ length: K }, (_, k) => {
+      const t0 = lopt.init(random.PRNGKey(k));
+      const t = jitter(t0, random.PRNGKey(50 + k), 0.05);
+      treeDispose(t0);
+      return t;
+    });
+    const start = tf.memory().numTensors;
+    const vec = lopt.vectorizedOptFn(thetas);
+    const params = tf.tidy(() => stack(Array.from({ length: K }, (_, k) => makeParams(k))));
+    const state = vec.init(params, { numSteps: 20 });
+    const grads = tf.tidy(() => stack(Array.from({ length: K }, (_, k) => makeGrads(0, k, makeParams(k)))));
+    const run = (mode: 'fast' | 'tape' | 'off'): { values: Float32Array[]; count: { fast: number; plain: number } } => {
+      const before = setFastPathsEnabled(mode !== 'off');
+      resetFastPathCounts();
+      try {
+        let values: Float32Array[] = [];
+        const once = () => {
+          values = leavesOf(vec.update(state, grads)).map((x) => x.dataSync() as Float32Array);
+        };
+        if (mode === 'tape') {
+          // A gradient tape records around the update (as in truncated backprop).
+          const [v, g] = valueAndGrad((p: Params) =>
+            tf.tidy(() => {
+              const next = vec.update({ ...state, params: p }, grads);
+              values = leavesOf(next).map((x) => x.dataSync() as Float32Array);
+              return tf.sum((next.params as Params).a!) as tf.Scalar;
+            }),
+          )(params as Params);
+          treeDispose(v, g);
+        } else
+          tf.tidy(() => {
+            once();
+          });
+        return { values, count: fastPathCounts()['AdafacMLPLOpt.step.stacked']! };
+      } finally {
+        setFastPathsEnabled(before);
+      }
+    };
+    const fast = run('fast');
+    const tape = run('tape');
+    const off = run('off');
+    if (fastPathsActive()) {
+      expect(fast.count).toEqual({ fast: 1, plain: 0 });
+      expect(tape.count).toEqual({ fast: 1, plain: 0 });
+    }
+    expect(off.count).toEqual({ fast: 0, plain: 1 });
+    for (const other of [tape, off]) {
+      expect(other.values.length).toBe(fast.values.length);
+      other.values.forEach((v, i) => {
+        const w = fast.values[i]!;
+        v.forEach((x, j) => expect(Math.abs(x - w[j]!)).toBeLessThanOrEqual(1e-5 * (1 + Math.abs(w[j]!))));
+      });
+    }
+    treeDispose(state, grads, params);
+    expect(tf.memory().numTensors).toBe(start);
+    treeDispose(thetas);
   });
 });

@@ -48,6 +48,8 @@ export {
   type AdamStepOutputs,
   adamStep,
   FUSED_ADAM_MAX_LEAF_SIZE,
+  type StackedAdamStepHyperparams,
+  stackedAdamStep,
 } from './transforms/adam-op.js';
 export { addDecayedWeights, type Mask } from './transforms/add-decayed-weights.js';
 export { clip } from './transforms/clip.js';

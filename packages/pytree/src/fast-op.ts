@@ -66,6 +66,8 @@ export interface Op<A extends unknown[], R> {
   readonly opName: string;
   /** The plain-op reference (what the op computes everywhere), for tests and comparisons. */
   readonly reference: (...args: A) => R;
+  /** The definition the op was made from (`stackedOp` derives K-problem versions from it). */
+  readonly definition: OpDefinition<A, R>;
 }
 
 /** Calls of one op by path: `fast` ran the kernel, `plain` the reference. */
@@ -142,6 +144,7 @@ export function defineOp<A extends unknown[], R>(def: OpDefinition<A, R>): Op<A,
   };
   Object.defineProperty(op, 'opName', { value: def.name });
   Object.defineProperty(op, 'reference', { value: def.reference });
+  Object.defineProperty(op, 'definition', { value: def });
   return op as Op<A, R>;
 }
 

@@ -37,6 +37,7 @@ export { ensureGradients, registeredGradientKernels } from './gradients/registry
 export { logSoftmax, logSumExp, stopGradient } from './ops.js';
 export type { PRNGKey } from './random.js';
 export { type Raveled, ravelPytree } from './ravel.js';
+export { type StackedRule, stackedOp } from './stacked-op.js';
 export {
   assertSameStructure,
   isLeaf,

@@ -369,6 +369,35 @@ function stack(parts: Float32Array[], shape: number[]): FusedOutput {
   return { values: out, shape: [parts.length, ...shape] };
 }
 
+/**
+ * The K problems' forward (and backward) passes of recent batched calls, keyed as
+ * `passes` keys the single-problem ones: the batched loss's gradient runs the batched
+ * value-and-grad kernel on the same inputs right after the loss kernel, and reuses its
+ * forward passes instead of recomputing them.
+ */
+interface BatchedPasses {
+  act: ActName;
+  keys: readonly (Float32Array | Int32Array)[];
+  f: (Forward & { labels: Int32Array })[];
+  g?: Backward[];
+}
+const batchedMemo: BatchedPasses[] = [];
+
+function batchedPasses(ctx: FusedContext, L: number, act: ActName, ps: Problem[], withBackward: boolean) {
+  const keys: (Float32Array | Int32Array)[] = [ctx.input('x'), ctx.input('labels')];
+  for (let l = 0; l < L; l++) keys.push(ctx.input(`w${l}`), ctx.input(`b${l}`));
+  let entry = batchedMemo.find(
+    (e) => e.act === act && e.keys.length === keys.length && e.keys.every((k, i) => k === keys[i]),
+  );
+  if (!entry) {
+    entry = { act, keys, f: ps.map((p) => forward(ctx, p.x, p.labels, p.w, p.b, act)) };
+    batchedMemo.push(entry);
+    if (batchedMemo.length > MEMO_SIZE) batchedMemo.shift();
+  }
+  if (withBackward && !entry.g) entry.g = ps.map((p, k) => backward(ctx, entry!.f[k]!, p.w, act));
+  return entry;
+}
+
 function batchedBody(ctx: FusedContext, attrs: tf.NamedAttrMap, withGrads: boolean): FusedOutput[] {
   const L = attrs.numLayers as number;
   const act = attrs.activation as ActName;
@@ -376,11 +405,11 @@ function batchedBody(ctx: FusedContext, attrs: tf.NamedAttrMap, withGrads: boole
   const losses = new Float32Array(ps.length);
   const gw: Float32Array[][] = Array.from({ length: L }, () => []);
   const gb: Float32Array[][] = Array.from({ length: L }, () => []);
-  ps.forEach((p, k) => {
-    const f = forward(ctx, p.x, p.labels, p.w, p.b, act);
-    losses[k] = f.loss;
+  const passesK = batchedPasses(ctx, L, act, ps, withGrads);
+  ps.forEach((_, k) => {
+    losses[k] = passesK.f[k]!.loss;
     if (!withGrads) return;
-    const g = backward(ctx, f, p.w, act);
+    const g = passesK.g![k]!;
     for (let l = 0; l < L; l++) {
       gw[l]!.push(g.gw[l]!);
       gb[l]!.push(g.gb[l]!);
@@ -406,9 +435,10 @@ function batchedVjpBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[
   const dbs = Array.from({ length: L }, (_, l) => ctx.input(`db${l}`) as Float32Array);
   const ow: Float32Array[][] = Array.from({ length: L }, () => []);
   const ob: Float32Array[][] = Array.from({ length: L }, () => []);
+  const passesK = batchedPasses(ctx, L, act, ps, true);
   ps.forEach((p, k) => {
-    const f = forward(ctx, p.x, p.labels, p.w, p.b, act);
-    const g = backward(ctx, f, p.w, act);
+    const f = passesK.f[k]!;
+    const g = passesK.g![k]!;
     const vw = p.w.map((wl, l) => {
       const n = wl.rows * wl.cols;
       return mat(dws[l]!.subarray(k * n, (k + 1) * n), wl.rows, wl.cols);

@@ -1,11 +1,13 @@
 /**
- * One PES outer step (learned_optimization's Part 5 setup: MLPLOpt meta-trained with
- * TruncatedPES, truncation length 10, LogUniform(100, 300) truncations, outer Adam) on
- * ImageMLP_FashionMnist8_Relu32, with 8 inner problems against 1. Setup also prints
- * outer steps per second for 1, 4, 8 and 16 problems (the reference's Part 5 notebook
+ * One PES outer step (learned_optimization's Part 5 setup: a learned optimizer
+ * meta-trained with TruncatedPES, truncation length 10, LogUniform(100, 300)
+ * truncations, outer Adam) on ImageMLP_FashionMnist8_Relu32, with 8 inner problems
+ * against 1, for each learned optimizer with a K-problem path (MLPLOpt, AdafacMLPLOpt,
+ * LearnableAdam). Setup also prints outer steps per second and peak RSS for 1, 4, 8 and
+ * 16 problems (`LOPT_BENCH_PES_SWEEP=off` skips it; the reference's Part 5 notebook
  * reports about 13 outer steps/s for 4 problems with truncation length 50, hardware unstated).
  */
-import { LearnableAdam, type LearnedOptimizer, MLPLOpt } from '@lopt/learned';
+import { AdafacMLPLOpt, LearnableAdam, type LearnedOptimizer, MLPLOpt } from '@lopt/learned';
 import { Adam } from '@lopt/optimizers';
 import {
   disposeExcept,
@@ -38,33 +40,47 @@ function pesRunner(family: Family, numTasks: number, lopt: LearnedOptimizer<unkn
   };
 }
 
-const pesTasks: RatioCase = {
-  name: 'PES outer step, 8 tasks vs 1 task',
+type LoptName = 'MLPLOpt' | 'AdafacMLPLOpt' | 'LearnableAdam';
+const make = (name: LoptName): LearnedOptimizer<unknown> =>
+  (name === 'MLPLOpt' ? new MLPLOpt() : name === 'AdafacMLPLOpt' ? new AdafacMLPLOpt() : new LearnableAdam()) as never;
+
+/** Prints outer steps per second (and the process's peak RSS) for 1, 4, 8 and 16 tasks. */
+function sweep(family: Family, name: LoptName): void {
+  for (const k of [1, 4, 8, 16]) {
+    const r = pesRunner(family, k, make(name));
+    r.step();
+    let peak = process.memoryUsage().rss;
+    const t0 = performance.now();
+    const n = 3;
+    for (let i = 0; i < n; i++) {
+      r.step();
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }
+    const perSecond = n / ((performance.now() - t0) / 1000);
+    process.stderr.write(
+      `  PES ${name}, ${k} task(s): ${perSecond.toFixed(2)} outer steps/s, peak RSS ${(peak / 2 ** 20).toFixed(0)} MB (truncation length 10)\n`,
+    );
+    r.dispose();
+  }
+}
+
+/**
+ * The goal for every learned optimizer with a K-problem path: 8 tasks cost at most 3x
+ * one task. With 1 task the inner problem runs the single-problem optimizer (its fused
+ * kernels where it has them); with 8, one batched loss and `vectorizedOptFn`'s step.
+ */
+const pesCase = (name: LoptName): RatioCase => ({
+  name: `PES outer step, 8 tasks vs 1 task (${name})`,
   goal: '<= 3x',
   goalRatio: 3,
   peerName: '1 task',
-  itersPerBlock: 5,
+  itersPerBlock: 3,
+  blocks: 3,
   async setup() {
     const family = singleTaskToFamily(await imageMlp.ImageMLP_FashionMnist8_Relu32());
-    // The sweep, and the same with LearnableAdam, whose update is cheap, so the share of
-    // the batched inner forward/backward passes shows.
-    const sweep: [string, number][] = [1, 4, 8, 16].map((k) => ['MLPLOpt', k]);
-    sweep.push(['LearnableAdam', 1], ['LearnableAdam', 8]);
-    for (const [name, k] of sweep) {
-      const lopt = name === 'MLPLOpt' ? new MLPLOpt() : new LearnableAdam();
-      const r = pesRunner(family, k, lopt as never);
-      r.step();
-      const t0 = performance.now();
-      const n = 3;
-      for (let i = 0; i < n; i++) r.step();
-      const perSecond = n / ((performance.now() - t0) / 1000);
-      process.stderr.write(
-        `  PES ${name}, ${k} task(s): ${perSecond.toFixed(2)} outer steps/s (truncation length 10)\n`,
-      );
-      r.dispose();
-    }
-    const eight = pesRunner(family, 8);
-    const one = pesRunner(family, 1);
+    if (process.env.LOPT_BENCH_PES_SWEEP !== 'off') sweep(family, name);
+    const eight = pesRunner(family, 8, make(name));
+    const one = pesRunner(family, 1, make(name));
     // First steps separate the shared initial pos/neg states and warm the kernels.
     eight.step();
     one.step();
@@ -77,6 +93,6 @@ const pesTasks: RatioCase = {
       },
     };
   },
-};
+});
 
-export default pesTasks;
+export default [pesCase('MLPLOpt'), pesCase('AdafacMLPLOpt'), pesCase('LearnableAdam')];

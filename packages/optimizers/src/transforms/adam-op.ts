@@ -5,6 +5,7 @@ import {
   kernelRegistered,
   registerFusedKernel,
   runFusedKernel,
+  stackedOp,
 } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 import { biasCorrection, type Hyperparam, increment, mulHp, oneMinus } from '../hyperparams.js';
@@ -342,4 +343,85 @@ export const adamStep = defineOp<
     m.length === g.length &&
     v.length === g.length &&
     [...g, ...m, ...v].every((t) => t.dtype === 'float32' && t.size <= FUSED_ADAM_MAX_LEAF_SIZE),
+});
+
+/**
+ * Hyperparameters of `stackedAdamStep`: those of `adamStep` with one value per problem,
+ * `[K]` tensors (or numbers shared by every problem), and the K problems' counts `[K]`.
+ */
+export type StackedAdamStepHyperparams = AdamStepHyperparams;
+
+/** Problem k's value of a per-problem hyperparameter (`[K]` tensor or shared number). */
+const hpAt = (x: Hyperparam, k: number): Hyperparam =>
+  typeof x === 'number' ? x : x.rank === 0 ? x : tf.reshape(tf.slice(x, [k], [1]), []);
+
+/** A per-problem hyperparameter shaped `[K, 1, ...]` to broadcast over leaves of `rank`. */
+const hpBroadcast = (x: Hyperparam, rank: number): Hyperparam =>
+  typeof x === 'number' || x.rank === 0 ? x : tf.reshape(x, [-1, ...Array(rank - 1).fill(1)]);
+
+type AdamStepArgs = [readonly tf.Tensor[], readonly tf.Tensor[], readonly tf.Tensor[], AdamStepHyperparams];
+
+/**
+ * Adam's step for K problems at once (`adamStep` derived over a leading axis by
+ * `stackedOp`, not a copy of its math): leaves `[K, ...]` of one rank, problem k with
+ * the hyperparameters' k-th values. It runs `adamStep`'s reference once over all K
+ * problems, the per-problem hyperparameters broadcast over each problem's block, so
+ * its values and derivatives are those of K separate `adamStep` calls.
+ *
+ * Its fast path is off (`kernel: 'none'`): `adamStep`'s fused kernel once per problem
+ * needs a slice of every leaf and hyperparameter per problem and a stack per output,
+ * which at PES's K = 8 costs more than the ~12 broadcast ops it saves (measured in one
+ * process, wasm, loaded machine: see the K-problem section of `@lopt/learned`'s README).
+ */
+export const stackedAdamStep = stackedOp<AdamStepArgs, AdamStepOutputs, AdamStepArgs, AdamStepOutputs>(adamStep, {
+  name: 'adamStep.stacked',
+  split: (g, m, v, hp) => {
+    const K = g[0]?.shape[0] ?? 0;
+    const slice = (xs: readonly tf.Tensor[], k: number) =>
+      xs.map((x) => tf.reshape(tf.slice(x, [k], [1]), x.shape.slice(1)));
+    return Array.from(
+      { length: K },
+      (_, k): AdamStepArgs => [
+        slice(g, k),
+        slice(m, k),
+        slice(v, k),
+        {
+          ...hp,
+          b1: hpAt(hp.b1, k),
+          b2: hpAt(hp.b2, k),
+          eps: hpAt(hp.eps, k),
+          epsRoot: hpAt(hp.epsRoot, k),
+          factor: hpAt(hp.factor, k),
+          count: hpAt(hp.count, k) as tf.Tensor,
+        },
+      ],
+    );
+  },
+  stack: (rs) => [0, 1, 2].map((j) => rs[0]![j]!.map((_, i) => tf.stack(rs.map((r) => r[j]![i]!)))) as AdamStepOutputs,
+  broadcast: {
+    args: (g, m, v, hp) => {
+      const rank = g[0]?.rank ?? 1;
+      if (!g.every((x) => x.rank === rank)) {
+        throw new Error('stackedAdamStep: every leaf must have the same rank (group the leaves by rank)');
+      }
+      const b = (x: Hyperparam) => hpBroadcast(x, rank);
+      const out: AdamStepArgs = [
+        g,
+        m,
+        v,
+        {
+          ...hp,
+          b1: b(hp.b1),
+          b2: b(hp.b2),
+          eps: b(hp.eps),
+          epsRoot: b(hp.epsRoot),
+          factor: b(hp.factor),
+          count: b(hp.count) as tf.Tensor,
+        },
+      ];
+      return out;
+    },
+    result: (r) => r,
+  },
+  kernel: 'none',
 });
