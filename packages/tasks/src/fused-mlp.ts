@@ -378,8 +378,8 @@ function stack(parts: Float32Array[], shape: number[]): FusedOutput {
 interface BatchedPasses {
   act: ActName;
   keys: readonly (Float32Array | Int32Array)[];
-  f: (Forward & { labels: Int32Array })[];
-  g?: Backward[];
+  f: (MlpForward & { labels: Int32Array })[];
+  g?: MlpBackward[];
 }
 const batchedMemo: BatchedPasses[] = [];
 
