@@ -3,7 +3,7 @@
 // 1e-3 and the best Adam of a learning-rate grid, three seeds each. Writes the results
 // (JSON), a Markdown table and one SVG plot per task. Every finished (task, optimizer) cell
 // is saved as it completes, so an interrupted run picks up where it stopped.
-// Run: `npx tsx --conditions=@lopt/source src/held-out-eval.ts [outDir] [--tasks a,b] [--fresh]`.
+// Run: `npx tsx --conditions=@lopt/source src/held-out-eval.ts [outDir] [--tasks a,b] [--fresh] [--cached-only]`.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -130,8 +130,7 @@ export const HELD_OUT_TASKS: readonly HeldOutTask[] = [
     id: 'lm-gru64',
     title: 'GRU language model (64 units), Jargon File bytes, windows of 32, batch 16',
     steps: 60,
-    build: (d) =>
-      lm.RNNLM_JargonByte_Patch32_GRU64_Embed32({ cacheRoot: d.cacheRoot, batchSize: 16 }),
+    build: (d) => lm.RNNLM_JargonByte_Patch32_GRU64_Embed32({ cacheRoot: d.cacheRoot, batchSize: 16 }),
   },
   {
     id: 'mlp-fmnist8-layernorm-tanh32',
@@ -155,6 +154,8 @@ export interface HeldOutOptions {
   data?: DataOptions;
   /** Ignore and overwrite cached cells. */
   fresh?: boolean;
+  /** Train nothing: report the tasks whose cells are all saved, and leave the others out. */
+  cachedOnly?: boolean;
   /** Where progress goes (default `console.log`). */
   log?: (...args: unknown[]) => void;
 }
@@ -185,6 +186,8 @@ export interface HeldOutResults {
   adamGrid: number[];
   backend: string;
   tasks: TaskSummary[];
+  /** Tasks left out of this report because their runs had not finished (`cachedOnly`). */
+  leftOut: string[];
   wins: { lopt: number; celo2: number; of: number };
   /** The Markdown table. */
   markdown: string;
@@ -222,9 +225,20 @@ export async function runHeldOutEval(opts: HeldOutOptions): Promise<HeldOutResul
   ];
 
   const summaries: TaskSummary[] = [];
+  const leftOut: string[] = [];
   try {
     for (const spec of tasks) {
       const steps = Math.max(10, Math.round(spec.steps * stepScale));
+      if (opts.cachedOnly) {
+        const missing = optimizers.filter(
+          (o) => !existsSync(join(outDir, 'cells', `${spec.id}__${slug(o.label)}.json`)),
+        );
+        if (missing.length) {
+          log(`${spec.id}: left out, no saved result for ${missing.map((o) => o.label).join(', ')}`);
+          leftOut.push(spec.title);
+          continue;
+        }
+      }
       const task = spec.build ? await spec.build(data) : undefined;
       const split = task && !task.datasets ? 'train' : 'test';
       const results: EvalResult[] = [];
@@ -238,6 +252,7 @@ export async function runHeldOutEval(opts: HeldOutOptions): Promise<HeldOutResul
             continue;
           }
         }
+        if (opts.cachedOnly) throw new Error(`${file} was saved by another run (steps, seeds or theta differ)`);
         const t0 = Date.now();
         const result = task
           ? await evaluateOptimizer(task, o.make(), {
@@ -260,25 +275,31 @@ export async function runHeldOutEval(opts: HeldOutOptions): Promise<HeldOutResul
       const summary = summarize(spec, steps, split, results);
       summaries.push(summary);
       writeAtomic(join(outDir, 'plots', `${spec.id}.svg`), taskPlot(spec, summary, results, split));
-      writeResults(outDir, summaries, seeds);
+      writeResults(outDir, summaries, seeds, leftOut);
     }
   } finally {
     treeDispose(loptTheta, c2Theta);
   }
 
-  const out = writeResults(outDir, summaries, seeds);
+  const out = writeResults(outDir, summaries, seeds, leftOut);
   log(out.markdown);
   return out;
 }
 
 // results.json and table.md of the tasks finished so far (rewritten after every task).
-function writeResults(outDir: string, summaries: TaskSummary[], seeds: readonly number[]): HeldOutResults {
+function writeResults(
+  outDir: string,
+  summaries: TaskSummary[],
+  seeds: readonly number[],
+  leftOut: readonly string[] = [],
+): HeldOutResults {
   const out: HeldOutResults = {
     theta: adafacSmallFcV1Provenance,
     seeds: seeds.slice(),
     adamGrid: ADAM_GRID.slice(),
     backend: tf.getBackend(),
     tasks: summaries,
+    leftOut: leftOut.slice(),
     wins: {
       lopt: summaries.filter((s) => s.beatsAdam1e3.lopt).length,
       celo2: summaries.filter((s) => s.beatsAdam1e3.celo2).length,
@@ -367,6 +388,7 @@ export function markdownTable(r: Omit<HeldOutResults, 'markdown'>): string {
     '',
     `lopt adafac-small-fc-v1 beats Adam(0.001) on ${r.wins.lopt} of ${r.wins.of} tasks; Celo2 on ${r.wins.celo2} of ${r.wins.of}.`,
     '',
+    ...(r.leftOut.length ? [`Not in this table (their runs had not finished): ${r.leftOut.join('; ')}.`, ''] : []),
     ...r.tasks.flatMap((s) => [`**${s.title}** (${s.task}, ${s.steps} steps)`, '', formatComparisonTable(s.rows), '']),
   ].join('\n');
 }
@@ -504,9 +526,10 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   };
   const tasks = flag('--tasks')?.split(',');
   const fresh = args.includes('--fresh');
-  const rest = args.filter((a) => a !== '--fresh');
+  const cachedOnly = args.includes('--cached-only');
+  const rest = args.filter((a) => a !== '--fresh' && a !== '--cached-only');
   const outDir = rest[0] ?? 'held-out-results';
   if (fresh) rmSync(join(outDir, 'cells'), { recursive: true, force: true });
   await setupBackend();
-  await runHeldOutEval({ outDir, tasks, fresh, data: { cacheRoot: process.env.LOPT_DATA_DIR } });
+  await runHeldOutEval({ outDir, tasks, fresh, cachedOnly, data: { cacheRoot: process.env.LOPT_DATA_DIR } });
 }
