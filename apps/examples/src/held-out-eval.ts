@@ -236,6 +236,11 @@ export async function runHeldOutEval(opts: HeldOutOptions): Promise<HeldOutResul
         if (missing.length) {
           log(`${spec.id}: left out, no saved result for ${missing.map((o) => o.label).join(', ')}`);
           leftOut.push(spec.title);
+          // The plot's place holds a note, so pages that show every task's plot still load.
+          writeAtomic(
+            join(outDir, 'plots', `${spec.id}.svg`),
+            `<svg xmlns="http://www.w3.org/2000/svg" width="560" height="60" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/><text x="280" y="35" text-anchor="middle" font-size="14">${spec.id}: not evaluated in this run (its runs had not finished)</text></svg>\n`,
+          );
           continue;
         }
       }
