@@ -67,17 +67,23 @@ it('evaluates lopt, Celo2 and the Adam grid, writes results, table and plots, an
   expect(readdirSync(join(out, 'cells'))).toHaveLength(tasks.length * (2 + ADAM_GRID.length));
   expect(tf.memory().numTensors).toBe(start);
 
-  // A second run finds every cell saved: nothing is trained again, and the results are the same.
+  // A second run finds every cell saved: nothing is trained again, and the results are the
+  // same. With cachedOnly, a task with no saved runs is left out and named, its plot a note.
   const lines: string[] = [];
   const again = await runHeldOutEval({
     outDir: out,
-    tasks,
+    tasks: [...tasks, 'conv-mnist28'],
     seeds: [0],
     stepScale: 0.05,
     data,
+    cachedOnly: true,
     log: (...a) => lines.push(a.join(' ')),
   });
   expect(lines.filter((l) => tasks.some((t) => l.startsWith(`${t} `)))).toEqual([]);
   expect(again.tasks).toEqual(first.tasks);
+  expect(again.leftOut).toEqual(['Conv net 16-32-32 (3x3, stride 2), 28x28 MNIST, batch 32']);
+  expect(again.markdown).toContain('Not in this table (their runs had not finished): Conv net');
+  expect(readFileSync(join(out, 'plots', 'conv-mnist28.svg'), 'utf8')).toContain('not evaluated in this run');
   expect(existsSync(join(out, 'results.json'))).toBe(true);
+  expect(tf.memory().numTensors).toBe(start);
 }, 900_000);
