@@ -531,3 +531,60 @@ describe('the tfjs-layers page in headless Chromium', () => {
     await page.close();
   }, 200_000);
 });
+
+describe("the page on lopt's own learned optimizer in headless Chromium", () => {
+  const provenance = JSON.parse(
+    readFileSync(join(docsRoot, '../../packages/learned/pretrained/adafac-small-fc-v1.provenance.json'), 'utf8'),
+  ) as { outerStep: number; recipe: { outerSteps: number } };
+  const heldOut = JSON.parse(readFileSync(join(docsRoot, 'site/outputs/lopt-v1/held-out/results.json'), 'utf8')) as {
+    tasks: { id: string }[];
+    leftOut: string[];
+  };
+
+  it('shows the recipe, the command, the shipped step, the held-out table and every figure', async () => {
+    const { page, errors } = await open('lopt-learned-optimizer.html');
+    expect(await page.locator('h1').first().textContent()).toContain("lopt's own learned optimizer");
+    const text = (await page.locator('.vp-doc').textContent())!;
+    // The recipe, from the repository's file.
+    expect(text).toContain('"name": "adafac-small-fc-v1"');
+    expect(text).toContain('"outerSteps": 3000');
+    expect(text).toContain('lopt meta-train --recipe recipes/adafac-small-fc-v1.json --out runs/v1');
+    expect(text).toContain('--resume');
+    // The honest statement of which outer step the shipped theta comes from.
+    expect(text).toContain(`outer step ${provenance.outerStep} of the recipe's ${provenance.recipe.outerSteps}`);
+    // The held-out table: a row per evaluated task (six, or those finished with the others
+    // named), each a win or a loss against Adam 1e-3, and the count.
+    const n = heldOut.tasks.length;
+    expect(n + heldOut.leftOut.length).toBe(6);
+    const rows = page.locator('.vp-doc table').first().locator('tbody tr');
+    expect(await rows.count()).toBe(n);
+    for (let i = 0; i < n; i++) expect(await rows.nth(i).textContent()).toMatch(/(win|lose)\s*(win|lose)\s*$/);
+    expect(text).toContain(`lopt adafac-small-fc-v1 beats Adam(0.001) on`);
+    expect(text).toContain(`of ${n} tasks`);
+    // The meta-training curves and one plot per held-out task (a note for one not evaluated), all loaded.
+    const images = page.locator('.vp-doc img');
+    expect(await images.count()).toBe(7);
+    await expect
+      .poll(() => images.evaluateAll((els) => els.filter((e) => (e as HTMLImageElement).naturalWidth === 0).length), {
+        timeout: 30_000,
+      })
+      .toBe(0);
+    await shot(page, 'lopt-learned-optimizer.png');
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 120_000);
+
+  it('is in the sidebar and linked from the pretrained Celo2 page', async () => {
+    const { page, errors } = await open('pretrained-celo2.html');
+    expect(await page.locator('.VPSidebar').getByRole('link', { name: "lopt's own learned optimizer" }).count()).toBe(
+      1,
+    );
+    await page.locator('.vp-doc').getByRole('link', { name: "lopt's own learned optimizer" }).click();
+    await page.waitForURL(/\/lopt-learned-optimizer\.html$/);
+    await expect
+      .poll(() => page.locator('h1').first().textContent(), { timeout: 10_000 })
+      .toContain("lopt's own learned optimizer");
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 60_000);
+});

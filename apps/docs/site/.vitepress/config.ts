@@ -12,6 +12,7 @@ const pages: DefaultTheme.SidebarItem[] = [
       { text: 'Getting started', link: '/getting-started' },
       { text: 'Concepts', link: '/concepts' },
       { text: 'Train with a pretrained learned optimizer', link: '/pretrained-celo2' },
+      { text: "lopt's own learned optimizer", link: '/lopt-learned-optimizer' },
       { text: 'Live demo', link: '/demo' },
       { text: 'Live: tfjs-layers model.fit', link: '/layers-demo' },
       { text: 'Meta-training on many machines', link: '/distributed' },
