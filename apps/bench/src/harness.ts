@@ -30,7 +30,16 @@ export interface RatioCase {
   itersPerBlock?: number;
   /** Blocks of each side (default 5; `LOPT_BENCH_BLOCKS` overrides). */
   blocks?: number;
-  setup(): Promise<{ lopt: Side; peer: Side; dispose(): void }>;
+  /**
+   * Makes both sides. `note`, when given, is called after the blocks with the medians and
+   * its text goes into the row (an arithmetic floor beside the goal, say).
+   */
+  setup(): Promise<{
+    lopt: Side;
+    peer: Side;
+    dispose(): void;
+    note?: (r: { loptMs: number; peerMs: number }) => string;
+  }>;
 }
 
 /** A single timed run compared with an absolute goal in seconds. */
@@ -130,7 +139,7 @@ export async function runCase(c: BenchCase): Promise<BenchResult> {
   }
   const iters = envInt('LOPT_BENCH_ITERS') ?? c.itersPerBlock ?? 50;
   const blocks = envInt('LOPT_BENCH_BLOCKS') ?? c.blocks ?? 5;
-  const { lopt, peer, dispose } = await c.setup();
+  const { lopt, peer, dispose, note } = await c.setup();
   try {
     // Warm-up: one short block a side (compilation, caches, allocator growth).
     const warm = Math.max(1, Math.min(5, iters));
@@ -166,6 +175,7 @@ export async function runCase(c: BenchCase): Promise<BenchResult> {
       loptPeakMb: loptPeak,
       peerPeakMb: Number.isNaN(peerPeak) ? null : peerPeak,
       protocol: `${blocks} x ${iters}`,
+      ...(note ? { note: note({ loptMs: median(a), peerMs: median(b) }) } : {}),
     };
   } finally {
     dispose();
