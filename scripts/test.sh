@@ -4,8 +4,8 @@
 # the fast paths off (plain ops only, LOPT_FAST_PATHS=off). Each leg writes its own vitest
 # JSON report (.vitest-results.<leg>.json); the last line counts them all.
 # The docs site's browser test runs in the wasm leg only, the apps' end-to-end tests in the
-# wasm and cpu legs, and tests marked slow (LOPT_SLOW_TESTS=off) in the wasm leg only; see
-# the README's "Backend matrix".
+# wasm and cpu legs, and tests marked slow (LOPT_SLOW_TESTS=off) and Celo2's quality runs on
+# real data (LOPT_CELO2_QUALITY=1) in the wasm leg only; see the README's "Backend matrix".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PNPM_VERSION=$(node -p "require('./package.json').packageManager.split('@')[1]")
@@ -27,7 +27,7 @@ leg() {
     --output-logs=errors-only $args || status=1
   echo "== test leg ${name}: $((SECONDS - t0)) s"
 }
-leg wasm "LOPT_BACKEND=wasm"
+leg wasm "LOPT_BACKEND=wasm LOPT_CELO2_QUALITY=1"
 leg cpu "LOPT_BACKEND=cpu LOPT_SLOW_TESTS=off" "--filter=!@lopt/docs"
 leg plain "LOPT_BACKEND=wasm LOPT_FAST_PATHS=off LOPT_SLOW_TESTS=off" "--filter=./packages/*"
 echo "== test legs: $((SECONDS - t_all)) s"
