@@ -67,9 +67,15 @@ describe('PES on Celo2', () => {
     const task = await task32x32();
     const lopt = new Celo2({ learningRate: 1e-2 });
     const evalBatches = Array.from({ length: 20 }, () => task.datasets!.train.next().value);
-    const step = new VectorizedLOptTruncatedStep(singleTaskToFamily(task), lopt, new LogUniformLengthSchedule(10, 20), 2, {
-      randomInitialIterationOffset: 20,
-    });
+    const step = new VectorizedLOptTruncatedStep(
+      singleTaskToFamily(task),
+      lopt,
+      new LogUniformLengthSchedule(10, 20),
+      2,
+      {
+        randomInitialIterationOffset: 20,
+      },
+    );
     // Meta-training starts from the published theta rather than a random draw.
     const published = { init: () => celo2Theta() };
     const learner = new SingleMachineGradientLearner(
@@ -101,7 +107,9 @@ describe('PES on Celo2', () => {
     expect(Number.isFinite(after)).toBe(true);
     // The published theta was meta-trained for long horizons on many tasks; a few PES steps
     // of 20-step unrolls do not measurably improve it (the test below meta-learns what does).
-    console.log(`Celo2 theta under PES: held meta-loss ${before.toFixed(4)} -> ${after.toFixed(4)} after 8 outer steps`);
+    console.log(
+      `Celo2 theta under PES: held meta-loss ${before.toFixed(4)} -> ${after.toFixed(4)} after 8 outer steps`,
+    );
     disposeExcept(state);
     treeDispose(evalBatches);
   });
@@ -111,9 +119,15 @@ describe('PES on Celo2', () => {
     const theta = celo2Theta();
     const lopt = new Celo2LearnedLr(theta, 1e-3);
     const heldBatches = Array.from({ length: 20 }, () => task.datasets!.train.next().value);
-    const step = new VectorizedLOptTruncatedStep(singleTaskToFamily(task), lopt, new LogUniformLengthSchedule(10, 20), 2, {
-      randomInitialIterationOffset: 20,
-    });
+    const step = new VectorizedLOptTruncatedStep(
+      singleTaskToFamily(task),
+      lopt,
+      new LogUniformLengthSchedule(10, 20),
+      2,
+      {
+        randomInitialIterationOffset: 20,
+      },
+    );
     const learner = new SingleMachineGradientLearner(
       lopt,
       [new TruncatedPES(step, { truncLength: 5, stepsPerJit: 5, std: 0.1 })],
