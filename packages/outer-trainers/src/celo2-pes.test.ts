@@ -112,7 +112,7 @@ describe('PES on Celo2', () => {
     );
     disposeExcept(state);
     treeDispose(evalBatches);
-  });
+  }, 600_000);
 
   it("meta-learns Celo2's learning rate (published theta) by PES: the held meta-loss drops by at least 15% from the default 1e-3 (26% measured)", async () => {
     const task = await task32x32();
@@ -147,7 +147,7 @@ describe('PES on Celo2', () => {
     expect(after).toBeLessThanOrEqual(0.85 * before);
     disposeExcept(state);
     treeDispose(heldBatches, theta);
-  });
+  }, 600_000);
 });
 
 const OUTER_STEPS = 20;
