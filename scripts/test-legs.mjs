@@ -25,11 +25,25 @@ const LEGS = {
     env: { LOPT_BACKEND: 'wasm', LOPT_FAST_PATHS: 'off', LOPT_SLOW_TESTS: 'off' },
     covers: (dir) => dir.startsWith('packages/') && dir !== 'packages/datasets' && dir !== 'packages/distributed',
   },
+  // Celo2's quality runs on real Fashion-MNIST and MNIST (issue protocol: hundreds of
+  // steps, several seeds), one leg per file so the pool runs them side by side.
+  celo2mlp: {
+    env: { LOPT_BACKEND: 'wasm', LOPT_CELO2_QUALITY: '1' },
+    covers: (dir) => dir === 'packages/learned',
+    files: ['src/celo2-quality-mlp.test.ts'],
+  },
+  celo2conv: {
+    env: { LOPT_BACKEND: 'wasm', LOPT_CELO2_QUALITY: '1' },
+    covers: (dir) => dir === 'packages/learned',
+    files: ['src/celo2-quality-conv.test.ts'],
+  },
 };
 
 // Rough seconds per run on a 2-core machine, used only to start the longest runs first;
 // a wrong or missing number costs packing, never a test. Unlisted runs count 20 s.
 const ESTIMATE = {
+  'celo2mlp packages/learned': 600,
+  'celo2conv packages/learned': 450,
   'wasm apps/cli': 260,
   'wasm apps/docs': 200,
   'wasm packages/learned': 125,
@@ -77,7 +91,7 @@ function run({ leg, dir }) {
   return new Promise((resolve) => {
     const start = Date.now();
     const env = { ...process.env, ...LEGS[leg].env, LOPT_TEST_LEG: leg, FORCE_COLOR: '0' };
-    const child = spawn('npx', ['-y', `pnpm@${pnpmVersion}`, 'run', 'test'], {
+    const child = spawn('npx', ['-y', `pnpm@${pnpmVersion}`, 'run', 'test', ...(LEGS[leg].files ?? [])], {
       cwd: dir,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,7 +5,8 @@
 # JSON report (.vitest-results.<leg>.json); the last line counts them all.
 # The docs site's browser test runs in the wasm leg only, and tests marked slow (skipped
 # under LOPT_SLOW_TESTS=off: the apps' process-level end-to-end runs among them) in the
-# wasm leg only; see the README's "Backend matrix".
+# wasm leg only; Celo2's quality runs on real data (LOPT_CELO2_QUALITY=1) are legs of their
+# own on wasm. See the README's "Backend matrix".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PNPM_VERSION=$(node -p "require('./package.json').packageManager.split('@')[1]")

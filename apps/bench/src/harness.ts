@@ -30,12 +30,15 @@ export interface RatioCase {
   itersPerBlock?: number;
   /** Blocks of each side (default 5; `LOPT_BENCH_BLOCKS` overrides). */
   blocks?: number;
+  /**
+   * Makes both sides. `note`, when given, is called after the blocks with the medians and
+   * its text goes into the row (an arithmetic floor beside the goal, say).
+   */
   setup(): Promise<{
     lopt: Side;
     peer: Side;
-    /** A note for the row, given the median ms per iteration of each side (known only after setup). */
-    note?: (loptMs: number, peerMs: number) => string;
     dispose(): void | Promise<void>;
+    note?: (medians: { loptMs: number; peerMs: number }) => string;
   }>;
   /** A remark for the verdict column, from the medians (e.g. the throughput a peer measured). */
   note?(medians: { loptMs: number; peerMs: number }): string;
@@ -169,7 +172,7 @@ export async function runCase(c: BenchCase): Promise<BenchResult> {
   }
   const iters = envInt('LOPT_BENCH_ITERS') ?? c.itersPerBlock ?? 50;
   const blocks = envInt('LOPT_BENCH_BLOCKS') ?? c.blocks ?? 5;
-  const { lopt, peer, note, dispose } = await c.setup();
+  const { lopt, peer, dispose, note } = await c.setup();
   try {
     // Warm-up: one short block a side (compilation, caches, allocator growth).
     const warm = Math.max(1, Math.min(5, iters));
@@ -206,7 +209,7 @@ export async function runCase(c: BenchCase): Promise<BenchResult> {
       peerPeakMb: Number.isNaN(peerPeak) ? null : peerPeak,
       protocol: `${blocks} x ${iters}`,
       ...(note
-        ? { note: note(median(a), median(b)) }
+        ? { note: note({ loptMs: median(a), peerMs: median(b) }) }
         : c.note
           ? { note: c.note({ loptMs: median(a), peerMs: median(b) }) }
           : {}),

@@ -1,8 +1,8 @@
 // Celo2 with its published theta, untuned, against Adam on real data: the comparisons of
 // the Celo2 weights' README (measured there with PyLO's PyTorch Celo2_naive). They take
 // about 8 (MLP) and 6 (conv) minutes of one core on wasm, so they run only when
-// LOPT_CELO2_QUALITY=1 is set (a separate CI leg), and never on cpu, where the same
-// arithmetic is covered by celo2.test.ts's fixtures.
+// LOPT_CELO2_QUALITY=1 is set (CI's wasm leg, scripts/test.sh), and never on cpu, where
+// the same arithmetic is covered by celo2.test.ts's fixtures.
 
 import type { Optimizer } from '@lopt/optimizers';
 import { treeDispose } from '@lopt/pytree';

@@ -112,7 +112,7 @@ const distributedWorkers: RatioCase = {
     return {
       lopt: side(learnerTwo, two, cpuTwo),
       peer: side(learnerOne, one, cpuOne),
-      note: (loptMs: number, peerMs: number) => {
+      note: ({ loptMs, peerMs }) => {
         // What 2 free cores would give if CPU time were all that counted: the learner's
         // part runs alone, the workers' part is split between them.
         const ideal =
