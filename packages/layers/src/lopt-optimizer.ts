@@ -158,7 +158,7 @@ export class LoptOptimizer extends tf.Optimizer {
     });
 
     const old = tracked.state;
-    const key = this.key ? random.foldIn(this.key, this.iterations_) : undefined;
+    const key = this.key ? random.foldIn(this.key, this.iterations) : undefined;
     const since = nextTensorId();
     let next: OptState<tf.Tensor[]>;
     try {
