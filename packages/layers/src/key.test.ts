@@ -25,7 +25,7 @@ async function trainTwice(key: number): Promise<Float32Array> {
   const w = tf.variable(w0);
   w0.dispose();
   const opt = asTfOptimizer(new NoisySGD(), { key: random.PRNGKey(key) });
-  for (let i = 0; i < 2; i++) tf.dispose(opt.minimize(() => tf.sum(tf.square(w)) as tf.Scalar, true, [w]));
+  for (let i = 0; i < 2; i++) opt.minimize(() => tf.sum(tf.square(w)) as tf.Scalar, true, [w])?.dispose();
   const out = (await w.data()) as Float32Array;
   opt.dispose();
   w.dispose();
