@@ -44,8 +44,10 @@ export { warmupCosineDecay } from './schedules/warmup-cosine-decay.js';
 // Transformations and their combinators.
 export { type EmptyState, type GradientTransformation, identity } from './transform.js';
 export {
+  type AdamScalarCotangents,
   type AdamStepHyperparams,
   type AdamStepOutputs,
+  adamLeafVjp,
   adamStep,
   FUSED_ADAM_MAX_LEAF_SIZE,
   type StackedAdamStepHyperparams,

@@ -1,5 +1,5 @@
 import { LearnableAdam, type LearnableAdamTheta, type LearnedOptimizer } from '@lopt/learned';
-import type { OptState } from '@lopt/optimizers';
+import { type AdamScalarCotangents, adamLeafVjp, type OptState } from '@lopt/optimizers';
 import {
   defineOp,
   type FusedContext,
@@ -264,47 +264,20 @@ function vjpBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
   for (let t = tr.steps.length; t >= 1; t--) {
     const s = tr.steps[t - 1]!;
     const c = s.sc;
-    let dk = 0;
-    let dEpsScaled = 0;
-    let dRootAdd = 0;
     const dg: Float32Array[] = [];
     const dmPrev: Float32Array[] = [];
     const dvPrev: Float32Array[] = [];
+    const acc: AdamScalarCotangents = { dk: 0, dEpsScaled: 0, dRootAdd: 0, db1, db2 };
+    const leafScalars = { b1: h.b1, b2: h.b2, k: c.k, rootAdd: c.rootAdd, epsScaled: c.epsScaled };
     s.grads.forEach((gj, j) => {
-      const mj = s.m[j]!;
-      const vj = s.v[j]!;
-      const dOut = dp[j]!;
-      const dMu = dm[j]!;
-      const dNu = dv[j]!;
-      const dgj = new Float32Array(gj.length);
-      const dmj = new Float32Array(gj.length);
-      const dvj = new Float32Array(gj.length);
-      for (let i = 0; i < gj.length; i++) {
-        const gi = gj[i]!;
-        const mi = Math.fround(h.b1 * mj[i]! + (1 - h.b1) * gi);
-        const ni = Math.fround(h.b2 * vj[i]! + (1 - h.b2) * gi * gi);
-        const y = ni + c.rootAdd;
-        const r = Math.sqrt(Math.max(y, TINY));
-        const den = r + c.epsScaled;
-        const o = dOut[i]!;
-        const dmu = dMu[i]! + (o * c.k) / den;
-        dk += (o * mi) / den;
-        const dden = (-o * c.k * mi) / (den * den);
-        dEpsScaled += dden;
-        // The floor under the square root passes no gradient (as a clip does).
-        const dyi = y >= TINY ? (dden * 0.5) / r : 0;
-        dRootAdd += dyi;
-        const dnu = dNu[i]! + dyi;
-        dmj[i] = dmu * h.b1;
-        dvj[i] = dnu * h.b2;
-        dgj[i] = dmu * (1 - h.b1) + dnu * (1 - h.b2) * 2 * gi;
-        db1 += dmu * (mj[i]! - gi);
-        db2 += dnu * (vj[i]! - gi * gi);
-      }
+      const { dg: dgj, dm: dmj, dv: dvj } = adamLeafVjp(gj, s.m[j]!, s.v[j]!, dp[j]!, dm[j]!, dv[j]!, leafScalars, acc);
       dg.push(dgj);
       dmPrev.push(dmj);
       dvPrev.push(dvj);
     });
+    const { dk, dEpsScaled, dRootAdd } = acc;
+    db1 = acc.db1;
+    db2 = acc.db2;
     // Through the step's scalars: k = factor sbc2 / bc1, epsScaled = eps sbc2,
     // rootAdd = epsRoot bc2, sbc2 = sqrt(bc2), bc = 1 - b^n.
     dFactor += (dk * c.sbc2) / c.bc1;

@@ -103,16 +103,71 @@ function forwardBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
   return [...outs, ...mus, ...nus];
 }
 
+/** Cotangent sums of Adam's step scalars, which {@link adamLeafVjp} adds to leaf by leaf. */
+export interface AdamScalarCotangents {
+  /** Of `k = factor * sqrt(bc2) / bc1`, the step's scale. */
+  dk: number;
+  /** Of `epsScaled = eps * sqrt(bc2)`. */
+  dEpsScaled: number;
+  /** Of `rootAdd = epsRoot * bc2`. */
+  dRootAdd: number;
+  /** Of `b1` through the moment update (not yet through the bias correction). */
+  db1: number;
+  /** Of `b2` through the moment update (not yet through the bias correction). */
+  db2: number;
+}
+
+/**
+ * The VJP of one leaf of Adam's step `out = k m' / (sqrt(v' + rootAdd) + epsScaled)`,
+ * `m' = b1 m + (1 - b1) g`, `v' = b2 v + (1 - b2) g^2`, in float32 as the fused kernel
+ * computes it: given the cotangents of `out`, `m'` and `v'`, returns those of `g`, `m` and
+ * `v`, and adds the leaf's share of the scalars' cotangents to `acc`. Shared by the fused
+ * Adam kernel's VJP and by kernels that run Adam steps inside a larger fused op.
+ */
+export function adamLeafVjp(
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  dOut: Float32Array,
+  dMu: Float32Array,
+  dNu: Float32Array,
+  c: { b1: number; b2: number; k: number; rootAdd: number; epsScaled: number },
+  acc: AdamScalarCotangents,
+): { dg: Float32Array; dm: Float32Array; dv: Float32Array } {
+  const dg = new Float32Array(g.length);
+  const dm = new Float32Array(g.length);
+  const dv = new Float32Array(g.length);
+  for (let i = 0; i < g.length; i++) {
+    const gi = g[i]!;
+    const mi = Math.fround(c.b1 * m[i]! + (1 - c.b1) * gi);
+    const ni = Math.fround(c.b2 * v[i]! + (1 - c.b2) * gi * gi);
+    const y = ni + c.rootAdd;
+    const r = Math.sqrt(Math.max(y, TINY));
+    const den = r + c.epsScaled;
+    const o = dOut[i]!;
+    const dmu = dMu[i]! + (o * c.k) / den;
+    acc.dk += (o * mi) / den;
+    const dden = (-o * c.k * mi) / (den * den);
+    acc.dEpsScaled += dden;
+    // The floor under the square root passes no gradient (as a clip does).
+    const dy = y >= TINY ? (dden * 0.5) / r : 0;
+    acc.dRootAdd += dy;
+    const dnu = dNu[i]! + dy;
+    dm[i] = dmu * c.b1;
+    dv[i] = dnu * c.b2;
+    dg[i] = dmu * (1 - c.b1) + dnu * (1 - c.b2) * 2 * gi;
+    acc.db1 += dmu * (m[i]! - gi);
+    acc.db2 += dnu * (v[i]! - gi * gi);
+  }
+  return { dg, dm, dv };
+}
+
 function vjpBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
   const c = scalars(ctx);
   const dgs: FusedOutput[] = [];
   const dms: FusedOutput[] = [];
   const dvs: FusedOutput[] = [];
-  let dk = 0;
-  let dEpsScaled = 0;
-  let dRootAdd = 0;
-  let db1 = 0;
-  let db2 = 0;
+  const acc: AdamScalarCotangents = { dk: 0, dEpsScaled: 0, dRootAdd: 0, db1: 0, db2: 0 };
   for (let leaf = 0; leaf < (attrs.leaves as number); leaf++) {
     const g = ctx.input(`g${leaf}`) as Float32Array;
     const m = ctx.input(`m${leaf}`) as Float32Array;
@@ -121,35 +176,13 @@ function vjpBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
     const dMu = ctx.input(`dMu${leaf}`) as Float32Array;
     const dNu = ctx.input(`dNu${leaf}`) as Float32Array;
     const shape = ctx.shape(`g${leaf}`);
-    const dg = new Float32Array(g.length);
-    const dm = new Float32Array(g.length);
-    const dv = new Float32Array(g.length);
-    for (let i = 0; i < g.length; i++) {
-      const gi = g[i]!;
-      const mi = Math.fround(c.b1 * m[i]! + (1 - c.b1) * gi);
-      const ni = Math.fround(c.b2 * v[i]! + (1 - c.b2) * gi * gi);
-      const y = ni + c.rootAdd;
-      const r = Math.sqrt(Math.max(y, TINY));
-      const den = r + c.epsScaled;
-      const o = dOut[i]!;
-      const dmu = dMu[i]! + (o * c.k) / den;
-      dk += (o * mi) / den;
-      const dden = (-o * c.k * mi) / (den * den);
-      dEpsScaled += dden;
-      // The floor under the square root passes no gradient (as a clip does).
-      const dy = y >= TINY ? (dden * 0.5) / r : 0;
-      dRootAdd += dy;
-      const dnu = dNu[i]! + dy;
-      dm[i] = dmu * c.b1;
-      dv[i] = dnu * c.b2;
-      dg[i] = dmu * (1 - c.b1) + dnu * (1 - c.b2) * 2 * gi;
-      db1 += dmu * (m[i]! - gi);
-      db2 += dnu * (v[i]! - gi * gi);
-    }
+    const { dg, dm, dv } = adamLeafVjp(g, m, v, dOut, dMu, dNu, c, acc);
     dgs.push({ values: dg, shape });
     dms.push({ values: dm, shape });
     dvs.push({ values: dv, shape });
   }
+  const { dk, dEpsScaled, dRootAdd } = acc;
+  let { db1, db2 } = acc;
   // Through the scalar bias corrections: k = factor sbc2 / bc1, epsScaled = eps sbc2,
   // rootAdd = epsRoot bc2, sbc2 = sqrt(bc2), bc = 1 - b^n.
   const dFactor = (dk * c.sbc2) / c.bc1;
