@@ -103,7 +103,9 @@ describe('CIFAR binary reader', () => {
     expect(() => parseCifarBinary(bad, 'cifar10', 'y.bin')).toThrow(
       /y\.bin: record 0 has label 12, beyond the 10 classes/,
     );
-    await expect(cifarDatasets('cifar10', { dataDir: dir100 })).rejects.toThrow(/data_batch_1\.bin not found/);
+    await expect(cifarDatasets('cifar10', { dataDir: dir100 })).rejects.toThrow(
+      /cifar10: CIFAR files data_batch_1\.bin, data_batch_2\.bin, data_batch_3\.bin, data_batch_4\.bin, data_batch_5\.bin, test_batch\.bin not found in .*; unpack the official binary archive \(cifar-10-batches-bin\)/,
+    );
     await expect(cifarDatasets('cifar10', {})).rejects.toThrow(/pass dataDir/);
   });
 });

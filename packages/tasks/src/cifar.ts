@@ -158,7 +158,7 @@ class ColorBatchIterator implements BatchIterator {
   }
 }
 
-async function readFirst(dirs: string[], file: string): Promise<{ path: string; bytes: Uint8Array }> {
+async function readFirst(dirs: string[], file: string): Promise<{ path: string; bytes: Uint8Array } | undefined> {
   const fs = await import('node:fs/promises');
   const path = await import('node:path');
   for (const d of dirs) {
@@ -169,7 +169,7 @@ async function readFirst(dirs: string[], file: string): Promise<{ path: string; 
       if ((e as { code?: string }).code !== 'ENOENT') throw e;
     }
   }
-  throw new Error(`CIFAR file ${file} not found in ${dirs.join(' or ')}`);
+  return undefined;
 }
 
 /** Options of {@link cifarDatasets}. */
@@ -197,16 +197,19 @@ export async function cifarDatasets(name: CifarName, opts: CifarOptions = {}): P
     throw new Error(`${name}: CIFAR is read from local binary files: pass dataDir (the folder of ${layout.train[0]})`);
   }
   const dirs = [opts.dataDir, `${opts.dataDir.replace(/[\\/]+$/, '')}/${layout.folder}`];
-  const load = async (files: readonly string[]) =>
-    concatRecords(
-      await Promise.all(
-        files.map(async (f) => {
-          const { path, bytes } = await readFirst(dirs, f);
-          return parseCifarBinary(bytes, name, path);
-        }),
-      ),
+  // Read every file before complaining, so the error names all missing files in a fixed order.
+  const files = [...layout.train, ...layout.test];
+  const read = await Promise.all(files.map((f) => readFirst(dirs, f)));
+  const missing = files.filter((_, i) => read[i] === undefined);
+  if (missing.length > 0) {
+    throw new Error(
+      `${name}: CIFAR file${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not found in ${dirs.join(' or ')}; ` +
+        `unpack the official binary archive (${layout.folder}) there or pass its folder as dataDir`,
     );
-  const [train, test] = await Promise.all([load(layout.train), load(layout.test)]);
+  }
+  const parsed = read.map((r) => parseCifarBinary(r!.bytes, name, r!.path));
+  const train = concatRecords(parsed.slice(0, layout.train.length));
+  const test = concatRecords(parsed.slice(layout.train.length));
   const [h, w] = opts.imageSize ?? [32, 32];
   const c = opts.blackAndWhite ? 1 : 3;
   const batchSize = opts.batchSize ?? 128;
