@@ -1,3 +1,4 @@
 import { packageTestConfig } from '../../vitest.shared';
 
-export default packageTestConfig();
+// model.fit's shuffles are drawn from a PRNG key (src/test-setup.ts).
+export default packageTestConfig(['src/test-setup.ts']);

@@ -1,4 +1,5 @@
 import { fashionMnistDatasets } from '@lopt/datasets';
+import { random } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
@@ -68,4 +69,20 @@ export function accuracy(model: tfl.LayersModel, x: tf.Tensor2D, labels: Int32Ar
   let right = 0;
   for (let i = 0; i < labels.length; i++) if (pred[i] === labels[i]) right++;
   return right / labels.length;
+}
+
+/** A stand-in for `Math.random` drawing its numbers from the PRNG key of `seed`. */
+export function keyedMathRandom(seed: number): () => number {
+  let key = random.PRNGKey(seed);
+  let words = new Uint32Array(0);
+  let i = 0;
+  return () => {
+    if (i === words.length) {
+      const [next, sub] = random.split(key);
+      key = next!;
+      words = random.bits(sub!, 4096);
+      i = 0;
+    }
+    return words[i++]! / 2 ** 32;
+  };
 }
