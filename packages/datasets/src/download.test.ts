@@ -32,7 +32,6 @@ const FILES = [
 // cut off half-way by a dropped connection); /corrupt/<file> (a flipped byte in the labels).
 let server: Server;
 let base: string;
-let closedPort: number;
 const tmpDirs: string[] = [];
 
 function tmp(): string {
@@ -64,12 +63,16 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  // A port nothing listens on: the "no network" case.
+});
+
+/** A port nothing listens on (the "no network" case), picked right before its use. */
+async function closedPort(): Promise<number> {
   const probe = createServer();
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  closedPort = (probe.address() as AddressInfo).port;
+  const port = (probe.address() as AddressInfo).port;
   await new Promise((r) => probe.close(r));
-});
+  return port;
+}
 
 afterAll(async () => {
   server.closeAllConnections();
@@ -151,7 +154,7 @@ describe('downloading', () => {
 
   it('fails clearly when a file is missing and there is no network', async () => {
     const dir = tmp();
-    const e = await failure(mnistDatasets(only(dir, { baseUrl: `http://127.0.0.1:${closedPort}/` })));
+    const e = await failure(mnistDatasets(only(dir, { baseUrl: `http://127.0.0.1:${await closedPort()}/` })));
     expect(e.message).toContain(`train-labels-idx1-ubyte.gz of mnist not found in ${dir}, and the download failed`);
     expect(e.message).toMatch(/ECONNREFUSED/);
     const off = await failure(fashionMnistDatasets(only(dir, { download: false })));
