@@ -7,7 +7,8 @@ import { fileCheckpointStore, jsonLinesAppender } from './node.js';
 import { resumeTestConfig, resumeTestLearner } from './resume-fixture.js';
 
 const [ckpt, metrics, numSteps, delayMs] = process.argv.slice(2);
-await setupBackend('wasm');
+// The backend of the test that starts it, so the resume is checked on every leg's backend.
+await setupBackend(process.env.LOPT_BACKEND || 'wasm');
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 await metaTrain({
   learner: resumeTestLearner(),
