@@ -240,6 +240,37 @@ describe('the built site', () => {
   });
 });
 
+/**
+ * Polls until the counter `counterSel` ("n / total") shows a first step, and returns that
+ * count with the Stop button's state, both read in one go in the page (a second read could
+ * come after the run ended).
+ */
+async function midRun(
+  page: Page,
+  counterSel: string,
+  stopSel: string,
+): Promise<{ count: number; stopEnabled: boolean }> {
+  let seen = { count: 0, stopEnabled: false };
+  const read = () =>
+    page.evaluate(
+      ([c, s]) => ({
+        count: Number(document.querySelector(c!)!.textContent!.split('/')[0]),
+        stopEnabled: !(document.querySelector(s!) as HTMLButtonElement).disabled,
+      }),
+      [counterSel, stopSel],
+    );
+  await expect
+    .poll(
+      async () => {
+        seen = await read();
+        return seen.count;
+      },
+      { timeout: 120_000, interval: 100 },
+    )
+    .toBeGreaterThan(0);
+  return seen;
+}
+
 /** Layout checks of the demo card at the page's current size. */
 async function checkDemoLayout(page: Page, label: string) {
   const box = async (sel: string) => (await page.locator(sel).boundingBox())!;
@@ -306,12 +337,9 @@ describe('the live demo in headless Chromium', () => {
 
     // The page keeps rendering while the worker trains: the counter is seen mid-run.
     const counter = page.locator('#demo-iteration');
-    await expect
-      .poll(async () => Number((await counter.textContent())!.split('/')[0]), { timeout: 120_000, interval: 100 })
-      .toBeGreaterThan(0);
-    const midway = Number((await counter.textContent())!.split('/')[0]);
-    expect(midway).toBeLessThan(META_ITERATIONS);
-    expect(await page.locator('#demo-stop').isEnabled()).toBe(true);
+    const midway = await midRun(page, '#demo-iteration', '#demo-stop');
+    expect(midway.count).toBeLessThan(META_ITERATIONS);
+    expect(midway.stopEnabled).toBe(true);
 
     await page.locator('.demo[data-state="done"], .demo[data-state="error"]').waitFor({ timeout: 200_000 });
     const read = async (id: string) => Number(await page.locator(id).textContent());
@@ -461,11 +489,9 @@ describe('the tfjs-layers page in headless Chromium', () => {
 
     // The page keeps rendering while model.fit runs in the worker: the step counter is seen mid-run.
     const counter = page.locator('#layers-step');
-    await expect
-      .poll(async () => Number((await counter.textContent())!.split('/')[0]), { timeout: 120_000, interval: 100 })
-      .toBeGreaterThan(0);
-    expect(Number((await counter.textContent())!.split('/')[0])).toBeLessThan(192);
-    expect(await page.locator('#layers-stop').isEnabled()).toBe(true);
+    const midway = await midRun(page, '#layers-step', '#layers-stop');
+    expect(midway.count).toBeLessThan(192);
+    expect(midway.stopEnabled).toBe(true);
 
     await page
       .locator('.layers-demo[data-state="done"], .layers-demo[data-state="error"]')
