@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 
 const LEGS = {
   // Everything: slow tests and the docs site's browser test included.
@@ -39,23 +39,45 @@ const LEGS = {
   },
 };
 
-// Rough seconds per run on a 2-core machine, used only to start the longest runs first;
-// a wrong or missing number costs packing, never a test. Unlisted runs count 20 s.
+// Rough seconds per run on a loaded 2-core machine (a CI run's times), used only to start
+// the longest runs first; a wrong or missing number costs packing, never a test. Unlisted
+// runs count 20 s.
 const ESTIMATE = {
-  'celo2mlp packages/learned': 600,
-  'celo2conv packages/learned': 450,
-  'wasm apps/cli': 260,
-  'wasm apps/docs': 200,
-  'wasm packages/learned': 125,
-  'cpu packages/tasks': 125,
-  'cpu packages/learned': 120,
-  'plain packages/learned': 90,
-  'wasm apps/examples': 60,
-  'cpu packages/layers': 55,
-  'cpu apps/examples': 50,
+  'celo2conv packages/learned': 500,
+  'wasm apps/cli': 460,
+  'wasm apps/docs': 310,
+  'celo2mlp packages/learned': 290,
+  'wasm packages/learned': 155,
+  'cpu packages/tasks': 120,
+  'cpu apps/examples': 95,
+  'cpu packages/layers': 95,
+  'wasm apps/examples': 95,
+  'cpu apps/cli': 85,
+  'cpu packages/learned': 80,
+  'wasm packages/outer-trainers': 80,
+  'cpu packages/outer-trainers': 70,
+  'wasm packages/tasks': 70,
+  'wasm packages/distributed': 65,
+  'plain packages/learned': 60,
+  'wasm packages/layers': 55,
+  'plain packages/outer-trainers': 55,
+  'plain packages/layers': 45,
+  'plain packages/tasks': 40,
+  'cpu packages/datasets': 30,
+  'wasm packages/datasets': 30,
+  'wasm packages/optimizers': 25,
+  'cpu packages/distributed': 25,
+  'wasm packages/pytree': 20,
+  'cpu packages/optimizers': 20,
+  'plain packages/optimizers': 20,
 };
 
 const pnpmVersion = JSON.parse(readFileSync('package.json', 'utf8')).packageManager.split('@')[1];
+// A package whose test script is plain `vitest run` runs the workspace's vitest directly, as
+// `pnpm run test` would (its node_modules/.bin dirs first on PATH), without starting npx and
+// pnpm once per run (seconds each on a loaded machine). Any other script goes through pnpm.
+const root = process.cwd();
+const vitestEntry = join(root, 'node_modules', 'vitest', 'vitest.mjs');
 const args = process.argv.slice(2);
 const only = args.filter((a) => a.includes('/')).map((a) => a.replace(/\/$/, ''));
 const named = args.filter((a) => !a.includes('/'));
@@ -73,11 +95,12 @@ for (const group of ['packages', 'apps']) {
     const pkgFile = join(group, name, 'package.json');
     const dir = `${group}/${name}`;
     if (only.length > 0 && !only.includes(dir)) continue;
-    if (existsSync(pkgFile) && JSON.parse(readFileSync(pkgFile, 'utf8')).scripts?.test) dirs.push(dir);
+    const test = existsSync(pkgFile) ? JSON.parse(readFileSync(pkgFile, 'utf8')).scripts?.test : undefined;
+    if (test) dirs.push({ dir, direct: test === 'vitest run' && existsSync(vitestEntry) });
   }
 }
 const jobs = legs
-  .flatMap((leg) => dirs.filter((dir) => LEGS[leg].covers(dir)).map((dir) => ({ leg, dir })))
+  .flatMap((leg) => dirs.filter(({ dir }) => LEGS[leg].covers(dir)).map(({ dir, direct }) => ({ leg, dir, direct })))
   .map((j) => ({ ...j, estimate: ESTIMATE[`${j.leg} ${j.dir}`] ?? 20 }))
   .sort((a, b) => b.estimate - a.estimate);
 
@@ -87,15 +110,27 @@ const t0 = Date.now();
 const legSeconds = Object.fromEntries(legs.map((l) => [l, 0]));
 let failures = 0;
 
-function run({ leg, dir }) {
+function run({ leg, dir, direct }) {
   return new Promise((resolve) => {
     const start = Date.now();
     const env = { ...process.env, ...LEGS[leg].env, LOPT_TEST_LEG: leg, FORCE_COLOR: '0' };
-    const child = spawn('npx', ['-y', `pnpm@${pnpmVersion}`, 'run', 'test', ...(LEGS[leg].files ?? [])], {
-      cwd: dir,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const files = LEGS[leg].files ?? [];
+    let child;
+    if (direct) {
+      const bins = [join(root, dir, 'node_modules', '.bin'), join(root, 'node_modules', '.bin')];
+      env.PATH = [...bins, env.PATH].filter(Boolean).join(delimiter);
+      child = spawn(process.execPath, [vitestEntry, 'run', ...files], {
+        cwd: dir,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    } else {
+      child = spawn('npx', ['-y', `pnpm@${pnpmVersion}`, 'run', 'test', ...files], {
+        cwd: dir,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    }
     const out = [];
     child.on('error', (e) => out.push(Buffer.from(`could not start: ${e.message}\n`)));
     child.stdout.on('data', (d) => out.push(d));
