@@ -11,10 +11,28 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 PNPM_VERSION=$(node -p "require('./package.json').packageManager.split('@')[1]")
 pnpm() { npx -y "pnpm@${PNPM_VERSION}" "$@"; }
-# Debian packages the tests use (Chromium, redis-server, the jargon-text corpus): installed when missing.
-bash scripts/ci-system-deps.sh || exit 1
-pnpm install --frozen-lockfile || exit 1
-pnpm turbo run build --concurrency=2 --output-logs=errors-only || exit 1
+# Debian packages the tests use (Chromium, redis-server, the jargon-text corpus): installed
+# when missing. As root (CI) beside the install and build below, which need none of them (apt
+# waits mostly on the network and dpkg), and waited for before the tests; otherwise first,
+# where sudo can ask for a password.
+deps_pid=""
+deps_log=$(mktemp)
+if [ "$(id -u)" -eq 0 ]; then
+  bash scripts/ci-system-deps.sh >"$deps_log" 2>&1 &
+  deps_pid=$!
+else
+  bash scripts/ci-system-deps.sh || exit 1
+fi
+wait_deps() {
+  local code=0
+  if [ -n "$deps_pid" ]; then wait "$deps_pid" || code=$?; fi
+  deps_pid=""
+  cat "$deps_log"
+  rm -f "$deps_log"
+  if [ "$code" -ne 0 ]; then echo "ci-system-deps failed (exit $code)" >&2; exit 1; fi
+}
+pnpm install --frozen-lockfile || { wait_deps; exit 1; }
+pnpm turbo run build --concurrency=2 --output-logs=errors-only || { wait_deps; exit 1; }
 
 rm -f packages/*/.vitest-results*.json apps/*/.vitest-results*.json
 status=0
@@ -25,10 +43,11 @@ tarball_pid=""
 if [ "${1:-}" = "--tarballs" ]; then
   tarball_log=$(mktemp)
   tarball_dir=$(mktemp -d)
-  bash scripts/tarball-test.sh --pack "$tarball_dir" || { echo "tarball test failed: pnpm pack" >&2; exit 1; }
+  bash scripts/tarball-test.sh --pack "$tarball_dir" || { echo "tarball test failed: pnpm pack" >&2; wait_deps; exit 1; }
   TARBALLS_FROM=$tarball_dir bash scripts/tarball-test.sh >"$tarball_log" 2>&1 &
   tarball_pid=$!
 fi
+wait_deps
 # The three legs share one pool of workers (scripts/test-legs.mjs); the build above is
 # theirs, so no leg builds again.
 node scripts/test-legs.mjs || status=1
