@@ -12,11 +12,14 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 PNPM_VERSION=$(node -p "require('./package.json').packageManager.split('@')[1]")
 pack_all() {
+  # One recursive pack of them all (pnpm starts once, and packs several at a time).
+  local filters=()
   for dir in packages/*/; do
     dir=${dir%/}
     [ -f "$dir/src/index.ts" ] || continue
-    (cd "$dir" && npx -y "pnpm@${PNPM_VERSION}" pack --pack-destination "$1" >/dev/null)
+    filters+=(--filter "./$dir")
   done
+  npx -y "pnpm@${PNPM_VERSION}" -r "${filters[@]}" pack --pack-destination "$1" >/dev/null
 }
 if [ "${1:-}" = "--pack" ]; then
   mkdir -p "$2"
