@@ -37,6 +37,11 @@ describe('faults survived, with a real redis-server and real processes', () => {
     const steps = 8;
     const a = startFixture('worker.fixture.ts', [redis.url, 'kill-worker', '1', '400', '5000']);
     const b = startFixture('worker.fixture.ts', [redis.url, 'kill-worker', '2', '400', '5000']);
+    // Both workers up before the first request, so a version's two requests go one to each
+    // (a slow start of b could leave both to a): the request a is killed on is then the
+    // second estimate b computes of that version.
+    await a.waitFor(/^ready$/, 60_000);
+    await b.waitFor(/^ready$/, 60_000);
     const learner = startFixture('learner.fixture.ts', [
       redis.url,
       'kill-worker',
