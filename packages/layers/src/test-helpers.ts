@@ -74,7 +74,7 @@ export function accuracy(model: tfl.LayersModel, x: tf.Tensor2D, labels: Int32Ar
 /** A stand-in for `Math.random` drawing its numbers from the PRNG key of `seed`. */
 export function keyedMathRandom(seed: number): () => number {
   let key = random.PRNGKey(seed);
-  let words = new Uint32Array(0);
+  let words: Uint32Array = new Uint32Array(0);
   let i = 0;
   return () => {
     if (i === words.length) {

@@ -8,7 +8,7 @@ import { type LayersDemoEpoch, type LayersDemoStep, runLayersDemo } from './trai
 const originalRandom = Math.random;
 beforeEach(() => {
   let key = random.PRNGKey(0);
-  let words = new Uint32Array(0);
+  let words: Uint32Array = new Uint32Array(0);
   let i = 0;
   Math.random = () => {
     if (i === words.length) {
