@@ -85,6 +85,17 @@ export function jsonLines(text: string): Record<string, unknown>[] {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
+/**
+ * The JSON lines a running command has finished writing to `path` (none while it does not
+ * exist): a line still being appended, not yet ended by its newline, is left out, so polling
+ * never reads half a line.
+ */
+export function jsonLinesSoFar(path: string): Record<string, unknown>[] {
+  if (!existsSync(path)) return [];
+  const text = readFileSync(path, 'utf8');
+  return jsonLines(text.slice(0, text.lastIndexOf('\n') + 1));
+}
+
 /** Width and height of a PNG from its IHDR chunk, after checking the signature. */
 export function pngSize(path: string): { width: number; height: number } {
   const b = readFileSync(path);

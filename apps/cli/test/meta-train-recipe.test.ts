@@ -4,7 +4,17 @@ import { RecipeTrainer } from '@lopt/outer-trainers';
 import { fileCheckpointStore, jsonLinesAppender } from '@lopt/outer-trainers/node';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, exited, expectOneLineError, jsonLines, lopt, lopt$, tmp, waitFor } from './helpers';
+import {
+  ensureBuilt,
+  exited,
+  expectOneLineError,
+  jsonLines,
+  jsonLinesSoFar,
+  lopt,
+  lopt$,
+  tmp,
+  waitFor,
+} from './helpers';
 
 beforeAll(() => ensureBuilt());
 
@@ -102,7 +112,7 @@ describe('meta-train --recipe', () => {
     const dir = tmp();
     const child = lopt$('meta-train', '--recipe', recipe, '--out', dir);
     // Past the first checkpoint (step 2), before the end.
-    await waitFor(() => metrics(dir).length >= 3);
+    await waitFor(() => jsonLinesSoFar(join(dir, 'metrics.jsonl')).length >= 3);
     child.kill('SIGKILL');
     expect((await exited(child)).signal, 'the run finished before it could be killed').toBe('SIGKILL');
     const at = outerIteration(dir);
@@ -149,7 +159,7 @@ describe('meta-train --recipe', () => {
     expect(metrics(dir)).toHaveLength(3);
 
     const child = lopt$('meta-train', '--recipe', recipe, '--out', dir, '--resume');
-    await waitFor(() => metrics(dir).length >= 4);
+    await waitFor(() => jsonLinesSoFar(join(dir, 'metrics.jsonl')).length >= 4);
     child.kill('SIGTERM');
     const { code } = await exited(child);
     expect(code, child.err()).toBe(130);

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, exited, jsonLines, lopt, lopt$, tmp, waitFor } from './helpers';
+import { ensureBuilt, exited, jsonLines, jsonLinesSoFar, lopt, lopt$, tmp, waitFor } from './helpers';
 
 beforeAll(() => ensureBuilt());
 
@@ -52,7 +52,7 @@ describe('meta-train resumes bit-identically on real data', () => {
     const dir = tmp();
     const child = lopt$(...REAL, '--outer-steps', String(STEPS), '--out', dir);
     // Killed past its first checkpoint (step 2) and before the end.
-    await waitFor(() => metricSteps(dir).length >= 3);
+    await waitFor(() => jsonLinesSoFar(join(dir, 'metrics.jsonl')).length >= 3);
     child.kill('SIGKILL');
     const { signal } = await exited(child);
     expect(signal, 'the run finished before it could be killed').toBe('SIGKILL');
