@@ -24,8 +24,11 @@ export function packageTestConfig(setupFiles: string[] = [], slowFiles: string[]
       include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
       exclude: [...configDefaults.exclude, ...(slowOff ? ['src/readme*.test.ts', ...slowFiles] : [])],
       setupFiles: [setup, ...setupFiles],
-      testTimeout: 120_000,
-      hookTimeout: 120_000,
+      // Guards against a hang, not speed checks: CI runs the same package in several legs at
+      // once on a shared machine, where a test's time can stretch several-fold (a 30 s test
+      // measured near 120 s under load), so the guard sits far above any test's own time.
+      testTimeout: 600_000,
+      hookTimeout: 600_000,
       pool: 'forks',
       reporters: ['default', 'json'],
       // One report per leg of the backend matrix (scripts/test.sh sets LOPT_TEST_LEG).

@@ -37,7 +37,8 @@ export function lopt(...args: string[]): Run {
 
 /** Runs `lopt ...args` to completion in the environment `env`. */
 export function loptWithEnv(env: NodeJS.ProcessEnv, ...args: string[]): Run {
-  const r = spawnSync(process.execPath, [CLI, ...args], { env, encoding: 'utf8', timeout: 110_000 });
+  // Under the tests' own time limit (600 s), so a hung command fails with its output.
+  const r = spawnSync(process.execPath, [CLI, ...args], { env, encoding: 'utf8', timeout: 590_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -63,8 +64,8 @@ export function exited(child: ChildProcess): Promise<{ code: number | null; sign
   });
 }
 
-/** Polls `cond` every 50 ms until it holds (or throws after `ms`). */
-export async function waitFor(cond: () => boolean, ms = 60_000): Promise<void> {
+/** Polls `cond` every 50 ms until it holds (or throws after `ms`, a hang guard generous for a loaded machine). */
+export async function waitFor(cond: () => boolean, ms = 300_000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error('waitFor: timed out');

@@ -91,7 +91,7 @@ describe('lopt meta-train across processes', () => {
       '--lock-duration',
       '3000',
     );
-    await waitFor(() => /outer step 2:/.test(child.out()), 90_000);
+    await waitFor(() => /outer step 2:/.test(child.out()));
     const worker = childPids(child.pid!).find((p) => cmdline(p).includes('--role worker'));
     expect(worker, child.err()).toBeDefined();
     process.kill(worker!, 'SIGKILL');
@@ -167,7 +167,7 @@ describe('lopt meta-train across processes', () => {
       '--checkpoint-every',
       '2',
     );
-    await waitFor(() => /outer step 5:/.test(child.out()), 90_000);
+    await waitFor(() => /outer step 5:/.test(child.out()));
     const learner = childPids(child.pid!).find((p) => cmdline(p).includes('--role learner'));
     expect(learner, child.err()).toBeDefined();
     process.kill(learner!, 'SIGKILL');
