@@ -27,7 +27,12 @@ function bothWays<T>(f: () => T): { ours: T; stock: T } {
 /** Distinct values with a fixed pattern, so any misplaced element shows. */
 function pattern(shape: number[], dtype: 'float32' | 'int32' | 'bool'): tf.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
-  if (dtype === 'bool') return tf.tensor(Uint8Array.from({ length: n }, (_, i) => (i * 7) % 3 === 0), shape, 'bool');
+  if (dtype === 'bool')
+    return tf.tensor(
+      Uint8Array.from({ length: n }, (_, i) => ((i * 7) % 3 === 0 ? 1 : 0)),
+      shape,
+      'bool',
+    );
   const vals = Array.from({ length: n }, (_, i) => (dtype === 'int32' ? i * 3 - 50 : Math.fround(i * 0.37 - 5.5)));
   return tf.tensor(vals, shape, dtype);
 }
@@ -51,13 +56,41 @@ test('slice gives the stock kernel bit for bit: every rank 1-5, contiguous and s
   const cases: [number[], number[], number[]][] = [
     [[7], [2], [4]],
     [[7], [0], [-1]],
-    [[4, 5], [1, 0], [2, 5]], // contiguous rows
-    [[4, 5], [1, 2], [3, 2]], // strided
-    [[3, 4, 5], [1, 1, 1], [2, 3, 3]],
-    [[3, 4, 5], [2, 0, 0], [1, 4, 5]],
-    [[2, 3, 4, 5], [1, 0, 2, 1], [1, 3, 2, 4]],
-    [[2, 3, 2, 3, 4], [0, 1, 1, 0, 1], [2, 2, 1, 3, 2]],
-    [[3, 4], [1, 1], [0, 3]], // empty
+    [
+      [4, 5],
+      [1, 0],
+      [2, 5],
+    ], // contiguous rows
+    [
+      [4, 5],
+      [1, 2],
+      [3, 2],
+    ], // strided
+    [
+      [3, 4, 5],
+      [1, 1, 1],
+      [2, 3, 3],
+    ],
+    [
+      [3, 4, 5],
+      [2, 0, 0],
+      [1, 4, 5],
+    ],
+    [
+      [2, 3, 4, 5],
+      [1, 0, 2, 1],
+      [1, 3, 2, 4],
+    ],
+    [
+      [2, 3, 2, 3, 4],
+      [0, 1, 1, 0, 1],
+      [2, 2, 1, 3, 2],
+    ],
+    [
+      [3, 4],
+      [1, 1],
+      [0, 3],
+    ], // empty
   ];
   for (const dtype of ['float32', 'int32', 'bool'] as const) {
     for (const [shape, begin, size] of cases) {
