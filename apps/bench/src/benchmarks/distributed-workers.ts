@@ -92,7 +92,7 @@ function ceilingSide(procs: CeilingProcess[], cpuPerEstimate: number[]): BlockRu
  * this ceiling it reaches.
  */
 const ceiling: RatioCase = {
-  name: 'distributed 2-process ceiling: the worker job in 2 processes vs 1',
+  name: 'distributed outer steps: 2-process ceiling, the worker job in 2 processes vs 1',
   goal: 'reference: >= 1.7x steps/s possible at all?',
   goalRatio: 1 / 1.7,
   peerName: '1 process',
@@ -178,10 +178,15 @@ const distributedWorkers: RatioCase = {
         const ideal =
           (median(cpuOne.learner) + median(cpuOne.workers)) / (median(cpuTwo.learner) + median(cpuTwo.workers) / 2);
         const speedup = peerMs / loptMs;
+        // The share of the ceiling's gain only means something when there is a gain.
+        const share =
+          ceilingSpeedup !== undefined && ceilingSpeedup > 1.05
+            ? ` (${((100 * (speedup - 1)) / (ceilingSpeedup - 1)).toFixed(0)}% of its gain)`
+            : '';
         const ofCeiling =
           ceilingSpeedup === undefined
             ? ''
-            : `; ${speedup.toFixed(2)}x steps/s against the 2-process ceiling's ${ceilingSpeedup.toFixed(2)}x measured just before (${((100 * (speedup - 1)) / (ceilingSpeedup - 1)).toFixed(0)}% of its gain)`;
+            : `; ${speedup.toFixed(2)}x steps/s against the 2-process ceiling's ${ceilingSpeedup.toFixed(2)}x measured just before${share}`;
         return `2 workers: ${fmtCpu(cpuTwo, loptMs)}; 1 worker: ${fmtCpu(cpuOne, peerMs)}; from CPU time alone, 2 free cores would give ${ideal.toFixed(2)}x${ofCeiling}${pin ? '; workers pinned to cores' : ''}`;
       },
       dispose: async () => {
