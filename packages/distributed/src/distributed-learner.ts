@@ -358,26 +358,44 @@ export class DistributedLearner<Theta = unknown> {
   }
 
   private async enqueue(slot: number, attempt: number, failures = 0): Promise<void> {
+    await this.enqueueMany([{ slot, attempt, failures }]);
+  }
+
+  /**
+   * Sends requests for `slots` of the current version in one round trip (`addBulk`):
+   * in sync mode every worker waits for the step's requests, so each round trip spent
+   * sending them one by one is time all of them stand idle.
+   */
+  private async enqueueMany(slots: { slot: number; attempt: number; failures: number }[]): Promise<void> {
+    if (slots.length === 0) return;
     const version = this.outerIteration;
-    const k = random.foldIn(random.foldIn(random.foldIn(this.estimateKey, version), slot), attempt);
-    const req: EstimateRequest = {
-      generation: this.generation,
-      version,
-      slot,
-      attempt,
-      mode: this.mode,
-      staleness: this.staleness,
-      theta: this.thetaPayload(),
-      key: [k[0]!, k[1]!],
-    };
-    const jobId = `${this.generation}-${version}-${slot}-${attempt}`;
-    this.pending.set(jobId, { jobId, slot, version, attempt, failures });
-    await this.requests!.add('estimate', req, {
-      jobId,
-      // Kept a while after finishing: `heal` tells a finished request from a vanished one.
-      removeOnComplete: { age: 600, count: 2000 },
-      removeOnFail: { age: 3600, count: 2000 },
+    const theta = this.thetaPayload();
+    const jobs = slots.map(({ slot, attempt, failures }) => {
+      const k = random.foldIn(random.foldIn(random.foldIn(this.estimateKey, version), slot), attempt);
+      const req: EstimateRequest = {
+        generation: this.generation,
+        version,
+        slot,
+        attempt,
+        mode: this.mode,
+        staleness: this.staleness,
+        theta,
+        key: [k[0]!, k[1]!],
+      };
+      const jobId = `${this.generation}-${version}-${slot}-${attempt}`;
+      this.pending.set(jobId, { jobId, slot, version, attempt, failures });
+      return {
+        name: 'estimate',
+        data: req,
+        opts: {
+          jobId,
+          // Kept a while after finishing: `heal` tells a finished request from a vanished one.
+          removeOnComplete: { age: 600, count: 2000 },
+          removeOnFail: { age: 3600, count: 2000 },
+        },
+      };
     });
+    await this.requests!.addBulk(jobs);
   }
 
   /** Sends the requests still needed: N slots of this step (sync), or up to `maxInFlight` (async). */
@@ -387,10 +405,15 @@ export class DistributedLearner<Theta = unknown> {
         [...this.pending.values()].filter((p) => p.version === this.outerIteration).map((p) => p.slot),
       );
       for (const a of this.accepted) have.add(a.slot);
-      for (let s = 0; s < this.n; s++) if (!have.has(s)) await this.enqueue(s, 0);
+      const missing: { slot: number; attempt: number; failures: number }[] = [];
+      for (let s = 0; s < this.n; s++) if (!have.has(s)) missing.push({ slot: s, attempt: 0, failures: 0 });
+      await this.enqueueMany(missing);
       return;
     }
-    while (this.pending.size < this.maxInFlight) await this.enqueue(this.nextSlot++, 0);
+    const more: { slot: number; attempt: number; failures: number }[] = [];
+    for (let i = this.pending.size; i < this.maxInFlight; i++)
+      more.push({ slot: this.nextSlot++, attempt: 0, failures: 0 });
+    await this.enqueueMany(more);
   }
 
   private async nextResult(): Promise<EstimateResult | undefined> {
@@ -561,8 +584,11 @@ export class DistributedLearner<Theta = unknown> {
       else throw new RunStopped(`another learner (${holder}) took over run '${this.opts.run}'; this one stops`);
       await this.publishHead(false);
       const now = Date.now();
-      for (const p of [...this.pending.values()]) {
-        const state = await this.requests!.getJobState(p.jobId);
+      const checked = [...this.pending.values()];
+      // Asked all at once (ioredis pipelines them): the results wait on this loop, not on N round trips.
+      const states = await Promise.all(checked.map((p) => this.requests!.getJobState(p.jobId)));
+      for (const [i, p] of checked.entries()) {
+        const state = states[i];
         if (state === 'failed') {
           const job = await this.requests!.getJob(p.jobId);
           const failures = p.failures + 1;

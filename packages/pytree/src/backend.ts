@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { registerWasmSlicing } from './wasm-slicing.js';
 
 /** Backends `setupBackend` can load by itself; others must already be registered. */
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu' | 'webgl' | 'webgpu' | (string & {});
@@ -31,6 +32,7 @@ async function activate(name: string): Promise<boolean> {
   if (!tf.findBackendFactory(name)) return false;
   const ok = await tf.setBackend(name);
   if (ok) await tf.ready();
+  if (ok && name === 'wasm') registerWasmSlicing();
   return ok;
 }
 

@@ -43,3 +43,55 @@ export function startBenchWorker(
     child.on('exit', (code) => reject(new Error(`a benchmark worker exited (code ${code}) before it was ready`)));
   });
 }
+
+/** A process of the 2-process ceiling (peers/distributed-ceiling.ts), driven over its stdin. */
+export interface CeilingProcess {
+  /** The child process. */
+  child: ChildProcess;
+  /** Computes `count` estimates; resolves with the wall and CPU milliseconds they took in the child. */
+  run(count: number): Promise<{ wallMs: number; cpuMs: number }>;
+}
+
+/** Starts a process of the 2-process ceiling and resolves once it is set up. */
+export function startCeilingProcess(
+  seed: number,
+  opts: { core?: number; nodeArgs?: string[] } = {},
+): Promise<CeilingProcess> {
+  const args = [
+    ...(opts.nodeArgs ?? []),
+    '--import',
+    import.meta.resolve('tsx'),
+    join(here, 'distributed-ceiling.ts'),
+    String(seed),
+  ];
+  const child =
+    opts.core === undefined
+      ? spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] })
+      : spawn('taskset', ['-c', String(opts.core), process.execPath, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const waiting: ((line: string) => void)[] = [];
+  let buffered = '';
+  child.stdout!.on('data', (b: Buffer) => {
+    buffered += b.toString();
+    for (let i = buffered.indexOf('\n'); i >= 0; i = buffered.indexOf('\n')) {
+      const line = buffered.slice(0, i);
+      buffered = buffered.slice(i + 1);
+      waiting.shift()?.(line);
+    }
+  });
+  const next = () => new Promise<string>((resolve) => waiting.push(resolve));
+  const proc: CeilingProcess = {
+    child,
+    async run(count) {
+      const answer = next();
+      child.stdin!.write(`run ${count}\n`);
+      const [word, wall, cpu] = (await answer).split(' ');
+      if (word !== 'done') throw new Error(`a ceiling process answered '${word}'`);
+      return { wallMs: Number(wall), cpuMs: Number(cpu) };
+    },
+  };
+  return new Promise((resolve, reject) => {
+    next().then((line) => (line === 'ready' ? resolve(proc) : reject(new Error(`a ceiling process said '${line}'`))));
+    child.on('error', reject);
+    child.on('exit', (code) => reject(new Error(`a ceiling process exited (code ${code}) before it was ready`)));
+  });
+}
