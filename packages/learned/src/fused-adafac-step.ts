@@ -8,6 +8,7 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import { type AdafacKernel, adafacKernel, countAdafacKernelTensor } from './adafac-kernel.js';
 import { type FactoredLayout, factoredDims, factoredLayout } from './factored-layout.js';
+import { ema, featureScratch, foldNormaliser, momentaFeatures } from './fused-features.js';
 
 /*
  * `AdafacMLPLOpt`'s update as ONE fused kernel, for updates that are not being
@@ -49,13 +50,6 @@ function layoutFor(shapes: number[][]): LayoutExtras {
     layouts.set(key, e);
   }
   return e;
-}
-
-let scratch = new Float32Array(0);
-
-/** `decay * prev + (1 - decay) * x` rounded to float32 after each op, as the plain float32 ops round it. */
-function ema(decay: number, prev: number, x: number): number {
-  return Math.fround(Math.fround(decay * prev) + Math.fround(Math.fround(1 - decay) * x));
 }
 
 /**
@@ -536,8 +530,7 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
     const fac = s > 0 && isFactored[o] === 1;
     const cols = fac ? facCols : allCols;
     const W = cols.length;
-    if (scratch.length < s * W) scratch = new Float32Array(s * W);
-    const feat = scratch;
+    const feat = featureScratch(s * W);
     sumsq.fill(0);
     // The compiled kernel: rank-2 factored and unfactored tensors.
     const grid = grids[t];
@@ -592,12 +585,8 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
         feat[f + 1] = p[e]!;
         feat[f + 2 + M] = rv;
         feat[f + 3 + 2 * M] = rr;
-        for (let j = 0; j < M; j++) {
-          const mv = ema(md[j]!, mPrev[i * M + j]!, gi);
-          m[i * M + j] = mv;
-          feat[f + 2 + j] = mv;
-          feat[f + 3 + M + j] = mv * rr;
-        }
+        momentaFeatures(feat, f, m, mPrev, i, md, gi);
+        for (let j = 0; j < M; j++) feat[f + 3 + M + j] = m[i * M + j]! * rr;
         if (fac) {
           const r = rowIds[i]! * A;
           const c = colIds[i]! * A;
@@ -649,9 +638,7 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
     // The per-tensor normaliser, folded into the first layer's weights.
     for (let k = 0; k < F; k++) sc[k] = 1 / Math.sqrt(sumsq[k]! / s + 1e-5);
     const wm = new Float32Array(W * H0);
-    cols.forEach((k, row) => {
-      for (let q = 0; q < H0; q++) wm[row * H0 + q] = sc[k]! * w0[k * H0 + q]!;
-    });
+    foldNormaliser(wm, w0, sumsq, s, cols, H0);
     // The heavy product on the backend's matmul.
     const h0 =
       s > 0 && !inWasm
