@@ -3,9 +3,10 @@
 // outputs). Compiled by `scripts/build-wasm.mjs` into `src/adafac-kernel-wasm.ts`; the
 // JavaScript side (`src/adafac-kernel.ts`) owns the memory layout and every per-tensor
 // and per-row quantity. Element arithmetic mirrors the JavaScript loops of
-// `fused-adafac-step.ts` operation for operation (float32 where they round to float32,
-// float64 where they compute in float64), so the accumulators and the features' sums of
-// squares come out bit for bit the same; only the 4-wide MLP runs in float32 SIMD.
+// `fused-adafac-step.ts` where they round to float32, so the accumulators come out bit
+// for bit the same; the features (reciprocal square roots included) and the 4-wide MLP
+// run in float32, SIMD where lanes line up (the 4 hidden units; an unfactored tensor's 3
+// accumulators), as the plain float32 ops do, and the sums of squares in float64.
 
 /** Where the heap starts (after the data segments): the JavaScript side allocates from here. */
 export function heapBase(): usize {
@@ -42,6 +43,12 @@ export function factoredSums(a: i32, b: i32, ri: i32, rj: i32, ci: i32, cj: i32,
   }
 }
 
+/** `1 / sqrt(x)` in float32. */
+@inline
+function rsqrt(x: f32): f32 {
+  return <f32>1 / Mathf.sqrt(x);
+}
+
 /**
  * Pass 1 over a rank-2 factored tensor of `a x b` elements: new momenta and second
  * moments, and the sums of squares of its 16 element feature columns into `sumsq`
@@ -66,7 +73,7 @@ export function factoredPass1(
       const pi = load<f32>(p + (e << 2));
       const rv = ema(rd, load<f32>(rmsPrev + (e << 2)), gi * gi);
       store<f32>(rms + (e << 2), rv);
-      const rr = rsqrt64(<f64>rv + 1e-6);
+      const rr = rsqrt(rv + <f32>1e-6);
       const mp = mPrev + e * 12;
       const m0 = ema(d0, load<f32>(mp), gi);
       const m1 = ema(d1, load<f32>(mp, 4), gi);
@@ -77,13 +84,14 @@ export function factoredPass1(
       store<f32>(mo, m2, 8);
       const r = rowFactor + <usize>(i * ri + j * rj) * 12;
       const c = colFactor + <usize>(i * ci + j * cj) * 12;
-      const q0 = <f64>load<f32>(r) * <f64>load<f32>(c);
-      const q1 = <f64>load<f32>(r, 4) * <f64>load<f32>(c, 4);
-      const q2 = <f64>load<f32>(r, 8) * <f64>load<f32>(c, 8);
+      const q0 = load<f32>(r) * load<f32>(c);
+      const q1 = load<f32>(r, 4) * load<f32>(c, 4);
+      const q2 = load<f32>(r, 8) * load<f32>(c, 8);
+      const x3 = <f64>(m0 * rr), x4 = <f64>(m1 * rr), x5 = <f64>(m2 * rr);
+      const g0 = <f64>(gi * q0), g1 = <f64>(gi * q1), g2 = <f64>(gi * q2);
+      const f0 = <f64>(m0 * q0), f1 = <f64>(m1 * q1), f2 = <f64>(m2 * q2);
       const g64 = <f64>gi;
-      const x3 = <f64>m0 * rr, x4 = <f64>m1 * rr, x5 = <f64>m2 * rr;
-      const g0 = g64 * q0, g1 = g64 * q1, g2 = g64 * q2;
-      const f0 = <f64>m0 * q0, f1 = <f64>m1 * q1, f2 = <f64>m2 * q2;
+      const rr64 = <f64>rr;
       s0 += g64 * g64;
       s1 += <f64>pi * <f64>pi;
       s2 += <f64>m0 * <f64>m0;
@@ -93,7 +101,7 @@ export function factoredPass1(
       s6 += x3 * x3;
       s7 += x4 * x4;
       s8 += x5 * x5;
-      s9 += rr * rr;
+      s9 += rr64 * rr64;
       s10 += g0 * g0;
       s11 += g1 * g1;
       s12 += g2 * g2;
@@ -169,7 +177,7 @@ export function factoredPass2(
       const gi = load<f32>(g + (e << 2));
       const pi = load<f32>(p + (e << 2));
       const rv = load<f32>(rms + (e << 2));
-      const rr = rsqrt64(<f64>rv + 1e-6);
+      const rr = rsqrt(rv + <f32>1e-6);
       const mo = m + e * 12;
       const m0 = load<f32>(mo);
       const m1 = load<f32>(mo, 4);
@@ -178,10 +186,9 @@ export function factoredPass2(
       const cs = <usize>(i * ci + j * cj);
       const r = rowFactor + rs * 12;
       const c = colFactor + cs * 12;
-      const q0 = <f64>load<f32>(r) * <f64>load<f32>(c);
-      const q1 = <f64>load<f32>(r, 4) * <f64>load<f32>(c, 4);
-      const q2 = <f64>load<f32>(r, 8) * <f64>load<f32>(c, 8);
-      const g64 = <f64>gi;
+      const q0 = load<f32>(r) * load<f32>(c);
+      const q1 = load<f32>(r, 4) * load<f32>(c, 4);
+      const q2 = load<f32>(r, 8) * load<f32>(c, 8);
       let h = f32x4.add(v128.load(rowC + (rs << 4)), v128.load(colC + (cs << 4)));
       h = fma4(h, gi, wm);
       h = fma4(h, pi, wm + 16);
@@ -189,27 +196,45 @@ export function factoredPass2(
       h = fma4(h, m1, wm + 48);
       h = fma4(h, m2, wm + 64);
       h = fma4(h, rv, wm + 80);
-      h = fma4(h, <f32>(<f64>m0 * rr), wm + 96);
-      h = fma4(h, <f32>(<f64>m1 * rr), wm + 112);
-      h = fma4(h, <f32>(<f64>m2 * rr), wm + 128);
-      h = fma4(h, <f32>rr, wm + 144);
-      h = fma4(h, <f32>(g64 * q0), wm + 160);
-      h = fma4(h, <f32>(g64 * q1), wm + 176);
-      h = fma4(h, <f32>(g64 * q2), wm + 192);
-      h = fma4(h, <f32>(<f64>m0 * q0), wm + 208);
-      h = fma4(h, <f32>(<f64>m1 * q1), wm + 224);
-      h = fma4(h, <f32>(<f64>m2 * q2), wm + 240);
+      h = fma4(h, m0 * rr, wm + 96);
+      h = fma4(h, m1 * rr, wm + 112);
+      h = fma4(h, m2 * rr, wm + 128);
+      h = fma4(h, rr, wm + 144);
+      h = fma4(h, gi * q0, wm + 160);
+      h = fma4(h, gi * q1, wm + 176);
+      h = fma4(h, gi * q2, wm + 192);
+      h = fma4(h, m0 * q0, wm + 208);
+      h = fma4(h, m1 * q1, wm + 224);
+      h = fma4(h, m2 * q2, wm + 240);
       store<f32>(out + (e << 2), tail(h, net, pi, expMult, stepMult));
       e++;
     }
   }
 }
 
+/** Lanes 0-2 of three accumulators (momenta or Adafactor accumulators of one element). */
+@inline
+function lanes3(x: f32, y: f32, z: f32): v128 {
+  return f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(1), 0, x), 1, y), 2, z);
+}
+
+/** `acc + x * x` for lanes 0-1 (`lo`) or 2-3 (`hi`) of `x`, in float64. */
+@inline
+function sqLo(acc: v128, x: v128): v128 {
+  const d = f64x2.promote_low_f32x4(x);
+  return f64x2.add(acc, f64x2.mul(d, d));
+}
+
+@inline
+function sqHi(acc: v128, x: v128): v128 {
+  const d = f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 2, 3));
+  return f64x2.add(acc, f64x2.mul(d, d));
+}
+
 /**
  * Pass 1 over an unfactored tensor of `s` elements (full accumulators `vDiag`, 3 per
  * element): new momenta, second moments and accumulators, and the sums of squares of its
- * 28 feature columns (of their float32 values, as the JavaScript loop sums them) into
- * `sumsq`.
+ * 28 feature columns into `sumsq`. The three decays' features are one SIMD vector each.
  */
 export function diagPass1(
   s: i32, g: usize, mPrev: usize, rmsPrev: usize, m: usize, rms: usize, p: usize,
@@ -222,13 +247,16 @@ export function diagPass1(
   const a0 = load<f32>(decays, 16);
   const a1 = load<f32>(decays, 20);
   const a2 = load<f32>(decays, 24);
-  for (let k = 0; k < 28; k++) store<f64>(sumsq + (<usize>k << 3), 0);
+  let sg: f64 = 0, sp: f64 = 0, sr: f64 = 0, srr: f64 = 0;
+  const z = f64x2.splat(0);
+  let mLo = z, mHi = z, mrLo = z, mrHi = z, gqLo = z, gqHi = z;
+  let vLo = z, vHi = z, vrLo = z, vrHi = z, mqLo = z, mqHi = z;
   for (let e: usize = 0; e < <usize>s; e++) {
     const gi = load<f32>(g + (e << 2));
     const pi = load<f32>(p + (e << 2));
     const rv = ema(rd, load<f32>(rmsPrev + (e << 2)), gi * gi);
     store<f32>(rms + (e << 2), rv);
-    const rr = rsqrt64(<f64>rv + 1e-6);
+    const rr = rsqrt(rv + <f32>1e-6);
     const gs = <f32>(<f64>(gi * gi) + 1e-30);
     const mp = mPrev + e * 12;
     const mo = m + e * 12;
@@ -246,34 +274,59 @@ export function diagPass1(
     store<f32>(vo, v0);
     store<f32>(vo, v1, 4);
     store<f32>(vo, v2, 8);
-    sq(sumsq, 0, gi);
-    sq(sumsq, 1, pi);
-    sq(sumsq, 5, rv);
-    sq(sumsq, 9, <f32>rr);
-    diagSq(sumsq, 0, gi, m0, v0, rr);
-    diagSq(sumsq, 1, gi, m1, v1, rr);
-    diagSq(sumsq, 2, gi, m2, v2, rr);
+    const M = lanes3(m0, m1, m2);
+    const V = lanes3(v0, v1, v2);
+    const MR = f32x4.mul(M, f32x4.splat(rr));
+    const GQ = f32x4.div(f32x4.splat(gi), f32x4.sqrt(f32x4.max(f32x4.add(V, f32x4.splat(1e-9)), f32x4.splat(1e-9))));
+    const VR = f32x4.div(f32x4.splat(1), f32x4.sqrt(f32x4.add(V, f32x4.splat(1e-8))));
+    const MQ = f32x4.div(M, f32x4.sqrt(f32x4.add(V, f32x4.splat(1e-6))));
+    sg += <f64>gi * <f64>gi;
+    sp += <f64>pi * <f64>pi;
+    sr += <f64>rv * <f64>rv;
+    srr += <f64>rr * <f64>rr;
+    mLo = sqLo(mLo, M);
+    mHi = sqHi(mHi, M);
+    mrLo = sqLo(mrLo, MR);
+    mrHi = sqHi(mrHi, MR);
+    gqLo = sqLo(gqLo, GQ);
+    gqHi = sqHi(gqHi, GQ);
+    vLo = sqLo(vLo, V);
+    vHi = sqHi(vHi, V);
+    vrLo = sqLo(vrLo, VR);
+    vrHi = sqHi(vrHi, VR);
+    mqLo = sqLo(mqLo, MQ);
+    mqHi = sqHi(mqHi, MQ);
   }
+  store<f64>(sumsq, sg);
+  store<f64>(sumsq, sp, 8);
+  store<f64>(sumsq, sr, 40);
+  store<f64>(sumsq, srr, 72);
+  store3(sumsq + 16, mLo, mHi);
+  store3(sumsq + 48, mrLo, mrHi);
+  store3(sumsq + 80, gqLo, gqHi);
+  store3(sumsq + 104, vLo, vHi);
+  store3(sumsq + 128, vLo, vHi);
+  store3(sumsq + 152, vrLo, vrHi);
+  store3(sumsq + 176, vrLo, vrHi);
+  store3(sumsq + 200, mqLo, mqHi);
 }
 
 @inline
-function sq(sumsq: usize, k: i32, x: f32): void {
-  const at = sumsq + (<usize>k << 3);
-  store<f64>(at, load<f64>(at) + <f64>x * <f64>x);
+function store3(at: usize, lo: v128, hi: v128): void {
+  store<f64>(at, f64x2.extract_lane(lo, 0));
+  store<f64>(at, f64x2.extract_lane(lo, 1), 8);
+  store<f64>(at, f64x2.extract_lane(hi, 0), 16);
 }
 
+/** One decay's six features (each splat over 4 lanes) through their first-layer rows at `wj`. */
 @inline
-function diagSq(sumsq: usize, j: i32, gi: f32, mv: f32, vv: f32, rr: f64): void {
-  const v = <f64>vv;
-  const vr = <f32>rsqrt64(v + 1e-8);
-  sq(sumsq, 2 + j, mv);
-  sq(sumsq, 6 + j, <f32>(<f64>mv * rr));
-  sq(sumsq, 10 + j, <f32>(<f64>gi / Math.sqrt(Math.max(v + 1e-9, 1e-9))));
-  sq(sumsq, 13 + j, vv);
-  sq(sumsq, 16 + j, vv);
-  sq(sumsq, 19 + j, vr);
-  sq(sumsq, 22 + j, vr);
-  sq(sumsq, 25 + j, <f32>(<f64>mv / Math.sqrt(v + 1e-6)));
+function decayTerms(h: v128, m: v128, mr: v128, gq: v128, v: v128, vr: v128, mq: v128, wj: usize): v128 {
+  h = f32x4.add(h, f32x4.mul(m, v128.load(wj + 32)));
+  h = f32x4.add(h, f32x4.mul(mr, v128.load(wj + 96)));
+  h = f32x4.add(h, f32x4.mul(gq, v128.load(wj + 160)));
+  h = f32x4.add(h, f32x4.mul(v, f32x4.add(v128.load(wj + 208), v128.load(wj + 256))));
+  h = f32x4.add(h, f32x4.mul(vr, f32x4.add(v128.load(wj + 304), v128.load(wj + 352))));
+  return f32x4.add(h, f32x4.mul(mq, v128.load(wj + 400)));
 }
 
 /**
@@ -290,28 +343,49 @@ export function diagPass2(
     const gi = load<f32>(g + (e << 2));
     const pi = load<f32>(p + (e << 2));
     const rv = load<f32>(rms + (e << 2));
-    const rr = rsqrt64(<f64>rv + 1e-6);
+    const rr = rsqrt(rv + <f32>1e-6);
     let h = fma4(base, gi, wm);
     h = fma4(h, pi, wm + 16);
     h = fma4(h, rv, wm + 80);
-    h = fma4(h, <f32>rr, wm + 144);
+    h = fma4(h, rr, wm + 144);
     const mo = m + e * 12;
     const vo = v + e * 12;
-    for (let j: usize = 0; j < 3; j++) {
-      const mv = load<f32>(mo + (j << 2));
-      const vv = load<f32>(vo + (j << 2));
-      const v64 = <f64>vv;
-      const vr = <f32>rsqrt64(v64 + 1e-8);
-      const wj = wm + (j << 4);
-      h = fma4(h, mv, wj + 32);
-      h = fma4(h, <f32>(<f64>mv * rr), wj + 96);
-      h = fma4(h, <f32>(<f64>gi / Math.sqrt(Math.max(v64 + 1e-9, 1e-9))), wj + 160);
-      h = fma4(h, vv, wj + 208);
-      h = fma4(h, vv, wj + 256);
-      h = fma4(h, vr, wj + 304);
-      h = fma4(h, vr, wj + 352);
-      h = fma4(h, <f32>(<f64>mv / Math.sqrt(v64 + 1e-6)), wj + 400);
-    }
+    const M = lanes3(load<f32>(mo), load<f32>(mo, 4), load<f32>(mo, 8));
+    const V = lanes3(load<f32>(vo), load<f32>(vo, 4), load<f32>(vo, 8));
+    const MR = f32x4.mul(M, f32x4.splat(rr));
+    const GQ = f32x4.div(f32x4.splat(gi), f32x4.sqrt(f32x4.max(f32x4.add(V, f32x4.splat(1e-9)), f32x4.splat(1e-9))));
+    const VR = f32x4.div(f32x4.splat(1), f32x4.sqrt(f32x4.add(V, f32x4.splat(1e-8))));
+    const MQ = f32x4.div(M, f32x4.sqrt(f32x4.add(V, f32x4.splat(1e-6))));
+    h = decayTerms(
+      h,
+      v128.shuffle<f32>(M, M, 0, 0, 0, 0),
+      v128.shuffle<f32>(MR, MR, 0, 0, 0, 0),
+      v128.shuffle<f32>(GQ, GQ, 0, 0, 0, 0),
+      v128.shuffle<f32>(V, V, 0, 0, 0, 0),
+      v128.shuffle<f32>(VR, VR, 0, 0, 0, 0),
+      v128.shuffle<f32>(MQ, MQ, 0, 0, 0, 0),
+      wm,
+    );
+    h = decayTerms(
+      h,
+      v128.shuffle<f32>(M, M, 1, 1, 1, 1),
+      v128.shuffle<f32>(MR, MR, 1, 1, 1, 1),
+      v128.shuffle<f32>(GQ, GQ, 1, 1, 1, 1),
+      v128.shuffle<f32>(V, V, 1, 1, 1, 1),
+      v128.shuffle<f32>(VR, VR, 1, 1, 1, 1),
+      v128.shuffle<f32>(MQ, MQ, 1, 1, 1, 1),
+      wm + 16,
+    );
+    h = decayTerms(
+      h,
+      v128.shuffle<f32>(M, M, 2, 2, 2, 2),
+      v128.shuffle<f32>(MR, MR, 2, 2, 2, 2),
+      v128.shuffle<f32>(GQ, GQ, 2, 2, 2, 2),
+      v128.shuffle<f32>(V, V, 2, 2, 2, 2),
+      v128.shuffle<f32>(VR, VR, 2, 2, 2, 2),
+      v128.shuffle<f32>(MQ, MQ, 2, 2, 2, 2),
+      wm + 32,
+    );
     store<f32>(out + (e << 2), tail(h, net, pi, expMult, stepMult));
   }
 }
