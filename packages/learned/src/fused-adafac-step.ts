@@ -404,7 +404,13 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
   if (kernel) {
     let maxRC = 0;
     for (const shape of shapes) if (shape.length === 2) maxRC = Math.max(maxRC, shape[0]!, shape[1]!);
-    wp = wasmPlan(kernel, N, R, C, D, maxRC);
+    try {
+      wp = wasmPlan(kernel, N, R, C, D, maxRC);
+    } catch (e) {
+      // Past what the kernel's 32-bit memory can grow to (tens of millions of parameters):
+      // the JavaScript loops, which hold their arrays in JavaScript's own memory.
+      if (!(e instanceof RangeError)) throw e;
+    }
   }
   const grids = shapes.map(gridOf);
 
