@@ -20,6 +20,8 @@ export interface AdafacKernel {
   factoredPass1(...args: number[]): void;
   /** Pass 2 over a rank-2 factored tensor: features through the MLP into the new parameters. */
   factoredPass2(...args: number[]): void;
+  /** Pass 2 over a rank-2 factored tensor, four elements at a time. */
+  factoredPass2x4(...args: number[]): void;
   /** Pass 1 over an unfactored tensor: momenta, second moments, accumulators, feature sums of squares. */
   diagPass1(...args: number[]): void;
   /** Pass 2 over an unfactored tensor: features through the MLP into the new parameters. */

@@ -321,6 +321,7 @@ interface WasmPlan {
   shift: number;
   decays: number;
   sumsq: number;
+  splat: number;
 }
 
 function wasmPlan(k: AdafacKernel, N: number, R: number, C: number, D: number, maxRC: number): WasmPlan {
@@ -351,6 +352,7 @@ function wasmPlan(k: AdafacKernel, N: number, R: number, C: number, D: number, m
     shift: take(4),
     decays: take(8),
     sumsq: take(56),
+    splat: take(96 * 4),
   };
   const need = at - k.memory.buffer.byteLength;
   if (need > 0) k.memory.grow(Math.ceil(need / 65536));
@@ -688,21 +690,28 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
         const rc = wp.rowC >> 2;
         for (let q = 0; q < rowC.length; q++) f[rc + q] = rowC[q]! + shift0[q & 3]!;
         f.set(colC, wp.colC >> 2);
-        wp.k.factoredPass2(
-          ...grid,
+        // Four elements at a time along the tensor's inner index: the slot that stays the
+        // same along it (the row when rows run along the outer index) is the fixed one.
+        const rf = wp.rowFactor + rowIds[o]! * 12;
+        const cf = wp.colFactor + colIds[o]! * 12;
+        const rowsOuter = grid[2] === 1;
+        wp.k.factoredPass2x4(
+          grid[0],
+          grid[1],
           wp.g + o * 4,
           wp.m + o * 12,
           wp.rms + o * 4,
           wp.p,
-          wp.rowFactor + rowIds[o]! * 12,
-          wp.colFactor + colIds[o]! * 12,
+          rowsOuter ? rf : cf,
+          rowsOuter ? cf : rf,
           wp.wm,
-          wp.rowC,
-          wp.colC,
+          rowsOuter ? wp.rowC : wp.colC,
+          rowsOuter ? wp.colC : wp.rowC,
           wp.net,
           expMult,
           stepMult,
           wp.out + o * 4,
+          wp.splat,
         );
       } else {
         wp.k.diagPass2(

@@ -212,6 +212,227 @@ export function factoredPass2(
   }
 }
 
+/** The element lanes of a decay: lane `j` of `[x0 x1 x2]` for 4 consecutive elements stored 3 apart (12 floats at `at`). */
+@inline
+function deinterleave0(a: v128, b: v128, c: v128): v128 {
+  return v128.shuffle<f32>(v128.shuffle<f32>(a, b, 0, 3, 6, 7), c, 0, 1, 2, 5);
+}
+
+@inline
+function deinterleave1(a: v128, b: v128, c: v128): v128 {
+  return v128.shuffle<f32>(v128.shuffle<f32>(a, b, 1, 4, 7, 0), c, 0, 1, 2, 6);
+}
+
+@inline
+function deinterleave2(a: v128, b: v128, c: v128): v128 {
+  return v128.shuffle<f32>(v128.shuffle<f32>(a, b, 2, 5, 0, 0), c, 0, 1, 4, 7);
+}
+
+/** `acc + x * splat(w)`, the weight pre-splat at `w`. */
+@inline
+function mad(acc: v128, x: v128, w: usize): v128 {
+  return f32x4.add(acc, f32x4.mul(x, v128.load(w)));
+}
+
+/**
+ * `factoredPass2` four elements at a time (SIMD lanes = elements) for a tensor stored so
+ * that one slot (its row or its column: `fixedFactor` / `fixedC`, per outer index `i`)
+ * is the same along the inner index `j` and the other (`varFactor` / `varC`) is `j`
+ * itself; the row and column roles are symmetric in the update, so either orientation
+ * maps onto this. `splat` is scratch for 96 pre-splat weights (1.5 KB). The last `b % 4`
+ * elements of each outer row take the one-element loop.
+ */
+export function factoredPass2x4(
+  a: i32, b: i32,
+  g: usize, m: usize, rms: usize, p: usize,
+  fixedFactor: usize, varFactor: usize, wm: usize, fixedC: usize, varC: usize, net: usize,
+  expMult: f32, stepMult: f32, out: usize, splat: usize,
+): void {
+  // Pre-splat weights: 16 x 4 first-layer, 4 x 4 second, its bias, 4 x 2 third, its bias.
+  for (let k: usize = 0; k < 64; k++) v128.store(splat + (k << 4), f32x4.splat(load<f32>(wm + (k << 2))));
+  for (let k: usize = 0; k < 20; k++) v128.store(splat + ((64 + k) << 4), f32x4.splat(load<f32>(net + (k << 2))));
+  for (let q: usize = 0; q < 4; q++) {
+    v128.store(splat + ((84 + 2 * q) << 4), f32x4.splat(load<f32>(net + 80 + (q << 4))));
+    v128.store(splat + ((85 + 2 * q) << 4), f32x4.splat(load<f32>(net + 84 + (q << 4))));
+  }
+  v128.store(splat + (92 << 4), f32x4.splat(load<f32>(net, 144)));
+  v128.store(splat + (93 << 4), f32x4.splat(load<f32>(net, 148)));
+  const one = f32x4.splat(1);
+  const eps = f32x4.splat(1e-6);
+  const zero = f32x4.splat(0);
+  const b4 = b & ~3;
+  for (let i = 0; i < a; i++) {
+    const ff = fixedFactor + <usize>i * 12;
+    const F0 = f32x4.splat(load<f32>(ff));
+    const F1 = f32x4.splat(load<f32>(ff, 4));
+    const F2 = f32x4.splat(load<f32>(ff, 8));
+    const fc = fixedC + (<usize>i << 4);
+    const C0 = f32x4.splat(load<f32>(fc));
+    const C1 = f32x4.splat(load<f32>(fc, 4));
+    const C2 = f32x4.splat(load<f32>(fc, 8));
+    const C3 = f32x4.splat(load<f32>(fc, 12));
+    const row = <usize>i * <usize>b;
+    for (let j = 0; j < b4; j += 4) {
+      const e = row + <usize>j;
+      const G = v128.load(g + (e << 2));
+      const P = v128.load(p + (e << 2));
+      const RV = v128.load(rms + (e << 2));
+      const RR = f32x4.div(one, f32x4.sqrt(f32x4.add(RV, eps)));
+      const mo = m + e * 12;
+      const ma = v128.load(mo);
+      const mb = v128.load(mo, 16);
+      const mc = v128.load(mo, 32);
+      const M0 = deinterleave0(ma, mb, mc);
+      const M1 = deinterleave1(ma, mb, mc);
+      const M2 = deinterleave2(ma, mb, mc);
+      const vf = varFactor + <usize>j * 12;
+      const va = v128.load(vf);
+      const vb = v128.load(vf, 16);
+      const vc = v128.load(vf, 32);
+      const Q0 = f32x4.mul(F0, deinterleave0(va, vb, vc));
+      const Q1 = f32x4.mul(F1, deinterleave1(va, vb, vc));
+      const Q2 = f32x4.mul(F2, deinterleave2(va, vb, vc));
+      // The varying slot's first-layer shares, transposed to lanes = elements.
+      const vcp = varC + (<usize>j << 4);
+      const r0 = v128.load(vcp);
+      const r1 = v128.load(vcp, 16);
+      const r2 = v128.load(vcp, 32);
+      const r3 = v128.load(vcp, 48);
+      const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
+      const t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+      const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
+      const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+      let H0 = f32x4.add(C0, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+      let H1 = f32x4.add(C1, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+      let H2 = f32x4.add(C2, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
+      let H3 = f32x4.add(C3, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
+      // The 16 element features through the first layer.
+      const X0f = G;
+      H0 = mad(H0, X0f, splat + 0);
+      H1 = mad(H1, X0f, splat + 16);
+      H2 = mad(H2, X0f, splat + 32);
+      H3 = mad(H3, X0f, splat + 48);
+      const X1f = P;
+      H0 = mad(H0, X1f, splat + 64);
+      H1 = mad(H1, X1f, splat + 80);
+      H2 = mad(H2, X1f, splat + 96);
+      H3 = mad(H3, X1f, splat + 112);
+      const X2f = M0;
+      H0 = mad(H0, X2f, splat + 128);
+      H1 = mad(H1, X2f, splat + 144);
+      H2 = mad(H2, X2f, splat + 160);
+      H3 = mad(H3, X2f, splat + 176);
+      const X3f = M1;
+      H0 = mad(H0, X3f, splat + 192);
+      H1 = mad(H1, X3f, splat + 208);
+      H2 = mad(H2, X3f, splat + 224);
+      H3 = mad(H3, X3f, splat + 240);
+      const X4f = M2;
+      H0 = mad(H0, X4f, splat + 256);
+      H1 = mad(H1, X4f, splat + 272);
+      H2 = mad(H2, X4f, splat + 288);
+      H3 = mad(H3, X4f, splat + 304);
+      const X5f = RV;
+      H0 = mad(H0, X5f, splat + 320);
+      H1 = mad(H1, X5f, splat + 336);
+      H2 = mad(H2, X5f, splat + 352);
+      H3 = mad(H3, X5f, splat + 368);
+      const X6f = f32x4.mul(M0, RR);
+      H0 = mad(H0, X6f, splat + 384);
+      H1 = mad(H1, X6f, splat + 400);
+      H2 = mad(H2, X6f, splat + 416);
+      H3 = mad(H3, X6f, splat + 432);
+      const X7f = f32x4.mul(M1, RR);
+      H0 = mad(H0, X7f, splat + 448);
+      H1 = mad(H1, X7f, splat + 464);
+      H2 = mad(H2, X7f, splat + 480);
+      H3 = mad(H3, X7f, splat + 496);
+      const X8f = f32x4.mul(M2, RR);
+      H0 = mad(H0, X8f, splat + 512);
+      H1 = mad(H1, X8f, splat + 528);
+      H2 = mad(H2, X8f, splat + 544);
+      H3 = mad(H3, X8f, splat + 560);
+      const X9f = RR;
+      H0 = mad(H0, X9f, splat + 576);
+      H1 = mad(H1, X9f, splat + 592);
+      H2 = mad(H2, X9f, splat + 608);
+      H3 = mad(H3, X9f, splat + 624);
+      const X10f = f32x4.mul(G, Q0);
+      H0 = mad(H0, X10f, splat + 640);
+      H1 = mad(H1, X10f, splat + 656);
+      H2 = mad(H2, X10f, splat + 672);
+      H3 = mad(H3, X10f, splat + 688);
+      const X11f = f32x4.mul(G, Q1);
+      H0 = mad(H0, X11f, splat + 704);
+      H1 = mad(H1, X11f, splat + 720);
+      H2 = mad(H2, X11f, splat + 736);
+      H3 = mad(H3, X11f, splat + 752);
+      const X12f = f32x4.mul(G, Q2);
+      H0 = mad(H0, X12f, splat + 768);
+      H1 = mad(H1, X12f, splat + 784);
+      H2 = mad(H2, X12f, splat + 800);
+      H3 = mad(H3, X12f, splat + 816);
+      const X13f = f32x4.mul(M0, Q0);
+      H0 = mad(H0, X13f, splat + 832);
+      H1 = mad(H1, X13f, splat + 848);
+      H2 = mad(H2, X13f, splat + 864);
+      H3 = mad(H3, X13f, splat + 880);
+      const X14f = f32x4.mul(M1, Q1);
+      H0 = mad(H0, X14f, splat + 896);
+      H1 = mad(H1, X14f, splat + 912);
+      H2 = mad(H2, X14f, splat + 928);
+      H3 = mad(H3, X14f, splat + 944);
+      const X15f = f32x4.mul(M2, Q2);
+      H0 = mad(H0, X15f, splat + 960);
+      H1 = mad(H1, X15f, splat + 976);
+      H2 = mad(H2, X15f, splat + 992);
+      H3 = mad(H3, X15f, splat + 1008);
+      const X0 = f32x4.max(H0, zero);
+      const X1 = f32x4.max(H1, zero);
+      const X2 = f32x4.max(H2, zero);
+      const X3 = f32x4.max(H3, zero);
+      // Second layer: splat rows at 64 + 4q + q', bias at 80 + q'.
+      const s2 = splat + (64 << 4);
+      let Y0 = v128.load(s2, 256);
+      let Y1 = v128.load(s2, 272);
+      let Y2 = v128.load(s2, 288);
+      let Y3 = v128.load(s2, 304);
+      Y0 = mad(mad(mad(mad(Y0, X0, s2), X1, s2 + 64), X2, s2 + 128), X3, s2 + 192);
+      Y1 = mad(mad(mad(mad(Y1, X0, s2 + 16), X1, s2 + 80), X2, s2 + 144), X3, s2 + 208);
+      Y2 = mad(mad(mad(mad(Y2, X0, s2 + 32), X1, s2 + 96), X2, s2 + 160), X3, s2 + 224);
+      Y3 = mad(mad(mad(mad(Y3, X0, s2 + 48), X1, s2 + 112), X2, s2 + 176), X3, s2 + 240);
+      Y0 = f32x4.max(Y0, zero);
+      Y1 = f32x4.max(Y1, zero);
+      Y2 = f32x4.max(Y2, zero);
+      Y3 = f32x4.max(Y3, zero);
+      // Third layer: splat weights (dir, mag) per hidden unit at 84 + 2q, biases at 92, 93.
+      const s3 = splat + (84 << 4);
+      let D = v128.load(s3, 128);
+      let G2 = v128.load(s3, 144);
+      D = mad(mad(mad(mad(D, Y0, s3), Y1, s3 + 32), Y2, s3 + 64), Y3, s3 + 96);
+      G2 = mad(mad(mad(mad(G2, Y0, s3 + 16), Y1, s3 + 48), Y2, s3 + 80), Y3, s3 + 112);
+      const MG = f32x4.mul(G2, f32x4.splat(expMult));
+      let E = f32x4.splat(Mathf.exp(f32x4.extract_lane(MG, 0)));
+      E = f32x4.replace_lane(E, 1, Mathf.exp(f32x4.extract_lane(MG, 1)));
+      E = f32x4.replace_lane(E, 2, Mathf.exp(f32x4.extract_lane(MG, 2)));
+      E = f32x4.replace_lane(E, 3, Mathf.exp(f32x4.extract_lane(MG, 3)));
+      v128.store(out + (e << 2), f32x4.sub(P, f32x4.mul(f32x4.mul(D, E), f32x4.splat(stepMult))));
+    }
+  }
+  if (b4 < b) {
+    // The remainder columns, one element at a time.
+    for (let i = 0; i < a; i++) {
+      const off = <usize>i * <usize>b + <usize>b4;
+      factoredPass2(
+        1, b - b4, 0, 0, 0, 1,
+        g + (off << 2), m + off * 12, rms + (off << 2), p + (off << 2),
+        fixedFactor + <usize>i * 12, varFactor + <usize>b4 * 12, wm,
+        fixedC + (<usize>i << 4), varC + (<usize>b4 << 4), net, expMult, stepMult, out + (off << 2),
+      );
+    }
+  }
+}
+
 /** Lanes 0-2 of three accumulators (momenta or Adafactor accumulators of one element). */
 @inline
 function lanes3(x: f32, y: f32, z: f32): v128 {
