@@ -13,7 +13,8 @@ import { AdafacMLPLOpt, type AdafacMLPLOptState } from './adafac-mlp-lopt.js';
 type Params = Record<string, tf.Tensor>;
 
 // Rank-2 tensors both ways round (rows = first dim when the second is larger, else the
-// second), a square one, vectors, a scalar (unfactored) and a rank-3 tensor (the
+// second; widths that are and are not multiples of the kernel's 4 lanes, down to 1), a
+// square one, vectors, a scalar (unfactored) and a rank-3 tensor (the
 // JavaScript loops, beside the kernel's tensors in the same step).
 const SHAPES: Record<string, number[]> = {
   a: [37, 21],
@@ -23,13 +24,15 @@ const SHAPES: Record<string, number[]> = {
   e: [],
   f: [3, 4, 5],
   g: [120, 80],
+  h: [1, 7],
+  i: [6, 1],
 };
-const KERNEL_TENSORS = 6; // all but the rank-3 one
+const KERNEL_TENSORS = 8; // all but the rank-3 one
 const STEPS = 3;
 
 function params(): Params {
   return tidy(() => {
-    const k = random.split(random.PRNGKey(11), 7);
+    const k = random.split(random.PRNGKey(11), 9);
     return Object.fromEntries(Object.entries(SHAPES).map(([n, s], i) => [n, random.normal(k[i]!, s)]));
   });
 }
@@ -38,7 +41,7 @@ function params(): Params {
 // them, so every path must give the same accumulators.
 function grads(step: number): Params {
   return tidy(() => {
-    const k = random.split(random.PRNGKey(100 + step), 7);
+    const k = random.split(random.PRNGKey(100 + step), 9);
     return Object.fromEntries(
       Object.entries(SHAPES).map(([n, s], i) => [n, tf.mul(random.normal(k[i]!, s), 0.1 * (i + 1))]),
     );
