@@ -5,8 +5,10 @@ import {
   registerFusedKernel,
   runFusedKernel,
 } from '@lopt/pytree';
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
+import { type AdafacKernel, adafacKernel, countAdafacKernelTensor } from './adafac-kernel.js';
 import { type FactoredLayout, factoredDims, factoredLayout } from './factored-layout.js';
+import { ema, featureScratch, foldNormaliser, momentaFeatures } from './fused-features.js';
 
 /*
  * `AdafacMLPLOpt`'s update as ONE fused kernel, for updates that are not being
@@ -48,13 +50,6 @@ function layoutFor(shapes: number[][]): LayoutExtras {
     layouts.set(key, e);
   }
   return e;
-}
-
-let scratch = new Float32Array(0);
-
-/** `decay * prev + (1 - decay) * x` rounded to float32 after each op, as the plain float32 ops round it. */
-function ema(decay: number, prev: number, x: number): number {
-  return Math.fround(Math.fround(decay * prev) + Math.fround(Math.fround(1 - decay) * x));
 }
 
 /**
@@ -297,6 +292,90 @@ function defaultMlpRows(
   }
 }
 
+/**
+ * The compiled kernel's memory for one step: the whole state (previous and new), the
+ * row / column preconditioners, and per-tensor buffers sized for the largest tensor. Byte
+ * offsets, 16-aligned; `f32` / `f64` view the memory after any growth.
+ */
+interface WasmPlan {
+  k: AdafacKernel;
+  f32: Float32Array;
+  f64: Float64Array;
+  mPrev: number;
+  m: number;
+  rmsPrev: number;
+  rms: number;
+  vPrev: number;
+  v: number;
+  rowFactor: number;
+  colFactor: number;
+  rowSum: number;
+  colSum: number;
+  g: number;
+  p: number;
+  out: number;
+  rowC: number;
+  colC: number;
+  wm: number;
+  net: number;
+  shift: number;
+  decays: number;
+  sumsq: number;
+  splat: number;
+}
+
+function wasmPlan(k: AdafacKernel, N: number, R: number, C: number, D: number, maxRC: number): WasmPlan {
+  let at = (k.heapBase() + 15) & ~15;
+  const take = (floats: number) => {
+    const o = at;
+    at += (floats * 4 + 15) & ~15;
+    return o;
+  };
+  const plan = {
+    mPrev: take(N * 3),
+    m: take(N * 3),
+    rmsPrev: take(N),
+    rms: take(N),
+    vPrev: take(D * 3),
+    v: take(D * 3),
+    rowFactor: take(R * 3),
+    colFactor: take(C * 3),
+    out: take(N),
+    g: take(N),
+    p: take(N),
+    rowSum: take(2 * R),
+    colSum: take(2 * C),
+    rowC: take(maxRC * 4),
+    colC: take(maxRC * 4),
+    wm: take(28 * 4),
+    net: take(40),
+    shift: take(4),
+    decays: take(8),
+    sumsq: take(56),
+    splat: take(96 * 4),
+  };
+  const need = at - k.memory.buffer.byteLength;
+  if (need > 0) k.memory.grow(Math.ceil(need / 65536));
+  const f64 = new Float64Array(k.memory.buffer);
+  f64.fill(0, plan.rowSum >> 3, (plan.rowSum >> 3) + R);
+  f64.fill(0, plan.colSum >> 3, (plan.colSum >> 3) + C);
+  return { k, f32: new Float32Array(k.memory.buffer), f64, ...plan };
+}
+
+type Grid = [number, number, number, number, number, number];
+
+/**
+ * A rank-2 tensor's element grid for the compiled kernel: `[a, b, ri, rj, ci, cj]`, element
+ * `(i, j)` in local row `i * ri + j * rj` and column `i * ci + j * cj`: row i and column j
+ * when b is the larger (factored) dim, else row j and column i (see `factoredLayout`).
+ * `undefined` for other ranks.
+ */
+function gridOf(shape: number[]): Grid | undefined {
+  if (shape.length !== 2) return undefined;
+  const [a, b] = shape as [number, number];
+  return factoredDims(shape)![1] === 1 ? [a, b, 1, 0, 0, 1] : [a, b, 0, 1, 1, 0];
+}
+
 function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
   const L = attrs.leaves as number;
   const nLayers = attrs.layers as number;
@@ -318,12 +397,40 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
   const vDiagPrev = ctx.input('vDiag') as Float32Array;
   const N = rmsPrev.length;
 
+  // Hidden sizes 4, 4 and two outputs (the default): the unrolled loops and the compiled kernel.
+  const fast = nLayers === 3 && ctx.shape('w0')[1] === 4 && ctx.shape('w1')[1] === 4 && ctx.shape('w2')[1] === 2;
+  // The compiled kernel takes rank-2 factored and unfactored tensors of the default
+  // optimizer; other tensors (rank > 2) keep the JavaScript loops, on the same state arrays.
+  const kernel = fast && M === 3 && A === 3 ? adafacKernel() : undefined;
+  let wp: WasmPlan | undefined;
+  if (kernel) {
+    let maxRC = 0;
+    for (const shape of shapes) if (shape.length === 2) maxRC = Math.max(maxRC, shape[0]!, shape[1]!);
+    try {
+      wp = wasmPlan(kernel, N, R, C, D, maxRC);
+    } catch (e) {
+      // Past what the kernel's 32-bit memory can grow to (tens of millions of parameters):
+      // the JavaScript loops, which hold their arrays in JavaScript's own memory.
+      if (!(e instanceof RangeError)) throw e;
+    }
+  }
+  const grids = shapes.map(gridOf);
+
   // Row / column sums of g^2 + 1e-30 over factored tensors.
-  const rowSum = new Float64Array(R);
-  const colSum = new Float64Array(C);
+  const rowSum = wp ? wp.f64.subarray(wp.rowSum >> 3, (wp.rowSum >> 3) + R) : new Float64Array(R);
+  const colSum = wp ? wp.f64.subarray(wp.colSum >> 3, (wp.colSum >> 3) + C) : new Float64Array(C);
   let o = 0;
   for (let t = 0; t < L; t++) {
     const g = ctx.input(`g${t}`) as Float32Array;
+    if (wp) {
+      wp.f32.set(g, (wp.g >> 2) + o);
+      const grid = grids[t];
+      if (grid && g.length > 0) {
+        wp.k.factoredSums(...grid, wp.g + o * 4, wp.rowSum + rowIds[o]! * 8, wp.colSum + colIds[o]! * 8);
+        o += g.length;
+        continue;
+      }
+    }
     for (let e = 0; e < g.length; e++) {
       if (!isFactored[o + e]) continue;
       const gs = g[e]! * g[e]! + 1e-30;
@@ -334,7 +441,6 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
   }
   const vRow = new Float32Array(R * A);
   const vCol = new Float32Array(C * A);
-  const vDiag = new Float32Array(D * A);
   for (let r = 0; r < R; r++) {
     const mean = rowSum[r]! / rowCount[r]!;
     for (let j = 0; j < A; j++) vRow[r * A + j] = ema(fd[j]!, vRowPrev[r * A + j]!, mean);
@@ -381,8 +487,33 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
   const maxW = Math.max(...widths);
   const F = 4 + 2 * M + 6 * A;
 
-  const m = new Float32Array(N * M);
-  const rms = new Float32Array(N);
+  let m: Float32Array;
+  let rms: Float32Array;
+  let vDiag: Float32Array;
+  if (wp) {
+    const f = wp.f32;
+    f.set(mPrev, wp.mPrev >> 2);
+    f.set(rmsPrev, wp.rmsPrev >> 2);
+    f.set(vDiagPrev, wp.vPrev >> 2);
+    f.set(rowFactor, wp.rowFactor >> 2);
+    f.set(colFactor, wp.colFactor >> 2);
+    f.set([md[0]!, md[1]!, md[2]!, rd, fd[0]!, fd[1]!, fd[2]!], wp.decays >> 2);
+    const w1 = ws[1]!;
+    const w2 = ws[2]!;
+    const b2 = bs[2]!;
+    f.set(w1.subarray(0, 16), wp.net >> 2);
+    f.set(bs[1]!.subarray(0, 4), (wp.net >> 2) + 16);
+    for (let r = 0; r < 4; r++) f.set([w2[2 * r]!, w2[2 * r + 1]!, 0, 0], (wp.net >> 2) + 20 + 4 * r);
+    f.set([b2[0]!, b2[1]!, 0, 0], (wp.net >> 2) + 36);
+    f.set(shift0.subarray(0, 4), wp.shift >> 2);
+    m = f.subarray(wp.m >> 2, (wp.m >> 2) + N * M);
+    rms = f.subarray(wp.rms >> 2, (wp.rms >> 2) + N);
+    vDiag = f.subarray(wp.v >> 2, (wp.v >> 2) + D * A);
+  } else {
+    m = new Float32Array(N * M);
+    rms = new Float32Array(N);
+    vDiag = new Float32Array(D * A);
+  }
   const outs: FusedOutput[] = [];
   // Feature columns, numbered as the first layer's weight rows: g, p, momenta (M), rms,
   // momenta * rsqrt(rms) (M), rsqrt(rms), then from B: facG, row, column, rsqrt(row),
@@ -397,7 +528,6 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
   const sumsq = new Float64Array(F);
   const sc = new Float64Array(F);
   const w0 = ws[0]!;
-  const fast = nLayers === 3 && H0 === 4 && widths[1] === 4 && widths[2] === 2;
   const h = new Float64Array(maxW);
   const h2 = new Float64Array(maxW);
   o = 0;
@@ -408,10 +538,46 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
     const fac = s > 0 && isFactored[o] === 1;
     const cols = fac ? facCols : allCols;
     const W = cols.length;
-    if (scratch.length < s * W) scratch = new Float32Array(s * W);
-    const feat = scratch;
+    const feat = featureScratch(s * W);
     sumsq.fill(0);
-    if (fac && M === 3 && A === 3) {
+    // The compiled kernel: rank-2 factored and unfactored tensors.
+    const grid = grids[t];
+    const inWasm = wp !== undefined && s > 0 && (fac ? grid !== undefined : true);
+    if (wp && inWasm) {
+      wp.f32.set(p, wp.p >> 2);
+      if (grid) {
+        wp.k.factoredPass1(
+          ...grid,
+          wp.g + o * 4,
+          wp.mPrev + o * 12,
+          wp.rmsPrev + o * 4,
+          wp.m + o * 12,
+          wp.rms + o * 4,
+          wp.p,
+          wp.rowFactor + rowIds[o]! * 12,
+          wp.colFactor + colIds[o]! * 12,
+          wp.decays,
+          wp.sumsq,
+        );
+        for (let k = 0; k < 16; k++) sumsq[k] = wp.f64[(wp.sumsq >> 3) + k]!;
+      } else {
+        const d = (rowIds[o]! - R) * 12;
+        wp.k.diagPass1(
+          s,
+          wp.g + o * 4,
+          wp.mPrev + o * 12,
+          wp.rmsPrev + o * 4,
+          wp.m + o * 12,
+          wp.rms + o * 4,
+          wp.p,
+          wp.vPrev + d,
+          wp.v + d,
+          wp.decays,
+          wp.sumsq,
+        );
+        for (let k = 0; k < 28; k++) sumsq[k] = wp.f64[(wp.sumsq >> 3) + k]!;
+      }
+    } else if (fac && M === 3 && A === 3) {
       factoredFeatures3(feat, sumsq, o, s, g, p, mPrev, rmsPrev, md, rd, m, rms, rowIds, colIds, rowFactor, colFactor);
     } else if (!fac && M === 3 && A === 3 && s > 0) {
       diagFeatures3(feat, sumsq, o, s, g, p, mPrev, rmsPrev, md, rd, fd, m, rms, vDiagPrev, vDiag, rowIds[o]! - R);
@@ -427,12 +593,8 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
         feat[f + 1] = p[e]!;
         feat[f + 2 + M] = rv;
         feat[f + 3 + 2 * M] = rr;
-        for (let j = 0; j < M; j++) {
-          const mv = ema(md[j]!, mPrev[i * M + j]!, gi);
-          m[i * M + j] = mv;
-          feat[f + 2 + j] = mv;
-          feat[f + 3 + M + j] = mv * rr;
-        }
+        momentaFeatures(feat, f, m, mPrev, i, md, gi);
+        for (let j = 0; j < M; j++) feat[f + 3 + M + j] = m[i * M + j]! * rr;
         if (fac) {
           const r = rowIds[i]! * A;
           const c = colIds[i]! * A;
@@ -484,12 +646,10 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
     // The per-tensor normaliser, folded into the first layer's weights.
     for (let k = 0; k < F; k++) sc[k] = 1 / Math.sqrt(sumsq[k]! / s + 1e-5);
     const wm = new Float32Array(W * H0);
-    cols.forEach((k, row) => {
-      for (let q = 0; q < H0; q++) wm[row * H0 + q] = sc[k]! * w0[k * H0 + q]!;
-    });
+    foldNormaliser(wm, w0, sumsq, s, cols, H0);
     // The heavy product on the backend's matmul.
     const h0 =
-      s > 0
+      s > 0 && !inWasm
         ? ctx.matMul({ data: feat.subarray(0, s * W), rows: s, cols: W }, { data: wm, rows: W, cols: H0 }).data
         : wm;
     // Row and column features through the first layer, once per row / column.
@@ -521,6 +681,58 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
           }
         }
       }
+    }
+    if (wp && inWasm) {
+      // First-layer shares into the kernel's memory as float32, the shift folded into the rows'.
+      const f = wp.f32;
+      f.set(wm, wp.wm >> 2);
+      if (grid) {
+        const rc = wp.rowC >> 2;
+        for (let q = 0; q < rowC.length; q++) f[rc + q] = rowC[q]! + shift0[q & 3]!;
+        f.set(colC, wp.colC >> 2);
+        // Four elements at a time along the tensor's inner index: the slot that stays the
+        // same along it (the row when rows run along the outer index) is the fixed one.
+        const rf = wp.rowFactor + rowIds[o]! * 12;
+        const cf = wp.colFactor + colIds[o]! * 12;
+        const rowsOuter = grid[2] === 1;
+        wp.k.factoredPass2x4(
+          grid[0],
+          grid[1],
+          wp.g + o * 4,
+          wp.m + o * 12,
+          wp.rms + o * 4,
+          wp.p,
+          rowsOuter ? rf : cf,
+          rowsOuter ? cf : rf,
+          wp.wm,
+          rowsOuter ? wp.rowC : wp.colC,
+          rowsOuter ? wp.colC : wp.rowC,
+          wp.net,
+          expMult,
+          stepMult,
+          wp.out + o * 4,
+          wp.splat,
+        );
+      } else {
+        wp.k.diagPass2(
+          s,
+          wp.g + o * 4,
+          wp.m + o * 12,
+          wp.rms + o * 4,
+          wp.p,
+          wp.v + (rowIds[o]! - R) * 12,
+          wp.wm,
+          wp.shift,
+          wp.net,
+          expMult,
+          stepMult,
+          wp.out + o * 4,
+        );
+      }
+      outs.push({ values: f.subarray((wp.out >> 2) + o, (wp.out >> 2) + o + s), shape: shapes[t]! });
+      countAdafacKernelTensor();
+      o += s;
+      continue;
     }
     const out = new Float32Array(s);
     const w1 = ws[1]!;
@@ -558,7 +770,7 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
     outs.push({ values: out, shape: shapes[t]! });
     o += s;
   }
-  return [
+  const result = [
     ...outs,
     { values: m, shape: [N, M] },
     { values: rms, shape: [N, 1] },
@@ -566,6 +778,13 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
     { values: vCol, shape: [C, A] },
     { values: vDiag, shape: [D, A] },
   ];
+  // Views of the kernel's memory are overwritten by the next step: the wasm backend copies
+  // outputs into its own memory, the cpu backend keeps the array it is given, so copy there.
+  if (wp && tf.getBackend() !== 'wasm') {
+    const buf = wp.k.memory.buffer;
+    for (const r of result) if (r.values.buffer === buf) r.values = r.values.slice();
+  }
+  return result;
 }
 
 /** Inputs of the fused step: leaves, accumulators, decays (`[k]`) and the MLP. */

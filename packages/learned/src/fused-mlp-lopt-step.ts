@@ -7,6 +7,7 @@ import {
   runFusedKernel,
 } from '@lopt/pytree';
 import type * as tf from '@tensorflow/tfjs-core';
+import { featureScratch, foldNormaliser, momentaFeatures } from './fused-features.js';
 
 /*
  * `MLPLOpt`'s update as ONE fused kernel, for updates that are not being differentiated
@@ -25,13 +26,6 @@ const KERNEL = (leaves: number) => `LoptMLPLOptStep${leaves}`;
 
 /** Rows per block of the MLP: hidden activations of a block stay in cache (2 MB at width 32). */
 const BLOCK_ROWS = 16384;
-
-let scratch = new Float32Array(0);
-
-/** `decay * prev + (1 - decay) * x` rounded to float32 after each op, as the plain float32 ops round it. */
-function ema(decay: number, prev: number, x: number): number {
-  return Math.fround(Math.fround(decay * prev) + Math.fround(Math.fround(1 - decay) * x));
-}
 
 /**
  * The features of one tensor's elements (gradient, parameter, momenta) into `feat`
@@ -59,13 +53,8 @@ function features(
     feat[f + 1] = pi;
     sumsq[0]! += gi * gi;
     sumsq[1]! += pi * pi;
-    const base = (o + e) * k;
-    for (let j = 0; j < k; j++) {
-      const mv = ema(decays[j]!, mPrev[base + j]!, gi);
-      m[base + j] = mv;
-      feat[f + 2 + j] = mv;
-      sumsq[2 + j]! += mv * mv;
-    }
+    momentaFeatures(feat, f, m, mPrev, o + e, decays, gi);
+    for (let j = 0; j < k; j++) sumsq[2 + j]! += feat[f + 2 + j]! ** 2;
   }
 }
 
@@ -170,20 +159,17 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
   const H0 = layers[0]!.w.cols;
   const m = new Float32Array(N * k);
   const sumsq = new Float64Array(W);
+  const allCols = Array.from({ length: W }, (_, c) => c);
   const outs: FusedOutput[] = [];
   let o = 0;
   for (let t = 0; t < L; t++) {
     const p = ctx.input(`p${t}`) as Float32Array;
     const g = ctx.input(`g${t}`) as Float32Array;
     const s = g.length;
-    if (scratch.length < s * W) scratch = new Float32Array(s * W);
+    const scratch = featureScratch(s * W);
     (k === 6 ? features6 : features)(scratch, sumsq, o, g, p, mPrev, m, decays);
     // The per-tensor normaliser rsqrt(mean(x^2) + 1e-5), folded into the first layer's weights.
-    const wm = layers[0]!.w.data;
-    for (let r = 0; r < W; r++) {
-      const sc = 1 / Math.sqrt(sumsq[r]! / s + 1e-5);
-      for (let q = 0; q < H0; q++) wm[r * H0 + q] = sc * w0[r * H0 + q]!;
-    }
+    foldNormaliser(layers[0]!.w.data, w0, sumsq, s, allCols, H0);
     const out = new Float32Array(s);
     for (let r0 = 0; r0 < s; r0 += BLOCK_ROWS) {
       const rows = Math.min(BLOCK_ROWS, s - r0);

@@ -1,0 +1,612 @@
+// AssemblyScript source of the per-element work of `AdafacMLPLOpt`'s fused step, for
+// the default shape (three momentum and three Adafactor decays, hidden sizes 4 and 4, two
+// outputs). Compiled by `scripts/build-wasm.mjs` into `src/adafac-kernel-wasm.ts`; the
+// JavaScript side (`src/adafac-kernel.ts`) owns the memory layout and every per-tensor
+// and per-row quantity. Element arithmetic mirrors the JavaScript loops of
+// `fused-adafac-step.ts` where they round to float32, so the accumulators come out bit
+// for bit the same; the features (reciprocal square roots included) and the 4-wide MLP
+// run in float32, SIMD where lanes line up (the 4 hidden units; an unfactored tensor's 3
+// accumulators), as the plain float32 ops do, and the sums of squares in float64.
+
+/** Where the heap starts (after the data segments): the JavaScript side allocates from here. */
+export function heapBase(): usize {
+  return __heap_base;
+}
+
+@inline
+function ema(decay: f32, prev: f32, x: f32): f32 {
+  return decay * prev + (<f32>1 - decay) * x;
+}
+
+@inline
+function rsqrt64(x: f64): f64 {
+  return 1.0 / Math.sqrt(x);
+}
+
+/**
+ * Pass 0 over a rank-2 factored tensor of `a x b` elements: adds each element's
+ * `g^2 + 1e-30` (float64) to its row's and its column's sum (`rowSum` / `colSum`, float64,
+ * one per local row / column slot; see `factoredPass1` for the slots).
+ */
+export function factoredSums(a: i32, b: i32, ri: i32, rj: i32, ci: i32, cj: i32, g: usize, rowSum: usize, colSum: usize): void {
+  let e: usize = 0;
+  for (let i = 0; i < a; i++) {
+    for (let j = 0; j < b; j++) {
+      const gi = <f64>load<f32>(g + (e << 2));
+      const gs = gi * gi + 1e-30;
+      const r = rowSum + (<usize>(i * ri + j * rj) << 3);
+      const c = colSum + (<usize>(i * ci + j * cj) << 3);
+      store<f64>(r, load<f64>(r) + gs);
+      store<f64>(c, load<f64>(c) + gs);
+      e++;
+    }
+  }
+}
+
+/** `1 / sqrt(x)` in float32. */
+@inline
+function rsqrt(x: f32): f32 {
+  return <f32>1 / Mathf.sqrt(x);
+}
+
+/**
+ * Pass 1 over a rank-2 factored tensor of `a x b` elements: new momenta and second
+ * moments, and the sums of squares of its 16 element feature columns into `sumsq`
+ * (float64). Element `(i, j)` sits in row slot `i * ri + j * rj` and column slot
+ * `i * ci + j * cj` of `rowFactor` / `colFactor` (3 per slot).
+ */
+export function factoredPass1(
+  a: i32, b: i32, ri: i32, rj: i32, ci: i32, cj: i32,
+  g: usize, mPrev: usize, rmsPrev: usize, m: usize, rms: usize, p: usize,
+  rowFactor: usize, colFactor: usize, decays: usize, sumsq: usize,
+): void {
+  const d0 = load<f32>(decays);
+  const d1 = load<f32>(decays, 4);
+  const d2 = load<f32>(decays, 8);
+  const rd = load<f32>(decays, 12);
+  let s0: f64 = 0, s1: f64 = 0, s2: f64 = 0, s3: f64 = 0, s4: f64 = 0, s5: f64 = 0, s6: f64 = 0, s7: f64 = 0;
+  let s8: f64 = 0, s9: f64 = 0, s10: f64 = 0, s11: f64 = 0, s12: f64 = 0, s13: f64 = 0, s14: f64 = 0, s15: f64 = 0;
+  let e: usize = 0;
+  for (let i = 0; i < a; i++) {
+    for (let j = 0; j < b; j++) {
+      const gi = load<f32>(g + (e << 2));
+      const pi = load<f32>(p + (e << 2));
+      const rv = ema(rd, load<f32>(rmsPrev + (e << 2)), gi * gi);
+      store<f32>(rms + (e << 2), rv);
+      const rr = rsqrt(rv + <f32>1e-6);
+      const mp = mPrev + e * 12;
+      const m0 = ema(d0, load<f32>(mp), gi);
+      const m1 = ema(d1, load<f32>(mp, 4), gi);
+      const m2 = ema(d2, load<f32>(mp, 8), gi);
+      const mo = m + e * 12;
+      store<f32>(mo, m0);
+      store<f32>(mo, m1, 4);
+      store<f32>(mo, m2, 8);
+      const r = rowFactor + <usize>(i * ri + j * rj) * 12;
+      const c = colFactor + <usize>(i * ci + j * cj) * 12;
+      const q0 = load<f32>(r) * load<f32>(c);
+      const q1 = load<f32>(r, 4) * load<f32>(c, 4);
+      const q2 = load<f32>(r, 8) * load<f32>(c, 8);
+      const x3 = <f64>(m0 * rr), x4 = <f64>(m1 * rr), x5 = <f64>(m2 * rr);
+      const g0 = <f64>(gi * q0), g1 = <f64>(gi * q1), g2 = <f64>(gi * q2);
+      const f0 = <f64>(m0 * q0), f1 = <f64>(m1 * q1), f2 = <f64>(m2 * q2);
+      const g64 = <f64>gi;
+      const rr64 = <f64>rr;
+      s0 += g64 * g64;
+      s1 += <f64>pi * <f64>pi;
+      s2 += <f64>m0 * <f64>m0;
+      s3 += <f64>m1 * <f64>m1;
+      s4 += <f64>m2 * <f64>m2;
+      s5 += <f64>rv * <f64>rv;
+      s6 += x3 * x3;
+      s7 += x4 * x4;
+      s8 += x5 * x5;
+      s9 += rr64 * rr64;
+      s10 += g0 * g0;
+      s11 += g1 * g1;
+      s12 += g2 * g2;
+      s13 += f0 * f0;
+      s14 += f1 * f1;
+      s15 += f2 * f2;
+      e++;
+    }
+  }
+  store<f64>(sumsq, s0);
+  store<f64>(sumsq, s1, 8);
+  store<f64>(sumsq, s2, 16);
+  store<f64>(sumsq, s3, 24);
+  store<f64>(sumsq, s4, 32);
+  store<f64>(sumsq, s5, 40);
+  store<f64>(sumsq, s6, 48);
+  store<f64>(sumsq, s7, 56);
+  store<f64>(sumsq, s8, 64);
+  store<f64>(sumsq, s9, 72);
+  store<f64>(sumsq, s10, 80);
+  store<f64>(sumsq, s11, 88);
+  store<f64>(sumsq, s12, 96);
+  store<f64>(sumsq, s13, 104);
+  store<f64>(sumsq, s14, 112);
+  store<f64>(sumsq, s15, 120);
+}
+
+@inline
+function fma4(acc: v128, x: f32, w: usize): v128 {
+  return f32x4.add(acc, f32x4.mul(f32x4.splat(x), v128.load(w)));
+}
+
+/**
+ * The MLP's second and third layers on first-layer pre-activations `h` (4 lanes), and the
+ * step. `net` holds, 16-byte aligned: the 4 x 4 weights as four rows, the bias, the 4 x 2
+ * weights as four rows `[w, w, 0, 0]` and the bias `[b, b, 0, 0]`.
+ */
+@inline
+function tail(h: v128, net: usize, pi: f32, expMult: f32, stepMult: f32): f32 {
+  const z = f32x4.splat(0);
+  const x = f32x4.max(h, z);
+  let y = v128.load(net, 64);
+  y = f32x4.add(y, f32x4.mul(f32x4.splat(f32x4.extract_lane(x, 0)), v128.load(net)));
+  y = f32x4.add(y, f32x4.mul(f32x4.splat(f32x4.extract_lane(x, 1)), v128.load(net, 16)));
+  y = f32x4.add(y, f32x4.mul(f32x4.splat(f32x4.extract_lane(x, 2)), v128.load(net, 32)));
+  y = f32x4.add(y, f32x4.mul(f32x4.splat(f32x4.extract_lane(x, 3)), v128.load(net, 48)));
+  y = f32x4.max(y, z);
+  let o = v128.load(net, 144);
+  o = f32x4.add(o, f32x4.mul(f32x4.splat(f32x4.extract_lane(y, 0)), v128.load(net, 80)));
+  o = f32x4.add(o, f32x4.mul(f32x4.splat(f32x4.extract_lane(y, 1)), v128.load(net, 96)));
+  o = f32x4.add(o, f32x4.mul(f32x4.splat(f32x4.extract_lane(y, 2)), v128.load(net, 112)));
+  o = f32x4.add(o, f32x4.mul(f32x4.splat(f32x4.extract_lane(y, 3)), v128.load(net, 128)));
+  const dir = f32x4.extract_lane(o, 0);
+  const mag = f32x4.extract_lane(o, 1);
+  return pi - dir * Mathf.exp(mag * expMult) * stepMult;
+}
+
+/**
+ * Pass 2 over a rank-2 factored tensor: its 16 element features from the new state,
+ * through the first layer (`wm`: 16 rows of 4, the normaliser folded in), plus the
+ * element's row and column shares (`rowC` / `colC`: 4 per local row / column, the first
+ * layer's shift folded into `rowC`), then the rest of the MLP and the step into `out`.
+ */
+export function factoredPass2(
+  a: i32, b: i32, ri: i32, rj: i32, ci: i32, cj: i32,
+  g: usize, m: usize, rms: usize, p: usize,
+  rowFactor: usize, colFactor: usize, wm: usize, rowC: usize, colC: usize, net: usize,
+  expMult: f32, stepMult: f32, out: usize,
+): void {
+  let e: usize = 0;
+  for (let i = 0; i < a; i++) {
+    for (let j = 0; j < b; j++) {
+      const gi = load<f32>(g + (e << 2));
+      const pi = load<f32>(p + (e << 2));
+      const rv = load<f32>(rms + (e << 2));
+      const rr = rsqrt(rv + <f32>1e-6);
+      const mo = m + e * 12;
+      const m0 = load<f32>(mo);
+      const m1 = load<f32>(mo, 4);
+      const m2 = load<f32>(mo, 8);
+      const rs = <usize>(i * ri + j * rj);
+      const cs = <usize>(i * ci + j * cj);
+      const r = rowFactor + rs * 12;
+      const c = colFactor + cs * 12;
+      const q0 = load<f32>(r) * load<f32>(c);
+      const q1 = load<f32>(r, 4) * load<f32>(c, 4);
+      const q2 = load<f32>(r, 8) * load<f32>(c, 8);
+      let h = f32x4.add(v128.load(rowC + (rs << 4)), v128.load(colC + (cs << 4)));
+      h = fma4(h, gi, wm);
+      h = fma4(h, pi, wm + 16);
+      h = fma4(h, m0, wm + 32);
+      h = fma4(h, m1, wm + 48);
+      h = fma4(h, m2, wm + 64);
+      h = fma4(h, rv, wm + 80);
+      h = fma4(h, m0 * rr, wm + 96);
+      h = fma4(h, m1 * rr, wm + 112);
+      h = fma4(h, m2 * rr, wm + 128);
+      h = fma4(h, rr, wm + 144);
+      h = fma4(h, gi * q0, wm + 160);
+      h = fma4(h, gi * q1, wm + 176);
+      h = fma4(h, gi * q2, wm + 192);
+      h = fma4(h, m0 * q0, wm + 208);
+      h = fma4(h, m1 * q1, wm + 224);
+      h = fma4(h, m2 * q2, wm + 240);
+      store<f32>(out + (e << 2), tail(h, net, pi, expMult, stepMult));
+      e++;
+    }
+  }
+}
+
+/** The element lanes of a decay: lane `j` of `[x0 x1 x2]` for 4 consecutive elements stored 3 apart (12 floats at `at`). */
+@inline
+function deinterleave0(a: v128, b: v128, c: v128): v128 {
+  return v128.shuffle<f32>(v128.shuffle<f32>(a, b, 0, 3, 6, 7), c, 0, 1, 2, 5);
+}
+
+@inline
+function deinterleave1(a: v128, b: v128, c: v128): v128 {
+  return v128.shuffle<f32>(v128.shuffle<f32>(a, b, 1, 4, 7, 0), c, 0, 1, 2, 6);
+}
+
+@inline
+function deinterleave2(a: v128, b: v128, c: v128): v128 {
+  return v128.shuffle<f32>(v128.shuffle<f32>(a, b, 2, 5, 0, 0), c, 0, 1, 4, 7);
+}
+
+/** `acc + x * splat(w)`, the weight pre-splat at `w`. */
+@inline
+function mad(acc: v128, x: v128, w: usize): v128 {
+  return f32x4.add(acc, f32x4.mul(x, v128.load(w)));
+}
+
+/**
+ * `factoredPass2` four elements at a time (SIMD lanes = elements) for a tensor stored so
+ * that one slot (its row or its column: `fixedFactor` / `fixedC`, per outer index `i`)
+ * is the same along the inner index `j` and the other (`varFactor` / `varC`) is `j`
+ * itself; the row and column roles are symmetric in the update, so either orientation
+ * maps onto this. `splat` is scratch for 96 pre-splat weights (1.5 KB). The last `b % 4`
+ * elements of each outer row take the one-element loop.
+ */
+export function factoredPass2x4(
+  a: i32, b: i32,
+  g: usize, m: usize, rms: usize, p: usize,
+  fixedFactor: usize, varFactor: usize, wm: usize, fixedC: usize, varC: usize, net: usize,
+  expMult: f32, stepMult: f32, out: usize, splat: usize,
+): void {
+  // Pre-splat weights: 16 x 4 first-layer, 4 x 4 second, its bias, 4 x 2 third, its bias.
+  for (let k: usize = 0; k < 64; k++) v128.store(splat + (k << 4), f32x4.splat(load<f32>(wm + (k << 2))));
+  for (let k: usize = 0; k < 20; k++) v128.store(splat + ((64 + k) << 4), f32x4.splat(load<f32>(net + (k << 2))));
+  for (let q: usize = 0; q < 4; q++) {
+    v128.store(splat + ((84 + 2 * q) << 4), f32x4.splat(load<f32>(net + 80 + (q << 4))));
+    v128.store(splat + ((85 + 2 * q) << 4), f32x4.splat(load<f32>(net + 84 + (q << 4))));
+  }
+  v128.store(splat + (92 << 4), f32x4.splat(load<f32>(net, 144)));
+  v128.store(splat + (93 << 4), f32x4.splat(load<f32>(net, 148)));
+  const one = f32x4.splat(1);
+  const eps = f32x4.splat(1e-6);
+  const zero = f32x4.splat(0);
+  const b4 = b & ~3;
+  for (let i = 0; i < a; i++) {
+    const ff = fixedFactor + <usize>i * 12;
+    const F0 = f32x4.splat(load<f32>(ff));
+    const F1 = f32x4.splat(load<f32>(ff, 4));
+    const F2 = f32x4.splat(load<f32>(ff, 8));
+    const fc = fixedC + (<usize>i << 4);
+    const C0 = f32x4.splat(load<f32>(fc));
+    const C1 = f32x4.splat(load<f32>(fc, 4));
+    const C2 = f32x4.splat(load<f32>(fc, 8));
+    const C3 = f32x4.splat(load<f32>(fc, 12));
+    const row = <usize>i * <usize>b;
+    for (let j = 0; j < b4; j += 4) {
+      const e = row + <usize>j;
+      const G = v128.load(g + (e << 2));
+      const P = v128.load(p + (e << 2));
+      const RV = v128.load(rms + (e << 2));
+      const RR = f32x4.div(one, f32x4.sqrt(f32x4.add(RV, eps)));
+      const mo = m + e * 12;
+      const ma = v128.load(mo);
+      const mb = v128.load(mo, 16);
+      const mc = v128.load(mo, 32);
+      const M0 = deinterleave0(ma, mb, mc);
+      const M1 = deinterleave1(ma, mb, mc);
+      const M2 = deinterleave2(ma, mb, mc);
+      const vf = varFactor + <usize>j * 12;
+      const va = v128.load(vf);
+      const vb = v128.load(vf, 16);
+      const vc = v128.load(vf, 32);
+      const Q0 = f32x4.mul(F0, deinterleave0(va, vb, vc));
+      const Q1 = f32x4.mul(F1, deinterleave1(va, vb, vc));
+      const Q2 = f32x4.mul(F2, deinterleave2(va, vb, vc));
+      // The varying slot's first-layer shares, transposed to lanes = elements.
+      const vcp = varC + (<usize>j << 4);
+      const r0 = v128.load(vcp);
+      const r1 = v128.load(vcp, 16);
+      const r2 = v128.load(vcp, 32);
+      const r3 = v128.load(vcp, 48);
+      const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
+      const t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+      const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
+      const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+      let H0 = f32x4.add(C0, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+      let H1 = f32x4.add(C1, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+      let H2 = f32x4.add(C2, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
+      let H3 = f32x4.add(C3, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
+      // The 16 element features through the first layer.
+      const X0f = G;
+      H0 = mad(H0, X0f, splat + 0);
+      H1 = mad(H1, X0f, splat + 16);
+      H2 = mad(H2, X0f, splat + 32);
+      H3 = mad(H3, X0f, splat + 48);
+      const X1f = P;
+      H0 = mad(H0, X1f, splat + 64);
+      H1 = mad(H1, X1f, splat + 80);
+      H2 = mad(H2, X1f, splat + 96);
+      H3 = mad(H3, X1f, splat + 112);
+      const X2f = M0;
+      H0 = mad(H0, X2f, splat + 128);
+      H1 = mad(H1, X2f, splat + 144);
+      H2 = mad(H2, X2f, splat + 160);
+      H3 = mad(H3, X2f, splat + 176);
+      const X3f = M1;
+      H0 = mad(H0, X3f, splat + 192);
+      H1 = mad(H1, X3f, splat + 208);
+      H2 = mad(H2, X3f, splat + 224);
+      H3 = mad(H3, X3f, splat + 240);
+      const X4f = M2;
+      H0 = mad(H0, X4f, splat + 256);
+      H1 = mad(H1, X4f, splat + 272);
+      H2 = mad(H2, X4f, splat + 288);
+      H3 = mad(H3, X4f, splat + 304);
+      const X5f = RV;
+      H0 = mad(H0, X5f, splat + 320);
+      H1 = mad(H1, X5f, splat + 336);
+      H2 = mad(H2, X5f, splat + 352);
+      H3 = mad(H3, X5f, splat + 368);
+      const X6f = f32x4.mul(M0, RR);
+      H0 = mad(H0, X6f, splat + 384);
+      H1 = mad(H1, X6f, splat + 400);
+      H2 = mad(H2, X6f, splat + 416);
+      H3 = mad(H3, X6f, splat + 432);
+      const X7f = f32x4.mul(M1, RR);
+      H0 = mad(H0, X7f, splat + 448);
+      H1 = mad(H1, X7f, splat + 464);
+      H2 = mad(H2, X7f, splat + 480);
+      H3 = mad(H3, X7f, splat + 496);
+      const X8f = f32x4.mul(M2, RR);
+      H0 = mad(H0, X8f, splat + 512);
+      H1 = mad(H1, X8f, splat + 528);
+      H2 = mad(H2, X8f, splat + 544);
+      H3 = mad(H3, X8f, splat + 560);
+      const X9f = RR;
+      H0 = mad(H0, X9f, splat + 576);
+      H1 = mad(H1, X9f, splat + 592);
+      H2 = mad(H2, X9f, splat + 608);
+      H3 = mad(H3, X9f, splat + 624);
+      const X10f = f32x4.mul(G, Q0);
+      H0 = mad(H0, X10f, splat + 640);
+      H1 = mad(H1, X10f, splat + 656);
+      H2 = mad(H2, X10f, splat + 672);
+      H3 = mad(H3, X10f, splat + 688);
+      const X11f = f32x4.mul(G, Q1);
+      H0 = mad(H0, X11f, splat + 704);
+      H1 = mad(H1, X11f, splat + 720);
+      H2 = mad(H2, X11f, splat + 736);
+      H3 = mad(H3, X11f, splat + 752);
+      const X12f = f32x4.mul(G, Q2);
+      H0 = mad(H0, X12f, splat + 768);
+      H1 = mad(H1, X12f, splat + 784);
+      H2 = mad(H2, X12f, splat + 800);
+      H3 = mad(H3, X12f, splat + 816);
+      const X13f = f32x4.mul(M0, Q0);
+      H0 = mad(H0, X13f, splat + 832);
+      H1 = mad(H1, X13f, splat + 848);
+      H2 = mad(H2, X13f, splat + 864);
+      H3 = mad(H3, X13f, splat + 880);
+      const X14f = f32x4.mul(M1, Q1);
+      H0 = mad(H0, X14f, splat + 896);
+      H1 = mad(H1, X14f, splat + 912);
+      H2 = mad(H2, X14f, splat + 928);
+      H3 = mad(H3, X14f, splat + 944);
+      const X15f = f32x4.mul(M2, Q2);
+      H0 = mad(H0, X15f, splat + 960);
+      H1 = mad(H1, X15f, splat + 976);
+      H2 = mad(H2, X15f, splat + 992);
+      H3 = mad(H3, X15f, splat + 1008);
+      const X0 = f32x4.max(H0, zero);
+      const X1 = f32x4.max(H1, zero);
+      const X2 = f32x4.max(H2, zero);
+      const X3 = f32x4.max(H3, zero);
+      // Second layer: splat rows at 64 + 4q + q', bias at 80 + q'.
+      const s2 = splat + (64 << 4);
+      let Y0 = v128.load(s2, 256);
+      let Y1 = v128.load(s2, 272);
+      let Y2 = v128.load(s2, 288);
+      let Y3 = v128.load(s2, 304);
+      Y0 = mad(mad(mad(mad(Y0, X0, s2), X1, s2 + 64), X2, s2 + 128), X3, s2 + 192);
+      Y1 = mad(mad(mad(mad(Y1, X0, s2 + 16), X1, s2 + 80), X2, s2 + 144), X3, s2 + 208);
+      Y2 = mad(mad(mad(mad(Y2, X0, s2 + 32), X1, s2 + 96), X2, s2 + 160), X3, s2 + 224);
+      Y3 = mad(mad(mad(mad(Y3, X0, s2 + 48), X1, s2 + 112), X2, s2 + 176), X3, s2 + 240);
+      Y0 = f32x4.max(Y0, zero);
+      Y1 = f32x4.max(Y1, zero);
+      Y2 = f32x4.max(Y2, zero);
+      Y3 = f32x4.max(Y3, zero);
+      // Third layer: splat weights (dir, mag) per hidden unit at 84 + 2q, biases at 92, 93.
+      const s3 = splat + (84 << 4);
+      let D = v128.load(s3, 128);
+      let G2 = v128.load(s3, 144);
+      D = mad(mad(mad(mad(D, Y0, s3), Y1, s3 + 32), Y2, s3 + 64), Y3, s3 + 96);
+      G2 = mad(mad(mad(mad(G2, Y0, s3 + 16), Y1, s3 + 48), Y2, s3 + 80), Y3, s3 + 112);
+      const MG = f32x4.mul(G2, f32x4.splat(expMult));
+      let E = f32x4.splat(Mathf.exp(f32x4.extract_lane(MG, 0)));
+      E = f32x4.replace_lane(E, 1, Mathf.exp(f32x4.extract_lane(MG, 1)));
+      E = f32x4.replace_lane(E, 2, Mathf.exp(f32x4.extract_lane(MG, 2)));
+      E = f32x4.replace_lane(E, 3, Mathf.exp(f32x4.extract_lane(MG, 3)));
+      v128.store(out + (e << 2), f32x4.sub(P, f32x4.mul(f32x4.mul(D, E), f32x4.splat(stepMult))));
+    }
+  }
+  if (b4 < b) {
+    // The remainder columns, one element at a time.
+    for (let i = 0; i < a; i++) {
+      const off = <usize>i * <usize>b + <usize>b4;
+      factoredPass2(
+        1, b - b4, 0, 0, 0, 1,
+        g + (off << 2), m + off * 12, rms + (off << 2), p + (off << 2),
+        fixedFactor + <usize>i * 12, varFactor + <usize>b4 * 12, wm,
+        fixedC + (<usize>i << 4), varC + (<usize>b4 << 4), net, expMult, stepMult, out + (off << 2),
+      );
+    }
+  }
+}
+
+/** Lanes 0-2 of three accumulators (momenta or Adafactor accumulators of one element). */
+@inline
+function lanes3(x: f32, y: f32, z: f32): v128 {
+  return f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(1), 0, x), 1, y), 2, z);
+}
+
+/** `acc + x * x` for lanes 0-1 (`lo`) or 2-3 (`hi`) of `x`, in float64. */
+@inline
+function sqLo(acc: v128, x: v128): v128 {
+  const d = f64x2.promote_low_f32x4(x);
+  return f64x2.add(acc, f64x2.mul(d, d));
+}
+
+@inline
+function sqHi(acc: v128, x: v128): v128 {
+  const d = f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 2, 3));
+  return f64x2.add(acc, f64x2.mul(d, d));
+}
+
+/**
+ * Pass 1 over an unfactored tensor of `s` elements (full accumulators `vDiag`, 3 per
+ * element): new momenta, second moments and accumulators, and the sums of squares of its
+ * 28 feature columns into `sumsq`. The three decays' features are one SIMD vector each.
+ */
+export function diagPass1(
+  s: i32, g: usize, mPrev: usize, rmsPrev: usize, m: usize, rms: usize, p: usize,
+  vPrev: usize, v: usize, decays: usize, sumsq: usize,
+): void {
+  const d0 = load<f32>(decays);
+  const d1 = load<f32>(decays, 4);
+  const d2 = load<f32>(decays, 8);
+  const rd = load<f32>(decays, 12);
+  const a0 = load<f32>(decays, 16);
+  const a1 = load<f32>(decays, 20);
+  const a2 = load<f32>(decays, 24);
+  let sg: f64 = 0, sp: f64 = 0, sr: f64 = 0, srr: f64 = 0;
+  const z = f64x2.splat(0);
+  let mLo = z, mHi = z, mrLo = z, mrHi = z, gqLo = z, gqHi = z;
+  let vLo = z, vHi = z, vrLo = z, vrHi = z, mqLo = z, mqHi = z;
+  for (let e: usize = 0; e < <usize>s; e++) {
+    const gi = load<f32>(g + (e << 2));
+    const pi = load<f32>(p + (e << 2));
+    const rv = ema(rd, load<f32>(rmsPrev + (e << 2)), gi * gi);
+    store<f32>(rms + (e << 2), rv);
+    const rr = rsqrt(rv + <f32>1e-6);
+    const gs = <f32>(<f64>(gi * gi) + 1e-30);
+    const mp = mPrev + e * 12;
+    const mo = m + e * 12;
+    const vp = vPrev + e * 12;
+    const vo = v + e * 12;
+    const m0 = ema(d0, load<f32>(mp), gi);
+    const m1 = ema(d1, load<f32>(mp, 4), gi);
+    const m2 = ema(d2, load<f32>(mp, 8), gi);
+    store<f32>(mo, m0);
+    store<f32>(mo, m1, 4);
+    store<f32>(mo, m2, 8);
+    const v0 = ema(a0, load<f32>(vp), gs);
+    const v1 = ema(a1, load<f32>(vp, 4), gs);
+    const v2 = ema(a2, load<f32>(vp, 8), gs);
+    store<f32>(vo, v0);
+    store<f32>(vo, v1, 4);
+    store<f32>(vo, v2, 8);
+    const M = lanes3(m0, m1, m2);
+    const V = lanes3(v0, v1, v2);
+    const MR = f32x4.mul(M, f32x4.splat(rr));
+    const GQ = f32x4.div(f32x4.splat(gi), f32x4.sqrt(f32x4.max(f32x4.add(V, f32x4.splat(1e-9)), f32x4.splat(1e-9))));
+    const VR = f32x4.div(f32x4.splat(1), f32x4.sqrt(f32x4.add(V, f32x4.splat(1e-8))));
+    const MQ = f32x4.div(M, f32x4.sqrt(f32x4.add(V, f32x4.splat(1e-6))));
+    sg += <f64>gi * <f64>gi;
+    sp += <f64>pi * <f64>pi;
+    sr += <f64>rv * <f64>rv;
+    srr += <f64>rr * <f64>rr;
+    mLo = sqLo(mLo, M);
+    mHi = sqHi(mHi, M);
+    mrLo = sqLo(mrLo, MR);
+    mrHi = sqHi(mrHi, MR);
+    gqLo = sqLo(gqLo, GQ);
+    gqHi = sqHi(gqHi, GQ);
+    vLo = sqLo(vLo, V);
+    vHi = sqHi(vHi, V);
+    vrLo = sqLo(vrLo, VR);
+    vrHi = sqHi(vrHi, VR);
+    mqLo = sqLo(mqLo, MQ);
+    mqHi = sqHi(mqHi, MQ);
+  }
+  store<f64>(sumsq, sg);
+  store<f64>(sumsq, sp, 8);
+  store<f64>(sumsq, sr, 40);
+  store<f64>(sumsq, srr, 72);
+  store3(sumsq + 16, mLo, mHi);
+  store3(sumsq + 48, mrLo, mrHi);
+  store3(sumsq + 80, gqLo, gqHi);
+  store3(sumsq + 104, vLo, vHi);
+  store3(sumsq + 128, vLo, vHi);
+  store3(sumsq + 152, vrLo, vrHi);
+  store3(sumsq + 176, vrLo, vrHi);
+  store3(sumsq + 200, mqLo, mqHi);
+}
+
+@inline
+function store3(at: usize, lo: v128, hi: v128): void {
+  store<f64>(at, f64x2.extract_lane(lo, 0));
+  store<f64>(at, f64x2.extract_lane(lo, 1), 8);
+  store<f64>(at, f64x2.extract_lane(hi, 0), 16);
+}
+
+/** One decay's six features (each splat over 4 lanes) through their first-layer rows at `wj`. */
+@inline
+function decayTerms(h: v128, m: v128, mr: v128, gq: v128, v: v128, vr: v128, mq: v128, wj: usize): v128 {
+  h = f32x4.add(h, f32x4.mul(m, v128.load(wj + 32)));
+  h = f32x4.add(h, f32x4.mul(mr, v128.load(wj + 96)));
+  h = f32x4.add(h, f32x4.mul(gq, v128.load(wj + 160)));
+  h = f32x4.add(h, f32x4.mul(v, f32x4.add(v128.load(wj + 208), v128.load(wj + 256))));
+  h = f32x4.add(h, f32x4.mul(vr, f32x4.add(v128.load(wj + 304), v128.load(wj + 352))));
+  return f32x4.add(h, f32x4.mul(mq, v128.load(wj + 400)));
+}
+
+/**
+ * Pass 2 over an unfactored tensor: its 28 features from the new state through the first
+ * layer (`wm`: 28 rows of 4, the normaliser folded in; `shift`: 4), then the rest of the
+ * MLP and the step into `out`.
+ */
+export function diagPass2(
+  s: i32, g: usize, m: usize, rms: usize, p: usize, v: usize, wm: usize, shift: usize, net: usize,
+  expMult: f32, stepMult: f32, out: usize,
+): void {
+  const base = v128.load(shift);
+  for (let e: usize = 0; e < <usize>s; e++) {
+    const gi = load<f32>(g + (e << 2));
+    const pi = load<f32>(p + (e << 2));
+    const rv = load<f32>(rms + (e << 2));
+    const rr = rsqrt(rv + <f32>1e-6);
+    let h = fma4(base, gi, wm);
+    h = fma4(h, pi, wm + 16);
+    h = fma4(h, rv, wm + 80);
+    h = fma4(h, rr, wm + 144);
+    const mo = m + e * 12;
+    const vo = v + e * 12;
+    const M = lanes3(load<f32>(mo), load<f32>(mo, 4), load<f32>(mo, 8));
+    const V = lanes3(load<f32>(vo), load<f32>(vo, 4), load<f32>(vo, 8));
+    const MR = f32x4.mul(M, f32x4.splat(rr));
+    const GQ = f32x4.div(f32x4.splat(gi), f32x4.sqrt(f32x4.max(f32x4.add(V, f32x4.splat(1e-9)), f32x4.splat(1e-9))));
+    const VR = f32x4.div(f32x4.splat(1), f32x4.sqrt(f32x4.add(V, f32x4.splat(1e-8))));
+    const MQ = f32x4.div(M, f32x4.sqrt(f32x4.add(V, f32x4.splat(1e-6))));
+    h = decayTerms(
+      h,
+      v128.shuffle<f32>(M, M, 0, 0, 0, 0),
+      v128.shuffle<f32>(MR, MR, 0, 0, 0, 0),
+      v128.shuffle<f32>(GQ, GQ, 0, 0, 0, 0),
+      v128.shuffle<f32>(V, V, 0, 0, 0, 0),
+      v128.shuffle<f32>(VR, VR, 0, 0, 0, 0),
+      v128.shuffle<f32>(MQ, MQ, 0, 0, 0, 0),
+      wm,
+    );
+    h = decayTerms(
+      h,
+      v128.shuffle<f32>(M, M, 1, 1, 1, 1),
+      v128.shuffle<f32>(MR, MR, 1, 1, 1, 1),
+      v128.shuffle<f32>(GQ, GQ, 1, 1, 1, 1),
+      v128.shuffle<f32>(V, V, 1, 1, 1, 1),
+      v128.shuffle<f32>(VR, VR, 1, 1, 1, 1),
+      v128.shuffle<f32>(MQ, MQ, 1, 1, 1, 1),
+      wm + 16,
+    );
+    h = decayTerms(
+      h,
+      v128.shuffle<f32>(M, M, 2, 2, 2, 2),
+      v128.shuffle<f32>(MR, MR, 2, 2, 2, 2),
+      v128.shuffle<f32>(GQ, GQ, 2, 2, 2, 2),
+      v128.shuffle<f32>(V, V, 2, 2, 2, 2),
+      v128.shuffle<f32>(VR, VR, 2, 2, 2, 2),
+      v128.shuffle<f32>(MQ, MQ, 2, 2, 2, 2),
+      wm + 32,
+    );
+    store<f32>(out + (e << 2), tail(h, net, pi, expMult, stepMult));
+  }
+}
