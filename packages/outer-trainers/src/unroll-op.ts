@@ -194,8 +194,11 @@ function unroll(ctx: FusedContext, attrs: tf.NamedAttrMap): Trajectory {
     const grads: Float32Array[] = [];
     for (let l = 0; l < L; l++) grads.push(g.gw[l]!, g.gb[l]!);
     const sc = stepScalars(h, t);
-    const c1 = 1 - h.b1;
-    const c2 = 1 - h.b2;
+    // The step's scalars in locals: the loop below is the unroll's hottest.
+    const { b1, b2 } = h;
+    const { k, rootAdd, epsScaled } = sc;
+    const c1 = 1 - b1;
+    const c2 = 1 - b2;
     const next: Float32Array[] = [];
     const mNext: Float32Array[] = [];
     const vNext: Float32Array[] = [];
@@ -203,16 +206,17 @@ function unroll(ctx: FusedContext, attrs: tf.NamedAttrMap): Trajectory {
       const gj = grads[j]!;
       const mj = m[j]!;
       const vj = v[j]!;
-      const pn = new Float32Array(pj.length);
-      const mn = new Float32Array(pj.length);
-      const vn = new Float32Array(pj.length);
-      for (let i = 0; i < pj.length; i++) {
+      const n = pj.length;
+      const pn = new Float32Array(n);
+      const mn = new Float32Array(n);
+      const vn = new Float32Array(n);
+      for (let i = 0; i < n; i++) {
         const gi = gj[i]!;
-        const mi = Math.fround(h.b1 * mj[i]! + c1 * gi);
-        const ni = Math.fround(h.b2 * vj[i]! + c2 * gi * gi);
+        const mi = Math.fround(b1 * mj[i]! + c1 * gi);
+        const ni = Math.fround(b2 * vj[i]! + c2 * gi * gi);
         mn[i] = mi;
         vn[i] = ni;
-        const u = Math.fround((sc.k * mi) / (Math.sqrt(Math.max(ni + sc.rootAdd, TINY)) + sc.epsScaled));
+        const u = Math.fround((k * mi) / (Math.sqrt(Math.max(ni + rootAdd, TINY)) + epsScaled));
         pn[i] = pj[i]! + u;
       }
       next.push(pn);

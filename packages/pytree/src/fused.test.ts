@@ -44,3 +44,42 @@ describe('FusedContext.mlp', () => {
     tf.dispose([got!, want, ...Object.values(inputs)]);
   });
 });
+
+// A kernel returning `ctx.dense` of one layer, with and without the ReLU.
+registerFusedKernel('LoptTestDense', (ctx) => {
+  const mat = (name: string): Mat => {
+    const [rows, cols] = ctx.shape(name) as [number, number];
+    return { data: ctx.input(name) as Float32Array, rows, cols };
+  };
+  const layer: DenseLayer = { w: mat('w'), b: ctx.input('b') as Float32Array };
+  return (['linear', 'relu'] as const).map((act) => {
+    const y = ctx.dense(mat('x'), layer, act);
+    return { values: y.data, shape: [y.rows, y.cols] };
+  });
+});
+
+describe('FusedContext.dense', () => {
+  test.skipIf(!fastPathsActive())('computes x w + b and relu(x w + b) on the backend', () => {
+    const k = random.split(random.PRNGKey(4), 3);
+    const inputs = {
+      x: random.normal(k[0]!, [33, 9]),
+      w: random.normal(k[1]!, [9, 6]),
+      b: random.normal(k[2]!, [6]),
+    };
+    const before = tf.memory().numTensors;
+    const [linear, relu] = runFusedKernel('LoptTestDense', inputs);
+    expect(tf.memory().numTensors).toBe(before + 2);
+    const z = tf.tidy(() => tf.add(tf.matMul(inputs.x, inputs.w), inputs.b));
+    const r = tf.relu(z);
+    expect(linear!.shape).toEqual([33, 6]);
+    const [zl, rl, got, gotRelu] = [z, r, linear!, relu!].map((t) => t.dataSync());
+    // Both signs occur, so the ReLU both passes and cuts.
+    expect(zl!.some((v) => v > 0) && zl!.some((v) => v < 0)).toBe(true);
+    zl!.forEach((v, i) => expect(Math.abs(got![i]! - v)).toBeLessThan(1e-5 * (1 + Math.abs(v))));
+    rl!.forEach((v, i) => {
+      expect(Math.abs(gotRelu![i]! - v)).toBeLessThan(1e-5 * (1 + Math.abs(v)));
+      if (v === 0) expect(gotRelu![i] === 0).toBe(true);
+    });
+    tf.dispose([linear!, relu!, z, r, ...Object.values(inputs)]);
+  });
+});

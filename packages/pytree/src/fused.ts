@@ -47,6 +47,13 @@ export interface FusedContext {
    * back: the hidden activations stay where the matmuls run.
    */
   mlp(x: Mat, layers: readonly DenseLayer[]): Mat;
+  /**
+   * One dense layer on the backend: `x @ w + b`, then ReLU when `activation` is `'relu'`,
+   * as one fused matmul + bias + activation kernel (no separate passes over the output in
+   * JavaScript). The backend may add the bias before the products rather than after, so
+   * the result can differ from `matMul` followed by the bias in float32 round-off.
+   */
+  dense(x: Mat, layer: DenseLayer, activation: 'relu' | 'linear'): Mat;
 }
 
 /** A dense layer for `FusedContext.mlp`: weights `[fanIn, fanOut]` and a bias `[fanOut]`. */
@@ -82,17 +89,20 @@ function makeInfo(backend: DataBackend, shape: number[], values: Float32Array): 
 
 // tfjs data is immutable once written (every op makes a new buffer), so an input's
 // values can be read once and shared by every fused kernel that gets the same data (the
-// batch and the params reach several kernels per step). Keyed weakly by data id, an
-// entry goes away with its tensor.
-const readCache = new WeakMap<object, Float32Array | Int32Array>();
+// batch and the params reach several kernels per step). The values hang off the data id
+// under a private symbol and go away with it: a property read per input, where a weak
+// map's lookups and insertions cost more than the small reads they save.
+const CACHED = Symbol('lopt.fusedValues');
+type CachingDataId = { [CACHED]?: Float32Array | Int32Array };
 
 function readCached(backend: DataBackend, info: tf.TensorInfo): Float32Array | Int32Array {
-  let values = readCache.get(info.dataId);
+  const id = info.dataId as CachingDataId;
+  let values = id[CACHED];
   if (!values) {
     const raw = backend.readSync(info.dataId);
     if (info.dtype === 'int32') values = raw instanceof Int32Array ? raw : Int32Array.from(raw as ArrayLike<number>);
     else values = raw instanceof Float32Array ? raw : Float32Array.from(raw as ArrayLike<number>);
-    readCache.set(info.dataId, values);
+    id[CACHED] = values;
   }
   return values;
 }
@@ -139,6 +149,24 @@ function context(backend: DataBackend, backendName: string, inputs: tf.NamedTens
       backend.disposeData(bi.dataId);
       backend.disposeData(out.dataId);
       return { data: values, rows: out.shape[out.shape.length - 2]!, cols: out.shape[out.shape.length - 1]! };
+    },
+    dense(x, layer, activation) {
+      if (!fusedMatMulKernel) throw new Error(`fused kernel: backend '${backendName}' has no _FusedMatMul kernel`);
+      const ai = makeInfo(backend, [1, x.rows, x.cols], x.data);
+      const wi = makeInfo(backend, [1, layer.w.rows, layer.w.cols], layer.w.data);
+      const bi = makeInfo(backend, [layer.b.length], layer.b);
+      let out: tf.TensorInfo | undefined;
+      try {
+        out = fusedMatMulKernel.kernelFunc({
+          inputs: { a: ai, b: wi, bias: bi },
+          backend: backend as unknown as tf.KernelBackend,
+          attrs: { transposeA: false, transposeB: false, activation },
+        }) as tf.TensorInfo;
+        return { data: backend.readSync(out.dataId) as Float32Array, rows: x.rows, cols: layer.w.cols };
+      } finally {
+        for (const t of [ai, wi, bi]) backend.disposeData(t.dataId);
+        if (out) backend.disposeData(out.dataId);
+      }
     },
     mlp(x, layers) {
       if (!fusedMatMulKernel) throw new Error(`fused kernel: backend '${backendName}' has no _FusedMatMul kernel`);

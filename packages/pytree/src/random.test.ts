@@ -68,6 +68,32 @@ describe('PRNG keys', () => {
     tf.dispose([r, bern, tn]);
   });
 
+  test('permutationIndices is the stable sort by fresh random words, round by round', () => {
+    // The reference: each round orders the positions by (word, position) with a comparator.
+    const reference = (key: random.PRNGKey, n: number) => {
+      const rounds = Math.ceil((3 * Math.log(n)) / Math.log(2 ** 32 - 1));
+      let idx = Array.from({ length: n }, (_, i) => i);
+      let k = key;
+      for (let r = 0; r < rounds; r++) {
+        const [next, sub] = random.split(k);
+        k = next!;
+        const words = random.bits(sub!, n);
+        const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => words[a]! - words[b]! || a - b);
+        idx = order.map((i) => idx[i]!);
+      }
+      return idx;
+    };
+    // 70000 positions (a Fashion-MNIST epoch and more): two rounds, and likely a tie of words.
+    for (const [seed, n] of [
+      [5, 70000],
+      [6, 3],
+      [7, 1],
+    ] as const) {
+      const k = random.PRNGKey(seed);
+      expect(Array.from(random.permutationIndices(k, n))).toEqual(reference(k, n));
+    }
+  });
+
   test('pinned outputs are the same on the cpu and wasm backends', async () => {
     const k = random.PRNGKey(123);
     const draw = () => {

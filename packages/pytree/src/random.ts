@@ -211,6 +211,9 @@ export function bernoulli(key: PRNGKey, p = 0.5, shape: readonly number[] = []):
   return tf.tensor(out, shape.slice(), 'bool');
 }
 
+/** Positions below this fit beside a 32-bit word in a double's 53-bit mantissa. */
+const PACKED_SORT_MAX = 2 ** 21;
+
 /**
  * A random permutation of `0..n-1` as a plain array: JAX's sort-based shuffle (a few
  * rounds of sorting by fresh random words, enough rounds for `n`).
@@ -226,10 +229,19 @@ export function permutationIndices(key: PRNGKey, n: number): Int32Array {
     const [next, sub] = split(k);
     k = next!;
     const sortKeys = randomBits(sub![0]!, sub![1]!, n);
-    const order = Array.from({ length: n }, (_, i) => i);
-    order.sort((a, b) => sortKeys[a]! - sortKeys[b]! || a - b);
     const nextIdx = new Int32Array(n);
-    for (let i = 0; i < n; i++) nextIdx[i] = idx[order[i]!]!;
+    if (n <= PACKED_SORT_MAX) {
+      // Each (word, position) pair packed into one exact double, word first: a typed-array
+      // sort without a comparator orders them as the comparator below does, many times faster.
+      const packed = new Float64Array(n);
+      for (let i = 0; i < n; i++) packed[i] = sortKeys[i]! * PACKED_SORT_MAX + i;
+      packed.sort();
+      for (let i = 0; i < n; i++) nextIdx[i] = idx[packed[i]! % PACKED_SORT_MAX]!;
+    } else {
+      const order = Array.from({ length: n }, (_, i) => i);
+      order.sort((a, b) => sortKeys[a]! - sortKeys[b]! || a - b);
+      for (let i = 0; i < n; i++) nextIdx[i] = idx[order[i]!]!;
+    }
     idx = nextIdx;
   }
   return idx;

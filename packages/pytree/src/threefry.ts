@@ -4,33 +4,69 @@
  * the same bits on every backend and in every browser.
  */
 
-const ROTATIONS_A = [13, 15, 26, 6] as const;
-const ROTATIONS_B = [17, 29, 16, 24] as const;
-
-function rotl(v: number, r: number): number {
-  return ((v << r) | (v >>> (32 - r))) >>> 0;
-}
-
 /**
  * Hashes counter pairs `(x0[i], x1[i])` under the key `(k0, k1)`, writing the result in
- * place. Matches JAX's `threefry2x32_p`.
+ * place. Matches JAX's `threefry2x32_p`: five blocks of four rounds (rotations 13 15 26 6,
+ * then 17 29 16 24, alternating), the key injected after each block. Spelled out, with
+ * the rotations as constants: keys, splits and every random draw go through here.
  */
 export function threefry2x32(k0: number, k1: number, x0: Uint32Array, x1: Uint32Array): void {
-  const k2 = (k0 ^ k1 ^ 0x1bd11bda) >>> 0;
-  const ks = [k0 >>> 0, k1 >>> 0, k2];
+  const ka = k0 >>> 0;
+  const kb = k1 >>> 0;
+  const kc = (k0 ^ k1 ^ 0x1bd11bda) >>> 0;
   for (let i = 0; i < x0.length; i++) {
-    let a = (x0[i]! + ks[0]!) >>> 0;
-    let b = (x1[i]! + ks[1]!) >>> 0;
-    for (let block = 0; block < 5; block++) {
-      const rot = block % 2 === 0 ? ROTATIONS_A : ROTATIONS_B;
-      for (let r = 0; r < 4; r++) {
-        a = (a + b) >>> 0;
-        b = rotl(b, rot[r]!);
-        b = (b ^ a) >>> 0;
-      }
-      a = (a + ks[(block + 1) % 3]!) >>> 0;
-      b = (b + ks[(block + 2) % 3]! + block + 1) >>> 0;
-    }
+    let a = (x0[i]! + ka) >>> 0;
+    let b = (x1[i]! + kb) >>> 0;
+    a = (a + b) >>> 0;
+    b = (((b << 13) | (b >>> 19)) ^ a) >>> 0;
+    a = (a + b) >>> 0;
+    b = (((b << 15) | (b >>> 17)) ^ a) >>> 0;
+    a = (a + b) >>> 0;
+    b = (((b << 26) | (b >>> 6)) ^ a) >>> 0;
+    a = (a + b) >>> 0;
+    b = (((b << 6) | (b >>> 26)) ^ a) >>> 0;
+    a = (a + kb) >>> 0;
+    b = (b + kc + 1) >>> 0;
+    a = (a + b) >>> 0;
+    b = (((b << 17) | (b >>> 15)) ^ a) >>> 0;
+    a = (a + b) >>> 0;
+    b = (((b << 29) | (b >>> 3)) ^ a) >>> 0;
+    a = (a + b) >>> 0;
+    b = (((b << 16) | (b >>> 16)) ^ a) >>> 0;
+    a = (a + b) >>> 0;
+    b = (((b << 24) | (b >>> 8)) ^ a) >>> 0;
+    a = (a + kc) >>> 0;
+    b = (b + ka + 2) >>> 0;
+    a = (a + b) >>> 0;
+    b = (((b << 13) | (b >>> 19)) ^ a) >>> 0;
+    a = (a + b) >>> 0;
+    b = (((b << 15) | (b >>> 17)) ^ a) >>> 0;
+    a = (a + b) >>> 0;
+    b = (((b << 26) | (b >>> 6)) ^ a) >>> 0;
+    a = (a + b) >>> 0;
+    b = (((b << 6) | (b >>> 26)) ^ a) >>> 0;
+    a = (a + ka) >>> 0;
+    b = (b + kb + 3) >>> 0;
+    a = (a + b) >>> 0;
+    b = (((b << 17) | (b >>> 15)) ^ a) >>> 0;
+    a = (a + b) >>> 0;
+    b = (((b << 29) | (b >>> 3)) ^ a) >>> 0;
+    a = (a + b) >>> 0;
+    b = (((b << 16) | (b >>> 16)) ^ a) >>> 0;
+    a = (a + b) >>> 0;
+    b = (((b << 24) | (b >>> 8)) ^ a) >>> 0;
+    a = (a + kb) >>> 0;
+    b = (b + kc + 4) >>> 0;
+    a = (a + b) >>> 0;
+    b = (((b << 13) | (b >>> 19)) ^ a) >>> 0;
+    a = (a + b) >>> 0;
+    b = (((b << 15) | (b >>> 17)) ^ a) >>> 0;
+    a = (a + b) >>> 0;
+    b = (((b << 26) | (b >>> 6)) ^ a) >>> 0;
+    a = (a + b) >>> 0;
+    b = (((b << 6) | (b >>> 26)) ^ a) >>> 0;
+    a = (a + kc) >>> 0;
+    b = (b + ka + 5) >>> 0;
     x0[i] = a;
     x1[i] = b;
   }

@@ -40,7 +40,10 @@ const mat = (data: Float32Array, rows: number, cols: number): Mat => ({ data, ro
 export interface MlpForward {
   /** Layer inputs: a[0] = x, a[l + 1] = act(z[l]). */
   a: Mat[];
-  /** Pre-activations z[l] = a[l] w[l] + b[l]; the last is the logits. */
+  /**
+   * Pre-activations z[l] = a[l] w[l] + b[l]; the last is the logits. A hidden layer of a
+   * ReLU network holds relu(z[l]) (the same array as a[l + 1]): its sign is all that is read.
+   */
   z: Mat[];
   /** Softmax probabilities of the logits. */
   p: Float32Array;
@@ -70,14 +73,21 @@ function forward(
   const a: Mat[] = [x];
   const z: Mat[] = [];
   for (let l = 0; l < w.length; l++) {
-    const zl = ctx.matMul(a[l]!, w[l]!);
-    addRowVector(zl, b[l]!);
+    const hidden = l < w.length - 1;
+    const layer = { w: w[l]!, b: b[l]! };
+    if (hidden && act === 'relu') {
+      // Product, bias and ReLU in one backend kernel. relu(z) stands in for z: the backward
+      // pass only reads z's sign, and relu(z) > 0 exactly where z > 0.
+      const al = ctx.dense(a[l]!, layer, 'relu');
+      z.push(al);
+      a.push(al);
+      continue;
+    }
+    const zl = ctx.dense(a[l]!, layer, 'linear');
     z.push(zl);
-    if (l < w.length - 1) {
+    if (hidden) {
       const al = new Float32Array(zl.data.length);
-      // biome-ignore lint/complexity/useMathMinMax: the same comparison as the relu gradient's mask.
-      if (act === 'relu') for (let i = 0; i < al.length; i++) al[i] = zl.data[i]! > 0 ? zl.data[i]! : 0;
-      else for (let i = 0; i < al.length; i++) al[i] = Math.tanh(zl.data[i]!);
+      for (let i = 0; i < al.length; i++) al[i] = Math.tanh(zl.data[i]!);
       a.push(mat(al, zl.rows, zl.cols));
     }
   }

@@ -134,31 +134,45 @@ export function adamLeafVjp(
   c: { b1: number; b2: number; k: number; rootAdd: number; epsScaled: number },
   acc: AdamScalarCotangents,
 ): { dg: Float32Array; dm: Float32Array; dv: Float32Array } {
-  const dg = new Float32Array(g.length);
-  const dm = new Float32Array(g.length);
-  const dv = new Float32Array(g.length);
-  for (let i = 0; i < g.length; i++) {
+  const n = g.length;
+  const dg = new Float32Array(n);
+  const dm = new Float32Array(n);
+  const dv = new Float32Array(n);
+  // Scalars and sums in locals: property reads and writes in the loop cost more than its math.
+  const { b1, b2, k, rootAdd, epsScaled } = c;
+  const c1 = 1 - b1;
+  const c2 = 1 - b2;
+  // Continuing acc's sums (not adding a leaf total to them) keeps the float order of the sums.
+  let { dk, dEpsScaled: dEps, dRootAdd: dRoot, db1, db2 } = acc;
+  for (let i = 0; i < n; i++) {
     const gi = g[i]!;
-    const mi = Math.fround(c.b1 * m[i]! + (1 - c.b1) * gi);
-    const ni = Math.fround(c.b2 * v[i]! + (1 - c.b2) * gi * gi);
-    const y = ni + c.rootAdd;
+    const m0 = m[i]!;
+    const v0 = v[i]!;
+    const mi = Math.fround(b1 * m0 + c1 * gi);
+    const ni = Math.fround(b2 * v0 + c2 * gi * gi);
+    const y = ni + rootAdd;
     const r = Math.sqrt(Math.max(y, TINY));
-    const den = r + c.epsScaled;
+    const den = r + epsScaled;
     const o = dOut[i]!;
-    const dmu = dMu[i]! + (o * c.k) / den;
-    acc.dk += (o * mi) / den;
-    const dden = (-o * c.k * mi) / (den * den);
-    acc.dEpsScaled += dden;
+    const dmu = dMu[i]! + (o * k) / den;
+    dk += (o * mi) / den;
+    const dden = (-o * k * mi) / (den * den);
+    dEps += dden;
     // The floor under the square root passes no gradient (as a clip does).
     const dy = y >= TINY ? (dden * 0.5) / r : 0;
-    acc.dRootAdd += dy;
+    dRoot += dy;
     const dnu = dNu[i]! + dy;
-    dm[i] = dmu * c.b1;
-    dv[i] = dnu * c.b2;
-    dg[i] = dmu * (1 - c.b1) + dnu * (1 - c.b2) * 2 * gi;
-    acc.db1 += dmu * (m[i]! - gi);
-    acc.db2 += dnu * (v[i]! - gi * gi);
+    dm[i] = dmu * b1;
+    dv[i] = dnu * b2;
+    dg[i] = dmu * c1 + dnu * c2 * 2 * gi;
+    db1 += dmu * (m0 - gi);
+    db2 += dnu * (v0 - gi * gi);
   }
+  acc.dk = dk;
+  acc.dEpsScaled = dEps;
+  acc.dRootAdd = dRoot;
+  acc.db1 = db1;
+  acc.db2 = db2;
   return { dg, dm, dv };
 }
 
