@@ -137,6 +137,63 @@ describe('the unrolledMetaLoss op (LearnableAdam on an image MLP, one fused kern
     });
   });
 
+  // The kernels treat the images as data: differentiated with respect to them, the op runs
+  // its reference, so the gradient is the true one (never zeros), on every backend and leg.
+  it('differentiated with respect to the images, it gives their true gradient', () => {
+    const metaLoss = unrolledMetaLoss(new LearnableAdam(), tanh3, { unrollSteps: 2 });
+    // A larger epsilon than THETA's keeps Adam's steps smooth in the images, so finite
+    // differences of float32 meta-losses resolve their slope.
+    const base = theta();
+    base.logEpsilon.dispose();
+    const th = { ...base, logEpsilon: tf.scalar(Math.log(0.1)) };
+    const v = random.normal(random.PRNGKey(21), batch.image.shape);
+    const s0 = tf.scalar(1.2);
+    const before = tf.memory().numTensors;
+    const ofImages = (x: tf.Tensor) => metaLoss(th, random.PRNGKey(3), { image: x as tf.Tensor4D, label: batch.label });
+    const run = (fast: boolean) => {
+      const previous = setFastPathsEnabled(fast);
+      try {
+        return tidy(() => {
+          const [l, [gTheta, gBatch]] = valueAndGrad(
+            (t: LearnableAdamTheta, k: PRNGKey, b: Batch) => metaLoss(t, k, b),
+            { argnums: [0, 2] },
+          )(th, random.PRNGKey(3), batch);
+          // A learned augmentation: the images scaled by s, differentiated through the unroll.
+          const ds = valueAndGrad((sc: tf.Scalar) => ofImages(tf.mul(batch.image, sc)))(s0)[1];
+          return { l, gTheta, gImage: gBatch.image, gLabel: gBatch.label, ds };
+        });
+      } finally {
+        setFastPathsEnabled(previous);
+      }
+    };
+    resetFastPathCounts();
+    const fast = run(true);
+    expect(fastPathCounts().unrolledMetaLoss).toEqual({ fast: 0, plain: 2 });
+    const plain = run(false);
+    const gi = fast.gImage.dataSync();
+    const gp = plain.gImage.dataSync();
+    const scale = Math.max(...Array.from(gp, Math.abs));
+    expect(scale).toBeGreaterThan(0);
+    gi.forEach((g, i) => expect(Math.abs(g - gp[i]!)).toBeLessThanOrEqual(1e-5 * scale));
+    expect(Array.from(fast.gLabel.dataSync()).every((x) => x === 0)).toBe(true);
+    expect(fast.ds.dataSync()[0]).toBeCloseTo(plain.ds.dataSync()[0]!, 6);
+    read(fast.gTheta).forEach((g, i) => expect(g).toBeCloseTo(read(plain.gTheta)[i]!, 6));
+    // Central differences along a random direction of the images, and along s.
+    const byGrad = tf.tidy(() => tf.sum(tf.mul(fast.gImage, v)).dataSync()[0]!);
+    const along = (h: number) => tidy(() => ofImages(tf.add(batch.image, tf.mul(v, h))).dataSync()[0]!);
+    const fd = (along(1e-2) - along(-1e-2)) / 2e-2;
+    expect(Math.abs(byGrad)).toBeGreaterThan(1e-3);
+    expect(Math.abs(fd - byGrad)).toBeLessThanOrEqual(1e-2 * Math.abs(byGrad));
+    const bys = (h: number) => tidy(() => ofImages(tf.mul(batch.image, 1.2 + h)).dataSync()[0]!);
+    const fdS = (bys(1e-2) - bys(-1e-2)) / 2e-2;
+    const dsFast = fast.ds.dataSync()[0]!;
+    expect(Math.abs(dsFast)).toBeGreaterThan(1e-3);
+    expect(Math.abs(fdS - dsFast)).toBeLessThanOrEqual(1e-2 * Math.abs(dsFast));
+    treeDispose([fast, plain]);
+    expect(tf.memory().numTensors).toBe(before);
+    treeDispose([th, v, s0]);
+  });
+
   it('second derivatives run the reference and equal the plain path', () => {
     // d/dtheta of (meta-gradient . v): a second tape around the op, so the reference runs.
     const v = [0.3, -0.2, 0.5, 0.1];

@@ -442,7 +442,8 @@ function reference<Theta, P, D>(...[lopt, task, theta, params, stepKeys, finalKe
  * `batch` (see `unrolledMetaLoss`). One fused kernel, with its VJP as a second, runs it on
  * cpu and wasm for exactly `LearnableAdam` on an `ImageMLPTask` with fused MLP kernels
  * (softmax cross-entropy, relu or tanh, no layer norm) and float32 data, while at most one
- * gradient tape records (the meta-gradient; deeper, the reference runs); the reference
+ * gradient tape records (the meta-gradient; deeper, the reference runs) and no gradient
+ * is taken with respect to the images (the kernels treat them as data); the reference
  * runs otherwise.
  */
 export const unrollOp = defineOp<UnrollArgs<unknown, unknown, unknown>, tf.Scalar>({
@@ -450,6 +451,8 @@ export const unrollOp = defineOp<UnrollArgs<unknown, unknown, unknown>, tf.Scala
   reference,
   kernel,
   applies,
+  // The kernels give the images no gradient: differentiated with respect to them, the reference runs.
+  constants: (...[, , , , , , batch]) => [(batch as Batch).image],
   // The VJP is a kernel without a gradient: second derivatives use the reference.
   vjpOrder: 1,
 });

@@ -22,7 +22,8 @@ export interface UnrolledMetaLossOptions {
  * The unroll is the `unrolledMetaLoss` op (`fastPathCounts()` names it): for
  * `LearnableAdam` on a softmax cross-entropy image MLP (relu or tanh) on cpu or wasm, the
  * whole unroll and its meta-gradient are two fused kernels; any other optimizer or task,
- * or a second derivative, runs the step-by-step loop.
+ * a second derivative, or a gradient with respect to the batch's images runs the
+ * step-by-step loop.
  */
 export function unrolledMetaLoss<Theta, P = unknown, D = unknown>(
   lopt: LearnedOptimizer<Theta>,

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { isDifferentiated } from './differentiated.js';
 import { FUSED_BACKENDS } from './fused.js';
 
 /** `LOPT_FAST_PATHS=off` in the environment turns every fast path off from the start. */
@@ -47,6 +48,14 @@ export interface OpDefinition<A extends unknown[], R> {
    * everywhere). Evaluated on every call, before the kernel.
    */
   applies?: (...args: A) => boolean;
+  /**
+   * Tensor arguments the kernel treats as constants: its vector-Jacobian product gives
+   * them no gradient (a data batch, say). Where one of them is being differentiated
+   * (`isDifferentiated`: a running `grad` is taken with respect to it, or to something
+   * it is computed from), the reference runs, so that gradient is the true one and never
+   * a silent zero.
+   */
+  constants?: (...args: A) => readonly (tf.Tensor | undefined)[];
   /** Backends the kernel runs on (default: cpu and wasm, whose data JavaScript can read). */
   backends?: readonly string[];
   /**
@@ -107,12 +116,20 @@ export function fastPathsActive(backends: readonly string[] = FUSED_BACKENDS): b
   return fastPathsEnabled() && backends.includes(tf.getBackend());
 }
 
+/** True when a gradient is taken with respect to an input `def`'s kernel treats as a constant. */
+export function constantDifferentiated<A extends unknown[]>(def: OpDefinition<A, unknown>, args: A): boolean {
+  if (!def.constants || gradientDepth() === 0) return false;
+  return def.constants(...args).some((t) => t !== undefined && isDifferentiated(t));
+}
+
 /**
  * Defines an op once, by its plain-op reference, with an optional kernel and the rule for
  * where the kernel applies. The op alone decides, on every call, which path runs: the
  * kernel when fast paths are on, the backend is one of the kernel's, `applies` accepts
  * the arguments, no more gradient tapes record than the kernel's outputs can be
- * differentiated (`vjpOrder`), and the kernel does not decline; the reference otherwise. `fastPathCounts()` reports the paths taken.
+ * differentiated (`vjpOrder`), none of the inputs the kernel treats as constants is
+ * being differentiated (`constants`), and the kernel does not decline; the reference
+ * otherwise. `fastPathCounts()` reports the paths taken.
  *
  * @example
  * const scaledSum = defineOp({
@@ -131,7 +148,8 @@ export function defineOp<A extends unknown[], R>(def: OpDefinition<A, R>): Op<A,
       def.kernel &&
       fastPathsActive(backends) &&
       gradientDepth() <= vjpOrder &&
-      (def.applies === undefined || def.applies(...args))
+      (def.applies === undefined || def.applies(...args)) &&
+      !constantDifferentiated(def, args)
     ) {
       const out = def.kernel(...args);
       if (out !== undefined) {

@@ -10,6 +10,7 @@ import * as random from './random.js';
 export { type Argnums, type GradOptions, type GradsOf, grad, valueAndGrad } from './autodiff.js';
 export { type BackendName, setupBackend } from './backend.js';
 export { type ClosestNamesOptions, closestNames, editDistance } from './closest-names.js';
+export { isDifferentiated } from './differentiated.js';
 export {
   defineOp,
   type FastPathCount,

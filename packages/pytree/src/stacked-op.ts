@@ -1,4 +1,5 @@
-import { defineOp, type Op } from './fast-op.js';
+import type * as tf from '@tensorflow/tfjs-core';
+import { constantDifferentiated, defineOp, type Op } from './fast-op.js';
 
 /**
  * How the K-problem version of an op relates to the op (see `stackedOp`): how stacked
@@ -27,7 +28,8 @@ export interface StackedRule<A extends unknown[], R, SA extends unknown[], SR> {
   /**
    * The derived op's fast path. `'perProblem'` (the default when the op has a kernel):
    * the op's kernel once per problem, on each problem's slices, where the op's rule
-   * (`applies`) accepts every problem. `'none'`: no fast path, the reference above
+   * (`applies`) accepts every problem and none of the inputs its kernel treats as
+   * constants is differentiated (`constants`). `'none'`: no fast path, the reference above
    * always runs. Or a kernel of its own that takes the stacked arguments, for where one
    * call for K problems is measurably faster than K calls; its comment gives the numbers.
    */
@@ -37,6 +39,8 @@ export interface StackedRule<A extends unknown[], R, SA extends unknown[], SR> {
     | {
         run: (...args: SA) => SR | undefined;
         applies?: (...args: SA) => boolean;
+        /** As `OpDefinition.constants`, of the stacked arguments. */
+        constants?: (...args: SA) => readonly (tf.Tensor | undefined)[];
         /** As `OpDefinition.vjpOrder` (default: the op's). */
         vjpOrder?: number;
       };
@@ -81,6 +85,7 @@ export function stackedOp<A extends unknown[], R, SA extends unknown[], SR>(
       kernel: (...args: SA) => {
         const parts = rule.split(...args);
         if (def.applies && !parts.every((a) => def.applies!(...a))) return undefined;
+        if (parts.some((a) => constantDifferentiated(def, a))) return undefined;
         const results: R[] = [];
         for (const a of parts) {
           const r = kernel(...a);
@@ -98,6 +103,7 @@ export function stackedOp<A extends unknown[], R, SA extends unknown[], SR>(
     reference,
     kernel: mode.run,
     applies: mode.applies,
+    constants: mode.constants,
     backends: def.backends,
     vjpOrder: mode.vjpOrder ?? def.vjpOrder,
   });

@@ -18,6 +18,13 @@ import { ImageMLPTask } from './image-mlp-task.js';
 import type { MLPParams } from './mlp.js';
 import { testDataOptions } from './test-helpers.js';
 
+const tidyValue = (f: () => tf.Tensor) => {
+  const t = tf.tidy(f);
+  const v = t.dataSync()[0]!;
+  t.dispose();
+  return v;
+};
+
 const maxRelErr = (a: tf.Tensor, b: tf.Tensor) => {
   const x = a.dataSync();
   const y = b.dataSync();
@@ -110,6 +117,46 @@ describe.skipIf(!active).each(['relu', 'tanh'] as const)(
   },
 );
 
+test("the K-problem loss's reference gives K separate single-problem losses", async () => {
+  const datasets = await fashionMnistDatasets({ batchSize: 8, imageSize: [4, 4], ...testDataOptions() });
+  const task = new ImageMLPTask(datasets, { hiddenSizes: [6], activation: 'relu' });
+  const keys = random.split(random.PRNGKey(4), 3);
+  const members = keys.map((k) => task.init(k));
+  const stacked = stackParams(members);
+  const batches = keys.map(() => datasets.train.next().value as Batch);
+  const perMember: Batch = {
+    image: tf.stack(batches.map((b) => b.image)) as tf.Tensor4D,
+    label: tf.stack(batches.map((b) => b.label)) as tf.Tensor1D,
+  };
+  const before = tf.memory().numTensors;
+  const previous = setFastPathsEnabled(false);
+  try {
+    resetFastPathCounts();
+    const shared = task.batchedLoss(stacked, keys, batches[0]!);
+    const each = task.batchedLoss(stacked, keys, perMember);
+    expect(fastPathCounts()['ImageMLPTask.batchedLoss']).toEqual({ fast: 0, plain: 2 });
+    const single = (i: number, b: Batch) => task.plainLoss(members[i]!, b);
+    // Batched matmuls against K single ones: equal up to float32 summation order.
+    const close = (got: tf.Tensor, want: number[]) =>
+      Array.from(got.dataSync()).forEach((v, i) =>
+        expect(Math.abs(v - want[i]!)).toBeLessThan(1e-6 * Math.abs(want[i]!)),
+      );
+    close(
+      shared,
+      members.map((_, i) => tidyValue(() => single(i, batches[0]!))),
+    );
+    close(
+      each,
+      members.map((_, i) => tidyValue(() => single(i, batches[i]!))),
+    );
+    tf.dispose([shared, each]);
+  } finally {
+    setFastPathsEnabled(previous);
+  }
+  expect(tf.memory().numTensors).toBe(before);
+  treeDispose(members, stacked, batches, perMember);
+});
+
 describe.skipIf(!active)('the fused K-problem MLP losses equal their plain-op reference', () => {
   test.each([false, true])('losses, gradients and second order (per-problem data: %s)', async (perMember) => {
     const datasets = await fashionMnistDatasets({ batchSize: 8, imageSize: [4, 4], ...testDataOptions() });
@@ -165,5 +212,121 @@ describe.skipIf(!active)('the fused K-problem MLP losses equal their plain-op re
     treeDispose(a, b, weights);
     expect(tf.memory().numTensors).toBe(before);
     treeDispose(stacked, batches, perMember ? data : []);
+  });
+});
+
+/**
+ * `f`'s directional derivative along `v` by central finite differences in float32, and by
+ * the gradient `g`: the two must agree, and a zero gradient would not.
+ */
+function directional(f: (x: tf.Tensor) => tf.Scalar, x: tf.Tensor, g: tf.Tensor, v: tf.Tensor, eps = 2e-3) {
+  return tf.tidy(() => {
+    const at = (s: number) => f(tf.add(x, tf.mul(v, s))).dataSync()[0]!;
+    return { fd: (at(eps) - at(-eps)) / (2 * eps), byGrad: tf.sum(tf.mul(g, v)).dataSync()[0]! };
+  });
+}
+
+// Where the fused kernels can run they give the images no gradient; the ops then run their
+// reference. These run on every backend and leg: against finite differences always, and
+// against the reference (fast paths off) where the kernels could have run. Finite
+// differences cross relu's kinks, so the relu nets get a looser tolerance: a zero
+// gradient is still off by all of it.
+describe.each([
+  ['relu', 0.1],
+  ['tanh', 1e-2],
+] as const)('the MLP losses differentiated with respect to the images (%s)', (activation, fdTol) => {
+  const plain = <T>(f: () => T): T => {
+    const previous = setFastPathsEnabled(false);
+    try {
+      return f();
+    } finally {
+      setFastPathsEnabled(previous);
+    }
+  };
+
+  test('the loss: the true input gradient, first and through an inner step', async () => {
+    const datasets = await fashionMnistDatasets({ batchSize: 16, imageSize: [4, 4], ...testDataOptions() });
+    const task = new ImageMLPTask(datasets, { hiddenSizes: [8, 6], activation });
+    const key = random.PRNGKey(5);
+    const params = task.init(key);
+    const batch = datasets.train.next().value as Batch;
+    const v = random.normal(random.PRNGKey(6), batch.image.shape);
+    const before = tf.memory().numTensors;
+    const lossOfImage = (x: tf.Tensor) => task.loss(params, key, { image: x as tf.Tensor4D, label: batch.label });
+    resetFastPathCounts();
+    const g = grad(lossOfImage)(batch.image);
+    expect(fastPathCounts()['ImageMLPTask.loss']).toEqual({ fast: 0, plain: 1 });
+    const gPlain = plain(() => grad(lossOfImage)(batch.image));
+    expect(maxRelErr(g, gPlain)).toBeLessThan(1e-6);
+    const { fd, byGrad } = directional(lossOfImage, batch.image, g, v);
+    expect(Math.abs(byGrad)).toBeGreaterThan(1e-3);
+    expect(Math.abs(fd - byGrad)).toBeLessThan(fdTol * Math.abs(byGrad));
+    // The images scaled by a learned factor, one SGD step on that batch, then the loss:
+    // second order, the inner gradient's dependence on the images included.
+    const afterStep = (s: tf.Scalar) => {
+      const data: Batch = { image: tf.mul(batch.image, s) as tf.Tensor4D, label: batch.label };
+      const gi = grad((p: MLPParams) => task.loss(p, key, data))(params);
+      const moved = Object.fromEntries(
+        Object.entries(params).map(([m, mp]) => [
+          m,
+          { w: tf.sub(mp.w!, tf.mul(0.5, gi[m]!.w!)), b: tf.sub(mp.b!, tf.mul(0.5, gi[m]!.b!)) },
+        ]),
+      );
+      return task.loss(moved, key, data);
+    };
+    const s = tf.scalar(1.3);
+    resetFastPathCounts();
+    const ds = tf.tidy(() => grad(afterStep)(s));
+    expect(fastPathCounts()['ImageMLPTask.loss']!.fast).toBe(0);
+    const dsPlain = plain(() => tf.tidy(() => grad(afterStep)(s)));
+    expect(Math.abs(ds.dataSync()[0]! - dsPlain.dataSync()[0]!)).toBeLessThan(1e-5 * Math.abs(dsPlain.dataSync()[0]!));
+    const fdS = tf.tidy(() => {
+      const e = 1e-2;
+      return (afterStep(tf.scalar(1.3 + e)).dataSync()[0]! - afterStep(tf.scalar(1.3 - e)).dataSync()[0]!) / (2 * e);
+    });
+    expect(Math.abs(ds.dataSync()[0]!)).toBeGreaterThan(1e-3);
+    expect(Math.abs(fdS - ds.dataSync()[0]!)).toBeLessThan(fdTol * Math.abs(ds.dataSync()[0]!));
+    tf.dispose([g, gPlain, ds, dsPlain, s]);
+    expect(tf.memory().numTensors).toBe(before);
+    treeDispose(params, batch, v);
+  });
+
+  test.each([false, true])('the K-problem losses (per-problem data: %s)', async (perMember) => {
+    const datasets = await fashionMnistDatasets({ batchSize: 8, imageSize: [4, 4], ...testDataOptions() });
+    const task = new ImageMLPTask(datasets, { hiddenSizes: [6], activation });
+    const K = 3;
+    const keys = random.split(random.PRNGKey(11), K);
+    const stacked = stackParams(keys.map((k) => task.init(k)));
+    const batches = keys.map(() => datasets.train.next().value as Batch);
+    const data: Batch = perMember
+      ? {
+          image: tf.stack(batches.map((b) => b.image)) as tf.Tensor4D,
+          label: tf.stack(batches.map((b) => b.label)) as tf.Tensor1D,
+        }
+      : batches[0]!;
+    const v = random.normal(random.PRNGKey(12), data.image.shape);
+    const weights = tf.tensor1d([0.5, -1, 2]);
+    const before = tf.memory().numTensors;
+    const f = (x: tf.Tensor) =>
+      tf.sum(
+        tf.mul(task.batchedLoss(stacked, keys, { image: x as tf.Tensor4D, label: data.label }), weights),
+      ) as tf.Scalar;
+    resetFastPathCounts();
+    const g = grad(f)(data.image);
+    expect(fastPathCounts()['ImageMLPTask.batchedLoss']!.fast).toBe(0);
+    const gPlain = plain(() => grad(f)(data.image));
+    expect(maxRelErr(g, gPlain)).toBeLessThan(1e-6);
+    const { fd, byGrad } = directional(f, data.image, g, v);
+    expect(Math.abs(byGrad)).toBeGreaterThan(1e-3);
+    expect(Math.abs(fd - byGrad)).toBeLessThan(fdTol * Math.abs(byGrad));
+    // Differentiated with respect to the parameters alone, the fused kernel still runs.
+    resetFastPathCounts();
+    treeDispose(grad((p: MLPParams) => tf.sum(task.batchedLoss(p, keys, data)) as tf.Scalar)(stacked));
+    expect(fastPathCounts()['ImageMLPTask.batchedLoss']).toEqual(
+      active ? { fast: 1, plain: 0 } : { fast: 0, plain: 1 },
+    );
+    tf.dispose([g, gPlain]);
+    expect(tf.memory().numTensors).toBe(before);
+    treeDispose(stacked, batches, perMember ? data : [], v, weights);
   });
 });

@@ -41,8 +41,9 @@ export function imageShapeOf(datasets: Datasets): [number, number, number] {
  * `layerNorm` its `_MLPImageTaskNorm`, and with `loss: 'mse'` its `_MLPImageTaskMSE`).
  * Parameters are named as Haiku names them (`'mlp/~/linear_0': { w, b }`, ...).
  *
- * The forward pass is one matmul and one add per layer and serves both `loss` and the
- * vectorised `batchedLoss` (K stacked parameter sets, batched matmuls).
+ * The forward pass is one matmul and one add per layer. `batchedLoss` (K stacked
+ * parameter sets) is derived from `loss` (see `mlpBatchedLoss`), not a second copy of it:
+ * the same plain ops over a leading axis.
  */
 export class ImageMLPTask extends BaseTask<MLPParams, Batch> implements BatchedTask<MLPParams, Batch> {
   /** The network: sizes, activation, LayerNorm. */
@@ -107,39 +108,42 @@ export class ImageMLPTask extends BaseTask<MLPParams, Batch> implements BatchedT
     return mlpLoss(this, params, data);
   }
 
-  /** `loss` in plain ops (the reference of the `mlpLoss` op), without the input checks. */
+  /**
+   * `loss` in plain ops (the reference of the `mlpLoss` op), without the input checks.
+   * Its math broadcasts over a leading axis: with K stacked parameter sets (and images
+   * shared or `[K, B, H, W, C]`) it gives the K losses, `[K]`, from which `batchedLoss`
+   * is derived (`mlpBatchedLoss`).
+   */
   plainLoss(params: MLPParams, data: Batch): tf.Scalar {
-    return tf.tidy(() => this.lossOf(params, data.image, data.label, 0)) as tf.Scalar;
-  }
-
-  /** `batchedLoss` in plain ops (the reference of the `mlpBatchedLoss` op), without the checks. */
-  plainBatchedLoss(stackedParams: MLPParams, data: Batch): tf.Tensor1D {
-    const perMember = data.image.rank === 5;
-    return tf.tidy(() => this.lossOf(stackedParams, data.image, data.label, perMember ? 1 : 0)) as tf.Tensor1D;
+    return tf.tidy(() => this.lossOf(params, data.image, data.label)) as tf.Scalar;
   }
 
   /**
    * The K losses of stacked parameters (every leaf with a leading axis K). `data` is one
    * batch for every member, or per-member batches (`image` `[K, B, H, W, C]`, `label` `[K, B]`).
+   * The `mlpBatchedLoss` op: `plainLoss` over the stacked parameters, or one fused kernel.
    */
   batchedLoss(stackedParams: MLPParams, keys: readonly PRNGKey[], data: Batch): tf.Tensor1D {
     const k = keys.length;
     checkParamShapes(this.name, this.shapes, stackedParams, [k]);
     const perMember = data?.image instanceof tf.Tensor && data.image.rank === 5;
     checkImageBatch(this.name, data, this.imageShape, perMember ? [k] : []);
-    return mlpBatchedLoss(this, stackedParams, data);
+    return tf.tidy(() => mlpBatchedLoss(this, stackedParams, data));
   }
 
-  /** Logits `[..., B, C]` for images `[..., B, H, W, C]` with `lead` stacking axes on the images. */
-  logits(params: MLPParams, image: tf.Tensor, lead = 0): tf.Tensor {
+  /**
+   * Logits `[..., B, C]` for images `[..., B, H, W, C]`: `[B, C]` for one parameter set,
+   * `[K, B, C]` for K stacked ones (images shared `[B, H, W, C]` or `[K, B, H, W, C]`).
+   */
+  logits(params: MLPParams, image: tf.Tensor): tf.Tensor {
     return tf.tidy(() => {
-      const flat = tf.reshape(image, [...image.shape.slice(0, lead + 1), this.spec.inputSize]);
+      const flat = tf.reshape(image, [...image.shape.slice(0, -3), this.spec.inputSize]);
       return mlpForward(this.spec, params, flat);
     });
   }
 
-  private lossOf(params: MLPParams, image: tf.Tensor, label: tf.Tensor, lead: number): tf.Tensor {
-    const logits = this.logits(params, image, lead);
+  private lossOf(params: MLPParams, image: tf.Tensor, label: tf.Tensor): tf.Tensor {
+    const logits = this.logits(params, image);
     const onehot = tf.cast(tf.oneHot(label, this.numClasses), 'float32');
     if (this.lossKind === 'mse') {
       const r = logits.rank;
