@@ -4,7 +4,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BaseTask } from './base-task.js';
 import type { BatchedTask } from './batched.js';
 import { fanInWeight, KeySequence, truncatedNormalInit } from './init.js';
-import { asTaskDatasets, checkTextBatch, checkVocabulary, lmNormalizer, nextTokenLoss } from './lm-common.js';
+import {
+  asTaskDatasets,
+  checkCrop,
+  checkTextBatch,
+  checkVocabulary,
+  lmNormalizer,
+  nextTokenLoss,
+} from './lm-common.js';
 import { linear } from './mlp.js';
 
 /** The recurrent cores of {@link RNNLMTask}: Elman (tanh), GRU and LSTM. */
@@ -98,14 +105,7 @@ export class RNNLMTask
       throw new Error(`${opts.name}: unknown cell '${opts.cell}' (cells: ${RNN_CELLS.join(', ')})`);
     if (textDatasets) {
       checkVocabulary(opts.name, textDatasets, this.vocabSize);
-      if (
-        opts.crop &&
-        (opts.crop.batchSize > textDatasets.batchSize || opts.crop.sequenceLength > textDatasets.sequenceLength)
-      ) {
-        throw new Error(
-          `${opts.name}: needs batches of at least [${opts.crop.batchSize}, ${opts.crop.sequenceLength}], the corpus gives [${textDatasets.batchSize}, ${textDatasets.sequenceLength}]`,
-        );
-      }
+      checkCrop(opts.name, textDatasets, opts.crop);
       this.datasets = asTaskDatasets(textDatasets);
     }
     this.textDatasets = textDatasets;
