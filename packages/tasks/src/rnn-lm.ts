@@ -4,14 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BaseTask } from './base-task.js';
 import type { BatchedTask } from './batched.js';
 import { fanInWeight, KeySequence, truncatedNormalInit } from './init.js';
-import {
-  asTaskDatasets,
-  checkCrop,
-  checkTextBatch,
-  checkVocabulary,
-  lmNormalizer,
-  nextTokenLoss,
-} from './lm-common.js';
+import { checkTextBatch, checkVocabulary, croppedDatasets, lmNormalizer, nextTokenLoss } from './lm-common.js';
 import { linear } from './mlp.js';
 
 /** The recurrent cores of {@link RNNLMTask}: Elman (tanh), GRU and LSTM. */
@@ -105,8 +98,7 @@ export class RNNLMTask
       throw new Error(`${opts.name}: unknown cell '${opts.cell}' (cells: ${RNN_CELLS.join(', ')})`);
     if (textDatasets) {
       checkVocabulary(opts.name, textDatasets, this.vocabSize);
-      checkCrop(opts.name, textDatasets, opts.crop);
-      this.datasets = asTaskDatasets(textDatasets);
+      this.datasets = croppedDatasets(opts.name, textDatasets, opts.crop);
     }
     this.textDatasets = textDatasets;
   }
