@@ -80,24 +80,15 @@ export class TruncatedES<Theta = unknown, S = unknown> extends GradientEstimator
     const { theta, outerState } = workerWeights;
     const pert = vectorSamplePerturbations(theta, rng.next(), this.std, K);
     // Both signs start from the same inner states.
-    const {
-      posState: p,
-      negState: n,
-      posInfo: pInfo,
-      negInfo: nInfo,
-    } = antitheticUnroll(
-      this.truncatedStep,
-      pert,
-      rng,
-      { posState: state, negState: state, outerState },
-      { numChunks: this.unrollLength / this.stepsPerJit, stepsPerJit: this.stepsPerJit },
-    );
-    disposeExcept(n, p, state);
-    const mask = pInfo.iteration.map((row) => row.map((s) => s !== 0));
-    const posLoss = maskedMeanPerTask(pInfo.loss, mask);
-    const negLoss = maskedMeanPerTask(nInfo.loss, mask);
+    const start = { posState: state, negState: state, outerState };
+    const chunks = { numChunks: this.unrollLength / this.stepsPerJit, stepsPerJit: this.stepsPerJit };
+    const u = antitheticUnroll(this.truncatedStep, pert, rng, start, chunks);
+    disposeExcept(u.negState, u.posState, state);
+    const mask = u.posInfo.iteration.map((row) => row.map((s) => s !== 0));
+    const posLoss = maskedMeanPerTask(u.posInfo.loss, mask);
+    const negLoss = maskedMeanPerTask(u.negInfo.loss, mask);
     const [meanLoss, grad] = esGrad(pert.pos, posLoss, negLoss, this.es);
     treeDispose(pert.pos, pert.pTheta, pert.nTheta);
-    return [{ meanLoss, grad, unrollState: p, unrollInfo: pInfo }, { unrollLength: this.unrollLength }];
+    return [{ meanLoss, grad, unrollState: u.posState, unrollInfo: u.posInfo }, { unrollLength: this.unrollLength }];
   }
 }

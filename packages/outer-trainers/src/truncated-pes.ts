@@ -93,19 +93,10 @@ export class TruncatedPES<Theta = unknown, S = unknown> extends GradientEstimato
     }
     checkAccumulator(state.accumulator, theta, K);
     const pert = vectorSamplePerturbations(theta, rng.next(), this.std, K);
-    const {
-      posState: p,
-      negState: n,
-      posInfo: pInfo,
-      negInfo: nInfo,
-    } = antitheticUnroll(
-      this.truncatedStep,
-      pert,
-      rng,
-      { posState: state.posState, negState: state.negState, outerState },
-      { numChunks: this.truncLength / this.stepsPerJit, stepsPerJit: this.stepsPerJit },
-    );
-    const { meanLoss, grad, finished, deltaMean } = pesGrad(pInfo, nInfo, state.accumulator, pert.pos, this.es);
+    const start = { posState: state.posState, negState: state.negState, outerState };
+    const chunks = { numChunks: this.truncLength / this.stepsPerJit, stepsPerJit: this.stepsPerJit };
+    const u = antitheticUnroll(this.truncatedStep, pert, rng, start, chunks);
+    const { meanLoss, grad, finished, deltaMean } = pesGrad(u.posInfo, u.negInfo, state.accumulator, pert.pos, this.es);
     // Problems whose unroll ended restart their accumulator with the perturbation
     // that the new trajectory has seen; the others keep adding.
     const accumulator = tidy(() => {
@@ -126,7 +117,12 @@ export class TruncatedPES<Theta = unknown, S = unknown> extends GradientEstimato
     }) as Theta;
     treeDispose(pert.pos, pert.pTheta, pert.nTheta);
     return [
-      { meanLoss, grad, unrollState: { posState: p, negState: n, accumulator }, unrollInfo: pInfo },
+      {
+        meanLoss,
+        grad,
+        unrollState: { posState: u.posState, negState: u.negState, accumulator },
+        unrollInfo: u.posInfo,
+      },
       { unrollLength: this.truncLength, deltaLossMean: deltaMean },
     ];
   }
