@@ -166,3 +166,54 @@ export function truncateMetrics(path: string, step: number): void {
     });
   writeFileAtomic(path, kept.map((l) => `${l}\n`).join(''));
 }
+
+/** Files of a meta-training folder, whichever form of `meta-train` wrote it. */
+export const RUN_FILES = {
+  metrics: 'metrics.jsonl',
+  checkpoint: 'checkpoint.json',
+  theta: 'theta.json',
+  config: 'run.json',
+} as const;
+
+/** The absolute paths of a meta-training folder's files. */
+export type RunFilePaths = Record<keyof typeof RUN_FILES, string>;
+
+/** How a `meta-train` run claims its `--out` folder. */
+export interface RunFolderOptions {
+  /** `--out` as given. */
+  out: string;
+  /** `--resume`: continue the run whose checkpoint is in `out`. */
+  resume: boolean;
+  /** `--force`: replace the results in `out`. */
+  force: boolean;
+  /** The command, for the lock file and messages. */
+  command: string;
+  /** Told about a stale lock taken over, or a `--resume` that finds no checkpoint. */
+  warn: (msg: string) => void;
+}
+
+/**
+ * Claims a meta-training folder: locked against other runs, another run's results
+ * refused unless `force`, and with `resume` continued from its checkpoint (results
+ * without one are refused: they are not this run's to extend).
+ */
+export function claimRunFolder(o: RunFolderOptions): { folder: ClaimedFolder; files: RunFilePaths } {
+  const folder = claimOutputFolder({
+    dir: o.out,
+    isDefault: false,
+    outputs: Object.values(RUN_FILES),
+    force: o.force,
+    command: o.command,
+    warn: o.warn,
+    continues: (present) => {
+      if (!o.resume) return false;
+      if (present.includes(RUN_FILES.checkpoint)) return true;
+      throw new CliError(
+        `cannot resume: '${o.out}' holds results (${present.join(', ')}) but no ${RUN_FILES.checkpoint} to continue from; pass --force to replace them, or choose another --out`,
+      );
+    },
+  });
+  const files = Object.fromEntries(Object.entries(RUN_FILES).map(([k, f]) => [k, join(folder.abs, f)])) as RunFilePaths;
+  if (o.resume && !existsSync(files.checkpoint)) o.warn(`no checkpoint in '${o.out}': starting a fresh run`);
+  return { folder, files };
+}

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeTaskDistribution, listTaskDistributions } from '@lopt/tasks';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { quickMetaTrain } from './fixtures';
 import {
   cliEnv,
   ensureBuilt,
@@ -20,19 +21,7 @@ import {
 
 beforeAll(() => ensureBuilt());
 
-// A small meta-training configuration shared by the tests (10-d quadratics, 2 problems).
-const QUICK = [
-  '--lopt',
-  'LearnableAdam',
-  '--task',
-  'FixedDimQuadraticFamily',
-  '--tasks',
-  '2',
-  '--inner-steps',
-  '10',
-  '--trunc-length',
-  '5',
-];
+const QUICK = quickMetaTrain();
 
 function checkpointStep(dir: string): number {
   return (JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as { outerIteration: number }).outerIteration;

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { findRedisServer, REDIS_INSTALL_HINT } from '@lopt/distributed';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { quickMetaTrain } from './fixtures';
 import {
   cliEnv,
   ensureBuilt,
@@ -22,18 +23,7 @@ beforeAll(() => {
   ensureBuilt();
 });
 
-const QUICK = [
-  '--lopt',
-  'LearnableSGD',
-  '--task',
-  'FixedDimQuadraticFamily',
-  '--tasks',
-  '2',
-  '--inner-steps',
-  '10',
-  '--trunc-length',
-  '5',
-];
+const QUICK = quickMetaTrain('LearnableSGD');
 
 /** The pids of the processes whose parent is `pid` (from /proc). */
 function childPids(pid: number): number[] {
@@ -57,6 +47,28 @@ function cmdline(pid: number): string {
   }
 }
 
+/**
+ * Runs 30 outer steps with `--workers 2` (and `extra`) into a fresh folder, kills the
+ * supervisor's `role` process with SIGKILL once outer step `afterStep` is logged, and
+ * returns the folder and output of the run, which must still end well.
+ */
+async function killOneDuringRun(
+  role: 'worker' | 'learner',
+  afterStep: number,
+  extra: string[],
+): Promise<{ dir: string; out: string; err: string }> {
+  const dir = tmp();
+  const run = ['--outer-steps', '30', '--out', dir, '--workers', '2', '--log-every', '1', ...extra];
+  const child = lopt$('meta-train', ...QUICK, ...run);
+  await waitFor(() => child.out().includes(`outer step ${afterStep}:`));
+  const victim = childPids(child.pid!).find((p) => cmdline(p).includes(`--role ${role}`));
+  expect(victim, child.err()).toBeDefined();
+  process.kill(victim!, 'SIGKILL');
+  const { code } = await exited(child);
+  expect(code, child.err()).toBe(0);
+  return { dir, out: child.out(), err: child.err() };
+}
+
 describe('lopt meta-train across processes', () => {
   it('--workers 2 starts a redis-server, a learner and 2 workers, and meta-trains to the end', () => {
     const dir = tmp();
@@ -76,29 +88,9 @@ describe('lopt meta-train across processes', () => {
   });
 
   it('--workers N: a worker killed with SIGKILL is started again and the run completes', async () => {
-    const dir = tmp();
-    const child = lopt$(
-      'meta-train',
-      ...QUICK,
-      '--outer-steps',
-      '30',
-      '--out',
-      dir,
-      '--workers',
-      '2',
-      '--log-every',
-      '1',
-      '--lock-duration',
-      '3000',
-    );
-    await waitFor(() => /outer step 2:/.test(child.out()));
-    const worker = childPids(child.pid!).find((p) => cmdline(p).includes('--role worker'));
-    expect(worker, child.err()).toBeDefined();
-    process.kill(worker!, 'SIGKILL');
-    const { code } = await exited(child);
-    expect(code, child.err()).toBe(0);
-    expect(child.err()).toMatch(/worker \d ended \(SIGKILL\); starting it again/);
-    expect(child.out()).toMatch(/done: 30 outer steps/);
+    const run = await killOneDuringRun('worker', 2, ['--lock-duration', '3000']);
+    expect(run.err).toMatch(/worker \d ended \(SIGKILL\); starting it again/);
+    expect(run.out).toMatch(/done: 30 outer steps/);
   });
 
   it('a missing redis-server is a clear error saying how to install it', () => {
@@ -152,31 +144,11 @@ describe('lopt meta-train across processes', () => {
   });
 
   it('--workers N: a learner killed with SIGKILL is started again, takes its folder back and resumes from its checkpoint', async () => {
-    const dir = tmp();
-    const child = lopt$(
-      'meta-train',
-      ...QUICK,
-      '--outer-steps',
-      '30',
-      '--out',
-      dir,
-      '--workers',
-      '2',
-      '--log-every',
-      '1',
-      '--checkpoint-every',
-      '2',
-    );
-    await waitFor(() => /outer step 5:/.test(child.out()));
-    const learner = childPids(child.pid!).find((p) => cmdline(p).includes('--role learner'));
-    expect(learner, child.err()).toBeDefined();
-    process.kill(learner!, 'SIGKILL');
-    const { code } = await exited(child);
-    expect(code, child.err()).toBe(0);
-    expect(child.err()).toMatch(/learner ended \(SIGKILL\); starting it again from its checkpoint/);
-    expect(child.err()).toMatch(/was locked by process \d+ .*no longer running: taking the folder over/);
-    expect(child.out()).toMatch(/resuming from the checkpoint at outer step [1-9]/);
-    expect(child.out()).toMatch(/done: 30 outer steps \(resumed from \d+\)/);
+    const { dir, ...run } = await killOneDuringRun('learner', 5, ['--checkpoint-every', '2']);
+    expect(run.err).toMatch(/learner ended \(SIGKILL\); starting it again from its checkpoint/);
+    expect(run.err).toMatch(/was locked by process \d+ .*no longer running: taking the folder over/);
+    expect(run.out).toMatch(/resuming from the checkpoint at outer step [1-9]/);
+    expect(run.out).toMatch(/done: 30 outer steps \(resumed from \d+\)/);
     expect(existsSync(join(dir, '.lopt.lock'))).toBe(false);
     const steps = jsonLines(readFileSync(join(dir, 'metrics.jsonl'), 'utf8')).map((s) => s.step as number);
     // The steps after the last checkpoint, redone by the restarted learner, are recorded once.

@@ -3,22 +3,12 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { quickMetaTrain } from './fixtures';
 import { CLI, cliEnv, ensureBuilt, exited, expectOneLineError, jsonLines, lopt, lopt$, tmp, waitFor } from './helpers';
 
 beforeAll(() => ensureBuilt());
 
-const QUICK = [
-  '--lopt',
-  'LearnableAdam',
-  '--task',
-  'FixedDimQuadraticFamily',
-  '--tasks',
-  '2',
-  '--inner-steps',
-  '10',
-  '--trunc-length',
-  '5',
-];
+const QUICK = quickMetaTrain();
 const TRAIN = ['train', '--task', 'QuadraticTask', '--optimizer', 'SGD', '--lr', '0.1', '--steps', '5'];
 
 /** A pid that is certainly not running: a process that has exited. */
@@ -42,6 +32,12 @@ describe('no result is lost', () => {
       /cannot resume: .* holds results \(metrics\.jsonl, theta\.json, run\.json\) but no checkpoint\.json to continue from; pass --force/,
     );
     expect(readFileSync(join(dir, 'theta.json'), 'utf8')).toBe(theta);
+    // --resume in a folder with no results at all starts a fresh run, and says so.
+    const empty = tmp();
+    const fresh = lopt('meta-train', ...QUICK, '--outer-steps', '1', '--out', empty, '--resume');
+    expect(fresh.code, fresh.stderr).toBe(0);
+    expect(fresh.stderr).toContain(`no checkpoint in '${empty}': starting a fresh run`);
+    expect(readdirSync(empty).sort()).toEqual(['checkpoint.json', 'metrics.jsonl', 'run.json', 'theta.json']);
     // With a checkpoint, a run without --resume is refused too.
     writeFileSync(join(dir, 'checkpoint.json'), ckpt);
     expect(expectOneLineError(lopt('meta-train', ...QUICK, '--outer-steps', '8', '--out', dir))).toMatch(

@@ -96,6 +96,7 @@ describe('iterator state', () => {
     b.restore(saved);
     expect(Array.from({ length: 10 }, () => labelsOf(b))).toEqual(expected);
     expect(b.epoch).toBe(a.epoch);
-    expect(() => b.restore({ ...saved, position: -1 })).toThrow(/invalid iterator state/);
+    expect(() => b.restore({ ...saved, position: -1 })).toThrow(/invalid iterator state \(position -1\)$/);
+    expect(() => b.restore({ ...saved, key: [1] })).toThrow(/invalid iterator state \(key 1\)$/);
   });
 });

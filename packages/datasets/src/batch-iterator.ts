@@ -1,7 +1,8 @@
-import { type PRNGKey, random } from '@lopt/pytree';
+import type { PRNGKey } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 import { DatasetError } from './errors.js';
 import type { SplitArrays } from './load-data.js';
+import { ShuffledEpochs } from './shuffled-epochs.js';
 
 /**
  * One batch: images `[B, H, W, 1]` float32 in [0, 1] and labels `[B]` int32. A type alias
@@ -46,12 +47,8 @@ export interface BatchIterator extends Iterator<Batch> {
  * batches on every backend. The last partial batch of each epoch is dropped.
  */
 export class ShuffledBatchIterator implements BatchIterator {
-  private key: PRNGKey;
-  private orderKey: PRNGKey | undefined;
-  private order: Int32Array | undefined;
-  private position = 0;
+  private readonly order: ShuffledEpochs;
   private readonly imageSize: number;
-  private epochs = 0;
 
   /**
    * @param arrays - The split's preprocessed examples (not copied; not modified).
@@ -73,70 +70,44 @@ export class ShuffledBatchIterator implements BatchIterator {
         `batch size ${batchSize} is larger than the ${splitName} split (${arrays.count} examples)`,
       );
     }
-    this.key = key;
+    this.order = new ShuffledEpochs(key, arrays.count, splitName);
     this.imageSize = arrays.imageShape[0] * arrays.imageShape[1];
   }
 
   /** Epochs started so far (0 before the first batch). */
   get epoch(): number {
-    return this.epochs;
+    return this.order.epoch;
   }
 
   /** The next batch (two new tensors owned by the caller); never done. */
   next(): IteratorResult<Batch> & { done: false; value: Batch } {
     const B = this.batchSize;
-    if (!this.order || this.position + B > this.order.length) {
-      // The permutation is drawn lazily: loading a dataset costs no shuffles.
-      const [next, sub] = random.split(this.key);
-      this.key = next!;
-      this.orderKey = sub!;
-      this.order = random.permutationIndices(sub!, this.arrays.count);
-      this.position = 0;
-      this.epochs++;
-    }
+    const idx = this.order.take(B);
     const size = this.imageSize;
     const src = this.arrays.images;
     const images = new Float32Array(B * size);
     const labels = new Int32Array(B);
     for (let i = 0; i < B; i++) {
-      const j = this.order[this.position + i]!;
+      const j = idx[i]!;
       images.set(src.subarray(j * size, (j + 1) * size), i * size);
       labels[i] = this.arrays.labels[j]!;
     }
-    this.position += B;
     const [h, w] = this.arrays.imageShape;
     const value: Batch = { image: tf.tensor4d(images, [B, h, w, 1], 'float32'), label: tf.tensor1d(labels, 'int32') };
     return { done: false, value };
   }
 
-  /** The iterator itself, so it works with `for...of` (which never ends: break out). */
   /** Where the iterator is, as plain data (JSON-safe): `restore` continues from it exactly. */
   state(): BatchIteratorState {
-    return {
-      key: Array.from(this.key),
-      orderKey: this.orderKey ? Array.from(this.orderKey) : null,
-      position: this.position,
-      epochs: this.epochs,
-    };
+    return this.order.state();
   }
 
   /** Continues from a `state()` (of an iterator over the same split and batch size). */
   restore(state: BatchIteratorState): void {
-    const key = (k: number[]) => {
-      if (!Array.isArray(k) || k.length !== 2)
-        throw new DatasetError(`${this.splitName}: invalid iterator state (key ${String(k)})`);
-      return Uint32Array.from(k) as PRNGKey;
-    };
-    if (!Number.isInteger(state.position) || state.position < 0 || state.position > this.arrays.count) {
-      throw new DatasetError(`${this.splitName}: invalid iterator state (position ${state.position})`);
-    }
-    this.key = key(state.key);
-    this.orderKey = state.orderKey ? key(state.orderKey) : undefined;
-    this.order = this.orderKey ? random.permutationIndices(this.orderKey, this.arrays.count) : undefined;
-    this.position = state.position;
-    this.epochs = state.epochs;
+    this.order.restore(state);
   }
 
+  /** The iterator itself, so it works with `for...of` (which never ends: break out). */
   [Symbol.iterator](): this {
     return this;
   }

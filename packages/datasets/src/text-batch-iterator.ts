@@ -1,7 +1,8 @@
-import { type PRNGKey, random } from '@lopt/pytree';
+import type { PRNGKey } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BatchIteratorState } from './batch-iterator.js';
 import { DatasetError } from './errors.js';
+import { ShuffledEpochs } from './shuffled-epochs.js';
 
 /**
  * One batch of a language-modelling split, as the reference's language datasets give it:
@@ -35,11 +36,7 @@ export interface TextBatchIterator extends Iterator<TextBatch> {
  * (`state()`) is plain data, and `restore` continues exactly where it was.
  */
 export class ShuffledWindowIterator implements TextBatchIterator {
-  private key: PRNGKey;
-  private orderKey: PRNGKey | undefined;
-  private order: Int32Array | undefined;
-  private position = 0;
-  private epochs = 0;
+  private readonly order: ShuffledEpochs;
   /** Number of windows in one epoch. */
   readonly numWindows: number;
 
@@ -68,34 +65,26 @@ export class ShuffledWindowIterator implements TextBatchIterator {
         `batch size ${batchSize} of sequence length ${sequenceLength} needs ${batchSize * sequenceLength + 1} tokens, but the ${splitName} split has ${tokens.length} (${this.numWindows} windows): use a smaller batch or shorter sequences`,
       );
     }
-    this.key = key;
+    this.order = new ShuffledEpochs(key, this.numWindows, splitName, 'windows');
   }
 
   /** Epochs started so far (0 before the first batch). */
   get epoch(): number {
-    return this.epochs;
+    return this.order.epoch;
   }
 
   /** The next batch (two new tensors owned by the caller); never done. */
   next(): IteratorResult<TextBatch> & { done: false; value: TextBatch } {
     const B = this.batchSize;
     const T = this.sequenceLength;
-    if (!this.order || this.position + B > this.order.length) {
-      const [next, sub] = random.split(this.key);
-      this.key = next!;
-      this.orderKey = sub!;
-      this.order = random.permutationIndices(sub!, this.numWindows);
-      this.position = 0;
-      this.epochs++;
-    }
+    const idx = this.order.take(B);
     const obs = new Int32Array(B * T);
     const target = new Int32Array(B * T);
     for (let i = 0; i < B; i++) {
-      const start = this.order[this.position + i]! * T;
+      const start = idx[i]! * T;
       obs.set(this.tokens.subarray(start, start + T), i * T);
       target.set(this.tokens.subarray(start + 1, start + T + 1), i * T);
     }
-    this.position += B;
     return {
       done: false,
       value: { obs: tf.tensor2d(obs, [B, T], 'int32'), target: tf.tensor2d(target, [B, T], 'int32') },
@@ -104,31 +93,12 @@ export class ShuffledWindowIterator implements TextBatchIterator {
 
   /** Where the iterator is, as plain data (JSON-safe): `restore` continues from it exactly. */
   state(): BatchIteratorState {
-    return {
-      key: Array.from(this.key),
-      orderKey: this.orderKey ? Array.from(this.orderKey) : null,
-      position: this.position,
-      epochs: this.epochs,
-    };
+    return this.order.state();
   }
 
   /** Continues from a `state()` (of an iterator over the same split, batch size and sequence length). */
   restore(state: BatchIteratorState): void {
-    const key = (k: number[]) => {
-      if (!Array.isArray(k) || k.length !== 2)
-        throw new DatasetError(`${this.splitName}: invalid iterator state (key ${String(k)})`);
-      return Uint32Array.from(k) as PRNGKey;
-    };
-    if (!Number.isInteger(state.position) || state.position < 0 || state.position > this.numWindows) {
-      throw new DatasetError(
-        `${this.splitName}: invalid iterator state (position ${state.position} of ${this.numWindows} windows)`,
-      );
-    }
-    this.key = key(state.key);
-    this.orderKey = state.orderKey ? key(state.orderKey) : undefined;
-    this.order = this.orderKey ? random.permutationIndices(this.orderKey, this.numWindows) : undefined;
-    this.position = state.position;
-    this.epochs = state.epochs;
+    this.order.restore(state);
   }
 
   /** The iterator itself, so it works with `for...of` (which never ends: break out). */

@@ -1,10 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { AdafacMLPLOptTheta } from './adafac-mlp-lopt.js';
-import {
-  ADAFAC_SMALL_FC_V1_PROVENANCE,
-  ADAFAC_SMALL_FC_V1_WEIGHTS,
-  type BundledThetaProvenance,
-} from './adafac-small-fc-v1-weights.js';
+import { ADAFAC_SMALL_FC_V1_PROVENANCE, ADAFAC_SMALL_FC_V1_WEIGHTS } from './adafac-small-fc-v1-weights.js';
+import type { BundledThetaProvenance } from './bundled-theta.js';
 import type { Linear } from './nn.js';
 import { tidyTree } from './tidy-tree.js';
 

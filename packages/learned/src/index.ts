@@ -12,7 +12,7 @@ export {
   type StackedAdafacMLPLOptState,
 } from './adafac-mlp-lopt.js';
 export { adafacSmallFcV1Provenance, adafacSmallFcV1Theta } from './adafac-small-fc-v1-theta.js';
-export type { BundledThetaLeaf, BundledThetaProvenance } from './adafac-small-fc-v1-weights.js';
+export type { BundledThetaLeaf, BundledThetaProvenance } from './bundled-theta.js';
 export {
   Celo2,
   type Celo2LeafState,

@@ -1,6 +1,7 @@
 import type { PRNGKey } from '@lopt/pytree';
 import { treeDispose } from '@lopt/pytree';
-import { disposeOuts, truncatedUnroll, unrollInfoOf, vectorSamplePerturbations } from './common.js';
+import { antitheticUnroll } from './antithetic-unroll.js';
+import { vectorSamplePerturbations } from './common.js';
 import { type EsGradOptions, esGrad } from './es-grad.js';
 import {
   GradientEstimator,
@@ -97,60 +98,26 @@ export class FullES<Theta = unknown> extends GradientEstimator<Theta, EmptyState
       throw new Error('FullES: the truncation schedule must have a length (not NeverEndingTruncationSchedule)');
     }
     const length = Math.max(Math.floor(trunc.length / this.stepsPerJit) * this.stepsPerJit, this.stepsPerJit);
-    let p = this.truncatedStep.initStepState(pert.pTheta, outerState, k, {
-      thetaIsVector: true,
-      numStepsOverride: length,
-    });
-    let n = this.truncatedStep.initStepState(pert.nTheta, outerState, k, {
-      thetaIsVector: true,
-      numStepsOverride: length,
-    });
-    const pLoss: number[][] = [];
-    const nLoss: number[][] = [];
-    let info = undefined as ReturnType<typeof unrollInfoOf> | undefined;
-    for (let i = 0; i < length / this.stepsPerJit; i++) {
-      const datas = this.truncatedStep.getBatch(this.stepsPerJit);
-      const uk = rng.next();
-      const [p2, pys] = truncatedUnroll(
-        this.truncatedStep,
-        this.stepsPerJit,
-        true,
-        pert.pTheta,
-        uk,
-        p,
-        datas,
-        outerState,
-        length,
-      );
-      const [n2, nys] = truncatedUnroll(
-        this.truncatedStep,
-        this.stepsPerJit,
-        true,
-        pert.nTheta,
-        uk,
-        n,
-        datas,
-        outerState,
-        length,
-      );
-      disposeExcept(p, p2);
-      disposeExcept(n, n2);
-      p = p2;
-      n = n2;
-      const pi = unrollInfoOf(pys);
-      pLoss.push(...pi.loss);
-      nLoss.push(...unrollInfoOf(nys).loss);
-      info = info ? mergeInfo(info, pi) : pi;
-      disposeOuts(pys);
-      disposeOuts(nys);
-      disposeExcept(datas);
-    }
-    disposeExcept(p);
-    disposeExcept(n);
+    const init = (pTheta: Theta[]) =>
+      this.truncatedStep.initStepState(pTheta, outerState, k, { thetaIsVector: true, numStepsOverride: length });
+    const { posState, negState, posInfo, negInfo } = antitheticUnroll(
+      this.truncatedStep,
+      pert,
+      rng,
+      { posState: init(pert.pTheta), negState: init(pert.nTheta), outerState },
+      {
+        numChunks: length / this.stepsPerJit,
+        stepsPerJit: this.stepsPerJit,
+        overrideNumSteps: length,
+        ownsStart: true,
+      },
+    );
+    disposeExcept(posState);
+    disposeExcept(negState);
     const reduce = (l: number[][]) => reduceLoss(l, this.lossType);
-    const [meanLoss, grad] = esGrad(pert.pos, reduce(pLoss), reduce(nLoss), this.es);
+    const [meanLoss, grad] = esGrad(pert.pos, reduce(posInfo.loss), reduce(negInfo.loss), this.es);
     treeDispose(pert.pos, pert.pTheta, pert.nTheta);
-    return [{ meanLoss, grad, unrollState: {}, unrollInfo: info }, { unrollLength: length }];
+    return [{ meanLoss, grad, unrollState: {}, unrollInfo: posInfo }, { unrollLength: length }];
   }
 }
 
@@ -162,14 +129,4 @@ function reduceLoss(l: number[][], type: 'avg' | 'min' | 'last'): number[] {
     if (type === 'last') return col[col.length - 1]!;
     return col.reduce((a, b) => a + b, 0) / col.length;
   });
-}
-
-/** Concatenates two unroll infos along the step axis. */
-export function mergeInfo(a: ReturnType<typeof unrollInfoOf>, b: ReturnType<typeof unrollInfoOf>) {
-  return {
-    loss: [...a.loss, ...b.loss],
-    iteration: [...a.iteration, ...b.iteration],
-    taskParam: [...a.taskParam, ...b.taskParam],
-    isDone: [...a.isDone, ...b.isDone],
-  };
 }

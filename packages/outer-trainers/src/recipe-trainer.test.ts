@@ -6,38 +6,9 @@ import type { CheckpointStore } from './meta-train.js';
 import { parseMetricsLines } from './metrics.js';
 import type { Recipe } from './recipe.js';
 import { RecipeTrainer } from './recipe-trainer.js';
+import { TINY_RECIPE as TINY } from './test-helpers.js';
 
 const DATA = { cacheRoot: process.env.LOPT_DATA_DIR!, download: false };
-
-const TINY: Recipe = {
-  format: 'lopt-meta-training-recipe',
-  version: 1,
-  name: 'tiny-test',
-  seed: 3,
-  learnedOptimizer: { name: 'AdafacMLPLOpt', options: { hiddenSize: 4 } },
-  taskDistribution: {
-    components: [
-      {
-        distribution: 'ImageMLPDistribution',
-        options: {
-          datasets: ['fashion_mnist', 'mnist'],
-          imageSize: [4, 6],
-          batchSize: [8, 12],
-          hiddenSize: [8, 10],
-          numLayers: [1],
-        },
-        augmentation: [{ kind: 'none' }, { kind: 'reparamWeights', range: [0.5, 2] }],
-      },
-    ],
-  },
-  estimator: { name: 'TruncatedPES', numTasks: 2, truncLength: 2 },
-  truncationSchedule: { name: 'ConstantTruncationSchedule', length: 4 },
-  numEstimators: 2,
-  resampleEvery: 2,
-  outerOptimizer: { name: 'Adam', learningRate: 1e-2, gradClip: 3 },
-  outerSteps: 4,
-  checkpointEvery: 2,
-};
 
 const memoryStore = (): CheckpointStore & { text?: string } => {
   const s: CheckpointStore & { text?: string } = {

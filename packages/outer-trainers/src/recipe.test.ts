@@ -1,39 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { AdafacMLPLOpt } from '@lopt/learned';
 import { describe, expect, test } from 'vitest';
-import { parseRecipe, type Recipe, RecipeError, recipeIdentity } from './recipe.js';
+import { parseRecipe, RecipeError, recipeIdentity } from './recipe.js';
+import { TINY_RECIPE as TINY } from './test-helpers.js';
 
 const SHIPPED = new URL('../../../recipes/adafac-small-fc-v1.json', import.meta.url);
-
-const TINY: Recipe = {
-  format: 'lopt-meta-training-recipe',
-  version: 1,
-  name: 'tiny-test',
-  seed: 3,
-  learnedOptimizer: { name: 'AdafacMLPLOpt', options: { hiddenSize: 4 } },
-  taskDistribution: {
-    components: [
-      {
-        distribution: 'ImageMLPDistribution',
-        options: {
-          datasets: ['fashion_mnist'],
-          imageSize: [4, 6],
-          batchSize: [8, 12],
-          hiddenSize: [8, 10],
-          numLayers: [1],
-        },
-        augmentation: [{ kind: 'none' }, { kind: 'reparamWeights', range: [0.5, 2] }],
-      },
-    ],
-  },
-  estimator: { name: 'TruncatedPES', numTasks: 2, truncLength: 2 },
-  truncationSchedule: { name: 'ConstantTruncationSchedule', length: 4 },
-  numEstimators: 2,
-  resampleEvery: 2,
-  outerOptimizer: { name: 'Adam', learningRate: 1e-3, gradClip: 3 },
-  outerSteps: 4,
-  checkpointEvery: 2,
-};
 
 const withField = (path: string[], value: unknown): unknown => {
   const r = JSON.parse(JSON.stringify(TINY)) as Record<string, unknown>;

@@ -5,6 +5,7 @@ import type { PRNGKey } from '@lopt/pytree';
 import { tidy } from '@lopt/pytree';
 import type { Task, TaskFamily } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
+import type { Recipe } from './recipe.js';
 
 /** Curvatures of the test quadratic: loss = 0.5 * sum(a * p^2), p0 = P0. */
 export const A = [1, 0.5];
@@ -204,3 +205,37 @@ class StackedLrWdOptimizer extends VectorizedOptimizer {
     return 'LrWdLOpt';
   }
 }
+
+/**
+ * A recipe small enough to meta-train in a test: AdafacMLPLOpt on 4x6 image MLPs over
+ * Fashion-MNIST and MNIST, PES with 2 tasks, 4 outer steps.
+ */
+export const TINY_RECIPE: Recipe = {
+  format: 'lopt-meta-training-recipe',
+  version: 1,
+  name: 'tiny-test',
+  seed: 3,
+  learnedOptimizer: { name: 'AdafacMLPLOpt', options: { hiddenSize: 4 } },
+  taskDistribution: {
+    components: [
+      {
+        distribution: 'ImageMLPDistribution',
+        options: {
+          datasets: ['fashion_mnist', 'mnist'],
+          imageSize: [4, 6],
+          batchSize: [8, 12],
+          hiddenSize: [8, 10],
+          numLayers: [1],
+        },
+        augmentation: [{ kind: 'none' }, { kind: 'reparamWeights', range: [0.5, 2] }],
+      },
+    ],
+  },
+  estimator: { name: 'TruncatedPES', numTasks: 2, truncLength: 2 },
+  truncationSchedule: { name: 'ConstantTruncationSchedule', length: 4 },
+  numEstimators: 2,
+  resampleEvery: 2,
+  outerOptimizer: { name: 'Adam', learningRate: 1e-2, gradClip: 3 },
+  outerSteps: 4,
+  checkpointEvery: 2,
+};

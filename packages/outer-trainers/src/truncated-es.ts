@@ -1,13 +1,12 @@
 import type { PRNGKey } from '@lopt/pytree';
 import { treeDispose } from '@lopt/pytree';
-import { disposeOuts, maskedMeanPerTask, truncatedUnroll, unrollInfoOf, vectorSamplePerturbations } from './common.js';
+import { antitheticUnroll } from './antithetic-unroll.js';
+import { maskedMeanPerTask, vectorSamplePerturbations } from './common.js';
 import { type EsGradOptions, esGrad } from './es-grad.js';
-import { mergeInfo } from './full-es.js';
 import {
   GradientEstimator,
   type GradientEstimatorOut,
   type Metrics,
-  type UnrollInfo,
   type WorkerWeights,
 } from './gradient-estimator.js';
 import { checkPositiveInt, disposeExcept, KeySequence } from './tree-utils.js';
@@ -81,51 +80,15 @@ export class TruncatedES<Theta = unknown, S = unknown> extends GradientEstimator
     const { theta, outerState } = workerWeights;
     const pert = vectorSamplePerturbations(theta, rng.next(), this.std, K);
     // Both signs start from the same inner states.
-    let p = state;
-    let n = state;
-    let pInfo: UnrollInfo | undefined;
-    let nInfo: UnrollInfo | undefined;
-    for (let i = 0; i < this.unrollLength / this.stepsPerJit; i++) {
-      const datas = this.truncatedStep.getBatch(this.stepsPerJit);
-      const k = rng.next();
-      const [p2, pys] = truncatedUnroll(
-        this.truncatedStep,
-        this.stepsPerJit,
-        true,
-        pert.pTheta,
-        k,
-        p,
-        datas,
-        outerState,
-      );
-      const [n2, nys] = truncatedUnroll(
-        this.truncatedStep,
-        this.stepsPerJit,
-        true,
-        pert.nTheta,
-        k,
-        n,
-        datas,
-        outerState,
-      );
-      if (p !== state) disposeExcept(p, p2, state);
-      if (n !== state) disposeExcept(n, n2, state);
-      p = p2;
-      n = n2;
-      const pi = unrollInfoOf(pys);
-      const ni = unrollInfoOf(nys);
-      pInfo = pInfo ? mergeInfo(pInfo, pi) : pi;
-      nInfo = nInfo ? mergeInfo(nInfo, ni) : ni;
-      disposeOuts(pys);
-      disposeOuts(nys);
-      disposeExcept(datas);
-    }
-    disposeExcept(n, p, state);
-    const mask = pInfo!.iteration.map((row) => row.map((s) => s !== 0));
-    const posLoss = maskedMeanPerTask(pInfo!.loss, mask);
-    const negLoss = maskedMeanPerTask(nInfo!.loss, mask);
+    const start = { posState: state, negState: state, outerState };
+    const chunks = { numChunks: this.unrollLength / this.stepsPerJit, stepsPerJit: this.stepsPerJit };
+    const u = antitheticUnroll(this.truncatedStep, pert, rng, start, chunks);
+    disposeExcept(u.negState, u.posState, state);
+    const mask = u.posInfo.iteration.map((row) => row.map((s) => s !== 0));
+    const posLoss = maskedMeanPerTask(u.posInfo.loss, mask);
+    const negLoss = maskedMeanPerTask(u.negInfo.loss, mask);
     const [meanLoss, grad] = esGrad(pert.pos, posLoss, negLoss, this.es);
     treeDispose(pert.pos, pert.pTheta, pert.nTheta);
-    return [{ meanLoss, grad, unrollState: p, unrollInfo: pInfo }, { unrollLength: this.unrollLength }];
+    return [{ meanLoss, grad, unrollState: u.posState, unrollInfo: u.posInfo }, { unrollLength: this.unrollLength }];
   }
 }

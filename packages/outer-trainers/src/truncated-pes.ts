@@ -1,15 +1,9 @@
 import type { PRNGKey } from '@lopt/pytree';
 import { tidy, treeDispose, treeFlatten, treeMap, treeUnflatten } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  disposeOuts,
-  truncatedUnroll,
-  unrollInfoOf,
-  vectorSamplePerturbations,
-  weightedMeanOfStacked,
-} from './common.js';
+import { antitheticUnroll } from './antithetic-unroll.js';
+import { vectorSamplePerturbations, weightedMeanOfStacked } from './common.js';
 import { type EsGradOptions, processDelta } from './es-grad.js';
-import { mergeInfo } from './full-es.js';
 import {
   GradientEstimator,
   type GradientEstimatorOut,
@@ -17,7 +11,7 @@ import {
   type UnrollInfo,
   type WorkerWeights,
 } from './gradient-estimator.js';
-import { disposeExcept, KeySequence } from './tree-utils.js';
+import { KeySequence } from './tree-utils.js';
 import { checkUnrollLength } from './truncated-es.js';
 import type { TruncatedStep } from './truncated-step.js';
 
@@ -99,48 +93,10 @@ export class TruncatedPES<Theta = unknown, S = unknown> extends GradientEstimato
     }
     checkAccumulator(state.accumulator, theta, K);
     const pert = vectorSamplePerturbations(theta, rng.next(), this.std, K);
-    let p = state.posState;
-    let n = state.negState;
-    let pInfo: UnrollInfo | undefined;
-    let nInfo: UnrollInfo | undefined;
-    for (let i = 0; i < this.truncLength / this.stepsPerJit; i++) {
-      const datas = this.truncatedStep.getBatch(this.stepsPerJit);
-      const k = rng.next();
-      const [p2, pys] = truncatedUnroll(
-        this.truncatedStep,
-        this.stepsPerJit,
-        true,
-        pert.pTheta,
-        k,
-        p,
-        datas,
-        outerState,
-      );
-      const [n2, nys] = truncatedUnroll(
-        this.truncatedStep,
-        this.stepsPerJit,
-        true,
-        pert.nTheta,
-        k,
-        n,
-        datas,
-        outerState,
-      );
-      if (i > 0) {
-        disposeExcept(p, p2, n2);
-        disposeExcept(n, p2, n2);
-      }
-      p = p2;
-      n = n2;
-      const pi = unrollInfoOf(pys);
-      const ni = unrollInfoOf(nys);
-      pInfo = pInfo ? mergeInfo(pInfo, pi) : pi;
-      nInfo = nInfo ? mergeInfo(nInfo, ni) : ni;
-      disposeOuts(pys);
-      disposeOuts(nys);
-      disposeExcept(datas);
-    }
-    const { meanLoss, grad, finished, deltaMean } = pesGrad(pInfo!, nInfo!, state.accumulator, pert.pos, this.es);
+    const start = { posState: state.posState, negState: state.negState, outerState };
+    const chunks = { numChunks: this.truncLength / this.stepsPerJit, stepsPerJit: this.stepsPerJit };
+    const u = antitheticUnroll(this.truncatedStep, pert, rng, start, chunks);
+    const { meanLoss, grad, finished, deltaMean } = pesGrad(u.posInfo, u.negInfo, state.accumulator, pert.pos, this.es);
     // Problems whose unroll ended restart their accumulator with the perturbation
     // that the new trajectory has seen; the others keep adding.
     const accumulator = tidy(() => {
@@ -161,7 +117,12 @@ export class TruncatedPES<Theta = unknown, S = unknown> extends GradientEstimato
     }) as Theta;
     treeDispose(pert.pos, pert.pTheta, pert.nTheta);
     return [
-      { meanLoss, grad, unrollState: { posState: p, negState: n, accumulator }, unrollInfo: pInfo },
+      {
+        meanLoss,
+        grad,
+        unrollState: { posState: u.posState, negState: u.negState, accumulator },
+        unrollInfo: u.posInfo,
+      },
       { unrollLength: this.truncLength, deltaLossMean: deltaMean },
     ];
   }

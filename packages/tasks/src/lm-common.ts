@@ -65,3 +65,20 @@ export function checkVocabulary(task: string, text: TextDatasets, vocabSize: num
     );
   }
 }
+
+/**
+ * The corpus as a language-model task's datasets (`asTaskDatasets`), after checking that
+ * its batches are at least as large as the task's `crop` of them.
+ */
+export function croppedDatasets(
+  task: string,
+  text: TextDatasets,
+  crop: { batchSize: number; sequenceLength: number } | undefined,
+): Datasets {
+  if (crop && (crop.batchSize > text.batchSize || crop.sequenceLength > text.sequenceLength)) {
+    throw new Error(
+      `${task}: needs batches of at least [${crop.batchSize}, ${crop.sequenceLength}], the corpus gives [${text.batchSize}, ${text.sequenceLength}]`,
+    );
+  }
+  return asTaskDatasets(text);
+}

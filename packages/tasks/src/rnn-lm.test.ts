@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { batchedLoss, stackParams } from './batched.js';
 import { getTask, listTasks } from './registry.js';
 import { RNN_CELLS, type RNNCellName, type RNNLMParams, RNNLMTask } from './rnn-lm.js';
-import { finiteDifferenceError } from './test-helpers.js';
+import { expectGradientsMatchWithoutLeaks } from './test-helpers.js';
 
 let text: TextDatasets;
 beforeAll(async () => {
@@ -94,17 +94,7 @@ describe.each(RNN_CELLS)('RNNLMTask with a %s core', (cell) => {
 
   it('has gradients that match finite differences, and leaks nothing', () => {
     const task = tiny(cell);
-    const p = task.init(random.PRNGKey(3));
-    const batch = text.train.next().value;
-    const start = tf.memory().numTensors;
-    const err = finiteDifferenceError((q: RNNLMParams) => task.loss(q, random.PRNGKey(0), batch), p, 3, 1e-2);
-    expect(err).toBeLessThan(1e-2);
-    for (let i = 0; i < 3; i++) {
-      const [l, g] = valueAndGrad(task.loss)(p, random.PRNGKey(i), batch);
-      treeDispose(l, g);
-    }
-    expect(tf.memory().numTensors).toBe(start);
-    treeDispose(p, batch);
+    expectGradientsMatchWithoutLeaks(task, task.init(random.PRNGKey(3)), text.train.next().value, 3);
   });
 
   it('evaluates K stacked problems in one batched loss equal to K separate losses', () => {
@@ -161,6 +151,16 @@ describe('RNNLMTask', () => {
     expect(() => new RNNLMTask(text, { name: 'x', cell: 'Elman' as never, hiddenSize: 4, embedSize: 3 })).toThrow(
       /unknown cell 'Elman'/,
     );
+    expect(
+      () =>
+        new RNNLMTask(text, {
+          name: 'crop',
+          cell: 'GRU',
+          hiddenSize: 4,
+          embedSize: 3,
+          crop: { batchSize: 3, sequenceLength: 5 },
+        }),
+    ).toThrow(/crop: needs batches of at least \[3, 5\], the corpus gives \[2, 5\]/);
     const task = tiny('LSTM');
     const p = task.init(random.PRNGKey(0));
     const bad = { obs: tf.zeros([2, 5], 'int32'), target: tf.zeros([2, 4], 'int32') } as unknown as TextBatch;

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BaseTask } from './base-task.js';
 import type { BatchedTask } from './batched.js';
 import { fanInWeight, KeySequence, truncatedNormalInit } from './init.js';
-import { asTaskDatasets, checkTextBatch, checkVocabulary, lmNormalizer, nextTokenLoss } from './lm-common.js';
+import { checkTextBatch, checkVocabulary, croppedDatasets, lmNormalizer, nextTokenLoss } from './lm-common.js';
 import { linear } from './mlp.js';
 
 /** The recurrent cores of {@link RNNLMTask}: Elman (tanh), GRU and LSTM. */
@@ -98,15 +98,7 @@ export class RNNLMTask
       throw new Error(`${opts.name}: unknown cell '${opts.cell}' (cells: ${RNN_CELLS.join(', ')})`);
     if (textDatasets) {
       checkVocabulary(opts.name, textDatasets, this.vocabSize);
-      if (
-        opts.crop &&
-        (opts.crop.batchSize > textDatasets.batchSize || opts.crop.sequenceLength > textDatasets.sequenceLength)
-      ) {
-        throw new Error(
-          `${opts.name}: needs batches of at least [${opts.crop.batchSize}, ${opts.crop.sequenceLength}], the corpus gives [${textDatasets.batchSize}, ${textDatasets.sequenceLength}]`,
-        );
-      }
-      this.datasets = asTaskDatasets(textDatasets);
+      this.datasets = croppedDatasets(opts.name, textDatasets, opts.crop);
     }
     this.textDatasets = textDatasets;
   }

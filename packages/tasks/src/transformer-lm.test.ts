@@ -1,11 +1,11 @@
 import { jargonFileDatasets, type TextBatch, type TextDatasets } from '@lopt/datasets';
-import { random, treeDispose, valueAndGrad } from '@lopt/pytree';
+import { random, treeDispose } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { batchedLoss, stackParams } from './batched.js';
 import { getTask } from './registry.js';
-import { finiteDifferenceError } from './test-helpers.js';
-import { type TransformerLMParams, TransformerLMTask } from './transformer-lm.js';
+import { expectGradientsMatchWithoutLeaks } from './test-helpers.js';
+import { TransformerLMTask } from './transformer-lm.js';
 
 let text: TextDatasets;
 beforeAll(async () => {
@@ -34,17 +34,7 @@ describe('TransformerLMTask', () => {
 
   it('has gradients that match finite differences, and leaks nothing', () => {
     const task = tiny();
-    const p = task.init(random.PRNGKey(3));
-    const batch = text.train.next().value;
-    const start = tf.memory().numTensors;
-    const err = finiteDifferenceError((q: TransformerLMParams) => task.loss(q, random.PRNGKey(0), batch), p, 2, 1e-2);
-    expect(err).toBeLessThan(1e-2);
-    for (let i = 0; i < 3; i++) {
-      const [l, g] = valueAndGrad(task.loss)(p, random.PRNGKey(i), batch);
-      treeDispose(l, g);
-    }
-    expect(tf.memory().numTensors).toBe(start);
-    treeDispose(p, batch);
+    expectGradientsMatchWithoutLeaks(task, task.init(random.PRNGKey(3)), text.train.next().value, 2);
   });
 
   it('gives K losses through batchedLoss (a loop over loss)', () => {
@@ -86,6 +76,16 @@ describe('TransformerLMTask', () => {
     expect(() => new TransformerLMTask(text, { name: 'h', dModel: 10, numHeads: 4, maxPositions: 8 })).toThrow(
       /dModel 10 is not a multiple of numHeads 4/,
     );
+    expect(
+      () =>
+        new TransformerLMTask(text, {
+          name: 'crop',
+          dModel: 8,
+          numHeads: 2,
+          maxPositions: 8,
+          crop: { batchSize: 2, sequenceLength: 7 },
+        }),
+    ).toThrow(/crop: needs batches of at least \[2, 7\], the corpus gives \[2, 6\]/);
     treeDispose(p, batch);
   });
 });

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ACTIVATIONS } from './activations.js';
 import { BaseTask } from './base-task.js';
 import { fanInWeight, KeySequence, truncatedNormalInit } from './init.js';
-import { asTaskDatasets, checkTextBatch, checkVocabulary, lmNormalizer, nextTokenLoss } from './lm-common.js';
+import { checkTextBatch, checkVocabulary, croppedDatasets, lmNormalizer, nextTokenLoss } from './lm-common.js';
 import { type LayerNormParams, type LinearParams, layerNorm, linear } from './mlp.js';
 
 /** Parameters of a {@link TransformerLMTask}: module name to that module's parameters. */
@@ -89,15 +89,7 @@ export class TransformerLMTask extends BaseTask<TransformerLMParams, TextBatch> 
           `${opts.name}: the corpus gives sequences of ${T} tokens, longer than the model's ${opts.maxPositions} learned positions; load it with sequenceLength <= ${opts.maxPositions}`,
         );
       }
-      if (
-        opts.crop &&
-        (opts.crop.batchSize > textDatasets.batchSize || opts.crop.sequenceLength > textDatasets.sequenceLength)
-      ) {
-        throw new Error(
-          `${opts.name}: needs batches of at least [${opts.crop.batchSize}, ${opts.crop.sequenceLength}], the corpus gives [${textDatasets.batchSize}, ${textDatasets.sequenceLength}]`,
-        );
-      }
-      this.datasets = asTaskDatasets(textDatasets);
+      this.datasets = croppedDatasets(opts.name, textDatasets, opts.crop);
     }
     this.textDatasets = textDatasets;
   }

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { appendFileSync, existsSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   DistributedLearner,
@@ -24,7 +24,7 @@ import { writeFileAtomic } from '../files.js';
 import { fmt } from '../fmt.js';
 import { canonicalLoptName, makeLearnedOptimizer } from '../optimizer-registry.js';
 import { nonNegativeInt, positiveInt } from '../parse.js';
-import { claimOutputFolder, truncateMetrics } from '../run-folder.js';
+import { claimRunFolder, RUN_FILES, truncateMetrics } from '../run-folder.js';
 import { loadTaskFamily } from '../task-registry.js';
 
 // `lopt meta-train` across processes and machines (@lopt/distributed): `--redis URL
@@ -85,13 +85,6 @@ export interface MetaTrainParts<E extends string = string> {
   /** The outer learning rate `--outer-lr` defaults to for a learned optimizer. */
   defaultOuterLr(lopt: LearnedOptimizer): number;
 }
-
-const FILES = {
-  metrics: 'metrics.jsonl',
-  checkpoint: 'checkpoint.json',
-  theta: 'theta.json',
-  config: 'run.json',
-} as const;
 
 function nonNegative(value: string): number {
   return nonNegativeInt(value);
@@ -274,29 +267,13 @@ async function learnerRole<E extends string>(
   // The same claim as the single-process form: locked against other runs, a folder with
   // another run's results refused unless --force; --resume continues from its checkpoint
   // (a learner restarted after a kill takes its own stale lock over).
-  const folder = claimOutputFolder({
-    dir: flags.out!,
-    isDefault: false,
-    outputs: Object.values(FILES),
+  const { files } = claimRunFolder({
+    out: flags.out!,
+    resume: flags.resume,
     force: flags.force,
     command: 'meta-train --role learner',
     warn: (m) => out.warn(m),
-    continues: (present) => {
-      if (!flags.resume) return false;
-      if (present.includes(FILES.checkpoint)) return true;
-      throw new CliError(
-        `cannot resume: '${flags.out}' holds results (${present.join(', ')}) but no ${FILES.checkpoint} to continue from; pass --force to replace them, or choose another --out`,
-      );
-    },
   });
-  const dir = folder.abs;
-  const files = {
-    metrics: join(dir, FILES.metrics),
-    checkpoint: join(dir, FILES.checkpoint),
-    theta: join(dir, FILES.theta),
-    config: join(dir, FILES.config),
-  };
-  if (flags.resume && !existsSync(files.checkpoint)) out.warn(`no checkpoint in '${flags.out}': starting a fresh run`);
   const lopt = makeLearnedOptimizer(canonicalLoptName(flags.lopt));
   const cfg = runConfig(flags, parts, lopt, g.seed);
   // The learner builds no inner problems, but checks that the workers' configuration is valid.
@@ -329,7 +306,7 @@ async function learnerRole<E extends string>(
   } catch (e) {
     await learner.close();
     throw new CliError(
-      flags.resume ? `cannot resume from '${join(flags.out!, FILES.checkpoint)}': ${oneLine(e)}` : oneLine(e),
+      flags.resume ? `cannot resume from '${join(flags.out!, RUN_FILES.checkpoint)}': ${oneLine(e)}` : oneLine(e),
     );
   }
   if (learner.resumedFrom > 0) {
@@ -400,7 +377,7 @@ async function learnerRole<E extends string>(
   const t = learner.totals;
   const text = stop
     ? `interrupted at outer step ${learner.outerIteration}: checkpoint and theta written to ${flags.out} (continue with --resume)`
-    : `done: ${learner.outerIteration} outer steps${learner.resumedFrom ? ` (resumed from ${learner.resumedFrom})` : ''}, last meta-loss ${summary.finalLoss == null ? '-' : fmt(summary.finalLoss)}, ${seconds.toFixed(1)} s; ${t.applied} estimates applied, ${t.staleDropped} stale, ${t.lateDropped} late and ${t.duplicatesDropped} duplicate ones dropped, ${t.requeued} requests sent again; theta in ${join(flags.out!, FILES.theta)}`;
+    : `done: ${learner.outerIteration} outer steps${learner.resumedFrom ? ` (resumed from ${learner.resumedFrom})` : ''}, last meta-loss ${summary.finalLoss == null ? '-' : fmt(summary.finalLoss)}, ${seconds.toFixed(1)} s; ${t.applied} estimates applied, ${t.staleDropped} stale, ${t.lateDropped} late and ${t.duplicatesDropped} duplicate ones dropped, ${t.requeued} requests sent again; theta in ${join(flags.out!, RUN_FILES.theta)}`;
   out.result(text, summary);
   if (stop) process.exitCode = 130;
 }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { serializeTheta } from '@lopt/learned';
 import {
@@ -20,17 +20,9 @@ import { requireFile, writeFileAtomic } from '../files.js';
 import { fmt } from '../fmt.js';
 import { INTERRUPTED_EXIT_CODE, Interrupt } from '../interrupt.js';
 import { unknownName } from '../names.js';
-import { claimOutputFolder, truncateMetrics } from '../run-folder.js';
+import { claimRunFolder, RUN_FILES, truncateMetrics } from '../run-folder.js';
 import { dataOptions, imageDataAdvice } from '../task-registry.js';
 import { thetaSummary } from '../theta-summary.js';
-
-/** Files of a meta-training folder (the same as every `meta-train` run). */
-const FILES = {
-  metrics: 'metrics.jsonl',
-  checkpoint: 'checkpoint.json',
-  theta: 'theta.json',
-  config: 'run.json',
-} as const;
 
 /**
  * The options of `meta-train` a recipe fixes, with what the recipe calls them: giving
@@ -112,26 +104,13 @@ export async function runRecipe(recipe: Recipe, source: string, flags: RecipeRun
       `--steps ${until} is past the recipe's outerSteps (${recipe.outerSteps}); to run longer, raise outerSteps in the recipe (its checkpoints still resume)`,
     );
   }
-  const folder = claimOutputFolder({
-    dir: flags.out,
-    isDefault: false,
-    outputs: Object.values(FILES),
+  const { folder, files } = claimRunFolder({
+    out: flags.out,
+    resume: flags.resume,
     force: flags.force,
     command: 'meta-train',
     warn: (m) => out.warn(m),
-    continues: (present) => {
-      if (!flags.resume) return false;
-      if (present.includes(FILES.checkpoint)) return true;
-      throw new CliError(
-        `cannot resume: '${flags.out}' holds results (${present.join(', ')}) but no ${FILES.checkpoint} to continue from; pass --force to replace them, or choose another --out`,
-      );
-    },
   });
-  const files = Object.fromEntries(Object.entries(FILES).map(([k, f]) => [k, join(folder.abs, f)])) as Record<
-    keyof typeof FILES,
-    string
-  >;
-  if (flags.resume && !existsSync(files.checkpoint)) out.warn(`no checkpoint in '${flags.out}': starting a fresh run`);
 
   const interrupt = new Interrupt(out);
   const appendLine = jsonLinesAppender(files.metrics);
@@ -208,7 +187,7 @@ export async function runRecipe(recipe: Recipe, source: string, flags: RecipeRun
     theta: files.theta,
     metrics: files.metrics,
   };
-  const written = `${FILES.checkpoint}, ${FILES.theta}, ${FILES.metrics} and ${FILES.config} in ${folder.shown}`;
+  const written = `${RUN_FILES.checkpoint}, ${RUN_FILES.theta}, ${RUN_FILES.metrics} and ${RUN_FILES.config} in ${folder.shown}`;
   const text = stopped
     ? `interrupted (${interrupt.received}) at outer step ${step}: wrote ${written} (continue with --resume)`
     : `done: ${step} outer steps${resumedFrom ? ` (resumed from ${resumedFrom})` : ''}, last meta-loss ${finalLoss == null ? '-' : fmt(finalLoss)}, ${seconds.toFixed(1)} s; wrote ${written}`;
@@ -221,9 +200,9 @@ function recipeRunError(e: unknown, shown: string, g: Parameters<typeof imageDat
   const msg = oneLine(e);
   if (e instanceof RecipeError) return new CliError(msg);
   if (/^checkpoint: /.test(msg)) {
-    const other = /another configuration/.test(msg) ? checkpointRecipe(join(shown, FILES.checkpoint)) : '';
+    const other = /another configuration/.test(msg) ? checkpointRecipe(join(shown, RUN_FILES.checkpoint)) : '';
     return new CliError(
-      `cannot resume from '${join(shown, FILES.checkpoint)}': ${msg.replace(/^checkpoint: /, '')}${other}`,
+      `cannot resume from '${join(shown, RUN_FILES.checkpoint)}': ${msg.replace(/^checkpoint: /, '')}${other}`,
     );
   }
   const missing = /not found|no folder to download/.test(msg);

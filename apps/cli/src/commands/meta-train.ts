@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { datasetsState } from '@lopt/datasets';
@@ -31,7 +30,7 @@ import { fmt } from '../fmt.js';
 import { INTERRUPTED_EXIT_CODE, Interrupt } from '../interrupt.js';
 import { canonicalLoptName, makeLearnedOptimizer } from '../optimizer-registry.js';
 import { nonNegativeInt, positiveInt, positiveNumber } from '../parse.js';
-import { claimOutputFolder, truncateMetrics } from '../run-folder.js';
+import { claimRunFolder, RUN_FILES, truncateMetrics } from '../run-folder.js';
 import { loadTaskFamily } from '../task-registry.js';
 import { thetaSummary } from '../theta-summary.js';
 import { addDistributedOptions, type DistributedFlags, runDistributedIfAsked } from './meta-train-distributed.js';
@@ -41,14 +40,6 @@ import { checkRecipeFlags, distributionRecipe, readRecipeFile, runRecipe } from 
 export const ESTIMATORS = ['pes', 'es', 'tes', 'tgrad', 'fullgrad', 'unroll'] as const;
 type EstimatorName = (typeof ESTIMATORS)[number];
 const TRUNCATED: readonly EstimatorName[] = ['pes', 'tes', 'tgrad'];
-
-/** Files of a meta-training folder. */
-export const RUN_FILES = {
-  metrics: 'metrics.jsonl',
-  checkpoint: 'checkpoint.json',
-  theta: 'theta.json',
-  config: 'run.json',
-} as const;
 
 /** Outer learning rate when `--outer-lr` is not given: large for a few hyperparameters, small for networks. */
 export const OUTER_LR = { hyperparameters: 3e-2, network: 1e-3 } as const;
@@ -200,29 +191,13 @@ async function metaTrainAction(flags: MetaTrainFlags, cmd: Command): Promise<voi
     outerLr: flags.outerLr ?? defaultOuterLr(lopt),
     seed: g.seed,
   };
-  const folder = claimOutputFolder({
-    dir: flags.out,
-    isDefault: false,
-    outputs: Object.values(RUN_FILES),
+  const { folder, files } = claimRunFolder({
+    out: flags.out,
+    resume: flags.resume,
     force: flags.force,
     command: 'meta-train',
     warn: (m) => out.warn(m),
-    continues: (present) => {
-      if (!flags.resume) return false;
-      if (present.includes(RUN_FILES.checkpoint)) return true;
-      throw new CliError(
-        `cannot resume: '${flags.out}' holds results (${present.join(', ')}) but no ${RUN_FILES.checkpoint} to continue from; pass --force to replace them, or choose another --out`,
-      );
-    },
   });
-  const dir = folder.abs;
-  const files = {
-    metrics: join(dir, RUN_FILES.metrics),
-    checkpoint: join(dir, RUN_FILES.checkpoint),
-    theta: join(dir, RUN_FILES.theta),
-    config: join(dir, RUN_FILES.config),
-  };
-  if (flags.resume && !existsSync(files.checkpoint)) out.warn(`no checkpoint in '${flags.out}': starting a fresh run`);
   const { family, task } = await loadTaskFamily(flags.task, g);
   const estimator = buildEstimator(cfg, family, lopt);
   const learner = new SingleMachineGradientLearner(lopt, [estimator], new Adam(cfg.outerLr), {

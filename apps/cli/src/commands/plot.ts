@@ -5,7 +5,7 @@ import { type RenderedChart, writeLineChart } from '../charts.js';
 import { start } from '../context.js';
 import { CliError } from '../errors.js';
 import { ensureWritableDir } from '../files.js';
-import { RUN_FILES } from './meta-train.js';
+import { RUN_FILES } from '../run-folder.js';
 
 interface MetricsRecord {
   step: number;
