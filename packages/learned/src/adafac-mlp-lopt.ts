@@ -3,7 +3,7 @@ import { defineOp, gradientDepth, type PRNGKey, random, stackedOp, treeUnflatten
 import * as tf from '@tensorflow/tfjs-core';
 import { type FactoredLayout, factoredDims, factoredLayout, factoredLeaf } from './factored-layout.js';
 import { safeRsqrt, tanhEmbedding } from './features.js';
-import { fusedAdafacApplies, fusedAdafacStep } from './fused-adafac-step.js';
+import { fusedAdafacApplies, fusedAdafacStep, fusedStackedAdafacStep } from './fused-adafac-step.js';
 import { LearnedOptimizer } from './learned-optimizer.js';
 import { initMlp, type Linear } from './nn.js';
 import { applyNormalizedMlp, leafRows } from './per-tensor.js';
@@ -414,13 +414,15 @@ type StackedAdafacStepArgs = [
 /**
  * K problems' `AdafacMLPLOpt.step` (`adafacStep` over a leading axis, `stackedOp`): its
  * reference is the single-problem step once per problem. Its fast path, where no
- * gradient tape records, is the single-problem fused kernel once per problem; under a
- * tape, the one stacked computation in plain ops (`stackedPlainStep`), kept because it is
- * about 2x faster than K single-problem steps in plain ops. Measured in one process,
- * wasm, K = 8, the FashionMnist8 MLP's parameters, blocks alternated, loaded 2-core
- * machine: fused per problem 56 ms vs stacked plain ops 178 ms without a tape; under a
- * tape stacked plain ops 571 ms vs per-problem plain ops 1085 ms; fast paths off 167 vs
- * 306 ms.
+ * gradient tape records, is the single-problem fused kernel's arithmetic for all K
+ * problems in one kernel call (`stackedFusedBody`: no per-problem slices, stacks or
+ * step embeddings); under a tape, the one stacked computation in plain ops
+ * (`stackedPlainStep`), kept because it is about 2x faster than K single-problem steps
+ * in plain ops. Measured in one process, wasm, K = 8, the FashionMnist8 MLP's parameters,
+ * blocks alternated, loaded 2-core machine: fused per problem 56 ms vs stacked plain ops
+ * 178 ms without a tape; under a tape stacked plain ops 571 ms vs per-problem plain ops
+ * 1085 ms; fast paths off 167 vs 306 ms. A PES outer step with 8 problems (20 inner
+ * steps) makes ~3,400 ops with the kernel once per problem and ~2,000 fewer with one call.
  */
 const stackedAdafacStep = stackedOp<
   AdafacStepArgs,
@@ -432,14 +434,8 @@ const stackedAdafacStep = stackedOp<
   split: (o, s, grads, d) => o.split(s, grads, d),
   stack: (rs) => stackOutputs(rs),
   kernel: {
-    run: (o, s, grads, d) => {
-      if (gradientDepth() > 0) return o.stackedPlainStep(s, grads, d);
-      const parts = o.split(s, grads, d);
-      if (!parts.every(([p, , , dk]) => p.fusedApplies(dk))) return o.stackedPlainStep(s, grads, d);
-      const rs = parts.map(([p, sk, gk, dk]) => p.fusedStep(sk, gk, dk));
-      if (rs.some((r) => r === undefined)) return o.stackedPlainStep(s, grads, d);
-      return stackOutputs(rs as AdafacStepOutputs<unknown>[]);
-    },
+    run: (o, s, grads, d) =>
+      (gradientDepth() > 0 ? undefined : o.fusedStackedStep(s, grads, d)) ?? o.stackedPlainStep(s, grads, d),
     // Under a tape the stacked plain ops run, differentiable to every order.
     vjpOrder: Number.POSITIVE_INFINITY,
   },
@@ -522,6 +518,57 @@ class VectorizedAdafacMLPLOptOptimizer extends VectorizedOptimizer {
   problem(k: number): AdafacMLPLOptOptimizer {
     this.problems[k] ??= new AdafacMLPLOptOptimizer(this.lopt, this.thetas[k]!);
     return this.problems[k]!;
+  }
+
+  /**
+   * The K problems' step as one fused kernel call (each problem's arithmetic is the
+   * single-problem kernel's), or `undefined` where the kernel does not apply or is not
+   * registered.
+   */
+  fusedStackedStep<P>(
+    s: StackedAdafacMLPLOptState<P>,
+    grads: P,
+    d: StackedAdafacDecays,
+  ): StackedAdafacOutputs<P> | undefined {
+    const K = this.thetas.length;
+    const nns = this.thetas.map((t) => t.nn);
+    const last = nns[0]![nns[0]!.length - 1]!;
+    if (d.rmsDecay.shape[1] !== 1 || d.momDecay.shape[1] !== d.facDecay.shape[1] || last.w.shape[1] !== 2) {
+      return undefined;
+    }
+    const c = checkParamsGrads('AdafacMLPLOpt', s.params, grads, K * s.momRolling.m.shape[1]);
+    c.params.forEach((p, i) => checkStacked('AdafacMLPLOpt', `parameter leaf ${i}`, p, K));
+    const layers = nns[0]!.map((_, l) => ({
+      w: tf.stack(nns.map((n) => n[l]!.w)) as tf.Tensor3D,
+      b: tf.stack(nns.map((n) => n[l]!.b)) as tf.Tensor2D,
+    }));
+    const l0 = layers[0]!;
+    const nx = l0.w.shape[1] - 11;
+    const emb = tf.reshape(stackedTanhEmbedding(s.iteration), [K, 1, -1]) as tf.Tensor3D;
+    const shift0 = tf.add(
+      tf.reshape(tf.matMul(emb, tf.slice(l0.w, [0, nx, 0], [-1, -1, -1]) as tf.Tensor3D), [K, -1]),
+      l0.b,
+    ) as tf.Tensor2D;
+    const f = s.facRollingFeatures;
+    const out = fusedStackedAdafacStep({
+      params: c.params,
+      grads: c.grads,
+      m: s.momRolling.m,
+      rms: s.rmsRolling.rms,
+      vRow: f.vRow,
+      vCol: f.vCol,
+      vDiag: f.vDiag,
+      momDecay: d.momDecay,
+      rmsDecay: d.rmsDecay,
+      facDecay: d.facDecay,
+      layers,
+      shift0,
+      expMult: this.lopt.expMult,
+      stepMult: this.lopt.stepMult,
+    });
+    if (!out) return undefined;
+    const [leaves, m, rms, vRow, vCol, vDiag] = out;
+    return [treeUnflatten(c.def, leaves) as P, m, rms, vRow, vCol, vDiag];
   }
 
   /** The K problems' step as K single-problem steps' arguments (slices of the stacked ones). */

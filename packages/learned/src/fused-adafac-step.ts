@@ -4,6 +4,7 @@ import {
   kernelRegistered,
   registerFusedKernel,
   runFusedKernel,
+  stackedFusedBody,
 } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 import { type AdafacKernel, adafacKernel, countAdafacKernelTensor } from './adafac-kernel.js';
@@ -871,5 +872,80 @@ export function fusedAdafacStep(
     stepMult: x.stepMult,
   });
   const [m, rms, vRow, vCol, vDiag] = outs.slice(L) as tf.Tensor2D[];
+  return [outs.slice(0, L), m!, rms!, vRow!, vCol!, vDiag!];
+}
+
+/** `FusedAdafacInputs` of K problems stacked on a leading axis (decays and MLP per problem). */
+export interface FusedStackedAdafacInputs {
+  /** Parameter leaves `[K, ...]`, in flattening order. */
+  params: tf.Tensor[];
+  /** Gradient leaves `[K, ...]`, in the same order. */
+  grads: tf.Tensor[];
+  /** Momenta, `[K, N, decays]`. */
+  m: tf.Tensor3D;
+  /** Second moments, `[K, N, 1]`. */
+  rms: tf.Tensor3D;
+  /** Row accumulators, `[K, R, decays]`. */
+  vRow: tf.Tensor3D;
+  /** Column accumulators, `[K, C, decays]`. */
+  vCol: tf.Tensor3D;
+  /** Full accumulators, `[K, D, decays]`. */
+  vDiag: tf.Tensor3D;
+  /** Momentum decays, `[K, decays]`. */
+  momDecay: tf.Tensor2D;
+  /** Second-moment decays, `[K, 1]`. */
+  rmsDecay: tf.Tensor2D;
+  /** Adafactor decays, `[K, decays]`. */
+  facDecay: tf.Tensor2D;
+  /** Each problem's MLP: weights `[K, fanIn, fanOut]`, biases `[K, fanOut]`. */
+  layers: readonly { w: tf.Tensor3D; b: tf.Tensor2D }[];
+  /** Each problem's first-layer shift, `[K, hidden]`. */
+  shift0: tf.Tensor2D;
+  /** Scale inside the exponential of the step magnitude. */
+  expMult: number;
+  /** Scale of the step. */
+  stepMult: number;
+}
+
+/**
+ * The fused update of K problems in one kernel call (`stackedFusedBody` of the
+ * single-problem kernel: each problem's arithmetic is exactly its own kernel's), or
+ * `undefined` when the kernel is not registered here. Every input is stacked on a
+ * leading axis of K; returns `[newParamLeaves, m, rms, vRow, vCol, vDiag]`, stacked.
+ */
+export function fusedStackedAdafacStep(
+  x: FusedStackedAdafacInputs,
+): [tf.Tensor[], tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D] | undefined {
+  const L = x.params.length;
+  const name = `${KERNEL(L)}Stacked`;
+  registerFusedKernel(name, stackedFusedBody(body));
+  if (!kernelRegistered(name)) return undefined;
+  const inputs: Record<string, tf.Tensor> = {
+    m: x.m,
+    rms: x.rms,
+    vRow: x.vRow,
+    vCol: x.vCol,
+    vDiag: x.vDiag,
+    momDecay: x.momDecay,
+    rmsDecay: x.rmsDecay,
+    facDecay: x.facDecay,
+    shift0: x.shift0,
+  };
+  x.params.forEach((p, t) => {
+    inputs[`p${t}`] = p;
+    inputs[`g${t}`] = x.grads[t]!;
+  });
+  x.layers.forEach((l, i) => {
+    inputs[`w${i}`] = l.w;
+    inputs[`b${i}`] = l.b;
+  });
+  const outs = runFusedKernel(name, inputs, {
+    leaves: L,
+    layers: x.layers.length,
+    expMult: x.expMult,
+    stepMult: x.stepMult,
+    problems: x.m.shape[0],
+  });
+  const [m, rms, vRow, vCol, vDiag] = outs.slice(L) as tf.Tensor3D[];
   return [outs.slice(0, L), m!, rms!, vRow!, vCol!, vDiag!];
 }

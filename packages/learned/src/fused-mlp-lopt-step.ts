@@ -7,7 +7,7 @@ import {
   runFusedKernel,
 } from '@lopt/pytree';
 import type * as tf from '@tensorflow/tfjs-core';
-import { featureScratch, foldNormaliser, momentaFeatures } from './fused-features.js';
+import { featureScratch, momentaFeatures } from './fused-features.js';
 
 /*
  * `MLPLOpt`'s update as ONE fused kernel, for updates that are not being differentiated
@@ -15,7 +15,7 @@ import { featureScratch, foldNormaliser, momentaFeatures } from './fused-feature
  * runs a 19 -> 32 -> 32 -> 2 MLP over `[N, k]` matrices with a dozen elementwise passes
  * around it; at 1M parameters its hidden activations alone are 140 MB each. Here the
  * momenta and each tensor's feature second moments are computed in one pass in
- * JavaScript, the per-tensor normaliser is folded into the first layer's weights, and the
+ * JavaScript, normalised per tensor there (so one MLP call covers all the rows), and the
  * MLP runs on the backend's fused matmul + bias + ReLU kernels over blocks of rows, so
  * the arithmetic is the matmuls' and memory stays a few MB above the state. The kernel
  * has no gradient: it is the kernel of the `MLPLOpt.step` op (see `mlp-lopt.ts`), which
@@ -139,49 +139,89 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
   const nLayers = attrs.layers as number;
   const expMult = attrs.expMult as number;
   const stepMult = attrs.stepMult as number;
+  // K problems stacked on a leading axis (`fusedStackedMLPLOptStep`), each with its own
+  // MLP; one problem without that axis (`fusedMLPLOptStep`). Problem q runs exactly the
+  // single-problem arithmetic on its slices.
+  const K = (attrs.problems as number | undefined) ?? 1;
   const decays = ctx.input('decays') as Float32Array;
   const mPrev = ctx.input('m') as Float32Array;
   const k = decays.length;
   const W = 2 + k;
-  const N = mPrev.length / k;
-  const layers: DenseLayer[] = [];
-  for (let l = 0; l < nLayers; l++) {
-    const [rows, cols] = ctx.shape(`w${l}`) as [number, number];
-    // The first layer: its normalised-feature rows only; its bias carries the step embeddings' share.
-    const w = ctx.input(`w${l}`) as Float32Array;
-    layers.push(
-      l === 0
-        ? { w: { data: new Float32Array(W * cols), rows: W, cols }, b: ctx.input('shift0') as Float32Array }
-        : { w: { data: w, rows, cols }, b: ctx.input(`b${l}`) as Float32Array },
-    );
-  }
+  const N = mPrev.length / k / K;
+  const shift0 = ctx.input('shift0') as Float32Array;
   const w0 = ctx.input('w0') as Float32Array;
-  const H0 = layers[0]!.w.cols;
-  const m = new Float32Array(N * k);
-  const sumsq = new Float64Array(W);
-  const allCols = Array.from({ length: W }, (_, c) => c);
-  const outs: FusedOutput[] = [];
-  let o = 0;
-  for (let t = 0; t < L; t++) {
-    const p = ctx.input(`p${t}`) as Float32Array;
-    const g = ctx.input(`g${t}`) as Float32Array;
-    const s = g.length;
-    const scratch = featureScratch(s * W);
-    (k === 6 ? features6 : features)(scratch, sumsq, o, g, p, mPrev, m, decays);
-    // The per-tensor normaliser rsqrt(mean(x^2) + 1e-5), folded into the first layer's weights.
-    foldNormaliser(layers[0]!.w.data, w0, sumsq, s, allCols, H0);
-    const out = new Float32Array(s);
-    for (let r0 = 0; r0 < s; r0 += BLOCK_ROWS) {
-      const rows = Math.min(BLOCK_ROWS, s - r0);
-      const y = ctx.mlp({ data: scratch.subarray(r0 * W, (r0 + rows) * W), rows, cols: W }, layers).data;
-      for (let e = 0; e < rows; e++) {
-        out[r0 + e] = p[r0 + e]! - y[2 * e]! * Math.exp(y[2 * e + 1]! * expMult) * stepMult;
-      }
-    }
-    outs.push({ values: out, shape: ctx.shape(`p${t}`) });
-    o += s;
+  const ws: Float32Array[] = [];
+  const bs: Float32Array[] = [];
+  const dims: [number, number][] = [];
+  for (let l = 0; l < nLayers; l++) {
+    ws.push(ctx.input(`w${l}`) as Float32Array);
+    bs.push(ctx.input(`b${l}`) as Float32Array);
+    dims.push(ctx.shape(`w${l}`).slice(-2) as [number, number]);
   }
-  return [...outs, { values: m, shape: [N, k] }];
+  const ps: Float32Array[] = [];
+  const gs: Float32Array[] = [];
+  for (let t = 0; t < L; t++) {
+    ps.push(ctx.input(`p${t}`) as Float32Array);
+    gs.push(ctx.input(`g${t}`) as Float32Array);
+  }
+  const outP = ps.map((p) => new Float32Array(p.length));
+  const m = new Float32Array(N * k * K);
+  const sumsq = new Float64Array(W);
+  const sc = new Float32Array(W);
+  const scratch = featureScratch(N * W);
+  const y = new Float32Array(N * 2);
+  for (let q = 0; q < K; q++) {
+    const layers: DenseLayer[] = dims.map(([rows, cols], l) => {
+      // The first layer: its feature rows only; its bias carries the step embeddings' share.
+      const w =
+        l === 0
+          ? w0.subarray(q * rows * cols, (q * rows + W) * cols)
+          : ws[l]!.subarray(q * rows * cols, (q + 1) * rows * cols);
+      const b = l === 0 ? shift0.subarray(q * cols, (q + 1) * cols) : bs[l]!.subarray(q * cols, (q + 1) * cols);
+      return { w: { data: w, rows: l === 0 ? W : rows, cols }, b };
+    });
+    const mPrevQ = mPrev.subarray(q * N * k, (q + 1) * N * k);
+    const mQ = m.subarray(q * N * k, (q + 1) * N * k);
+    // Each tensor's features, normalised by rsqrt(mean(x^2) + 1e-5) over the tensor (as
+    // the plain step normalises them), so that one MLP call covers all of the problem's rows.
+    let o = 0;
+    for (let t = 0; t < L; t++) {
+      const sz = ps[t]!.length / K;
+      const feat = scratch.subarray(o * W, (o + sz) * W);
+      (k === 6 ? features6 : features)(
+        feat,
+        sumsq,
+        o,
+        gs[t]!.subarray(q * sz, (q + 1) * sz),
+        ps[t]!.subarray(q * sz, (q + 1) * sz),
+        mPrevQ,
+        mQ,
+        decays,
+      );
+      for (let r = 0; r < W; r++) sc[r] = Math.fround(1 / Math.sqrt(sumsq[r]! / sz + 1e-5));
+      for (let e = 0; e < sz; e++) for (let r = 0; r < W; r++) feat[e * W + r] = Math.fround(feat[e * W + r]! * sc[r]!);
+      o += sz;
+    }
+    for (let r0 = 0; r0 < N; r0 += BLOCK_ROWS) {
+      const rows = Math.min(BLOCK_ROWS, N - r0);
+      y.set(
+        ctx.mlp({ data: scratch.subarray(r0 * W, (r0 + rows) * W), rows, cols: W }, layers).data.subarray(0, rows * 2),
+        r0 * 2,
+      );
+    }
+    o = 0;
+    for (let t = 0; t < L; t++) {
+      const sz = ps[t]!.length / K;
+      const p = ps[t]!.subarray(q * sz, (q + 1) * sz);
+      const out = outP[t]!.subarray(q * sz, (q + 1) * sz);
+      for (let e = 0; e < sz; e++) {
+        const i = 2 * (o + e);
+        out[e] = p[e]! - y[i]! * Math.exp(y[i + 1]! * expMult) * stepMult;
+      }
+      o += sz;
+    }
+  }
+  return [...outP.map((values, t) => ({ values, shape: ctx.shape(`p${t}`) })), { values: m, shape: ctx.shape('m') }];
 }
 
 /** Inputs of the fused step. */
@@ -229,4 +269,53 @@ export function fusedMLPLOptStep(x: FusedMLPLOptInputs): [tf.Tensor[], tf.Tensor
     stepMult: x.stepMult,
   });
   return [outs.slice(0, L), outs[L] as tf.Tensor2D];
+}
+
+/** Inputs of the fused step of K problems: `FusedMLPLOptInputs` stacked on a leading axis. */
+export interface FusedStackedMLPLOptInputs {
+  /** Parameter leaves `[K, ...]`, in flattening order. */
+  params: tf.Tensor[];
+  /** Gradient leaves `[K, ...]`, in the same order. */
+  grads: tf.Tensor[];
+  /** Momenta, `[K, N, decays]`. */
+  m: tf.Tensor3D;
+  /** Momentum decays, `[decays]` (shared). */
+  decays: tf.Tensor1D;
+  /** Each problem's MLP: weights `[K, fanIn, fanOut]`, biases `[K, fanOut]`. */
+  layers: readonly { w: tf.Tensor3D; b: tf.Tensor2D }[];
+  /** Each problem's first-layer bias plus its step embeddings' share, `[K, hidden]`. */
+  shift0: tf.Tensor2D;
+  /** Scale inside the exponential of the step magnitude. */
+  expMult: number;
+  /** Scale of the step. */
+  stepMult: number;
+}
+
+/**
+ * The fused update of K problems in one kernel call (each problem's arithmetic is the
+ * single-problem kernel's), or `undefined` when the kernel is not registered on this
+ * backend. Returns `[newParamLeaves, m]`, stacked.
+ */
+export function fusedStackedMLPLOptStep(x: FusedStackedMLPLOptInputs): [tf.Tensor[], tf.Tensor3D] | undefined {
+  const L = x.params.length;
+  const name = KERNEL(L);
+  registerFusedKernel(name, body);
+  if (!kernelRegistered(name)) return undefined;
+  const inputs: Record<string, tf.Tensor> = { m: x.m, decays: x.decays, shift0: x.shift0 };
+  x.params.forEach((p, t) => {
+    inputs[`p${t}`] = p;
+    inputs[`g${t}`] = x.grads[t]!;
+  });
+  x.layers.forEach((l, i) => {
+    inputs[`w${i}`] = l.w;
+    inputs[`b${i}`] = l.b;
+  });
+  const outs = runFusedKernel(name, inputs, {
+    leaves: L,
+    layers: x.layers.length,
+    expMult: x.expMult,
+    stepMult: x.stepMult,
+    problems: x.m.shape[0],
+  });
+  return [outs.slice(0, L), outs[L] as tf.Tensor3D];
 }

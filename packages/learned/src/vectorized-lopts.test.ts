@@ -207,12 +207,18 @@ describe.each(cases)('%s.vectorizedOptFn', (_name, make) => {
   });
 });
 
-describe('AdafacMLPLOpt K-problem step paths', () => {
-  // The K step is `AdafacMLPLOpt.step` derived over a leading axis: the fused kernel per
-  // problem without a tape, the stacked plain ops under one, the single-problem
-  // reference per problem with fast paths off. All three give the same state.
+const stepPaths: [string, () => Vectorized<unknown>][] = [
+  ['AdafacMLPLOpt', () => new AdafacMLPLOpt({ stepMult: 0.1 }) as Vectorized<unknown>],
+  ['MLPLOpt', () => new MLPLOpt({ stepMult: 0.1 }) as Vectorized<unknown>],
+];
+
+describe.each(stepPaths)('%s K-problem step paths', (name, make) => {
+  // The K step is the learned optimizer's single-problem step op derived over a leading
+  // axis: the fused kernel's arithmetic for every problem without a tape, the stacked
+  // plain ops under one, the single-problem reference per problem with fast paths off.
+  // All three give the same state.
   it('agree with each other, and the counters say which ran', () => {
-    const lopt = new AdafacMLPLOpt({ stepMult: 0.1 });
+    const lopt = make();
     const thetas = Array.from({ length: K }, (_, k) => {
       const t0 = lopt.init(random.PRNGKey(k));
       const t = jitter(t0, random.PRNGKey(50 + k), 0.05);
@@ -246,7 +252,7 @@ describe('AdafacMLPLOpt K-problem step paths', () => {
           tf.tidy(() => {
             once();
           });
-        return { values, count: fastPathCounts()['AdafacMLPLOpt.step.stacked']! };
+        return { values, count: fastPathCounts()[`${name}.step.stacked`]! };
       } finally {
         setFastPathsEnabled(before);
       }

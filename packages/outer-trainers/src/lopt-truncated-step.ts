@@ -1,9 +1,16 @@
-import { type LearnedOptimizer, stackOptStates, stackTrees, unstackTree } from '@lopt/learned';
+import { type LearnedOptimizer, type StackedOptState, stackOptStates, stackTrees, unstackTree } from '@lopt/learned';
 import type { Optimizer, OptState } from '@lopt/optimizers';
 import { type PRNGKey, random, tidy, valueAndGrad } from '@lopt/pytree';
-import type { Task, TaskFamily } from '@lopt/tasks';
+import { hasBatchedLoss, type Task, type TaskFamily } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
-import { autoLosses, type BatchedLossFn, type LossesFn, loopedLosses, stackedLosses } from './batched-loss.js';
+import {
+  autoLosses,
+  type BatchedLossFn,
+  type LossesFn,
+  loopedLosses,
+  perProblemBatchedLoss,
+  stackedLosses,
+} from './batched-loss.js';
 import type { OuterState } from './outer-state.js';
 import { nextBatch } from './task-data.js';
 import { checkPositiveInt } from './tree-utils.js';
@@ -16,8 +23,13 @@ import type { TruncationSchedule } from './truncation-schedule.js';
  * optimizer states hold tensors; the rest is plain data.
  */
 export interface LOptTruncatedUnrollState<Cfg = unknown> {
-  /** Each problem's optimizer state (parameters, accumulators, iteration). */
-  innerOptState: OptState[];
+  /**
+   * The K problems' optimizer states (parameters, accumulators, iteration). With K > 1
+   * problems whose states stack (one task shape, no model state) they are kept stacked
+   * across steps, as the learned optimizer's `vectorizedOptFn` state (every leaf `[K, ...]`;
+   * `unstackTree` splits it); otherwise one state per problem.
+   */
+  innerOptState: OptState[] | StackedOptState;
   /** Each problem's inner step within its current truncation. */
   innerStep: number[];
   /** Each problem's truncation-schedule state. */
@@ -88,6 +100,8 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
   readonly outerDataSplit: string;
   private readonly name: string | undefined;
   private readonly losses: LossesFn;
+  private readonly batchedLoss: BatchedLossFn | undefined;
+  private readonly batching: 'auto' | 'off';
   private readonly taskCache = new Map<string, Task<P, D>>();
 
   /**
@@ -115,6 +129,8 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
     this.name = opts.taskName;
     this.losses =
       opts.batching === 'off' ? loopedLosses : opts.batchedLoss ? stackedLosses(opts.batchedLoss) : autoLosses;
+    this.batchedLoss = opts.batchedLoss;
+    this.batching = opts.batching ?? 'auto';
   }
 
   /** Fresh meta-parameters: the learned optimizer's `init`. */
@@ -169,7 +185,20 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
 
   private checkState(state: LOptTruncatedUnrollState<Cfg>): void {
     const k = this.numTasks;
-    const fields = ['innerOptState', 'innerStep', 'truncationState', 'taskParam', 'isDone'] as const;
+    const fields = ['innerStep', 'truncationState', 'taskParam', 'isDone'] as const;
+    const inner = state.innerOptState;
+    if (!Array.isArray(inner)) {
+      const it = (inner as Partial<StackedOptState> | undefined)?.iteration;
+      if (!inner || typeof inner !== 'object' || !(it instanceof tf.Tensor) || it.rank !== 1 || it.shape[0] !== k) {
+        throw new Error(
+          `VectorizedLOptTruncatedStep: state.innerOptState must hold ${k} optimizer states (numTasks), one per problem or stacked on a leading axis`,
+        );
+      }
+    } else if (inner.length !== k) {
+      throw new Error(
+        `VectorizedLOptTruncatedStep: state.innerOptState must hold ${k} entries (numTasks), got ${inner.length} entries`,
+      );
+    }
     for (const f of fields) {
       const v = (state as unknown as Record<string, unknown>)[f];
       if (!Array.isArray(v) || v.length !== k) {
@@ -196,14 +225,14 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
     theta: Theta | Theta[],
     vector: boolean | undefined,
     train: number[],
-    state: LOptTruncatedUnrollState<Cfg>,
+    states: OptState[],
     grads: P[],
     losses: tf.Tensor1D,
     key: PRNGKey,
   ): OptState[] | undefined {
     if (train.length < 2) return undefined;
     const th = this.thetas(theta, vector);
-    const stackedState = stackOptStates(train.map((i) => state.innerOptState[i]!));
+    const stackedState = stackOptStates(train.map((i) => states[i]!));
     if (!stackedState) return undefined;
     const stackedGrads = stackTrees(grads)!;
     const opt = this.learnedOpt.vectorizedOptFn(
@@ -212,6 +241,42 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
     );
     const next = opt.update(stackedState, stackedGrads, { loss: losses, key });
     return unstackTree<OptState>(next, train.length, 'VectorizedLOptTruncatedStep');
+  }
+
+  /** The K problems' states one per problem (split when kept stacked: new tensors, inside a tidy). */
+  private perProblem(inner: OptState[] | StackedOptState): OptState[] {
+    if (Array.isArray(inner)) return inner;
+    return unstackTree<OptState>(inner, this.numTasks, 'VectorizedLOptTruncatedStep');
+  }
+
+  /**
+   * The states as kept between steps: stacked when K > 1 and they stack (one shape, no
+   * model state), so the next step needs no stacking; one per problem otherwise.
+   */
+  private keepStacked(states: OptState[]): OptState[] | StackedOptState {
+    if (states.length < 2 || states.some((s) => s.modelState !== undefined && s.modelState !== null)) return states;
+    return stackOptStates(states) ?? states;
+  }
+
+  /**
+   * The K losses at parameters stacked on a leading axis, `[K]`: one batched call when
+   * the problems share a task with a batched loss (as `autoLosses` and `stackedLosses`
+   * decide), one problem at a time on the split parameters otherwise.
+   */
+  private stackedParamsLosses(tasks: Task<P, D>[], params: P, keys: PRNGKey[], datas: D[]): tf.Tensor1D {
+    const K = tasks.length;
+    const batched =
+      this.batching === 'off'
+        ? undefined
+        : (this.batchedLoss ?? (hasBatchedLoss(tasks[0]!) ? perProblemBatchedLoss : undefined));
+    if (batched && tasks.every((t) => t === tasks[0])) {
+      const l = batched(tasks[0]!, params, keys, datas);
+      if (l.rank !== 1 || l.shape[0] !== K) {
+        throw new Error(`batched loss: expected ${K} losses, got shape [${l.shape.join(', ')}]`);
+      }
+      return l;
+    }
+    return loopedLosses(tasks, unstackTree<P>(params, K, 'VectorizedLOptTruncatedStep'), keys, datas);
   }
 
   /** Fresh states of the K problems: sampled tasks, initial parameters, optimizer states, truncations. */
@@ -234,7 +299,7 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
   ): LOptTruncatedUnrollState<Cfg> {
     const [key1, key2] = random.split(key);
     const keys = random.split(key1!, this.numTasks);
-    const state: LOptTruncatedUnrollState<Cfg> = {
+    const state: LOptTruncatedUnrollState<Cfg> & { innerOptState: OptState[] } = {
       innerOptState: [],
       innerStep: [],
       truncationState: [],
@@ -257,7 +322,7 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
     if (this.randomInitialIterationOffset > 0) {
       state.innerStep = Array.from(random.randintArray(key2!, this.numTasks, 0, this.randomInitialIterationOffset));
     }
-    return state;
+    return { ...state, innerOptState: this.keepStacked(state.innerOptState) };
   }
 
   /** `steps` inner steps' worth of training data, one batch per problem (dispose after use). */
@@ -295,6 +360,46 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
     });
   }
 
+  /**
+   * The end of `unrollStep`: the reported losses (on the meta-loss batch when
+   * `metaLossSplit` asks for one), normalised and masked, with the new states.
+   */
+  private finishStep(
+    theta: Theta | Theta[],
+    opts: UnrollStepOptions,
+    optStates: OptState[] | StackedOptState,
+    trainLoss: tf.Tensor1D,
+    nextCfg: Cfg[],
+    data: LOptStepData<D>,
+    key: PRNGKey,
+    state: LOptTruncatedUnrollState<Cfg>,
+  ): { optStates: OptState[] | StackedOptState; loss: tf.Tensor1D } {
+    const K = this.numTasks;
+    let loss = trainLoss;
+    if (this.metaLossSplit !== null) {
+      if (!data.meta || data.meta.length !== K) {
+        throw new Error(`VectorizedLOptTruncatedStep.unrollStep: metaLossSplit needs data.meta with ${K} batches`);
+      }
+      const metaKeys = random.split(key, K);
+      const tasks = nextCfg.map((c) => this.taskFor(c));
+      if (Array.isArray(optStates)) {
+        const opts_ = this.optimizers(theta, opts.thetaIsVector);
+        const params = optStates.map((s, i) => opts_[i]!.getParams(s) as P);
+        loss = this.losses(tasks, params, metaKeys, data.meta);
+      } else {
+        const th = this.thetas(theta, opts.thetaIsVector);
+        const vec = this.learnedOpt.vectorizedOptFn(
+          Array.from({ length: K }, (_, i) => th(i)),
+          true,
+        );
+        loss = this.stackedParamsLosses(tasks, vec.getParams(optStates) as P, metaKeys, data.meta);
+      }
+    }
+    const mask = tf.tensor1d(state.isDone.map((d) => (d ? 0 : 1)));
+    // Normalised with the task each problem had when the step began, as the reference does.
+    return { optStates, loss: tf.mul(this.normalize(loss, state.taskParam), mask) as tf.Tensor1D };
+  }
+
   /** Trains each problem one step, or resets it when its truncation is done (inputs are not disposed). */
   unrollStep(
     theta: Theta | Theta[],
@@ -318,13 +423,36 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
     const nextCfg = state.taskParam.slice();
     const nextStep = state.innerStep.slice();
     const { optStates, loss } = tidy(() => {
+      const stacked = Array.isArray(state.innerOptState) ? undefined : state.innerOptState;
+      if (stacked && train.length === K) {
+        // Every problem trains and the states are stacked: one batched loss and gradient
+        // over the stacked parameters and one vectorized update, with no stacking or
+        // splitting of states (the K problems as one vmap of the single-problem step).
+        const th = this.thetas(theta, opts.thetaIsVector);
+        const tasks = state.taskParam.map((c) => this.taskFor(c));
+        const split2 = taskKeys.map((k) => random.split(k[0]!));
+        const lossKeys = split2.map((k) => k[0]!);
+        const f = (ps: P): [tf.Scalar, tf.Tensor1D] => {
+          const l = this.stackedParamsLosses(tasks, ps, lossKeys, data.train);
+          return [tf.sum(l), l];
+        };
+        const opt = this.learnedOpt.vectorizedOptFn(
+          Array.from({ length: K }, (_, i) => th(i)),
+          true,
+        );
+        const [[, l], g] = valueAndGrad(f, { hasAux: true })(opt.getParams(stacked) as P);
+        const next = opt.update(stacked, g, { loss: l, key: split2[0]![1]! });
+        for (let i = 0; i < K; i++) nextStep[i] = state.innerStep[i]! + 1;
+        return this.finishStep(theta, opts, next, l, nextCfg, data, key2!, state);
+      }
       const opts_ = this.optimizers(theta, opts.thetaIsVector);
-      const optStates: OptState[] = state.innerOptState.slice();
+      const inner = this.perProblem(state.innerOptState);
+      const optStates: OptState[] = inner.slice();
       const perTask: tf.Scalar[] = Array.from({ length: K }, () => tf.scalar(0));
       if (train.length > 0) {
         const tasks = train.map((i) => this.taskFor(state.taskParam[i]!));
-        const params = train.map((i) => opts_[i]!.getParams(state.innerOptState[i]!) as P);
-        const modelStates = train.map((i) => opts_[i]!.getState(state.innerOptState[i]!));
+        const params = train.map((i) => opts_[i]!.getParams(inner[i]!) as P);
+        const modelStates = train.map((i) => opts_[i]!.getState(inner[i]!));
         const split2 = train.map((i) => random.split(taskKeys[i]![0]!));
         const lossKeys = split2.map((k) => k[0]!);
         const datas = train.map((i) => data.train[i]!);
@@ -344,11 +472,11 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
         const ls = tf.unstack(aux.losses) as tf.Scalar[];
         const updated = withState
           ? undefined
-          : this.vectorizedUpdate(theta, opts.thetaIsVector, train, state, grads, aux.losses, split2[0]![1]!);
+          : this.vectorizedUpdate(theta, opts.thetaIsVector, train, inner, grads, aux.losses, split2[0]![1]!);
         train.forEach((i, j) => {
           optStates[i] =
             updated?.[j] ??
-            opts_[i]!.update(state.innerOptState[i]!, grads[j]!, {
+            opts_[i]!.update(inner[i]!, grads[j]!, {
               loss: ls[j]!,
               modelState: aux.states[j],
               key: split2[j]![1]!,
@@ -365,19 +493,16 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
         nextCfg[i] = cfg;
         nextStep[i] = 0;
       }
-      let loss = tf.stack(perTask) as tf.Tensor1D;
-      if (this.metaLossSplit !== null) {
-        if (!data.meta || data.meta.length !== K) {
-          throw new Error(`VectorizedLOptTruncatedStep.unrollStep: metaLossSplit needs data.meta with ${K} batches`);
-        }
-        const metaKeys = random.split(key2!, K);
-        const tasks = nextCfg.map((c) => this.taskFor(c));
-        const params = optStates.map((s, i) => opts_[i]!.getParams(s) as P);
-        loss = this.losses(tasks, params, metaKeys, data.meta);
-      }
-      const mask = tf.tensor1d(state.isDone.map((d) => (d ? 0 : 1)));
-      // Normalised with the task each problem had when the step began, as the reference does.
-      return { optStates, loss: tf.mul(this.normalize(loss, state.taskParam), mask) as tf.Tensor1D };
+      return this.finishStep(
+        theta,
+        opts,
+        this.keepStacked(optStates),
+        tf.stack(perTask) as tf.Tensor1D,
+        nextCfg,
+        data,
+        key2!,
+        state,
+      );
     });
 
     const truncationState: unknown[] = [];
@@ -423,7 +548,7 @@ export class VectorizedLOptTruncatedStep<Theta = unknown, Cfg = unknown, P = unk
       const opts_ = this.optimizers(theta, thetaIsVector);
       const keys = random.split(key, this.numTasks);
       const tasks = state.taskParam.map((c) => this.taskFor(c));
-      const params = state.innerOptState.map((s, i) => opts_[i]!.getParams(s) as P);
+      const params = this.perProblem(state.innerOptState).map((s, i) => opts_[i]!.getParams(s) as P);
       return this.normalize(this.losses(tasks, params, keys, data.train), state.taskParam);
     });
   }

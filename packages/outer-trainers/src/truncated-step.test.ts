@@ -1,5 +1,6 @@
-import { LearnableSGD } from '@lopt/learned';
-import { random, treeDispose } from '@lopt/pytree';
+import { LearnableSGD, unstackTree } from '@lopt/learned';
+import type { OptState } from '@lopt/optimizers';
+import { random, tidy, treeDispose } from '@lopt/pytree';
 import { QuadraticTask, singleTaskToFamily } from '@lopt/tasks';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
@@ -194,8 +195,12 @@ describe('vectorized learned optimizers', () => {
         disposeExcept(state, next);
         state = next;
       }
-      const params = state.innerOptState.map((s) => Array.from((s.params as { p: tf.Tensor }).p.dataSync()));
-      const iters = state.innerOptState.map((s) => s.iteration.dataSync()[0]);
+      // K > 1 problems of one task keep their states stacked between steps.
+      expect(Array.isArray(state.innerOptState)).toBe(false);
+      const inner = tidy(() => unstackTree<OptState>(state.innerOptState, 4));
+      const params = inner.map((s) => Array.from((s.params as { p: tf.Tensor }).p.dataSync()));
+      const iters = inner.map((s) => s.iteration.dataSync()[0]);
+      treeDispose(inner);
       disposeExcept(state);
       treeDispose(thetas);
       return { losses, masks, params, iters };

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
 import { fastPathsActive } from './fast-op.js';
-import { type DenseLayer, type Mat, registerFusedKernel, runFusedKernel } from './fused.js';
+import { type DenseLayer, type Mat, registerFusedKernel, runFusedKernel, stackedFusedBody } from './fused.js';
 import * as random from './random.js';
 
 // A kernel whose body is one `ctx.mlp` call: its output must be the plain-op network's.
@@ -81,5 +81,61 @@ describe('FusedContext.dense', () => {
       if (v === 0) expect(gotRelu![i] === 0).toBe(true);
     });
     tf.dispose([linear!, relu!, z, r, ...Object.values(inputs)]);
+  });
+});
+
+describe('stackedFusedBody', () => {
+  // The K-problem kernel made from a single-problem body (an MLP and an elementwise
+  // output with a per-problem scale) gives exactly K single-problem calls' outputs.
+  const single = (ctx: Parameters<Parameters<typeof registerFusedKernel>[1]>[0]) => {
+    const mat = (name: string): Mat => {
+      const [rows, cols] = ctx.shape(name) as [number, number];
+      return { data: ctx.input(name) as Float32Array, rows, cols };
+    };
+    const layers: DenseLayer[] = [0, 1, 2].map((l) => ({ w: mat(`w${l}`), b: ctx.input(`b${l}`) as Float32Array }));
+    const y = ctx.mlp(mat('x'), layers);
+    const s = ctx.input('s')[0]!;
+    const z = (ctx.input('x') as Float32Array).map((v) => v * s);
+    return [
+      { values: y.data, shape: [y.rows, y.cols] },
+      { values: z, shape: ctx.shape('x') },
+    ];
+  };
+  registerFusedKernel('LoptTestSingle', single);
+  registerFusedKernel('LoptTestStacked', stackedFusedBody(single));
+
+  test.skipIf(!fastPathsActive())('equals K calls of the single-problem kernel, stacked', () => {
+    const K = 3;
+    const k = random.split(random.PRNGKey(8), 8);
+    const sizes = [4, 6, 5, 2];
+    const inputs: Record<string, tf.Tensor> = {
+      x: random.normal(k[0]!, [K, 9, 4]),
+      s: tf.tensor2d([[0.5], [-2], [3]]),
+    };
+    for (let l = 0; l < 3; l++) {
+      inputs[`w${l}`] = random.normal(k[1 + 2 * l]!, [K, sizes[l]!, sizes[l + 1]!]);
+      inputs[`b${l}`] = random.normal(k[2 + 2 * l]!, [K, sizes[l + 1]!]);
+    }
+    const before = tf.memory().numTensors;
+    const got = runFusedKernel('LoptTestStacked', inputs, { problems: K });
+    expect(tf.memory().numTensors).toBe(before + 2);
+    expect(got.map((g) => g.shape)).toEqual([
+      [K, 9, 2],
+      [K, 9, 4],
+    ]);
+    for (let q = 0; q < K; q++) {
+      const one = tf.tidy(() => {
+        const sub: Record<string, tf.Tensor> = {};
+        for (const [name, x] of Object.entries(inputs)) sub[name] = tf.squeeze(tf.slice(x, [q], [1]), [0]);
+        return runFusedKernel('LoptTestSingle', sub).map((o) => o.dataSync());
+      });
+      got.forEach((g, j) => {
+        const n = one[j]!.length;
+        expect(Array.from(g.dataSync().subarray(q * n, (q + 1) * n))).toEqual(Array.from(one[j]!));
+      });
+    }
+    expect(() => runFusedKernel('LoptTestStacked', inputs, { problems: 2 })).toThrow(/not 2 problems on axis 0/);
+    for (const t of [...Object.values(inputs), ...got]) t.dispose();
+    expect(tf.memory().numTensors).toBe(before - Object.keys(inputs).length);
   });
 });

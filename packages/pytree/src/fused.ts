@@ -220,6 +220,52 @@ export function registerFusedKernel(
   }
 }
 
+/**
+ * The body of a fused kernel for K problems stacked on a leading axis, from the body of
+ * one problem (the kernel-level `vmap` of its math): every input is split along its
+ * leading axis of K (`attrs.problems`), `body` runs on each problem's slices (views, not
+ * copies) with the same attributes, and each output is stacked to `[K, ...shape]`. The
+ * values are those of K calls of the single-problem kernel, for one op's bookkeeping and
+ * none of the K calls' slices and stacks.
+ */
+export function stackedFusedBody(
+  body: (ctx: FusedContext, attrs: tf.NamedAttrMap) => FusedOutput[],
+): (ctx: FusedContext, attrs: tf.NamedAttrMap) => FusedOutput[] {
+  return (ctx, attrs) => {
+    const K = attrs.problems as number;
+    if (!Number.isInteger(K) || K < 1) throw new Error(`stacked fused kernel: attrs.problems must be K >= 1, got ${K}`);
+    const perProblem: FusedOutput[][] = [];
+    for (let q = 0; q < K; q++) {
+      const sub: FusedContext = {
+        input(name) {
+          const x = ctx.input(name);
+          const n = x.length / K;
+          return x.subarray(q * n, (q + 1) * n);
+        },
+        shape(name) {
+          const shape = ctx.shape(name);
+          if (shape[0] !== K) {
+            throw new Error(
+              `stacked fused kernel: input '${name}' has shape [${shape.join(', ')}], not ${K} problems on axis 0`,
+            );
+          }
+          return shape.slice(1);
+        },
+        matMul: (a, b, ta, tb) => ctx.matMul(a, b, ta, tb),
+        mlp: (x, layers) => ctx.mlp(x, layers),
+        dense: (x, layer, act) => ctx.dense(x, layer, act),
+      };
+      perProblem.push(body(sub, attrs));
+    }
+    return perProblem[0]!.map((first, j) => {
+      const n = first.values.length;
+      const values = new Float32Array(n * K);
+      perProblem.forEach((outs, q) => values.set(outs[j]!.values, q * n));
+      return { values, shape: [K, ...first.shape] };
+    });
+  };
+}
+
 /** True when `kernelName` is registered for the active backend. */
 export function kernelRegistered(kernelName: string): boolean {
   return tf.getKernel(kernelName, tf.getBackend()) !== undefined;

@@ -33,6 +33,7 @@ export {
   type Mat,
   registerFusedKernel,
   runFusedKernel,
+  stackedFusedBody,
 } from './fused.js';
 export { ensureGradients, registeredGradientKernels } from './gradients/registry.js';
 export { logSoftmax, logSumExp, stopGradient } from './ops.js';

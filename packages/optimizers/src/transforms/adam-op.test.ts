@@ -13,7 +13,7 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, test } from 'vitest';
 import { Adam } from '../optimizers/adam.js';
-import { FUSED_ADAM_MAX_LEAF_SIZE } from './adam-op.js';
+import { type AdamStepOutputs, adamStep, FUSED_ADAM_MAX_LEAF_SIZE, stackedAdamStep } from './adam-op.js';
 
 // The kernel is compared with its plain-op reference only where it can run (cpu and wasm,
 // fast paths on): elsewhere these tests are skipped rather than compare the reference
@@ -162,4 +162,72 @@ test('where the kernel runs: small float32 leaves on cpu and wasm, never Nestero
   if (active) expect(c).toEqual({ fast: 1, plain: 1 });
   else expect(c).toEqual({ fast: 0, plain: 2 });
   treeDispose(s, next);
+});
+
+describe('stackedAdamStep (K problems, per-problem hyperparameters)', () => {
+  // Its kernel (no tape) runs adamStep's fused arithmetic for all K problems in one call;
+  // it must give K separate adamStep calls' values, as its broadcast reference does.
+  test('kernel, broadcast reference and K separate adamStep calls agree; no tensor leaks', () => {
+    const K = 3;
+    const start = tf.memory().numTensors;
+    const shapes = [
+      [4, 3],
+      [2, 5],
+    ];
+    const leaves = (seed: number, scale: number) =>
+      tf.tidy(() => shapes.map((s, i) => tf.mul(random.normal(random.PRNGKey(seed + i), [K, ...s]), scale)));
+    const g = leaves(10, 1);
+    const m = leaves(20, 0.1);
+    const v = tf.tidy(() => leaves(30, 0.1).map((x) => tf.square(x)));
+    const hp = {
+      b1: tf.tensor1d([0.9, 0.8, 0.95]),
+      b2: tf.tensor1d([0.999, 0.99, 0.9]),
+      eps: tf.tensor1d([1e-8, 1e-3, 1e-6]),
+      epsRoot: 1e-8,
+      nesterov: false,
+      factor: tf.tensor1d([-1e-3, -0.1, -1]),
+      count: tf.tensor1d([0, 4, 99], 'int32'),
+    };
+    const read = (o: AdamStepOutputs) => o.flat().map((x) => Array.from(x.dataSync()));
+    const run = (fast: boolean) => {
+      setFastPathsEnabled(fast);
+      resetFastPathCounts();
+      const out = tf.tidy(() => read(stackedAdamStep(g, m, v, hp)));
+      return { out, count: fastPathCounts()['adamStep.stacked']! };
+    };
+    const fast = run(true);
+    const ref = run(false);
+    if (active) expect(fast.count).toEqual({ fast: 1, plain: 0 });
+    expect(ref.count).toEqual({ fast: 0, plain: 1 });
+    // K separate single-problem steps (fast paths on: adamStep's own kernel where it runs).
+    setFastPathsEnabled(initial);
+    const separate = tf.tidy(() => {
+      const per = Array.from({ length: K }, (_, k) => {
+        const at = (x: tf.Tensor) => tf.reshape(tf.slice(x, [k], [1]), x.shape.slice(1));
+        const pick = (x: tf.Tensor) => tf.reshape(tf.slice(x, [k], [1]), []);
+        return adamStep(g.map(at), m.map(at), v.map(at), {
+          ...hp,
+          b1: pick(hp.b1),
+          b2: pick(hp.b2),
+          eps: pick(hp.eps),
+          factor: pick(hp.factor),
+          count: pick(hp.count),
+        });
+      });
+      return read(
+        [0, 1, 2].map((j) => per[0]![j]!.map((_, i) => tf.stack(per.map((p) => p[j]![i]!)))) as AdamStepOutputs,
+      );
+    });
+    for (const other of [ref.out, separate]) {
+      expect(other.length).toBe(fast.out.length);
+      other.forEach((xs, i) =>
+        xs.forEach((x, j) => {
+          const w = fast.out[i]![j]!;
+          expect(Math.abs(x - w), `output ${i} entry ${j}`).toBeLessThanOrEqual(1e-5 * (1e-3 + Math.abs(w)));
+        }),
+      );
+    }
+    treeDispose([g, m, v, hp.b1, hp.b2, hp.eps, hp.factor, hp.count] as unknown as PyTree);
+    expect(tf.memory().numTensors).toBe(start);
+  });
 });
