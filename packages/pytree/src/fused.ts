@@ -234,7 +234,9 @@ export function stackedFusedBody(
   return (ctx, attrs) => {
     const K = attrs.problems as number;
     if (!Number.isInteger(K) || K < 1) throw new Error(`stacked fused kernel: attrs.problems must be K >= 1, got ${K}`);
-    const perProblem: FusedOutput[][] = [];
+    // Each problem's outputs are copied out before the next problem runs: a body may return
+    // views of scratch memory that its next call overwrites.
+    let stacked: FusedOutput[] = [];
     for (let q = 0; q < K; q++) {
       const sub: FusedContext = {
         input(name) {
@@ -255,14 +257,13 @@ export function stackedFusedBody(
         mlp: (x, layers) => ctx.mlp(x, layers),
         dense: (x, layer, act) => ctx.dense(x, layer, act),
       };
-      perProblem.push(body(sub, attrs));
+      const outs = body(sub, attrs);
+      if (q === 0) {
+        stacked = outs.map((o) => ({ values: new Float32Array(o.values.length * K), shape: [K, ...o.shape] }));
+      }
+      outs.forEach((o, j) => stacked[j]!.values.set(o.values, q * o.values.length));
     }
-    return perProblem[0]!.map((first, j) => {
-      const n = first.values.length;
-      const values = new Float32Array(n * K);
-      perProblem.forEach((outs, q) => values.set(outs[j]!.values, q * n));
-      return { values, shape: [K, ...first.shape] };
-    });
+    return stacked;
   };
 }
 
