@@ -88,10 +88,14 @@ describe('meta-train --recipe', () => {
     const lines = metrics(straight);
     expect(lines.map((l) => l.step)).toEqual([...Array(STEPS).keys()]);
     for (const l of lines) expect(Number.isFinite(l.loss as number)).toBe(true);
-    // Theta moved (the norms of its leaves change), and the loop is leak-free from step 1 on.
+    // Theta moved (the norms of its leaves change), and the loop is leak-free from step 1 on:
+    // no step ends with more live tensors than step 1 did, and the last ends with as many.
+    // (The count may dip at a step — this recipe holds one tensor fewer after step 6, where
+    // problems reset and a family is redrawn — but a leak would make it climb.)
     expect(lines[STEPS - 1]!.theta).not.toEqual(lines[0]!.theta);
     const live = lines.map((l) => l.numTensors as number);
-    expect(new Set(live.slice(1)).size, String(live)).toBe(1);
+    expect(Math.max(...live.slice(1)), String(live)).toBe(live[1]);
+    expect(live[STEPS - 1], String(live)).toBe(live[1]);
     const run = JSON.parse(read(straight, 'run.json')) as { recipe: { name: string }; steps: number };
     expect(run.recipe.name).toBe('tiny-test');
     expect(run.steps).toBe(STEPS);
