@@ -249,6 +249,14 @@ export interface FusedMLPLOptInputs {
  * Returns `[newParamLeaves, m]`.
  */
 export function fusedMLPLOptStep(x: FusedMLPLOptInputs): [tf.Tensor[], tf.Tensor2D] | undefined {
+  return runStep(x) as [tf.Tensor[], tf.Tensor2D] | undefined;
+}
+
+/** Runs the kernel on single-problem inputs, or (`problems`) on K problems stacked. */
+function runStep(
+  x: FusedMLPLOptInputs | FusedStackedMLPLOptInputs,
+  problems?: number,
+): [tf.Tensor[], tf.Tensor] | undefined {
   const L = x.params.length;
   const name = KERNEL(L);
   registerFusedKernel(name, body);
@@ -262,13 +270,9 @@ export function fusedMLPLOptStep(x: FusedMLPLOptInputs): [tf.Tensor[], tf.Tensor
     inputs[`w${i}`] = l.w;
     inputs[`b${i}`] = l.b;
   });
-  const outs = runFusedKernel(name, inputs, {
-    leaves: L,
-    layers: x.layers.length,
-    expMult: x.expMult,
-    stepMult: x.stepMult,
-  });
-  return [outs.slice(0, L), outs[L] as tf.Tensor2D];
+  const attrs = { leaves: L, layers: x.layers.length, expMult: x.expMult, stepMult: x.stepMult };
+  const outs = runFusedKernel(name, inputs, problems === undefined ? attrs : { ...attrs, problems });
+  return [outs.slice(0, L), outs[L]!];
 }
 
 /** Inputs of the fused step of K problems: `FusedMLPLOptInputs` stacked on a leading axis. */
@@ -297,25 +301,5 @@ export interface FusedStackedMLPLOptInputs {
  * backend. Returns `[newParamLeaves, m]`, stacked.
  */
 export function fusedStackedMLPLOptStep(x: FusedStackedMLPLOptInputs): [tf.Tensor[], tf.Tensor3D] | undefined {
-  const L = x.params.length;
-  const name = KERNEL(L);
-  registerFusedKernel(name, body);
-  if (!kernelRegistered(name)) return undefined;
-  const inputs: Record<string, tf.Tensor> = { m: x.m, decays: x.decays, shift0: x.shift0 };
-  x.params.forEach((p, t) => {
-    inputs[`p${t}`] = p;
-    inputs[`g${t}`] = x.grads[t]!;
-  });
-  x.layers.forEach((l, i) => {
-    inputs[`w${i}`] = l.w;
-    inputs[`b${i}`] = l.b;
-  });
-  const outs = runFusedKernel(name, inputs, {
-    leaves: L,
-    layers: x.layers.length,
-    expMult: x.expMult,
-    stepMult: x.stepMult,
-    problems: x.m.shape[0],
-  });
-  return [outs.slice(0, L), outs[L] as tf.Tensor3D];
+  return runStep(x, x.m.shape[0]) as [tf.Tensor[], tf.Tensor3D] | undefined;
 }

@@ -353,12 +353,16 @@ function adamStepReference(
   return out;
 }
 
-/** The fused kernel over all leaves at once; `undefined` when it is not registered here. */
-function adamStepKernel(
+/**
+ * The fused kernel over all leaves at once, for one problem or (`problems`) K problems
+ * stacked on a leading axis; `undefined` when it is not registered here.
+ */
+function runAdamStepKernel(
   g: readonly tf.Tensor[],
   m: readonly tf.Tensor[],
   v: readonly tf.Tensor[],
   hp: AdamStepHyperparams,
+  problems?: number,
 ): AdamStepOutputs | undefined {
   const n = g.length;
   ensureKernels(n);
@@ -375,14 +379,24 @@ function adamStepKernel(
   inputs.epsRoot = asTensor(hp.epsRoot);
   inputs.factor = asTensor(hp.factor);
   inputs.count = hp.count;
-  const outs = runFusedKernel(FORWARD(n), inputs, { leaves: n });
+  const outs = runFusedKernel(FORWARD(n), inputs, problems === undefined ? { leaves: n } : { leaves: n, problems });
   return [outs.slice(0, n), outs.slice(n, 2 * n), outs.slice(2 * n)];
+}
+
+/** The fused kernel over all leaves of one problem. */
+function adamStepKernel(
+  g: readonly tf.Tensor[],
+  m: readonly tf.Tensor[],
+  v: readonly tf.Tensor[],
+  hp: AdamStepHyperparams,
+): AdamStepOutputs | undefined {
+  return runAdamStepKernel(g, m, v, hp);
 }
 
 /**
  * The fused kernel for K problems' leaves stacked on a leading axis, each problem with
  * its own hyperparameters (`[K]` tensors or shared numbers): one kernel call for all K
- * problems; `undefined` when it is not registered here.
+ * problems.
  */
 function stackedAdamStepKernel(
   g: readonly tf.Tensor[],
@@ -390,23 +404,7 @@ function stackedAdamStepKernel(
   v: readonly tf.Tensor[],
   hp: AdamStepHyperparams,
 ): AdamStepOutputs | undefined {
-  const n = g.length;
-  ensureKernels(n);
-  if (!kernelRegistered(FORWARD(n))) return undefined;
-  const inputs: Record<string, tf.Tensor> = {};
-  for (let i = 0; i < n; i++) {
-    inputs[`g${i}`] = g[i]!;
-    inputs[`m${i}`] = m[i]!;
-    inputs[`v${i}`] = v[i]!;
-  }
-  inputs.b1 = asTensor(hp.b1);
-  inputs.b2 = asTensor(hp.b2);
-  inputs.eps = asTensor(hp.eps);
-  inputs.epsRoot = asTensor(hp.epsRoot);
-  inputs.factor = asTensor(hp.factor);
-  inputs.count = hp.count;
-  const outs = runFusedKernel(FORWARD(n), inputs, { leaves: n, problems: g[0]!.shape[0]! });
-  return [outs.slice(0, n), outs.slice(n, 2 * n), outs.slice(2 * n)];
+  return runAdamStepKernel(g, m, v, hp, g[0]!.shape[0]!);
 }
 
 /** True when every hyperparameter is one value or one per problem (`[K]`, or a scalar). */
