@@ -1,0 +1,27 @@
+import type { Metrics, OuterState, UnrollInfo } from '@lopt/outer-trainers';
+
+/** A request to an estimator thread (internal). */
+export type ThreadRequest = {
+  /** Number of the request (replies carry it). */
+  id: number;
+  /** Packed theta. */
+  theta: unknown;
+  /** The outer state of the worker weights. */
+  outerState: OuterState;
+  /** The key, as two uint32 words. */
+  key: number[];
+} & ({ kind: 'init' } | { kind: 'estimate'; state: unknown; withSummary?: boolean });
+
+/** A reply of an estimator thread (internal): `id` 0 answers the build, -1 is an error outside any request. */
+export type ThreadReply =
+  | { id: number; ok: false; error: string }
+  | {
+      id: number;
+      ok: true;
+      state?: unknown;
+      meanLoss?: number;
+      grad?: unknown;
+      unrollInfo?: UnrollInfo;
+      metrics?: Metrics;
+      computeSeconds?: number;
+    };
