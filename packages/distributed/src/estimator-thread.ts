@@ -87,19 +87,23 @@ function handle(req: ThreadRequest): void {
   }
 }
 
-try {
+// No top-level await: the build also emits this file as CommonJS.
+async function build(): Promise<void> {
   await setupBackend(data.backend as never);
   setFastPathsEnabled(data.fastPaths);
   estimator = await loadEstimator(data.spec, { shard: data.shard, numShards: data.numShards });
-  reply({ id: 0, ok: true });
-} catch (e) {
-  errorReply(0, e);
 }
 
-parentPort!.on('message', (req: ThreadRequest) => {
-  try {
-    handle(req);
-  } catch (e) {
-    errorReply(req.id, e);
-  }
-});
+build().then(
+  () => {
+    reply({ id: 0, ok: true });
+    parentPort!.on('message', (req: ThreadRequest) => {
+      try {
+        handle(req);
+      } catch (e) {
+        errorReply(req.id, e);
+      }
+    });
+  },
+  (e) => errorReply(0, e),
+);

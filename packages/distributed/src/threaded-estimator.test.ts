@@ -26,7 +26,7 @@ async function make(args: Record<string, unknown>, shards: number, extra: { loca
 }
 
 function values(tree: unknown): number[][] {
-  return treeLeaves(tree as never).map((t) =>
+  return treeLeaves(tree as never).map((t: unknown) =>
     t instanceof tf.Tensor ? Array.from(t.dataSync()) : typeof t === 'number' ? [t] : Array.from(t as Uint32Array),
   );
 }
@@ -75,7 +75,7 @@ describe('ThreadedGradientEstimator', () => {
       expectClose(out.unrollState, refOuts.map((o) => o.unrollState));
       expect(metrics.threadWaitSeconds).toBeGreaterThanOrEqual(0);
       // The new state's tensors live on this thread, as the caller's data.
-      const tensors = treeLeaves(out.unrollState as never).filter((t) => t instanceof tf.Tensor) as tf.Tensor[];
+      const tensors = treeLeaves(out.unrollState as never).filter((t: unknown) => t instanceof tf.Tensor) as tf.Tensor[];
       expect(tensors.length).toBeGreaterThan(0);
       for (const t of tensors) expect(t.isDisposed).toBe(false);
       disposeExcept([state, refStates, refGrad, out.grad, refOuts.map((o) => o.grad)]);

@@ -26,7 +26,7 @@ class FailingEstimator extends GradientEstimator {
   initWorkerState(ww: WorkerWeights, key: PRNGKey): unknown {
     return this.inner.initWorkerState(ww, key);
   }
-  computeGradientEstimate(ww: WorkerWeights, key: PRNGKey, state: unknown): [GradientEstimatorOut, Metrics] {
+  computeGradientEstimate(_ww: WorkerWeights, _key: PRNGKey, _state: unknown): [GradientEstimatorOut, Metrics] {
     if (this.failure === 'estimate') throw new Error('shard estimate failed on purpose');
     if (this.failure === 'exit') process.exit(3);
     for (;;) {
