@@ -26,7 +26,11 @@ export async function pesFamily() {
 }
 
 /** TruncatedPES over `numTasks` problems of `family` with `lopt`. */
-export function pesEstimatorOf(family: Awaited<ReturnType<typeof pesFamily>>, lopt: LearnedOptimizer<unknown>, numTasks: number) {
+export function pesEstimatorOf(
+  family: Awaited<ReturnType<typeof pesFamily>>,
+  lopt: LearnedOptimizer<unknown>,
+  numTasks: number,
+) {
   const step = new VectorizedLOptTruncatedStep(family, lopt, new LogUniformLengthSchedule(100, 300), numTasks, {
     randomInitialIterationOffset: 300,
   });

@@ -3,12 +3,12 @@
 // port it was given; after each one it bumps the shared counter and wakes the caller,
 // which waits on it with `Atomics.wait`.
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
+import type { GradientEstimator } from '@lopt/outer-trainers';
 import { disposeExcept, type WorkerWeights } from '@lopt/outer-trainers';
 import { type PRNGKey, setFastPathsEnabled, setupBackend } from '@lopt/pytree';
-import type { GradientEstimator } from '@lopt/outer-trainers';
 import { type EstimatorModuleSpec, loadEstimator } from './estimator-module.js';
-import { packTree, unpackTree } from './thread-tree.js';
 import type { ThreadReply, ThreadRequest } from './thread-protocol.js';
+import { packTree, unpackTree } from './thread-tree.js';
 
 interface ThreadData {
   spec: EstimatorModuleSpec;

@@ -19,6 +19,12 @@ export {
   type DistributedWorkerSummary,
 } from './distributed-worker.js';
 export {
+  type EstimatorFactory,
+  type EstimatorModuleSpec,
+  loadEstimator,
+  type ShardInfo,
+} from './estimator-module.js';
+export {
   type DistributedMode,
   type EstimateRequest,
   type EstimateResult,
@@ -41,15 +47,9 @@ export {
   type StartRedisServerOptions,
   startRedisServer,
 } from './redis-server.js';
-export {
-  type EstimatorFactory,
-  type EstimatorModuleSpec,
-  loadEstimator,
-  type ShardInfo,
-} from './estimator-module.js';
+export { type PackedTensor, packTree, unpackTree } from './thread-tree.js';
 export {
   type ThreadedEstimatorState,
   ThreadedGradientEstimator,
   type ThreadedGradientEstimatorOptions,
 } from './threaded-estimator.js';
-export { type PackedTensor, packTree, unpackTree } from './thread-tree.js';

@@ -9,8 +9,8 @@ import { random, treeLeaves } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, test } from 'vitest';
 import { loadEstimator } from './estimator-module.js';
-import { ThreadedGradientEstimator } from './threaded-estimator.js';
 import { quadOuterOptimizer } from './test-run.js';
+import { ThreadedGradientEstimator } from './threaded-estimator.js';
 
 const fixture = new URL('./threaded.fixture.ts', import.meta.url).href;
 const spec = (args: Record<string, unknown>) => ({ module: fixture, exportName: 'quadPes', args });
@@ -19,7 +19,11 @@ afterAll(async () => {
   await Promise.all(created.map((e) => e.dispose()));
 });
 
-async function make(args: Record<string, unknown>, shards: number, extra: { localShard?: boolean; timeoutMs?: number } = {}) {
+async function make(
+  args: Record<string, unknown>,
+  shards: number,
+  extra: { localShard?: boolean; timeoutMs?: number } = {},
+) {
   const est = await ThreadedGradientEstimator.create({ estimator: spec(args), shards, ...extra });
   created.push(est);
   return est;
@@ -55,7 +59,8 @@ describe('ThreadedGradientEstimator', () => {
     expect(threaded.numShards).toBe(shards);
     expect(threaded.name).toBe('TruncatedPES');
     const refs: GradientEstimator[] = [];
-    for (let s = 0; s < shards; s++) refs.push(await loadEstimator(spec({ tasks: 2 }), { shard: s, numShards: shards }));
+    for (let s = 0; s < shards; s++)
+      refs.push(await loadEstimator(spec({ tasks: 2 }), { shard: s, numShards: shards }));
 
     const initKey = random.PRNGKey(1);
     let state = threaded.initWorkerState(ww, initKey);
@@ -72,10 +77,15 @@ describe('ThreadedGradientEstimator', () => {
       );
       expectClose(out.grad, refGrad);
       expect(out.meanLoss).toBeCloseTo(refOuts.reduce((a, o) => a + o.meanLoss, 0) / shards, 5);
-      expectClose(out.unrollState, refOuts.map((o) => o.unrollState));
+      expectClose(
+        out.unrollState,
+        refOuts.map((o) => o.unrollState),
+      );
       expect(metrics.threadWaitSeconds).toBeGreaterThanOrEqual(0);
       // The new state's tensors live on this thread, as the caller's data.
-      const tensors = treeLeaves(out.unrollState as never).filter((t: unknown) => t instanceof tf.Tensor) as tf.Tensor[];
+      const tensors = treeLeaves(out.unrollState as never).filter(
+        (t: unknown) => t instanceof tf.Tensor,
+      ) as tf.Tensor[];
       expect(tensors.length).toBeGreaterThan(0);
       for (const t of tensors) expect(t.isDisposed).toBe(false);
       disposeExcept([state, refStates, refGrad, out.grad, refOuts.map((o) => o.grad)]);
@@ -107,7 +117,9 @@ describe('ThreadedGradientEstimator', () => {
   });
 
   test('an error in a thread surfaces in the caller, and the estimator refuses further estimates', async () => {
-    await expect(make({ tasks: 1, fail: 'build' }, 2)).rejects.toThrow(/shard 1 could not build.*shard build failed on purpose/s);
+    await expect(make({ tasks: 1, fail: 'build' }, 2)).rejects.toThrow(
+      /shard 1 could not build.*shard build failed on purpose/s,
+    );
 
     const before = tf.memory().numTensors;
     const est = await make({ tasks: 1, fail: 'estimate' }, 2);
@@ -118,7 +130,9 @@ describe('ThreadedGradientEstimator', () => {
       /shard 1: its thread threw: Error: shard estimate failed on purpose/,
     );
     expect(() => est.computeGradientEstimate(ww, random.PRNGKey(2), state)).toThrow(/shard 1's thread failed earlier/);
-    expect(() => est.computeGradientEstimate(ww, random.PRNGKey(2), [state[0]])).toThrow(/one state per shard \(2\), got 1/);
+    expect(() => est.computeGradientEstimate(ww, random.PRNGKey(2), [state[0]])).toThrow(
+      /one state per shard \(2\), got 1/,
+    );
     disposeExcept([state, theta]);
     expect(tf.memory().numTensors).toBe(before);
   });

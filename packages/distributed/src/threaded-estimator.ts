@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { type MessagePort, MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import {
   disposeExcept,
   GradientEstimator,
@@ -128,7 +128,9 @@ export class ThreadedGradientEstimator<Theta = unknown> extends GradientEstimato
   }
 
   /** Builds shard 0 here and starts a worker thread per other shard; resolves once every thread has built its estimator. */
-  static async create<Theta = unknown>(opts: ThreadedGradientEstimatorOptions): Promise<ThreadedGradientEstimator<Theta>> {
+  static async create<Theta = unknown>(
+    opts: ThreadedGradientEstimatorOptions,
+  ): Promise<ThreadedGradientEstimator<Theta>> {
     const { shards } = opts;
     if (!Number.isInteger(shards) || shards < 1) {
       throw new Error(`ThreadedGradientEstimator: shards must be an integer >= 1, got ${shards}`);
@@ -188,12 +190,18 @@ export class ThreadedGradientEstimator<Theta = unknown> extends GradientEstimato
     for (;;) {
       const m = receiveMessageOnPort(t.port)?.message as ThreadReply | undefined;
       if (m) {
-        if (!m.ok) throw new Error(`ThreadedGradientEstimator: shard ${t.shard} could not build its estimator: ${m.error}`);
+        if (!m.ok)
+          throw new Error(`ThreadedGradientEstimator: shard ${t.shard} could not build its estimator: ${m.error}`);
         return;
       }
-      if (error) throw new Error(`ThreadedGradientEstimator: shard ${t.shard}'s thread failed to start: ${error.stack ?? error}`);
-      if (exited !== undefined) throw new Error(`ThreadedGradientEstimator: shard ${t.shard}'s thread exited (code ${exited}) while starting`);
-      if (Date.now() > deadline) throw new Error(`ThreadedGradientEstimator: shard ${t.shard}'s thread did not start within ${timeoutMs} ms`);
+      if (error)
+        throw new Error(
+          `ThreadedGradientEstimator: shard ${t.shard}'s thread failed to start: ${error.stack ?? error}`,
+        );
+      if (exited !== undefined)
+        throw new Error(`ThreadedGradientEstimator: shard ${t.shard}'s thread exited (code ${exited}) while starting`);
+      if (Date.now() > deadline)
+        throw new Error(`ThreadedGradientEstimator: shard ${t.shard}'s thread did not start within ${timeoutMs} ms`);
       await sleep(5);
     }
   }
@@ -213,7 +221,12 @@ export class ThreadedGradientEstimator<Theta = unknown> extends GradientEstimato
     const keys = random.split(key, this.numShards);
     const packedTheta = this.packTheta(workerWeights.theta);
     const ids = this.threads.map((t, i) =>
-      this.post(t, { kind: 'init', ...packedTheta(), outerState: workerWeights.outerState, key: Array.from(keys[this.threadShard(i)]!) }),
+      this.post(t, {
+        kind: 'init',
+        ...packedTheta(),
+        outerState: workerWeights.outerState,
+        key: Array.from(keys[this.threadShard(i)]!),
+      }),
     );
     const states: unknown[] = new Array(this.numShards);
     try {
@@ -293,7 +306,11 @@ export class ThreadedGradientEstimator<Theta = unknown> extends GradientEstimato
     const grad = tidy(() =>
       this.numShards === 1
         ? treeMap((g) => tf.clone(g), outs[0]!.grad)
-        : treeMap((...gs: tf.Tensor[]) => tf.div(tf.addN(gs), gs.length), outs[0]!.grad, ...outs.slice(1).map((o) => o.grad)),
+        : treeMap(
+            (...gs: tf.Tensor[]) => tf.div(tf.addN(gs), gs.length),
+            outs[0]!.grad,
+            ...outs.slice(1).map((o) => o.grad),
+          ),
     ) as Theta;
     disposeExcept(outs.map((o) => o.grad));
     const metrics: Metrics = {};

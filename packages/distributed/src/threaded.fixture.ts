@@ -1,11 +1,6 @@
 // Estimator factories for the threaded-estimator tests, imported by each worker thread:
 // the shared quadratic PES run, and shards that fail in the ways a thread can.
-import {
-  GradientEstimator,
-  type GradientEstimatorOut,
-  type Metrics,
-  type WorkerWeights,
-} from '@lopt/outer-trainers';
+import { GradientEstimator, type GradientEstimatorOut, type Metrics, type WorkerWeights } from '@lopt/outer-trainers';
 import type { PRNGKey } from '@lopt/pytree';
 import type { ShardInfo } from './estimator-module.js';
 import { quadEstimators } from './test-run.js';

@@ -44,7 +44,11 @@ async function pesRunner(family: Family, numTasks: number, name: LoptName, threa
   let estimator: GradientEstimator;
   if (threads > 1) {
     threaded = await ThreadedGradientEstimator.create({
-      estimator: { module: estimatorModule, exportName: 'pesEstimator', args: { lopt: name, numTasks: numTasks / threads } },
+      estimator: {
+        module: estimatorModule,
+        exportName: 'pesEstimator',
+        args: { lopt: name, numTasks: numTasks / threads },
+      },
       shards: threads,
     });
     estimator = threaded;
