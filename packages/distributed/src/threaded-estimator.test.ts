@@ -1,6 +1,8 @@
 import { LearnableSGD } from '@lopt/learned';
 import {
+  decodeTree,
   disposeExcept,
+  encodeTree,
   type GradientEstimator,
   SingleMachineGradientLearner,
   type WorkerWeights,
@@ -96,7 +98,7 @@ describe('ThreadedGradientEstimator', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  test('drives SingleMachineGradientLearner unchanged, leak-free', async () => {
+  test('drives SingleMachineGradientLearner unchanged, leak-free, and resumes exactly from its encoded state', async () => {
     const threaded = await make({ tasks: 2 }, 2);
     const learner = new SingleMachineGradientLearner(new LearnableSGD() as never, [threaded], quadOuterOptimizer());
     const before = tf.memory().numTensors;
@@ -112,7 +114,14 @@ describe('ThreadedGradientEstimator', () => {
       else expect(tf.memory().numTensors).toBe(afterFirst);
     }
     expect(losses.every(Number.isFinite)).toBe(true);
-    disposeExcept(state);
+    // The state is data: a copy through the checkpoint encoding resumes exactly.
+    const copy = decodeTree(encodeTree(state)) as typeof state;
+    const a = learner.update(state, random.PRNGKey(9));
+    const b = learner.update(copy, random.PRNGKey(9));
+    expect(b.loss).toBe(a.loss);
+    expectClose(learner.getMetaParams(b.state), learner.getMetaParams(a.state));
+    expectClose(b.state.gradientEstimatorStates, a.state.gradientEstimatorStates);
+    disposeExcept([a.state, b.state]);
     expect(tf.memory().numTensors).toBe(before);
   });
 

@@ -245,9 +245,10 @@ export class ThreadedGradientEstimator<Theta = unknown> extends GradientEstimato
   /**
    * One estimate: each shard from its state with its own key (split off `key`), the
    * threads' shards side by side with shard 0 here. Returns the mean gradient and loss,
-   * every shard's next state, the shards' metrics averaged (plus `threadWaitSeconds`, the
-   * time spent waiting for the threads after shard 0), and the unroll infos joined
-   * along the problems.
+   * every shard's next state, the shards' metrics averaged, and the unroll infos joined
+   * along the problems. Where the time went: `localShardSeconds` (shard 0 here),
+   * `threadComputeSeconds` (the threads' own estimates, their mean), `threadWaitSeconds`
+   * (waiting for the threads after shard 0, and reading their answers).
    */
   computeGradientEstimate(
     workerWeights: WorkerWeights<Theta>,
@@ -281,9 +282,13 @@ export class ThreadedGradientEstimator<Theta = unknown> extends GradientEstimato
     const outs: GradientEstimatorOut<Theta>[] = new Array(this.numShards);
     const metricsList: Metrics[] = [];
     let waitSeconds = 0;
+    let localSeconds = 0;
+    const threadSeconds: number[] = [];
     try {
       if (this.localShard) {
+        const start = performance.now();
         const [out, m] = this.local.computeGradientEstimate(workerWeights, keys[0]!, state[0], opts);
+        localSeconds = (performance.now() - start) / 1000;
         outs[0] = out;
         metricsList.push(m);
       }
@@ -297,6 +302,7 @@ export class ThreadedGradientEstimator<Theta = unknown> extends GradientEstimato
           unrollInfo: m.unrollInfo,
         };
         metricsList.push(m.metrics ?? {});
+        threadSeconds.push(m.computeSeconds ?? 0);
       });
       waitSeconds = (performance.now() - waitStart) / 1000;
     } catch (e) {
@@ -318,6 +324,8 @@ export class ThreadedGradientEstimator<Theta = unknown> extends GradientEstimato
       const vs = metricsList.map((m) => m[name]).filter((v): v is number => typeof v === 'number');
       metrics[name] = meanOf(vs);
     }
+    metrics.localShardSeconds = localSeconds;
+    if (threadSeconds.length > 0) metrics.threadComputeSeconds = meanOf(threadSeconds);
     metrics.threadWaitSeconds = waitSeconds;
     return [
       {

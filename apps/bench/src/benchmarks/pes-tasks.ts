@@ -27,12 +27,20 @@ type Family = Awaited<ReturnType<typeof pesFamily>>;
 
 const estimatorModule = new URL('../pes-estimator.ts', import.meta.url).href;
 
+/** Time spent by a runner's steps: process CPU (every thread), wall, and the threaded estimator's parts (seconds, summed). */
+interface Usage {
+  cpu: number;
+  wall: number;
+  steps: number;
+  parts: { localShardSeconds: number; threadComputeSeconds: number; threadWaitSeconds: number };
+}
+
 /** A runner of outer steps, with the process CPU time its steps took. */
 interface Runner {
   step(): void;
   dispose(): Promise<void>;
   /** Process CPU seconds (every thread) and wall seconds over the steps so far. */
-  usage: { cpu: number; wall: number };
+  usage: Usage;
   /** What sending the last shard's state to its thread and back costs per step: bytes each way, ms to pack and unpack both ways. */
   transferCost(): { bytes: number; ms: number } | undefined;
 }
@@ -58,13 +66,24 @@ async function pesRunner(family: Family, numTasks: number, name: LoptName, threa
   const learner = new SingleMachineGradientLearner(lopt, [estimator], new Adam(1e-3));
   let state: SingleMachineState<unknown> = learner.init(random.PRNGKey(0)) as SingleMachineState<unknown>;
   let i = 0;
-  const usage = { cpu: 0, wall: 0 };
+  const usage: Usage = {
+    cpu: 0,
+    wall: 0,
+    steps: 0,
+    parts: { localShardSeconds: 0, threadComputeSeconds: 0, threadWaitSeconds: 0 },
+  };
   return {
     usage,
     step: () => {
       const c0 = process.cpuUsage();
       const t0 = performance.now();
-      state = learner.update(state as never, random.PRNGKey(++i)).state as SingleMachineState<unknown>;
+      const up = learner.update(state as never, random.PRNGKey(++i));
+      state = up.state as SingleMachineState<unknown>;
+      for (const [k, v] of Object.entries(up.metrics)) {
+        const part = k.split('/').at(-1)!;
+        if (part in usage.parts) usage.parts[part as keyof typeof usage.parts] += v;
+      }
+      usage.steps += 1;
       const c = process.cpuUsage(c0);
       usage.cpu += (c.user + c.system) / 1e6;
       usage.wall += (performance.now() - t0) / 1000;
@@ -92,7 +111,10 @@ async function pesRunner(family: Family, numTasks: number, name: LoptName, threa
 }
 
 function resetUsage(...runners: Runner[]): void {
-  for (const r of runners) Object.assign(r.usage, { cpu: 0, wall: 0 });
+  for (const r of runners) {
+    Object.assign(r.usage, { cpu: 0, wall: 0, steps: 0 });
+    for (const k of Object.keys(r.usage.parts)) r.usage.parts[k as keyof Usage['parts']] = 0;
+  }
 }
 
 const cores = (u: { cpu: number; wall: number }) => (u.wall > 0 ? u.cpu / u.wall : 0);
@@ -114,7 +136,7 @@ async function sweep(family: Family, name: LoptName): Promise<void> {
       }
       const perSecond = n / ((performance.now() - t0) / 1000);
       process.stderr.write(
-        `  PES ${name}, ${k} task(s), ${threads} thread(s): ${perSecond.toFixed(2)} outer steps/s, ${cores(r.usage).toFixed(2)} cores busy, peak RSS ${(peak / 2 ** 20).toFixed(0)} MB (truncation length 10)\n`,
+        `  PES ${name}, ${k} task(s), ${threads} thread(s): ${perSecond.toFixed(2)} outer steps/s, ${cores(r.usage).toFixed(2)} cores busy, ${((1000 * r.usage.cpu) / n).toFixed(0)} CPU ms/step, peak RSS ${(peak / 2 ** 20).toFixed(0)} MB (truncation length 10)\n`,
       );
       await r.dispose();
     }
@@ -123,7 +145,16 @@ async function sweep(family: Family, name: LoptName): Promise<void> {
 
 /** Lets a case's blocks say how many cores each side kept busy (process CPU / wall time). */
 function coresNote(lopt: Runner, peer: Runner, loptName: string, peerName: string) {
-  return () => `cores busy: ${loptName} ${cores(lopt.usage).toFixed(2)}, ${peerName} ${cores(peer.usage).toFixed(2)}`;
+  const cpuMs = (u: Usage) => ((1000 * u.cpu) / Math.max(1, u.steps)).toFixed(0);
+  return () => {
+    const u = lopt.usage;
+    const per = (s: number) => ((1000 * s) / Math.max(1, u.steps)).toFixed(0);
+    const parts =
+      u.parts.threadComputeSeconds > 0
+        ? `; per step: shard here ${per(u.parts.localShardSeconds)} ms, shard in thread ${per(u.parts.threadComputeSeconds)} ms, then waited ${per(u.parts.threadWaitSeconds)} ms`
+        : '';
+    return `cores busy: ${loptName} ${cores(u).toFixed(2)}, ${peerName} ${cores(peer.usage).toFixed(2)}; CPU ms/step ${cpuMs(u)} vs ${cpuMs(peer.usage)}${parts}`;
+  };
 }
 
 /**
