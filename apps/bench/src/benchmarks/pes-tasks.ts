@@ -21,7 +21,7 @@ import {
 } from '@lopt/outer-trainers';
 import { random } from '@lopt/pytree';
 import type { RatioCase } from '../harness.js';
-import { type LoptName, makeLopt, pesEstimatorOf, pesFamily } from '../pes-estimator.js';
+import { CpuTimed, type LoptName, makeLopt, pesEstimatorOf, pesFamily, threadCpuSeconds } from '../pes-estimator.js';
 
 type Family = Awaited<ReturnType<typeof pesFamily>>;
 
@@ -30,9 +30,16 @@ const estimatorModule = new URL('../pes-estimator.ts', import.meta.url).href;
 /** Time spent by a runner's steps: process CPU (every thread), wall, and the threaded estimator's parts (seconds, summed). */
 interface Usage {
   cpu: number;
+  /** CPU of the calling thread alone (Linux; NaN elsewhere): with threads, the step's critical path. */
+  mainCpu: number;
   wall: number;
   steps: number;
-  parts: { localShardSeconds: number; threadComputeSeconds: number; threadWaitSeconds: number };
+  parts: {
+    localShardSeconds: number;
+    threadComputeSeconds: number;
+    threadWaitSeconds: number;
+    threadCpuSeconds: number;
+  };
 }
 
 /** A runner of outer steps, with the process CPU time its steps took. */
@@ -54,28 +61,30 @@ async function pesRunner(family: Family, numTasks: number, name: LoptName, threa
     threaded = await ThreadedGradientEstimator.create({
       estimator: {
         module: estimatorModule,
-        exportName: 'pesEstimator',
+        exportName: 'pesEstimatorCpuTimed',
         args: { lopt: name, numTasks: numTasks / threads },
       },
       shards: threads,
     });
     estimator = threaded;
   } else {
-    estimator = pesEstimatorOf(family, lopt, numTasks);
+    estimator = new CpuTimed(pesEstimatorOf(family, lopt, numTasks) as never);
   }
   const learner = new SingleMachineGradientLearner(lopt, [estimator], new Adam(1e-3));
   let state: SingleMachineState<unknown> = learner.init(random.PRNGKey(0)) as SingleMachineState<unknown>;
   let i = 0;
   const usage: Usage = {
     cpu: 0,
+    mainCpu: 0,
     wall: 0,
     steps: 0,
-    parts: { localShardSeconds: 0, threadComputeSeconds: 0, threadWaitSeconds: 0 },
+    parts: { localShardSeconds: 0, threadComputeSeconds: 0, threadWaitSeconds: 0, threadCpuSeconds: 0 },
   };
   return {
     usage,
     step: () => {
       const c0 = process.cpuUsage();
+      const m0 = threadCpuSeconds();
       const t0 = performance.now();
       const up = learner.update(state as never, random.PRNGKey(++i));
       state = up.state as SingleMachineState<unknown>;
@@ -86,6 +95,7 @@ async function pesRunner(family: Family, numTasks: number, name: LoptName, threa
       usage.steps += 1;
       const c = process.cpuUsage(c0);
       usage.cpu += (c.user + c.system) / 1e6;
+      usage.mainCpu += threadCpuSeconds() - m0;
       usage.wall += (performance.now() - t0) / 1000;
     },
     transferCost: () => {
@@ -112,7 +122,7 @@ async function pesRunner(family: Family, numTasks: number, name: LoptName, threa
 
 function resetUsage(...runners: Runner[]): void {
   for (const r of runners) {
-    Object.assign(r.usage, { cpu: 0, wall: 0, steps: 0 });
+    Object.assign(r.usage, { cpu: 0, mainCpu: 0, wall: 0, steps: 0 });
     for (const k of Object.keys(r.usage.parts)) r.usage.parts[k as keyof Usage['parts']] = 0;
   }
 }
@@ -136,7 +146,7 @@ async function sweep(family: Family, name: LoptName): Promise<void> {
       }
       const perSecond = n / ((performance.now() - t0) / 1000);
       process.stderr.write(
-        `  PES ${name}, ${k} task(s), ${threads} thread(s): ${perSecond.toFixed(2)} outer steps/s, ${cores(r.usage).toFixed(2)} cores busy, ${((1000 * r.usage.cpu) / n).toFixed(0)} CPU ms/step, peak RSS ${(peak / 2 ** 20).toFixed(0)} MB (truncation length 10)\n`,
+        `  PES ${name}, ${k} task(s), ${threads} thread(s): ${perSecond.toFixed(2)} outer steps/s, ${cores(r.usage).toFixed(2)} cores busy, ${((1000 * r.usage.cpu) / n).toFixed(0)} process CPU ms/step (calling thread ${((1000 * r.usage.mainCpu) / n).toFixed(0)}), peak RSS ${(peak / 2 ** 20).toFixed(0)} MB (truncation length 10)\n`,
       );
       await r.dispose();
     }
@@ -145,15 +155,16 @@ async function sweep(family: Family, name: LoptName): Promise<void> {
 
 /** Lets a case's blocks say how many cores each side kept busy (process CPU / wall time). */
 function coresNote(lopt: Runner, peer: Runner, loptName: string, peerName: string) {
-  const cpuMs = (u: Usage) => ((1000 * u.cpu) / Math.max(1, u.steps)).toFixed(0);
   return () => {
+    const per = (u: Usage, s: number) => ((1000 * s) / Math.max(1, u.steps)).toFixed(0);
+    const cpu = (u: Usage) =>
+      `${per(u, u.cpu)} ms (calling thread ${per(u, u.mainCpu)}, estimator ${per(u, u.parts.threadCpuSeconds)} per shard)`;
     const u = lopt.usage;
-    const per = (s: number) => ((1000 * s) / Math.max(1, u.steps)).toFixed(0);
     const parts =
       u.parts.threadComputeSeconds > 0
-        ? `; per step: shard here ${per(u.parts.localShardSeconds)} ms, shard in thread ${per(u.parts.threadComputeSeconds)} ms, then waited ${per(u.parts.threadWaitSeconds)} ms`
+        ? `; wall per step: shard here ${per(u, u.parts.localShardSeconds)} ms, shard in thread ${per(u, u.parts.threadComputeSeconds)} ms, then waited ${per(u, u.parts.threadWaitSeconds)} ms`
         : '';
-    return `cores busy: ${loptName} ${cores(u).toFixed(2)}, ${peerName} ${cores(peer.usage).toFixed(2)}; CPU ms/step ${cpuMs(u)} vs ${cpuMs(peer.usage)}${parts}`;
+    return `cores busy: ${loptName} ${cores(u).toFixed(2)}, ${peerName} ${cores(peer.usage).toFixed(2)}; process CPU per step: ${loptName} ${cpu(u)}, ${peerName} ${cpu(peer.usage)}${parts}`;
   };
 }
 
