@@ -4,7 +4,8 @@
  * learner/worker split, on BullMQ queues and a Redis server: a `DistributedLearner`
  * holds theta, the outer optimizer and the checkpoint; `DistributedWorker`s hold their
  * inner problems and send gradient estimates tagged with the theta version they used.
- * Node only.
+ * On one machine, `ThreadedGradientEstimator` splits an estimator's inner problems over
+ * worker threads. Node only.
  */
 export {
   DistributedLearner,
@@ -17,6 +18,12 @@ export {
   type DistributedWorkerOptions,
   type DistributedWorkerSummary,
 } from './distributed-worker.js';
+export {
+  type EstimatorFactory,
+  type EstimatorModuleSpec,
+  loadEstimator,
+  type ShardInfo,
+} from './estimator-module.js';
 export {
   type DistributedMode,
   type EstimateRequest,
@@ -40,4 +47,10 @@ export {
   type StartRedisServerOptions,
   startRedisServer,
 } from './redis-server.js';
+export { type PackedTensor, packTree, unpackTree } from './thread-tree.js';
+export {
+  type ThreadedEstimatorState,
+  ThreadedGradientEstimator,
+  type ThreadedGradientEstimatorOptions,
+} from './threaded-estimator.js';
 export { WORKER_NODE_FLAGS, workerNodeFlags } from './worker-node-flags.js';
