@@ -41,6 +41,9 @@ export interface BatchIterator extends Iterator<Batch> {
   restore?(state: BatchIteratorState): void;
 }
 
+/** Images of at most this many floats are copied into a batch element by element. */
+const SMALL_IMAGE = 256;
+
 /**
  * Batches of a split in a fresh order every epoch: the permutation of epoch `e` comes
  * from the `e`-th key split off the iterator's key, so the same key gives the same
@@ -87,10 +90,13 @@ export class ShuffledBatchIterator implements BatchIterator {
     const src = this.arrays.images;
     const images = new Float32Array(B * size);
     const labels = new Int32Array(B);
+    const srcLabels = this.arrays.labels;
     for (let i = 0; i < B; i++) {
       const j = idx[i]!;
-      images.set(src.subarray(j * size, (j + 1) * size), i * size);
-      labels[i] = this.arrays.labels[j]!;
+      // A small image (8x8) is copied element by element: a subarray view per image costs more.
+      if (size <= SMALL_IMAGE) for (let s = j * size, e = s + size, o = i * size; s < e; s++, o++) images[o] = src[s]!;
+      else images.set(src.subarray(j * size, (j + 1) * size), i * size);
+      labels[i] = srcLabels[j]!;
     }
     const [h, w] = this.arrays.imageShape;
     const value: Batch = { image: tf.tensor4d(images, [B, h, w, 1], 'float32'), label: tf.tensor1d(labels, 'int32') };

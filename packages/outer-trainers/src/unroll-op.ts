@@ -9,6 +9,7 @@ import {
   type PRNGKey,
   registerFusedKernel,
   runFusedKernel,
+  sharingTransposes,
   valueAndGrad,
 } from '@lopt/pytree';
 import {
@@ -151,6 +152,8 @@ interface Trajectory {
   steps: StepRecord[];
   final: MlpForward & { labels: Int32Array };
   finalParams: Params;
+  /** Transposes of the recorded matrices, made by the unroll and reused by its VJP. */
+  transposes: WeakMap<Mat, Mat>;
 }
 
 /**
@@ -168,13 +171,15 @@ function inputKeys(ctx: FusedContext, L: number): (Float32Array | Int32Array)[] 
   return keys;
 }
 
-function unroll(ctx: FusedContext, attrs: tf.NamedAttrMap): Trajectory {
+function unroll(kernelCtx: FusedContext, attrs: tf.NamedAttrMap): Trajectory {
   const L = attrs.numLayers as number;
   const act = attrs.activation as ActName;
   const T = attrs.steps as number;
-  const keys = inputKeys(ctx, L);
+  const keys = inputKeys(kernelCtx, L);
   const hit = memo.find((e) => e.act === act && e.steps.length === T && e.keys.every((k, i) => k === keys[i]));
   if (hit) return hit;
+  const transposes = new WeakMap<Mat, Mat>();
+  const ctx = sharingTransposes(kernelCtx, transposes);
   const xShape = ctx.shape('x');
   const x = mat(
     keys[0] as Float32Array,
@@ -229,7 +234,7 @@ function unroll(ctx: FusedContext, attrs: tf.NamedAttrMap): Trajectory {
     v = vNext;
   }
   const final = mlpKernelMath.forward(ctx, x, labels, p.w, p.b, act);
-  const entry: Trajectory = { keys, act, steps, final, finalParams: p };
+  const entry: Trajectory = { keys, act, steps, final, finalParams: p, transposes };
   memo.push(entry);
   if (memo.length > MEMO_SIZE) memo.shift();
   return entry;
@@ -243,8 +248,10 @@ function forwardBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
  * The meta-gradient: cotangents of theta (and, with `withParams`, of the initial params)
  * for a cotangent `dy` of the meta-loss, in reverse through the recorded unroll.
  */
-function vjpBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
-  const tr = unroll(ctx, attrs);
+function vjpBody(kernelCtx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
+  const tr = unroll(kernelCtx, attrs);
+  // The recorded activations and weights are multiplied transposed again on the way back.
+  const ctx = sharingTransposes(kernelCtx, tr.transposes);
   const act = tr.act;
   const withParams = attrs.withParams === true;
   const h = hyper(ctx);

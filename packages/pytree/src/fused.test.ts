@@ -1,7 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
 import { fastPathsActive } from './fast-op.js';
-import { type DenseLayer, type Mat, registerFusedKernel, runFusedKernel, stackedFusedBody } from './fused.js';
+import {
+  type DenseLayer,
+  type Mat,
+  registerFusedKernel,
+  runFusedKernel,
+  sharingTransposes,
+  stackedFusedBody,
+  transpose,
+} from './fused.js';
 import * as random from './random.js';
 
 // A kernel whose body is one `ctx.mlp` call: its output must be the plain-op network's.
@@ -137,5 +145,44 @@ describe('stackedFusedBody', () => {
     expect(() => runFusedKernel('LoptTestStacked', inputs, { problems: 2 })).toThrow(/not 2 problems on axis 0/);
     for (const t of [...Object.values(inputs), ...got]) t.dispose();
     expect(tf.memory().numTensors).toBe(before - Object.keys(inputs).length);
+  });
+});
+
+// A kernel multiplying its inputs transposed, through a context sharing its transposes.
+const shared = new WeakMap<Mat, Mat>();
+let sharedOperands: Mat[] = [];
+registerFusedKernel('LoptTestSharedTransposes', (ctx) => {
+  const mat = (name: string): Mat => {
+    const [rows, cols] = ctx.shape(name) as [number, number];
+    return { data: ctx.input(name) as Float32Array, rows, cols };
+  };
+  const a = mat('a');
+  const b = mat('b');
+  sharedOperands = [a, b];
+  const s = sharingTransposes(ctx, shared);
+  return [s.matMul(a, b, true, false), ctx.matMul(a, b, true, false), s.matMul(a, a, true, false)].map((y) => ({
+    values: y.data,
+    shape: [y.rows, y.cols],
+  }));
+});
+
+describe('sharingTransposes', () => {
+  test.skipIf(!fastPathsActive())('multiplies as the plain context does, transposing each operand once', () => {
+    const k = random.split(random.PRNGKey(4), 2);
+    const a = random.normal(k[0]!, [6, 3]);
+    const b = random.normal(k[1]!, [6, 4]);
+    const [viaShared, plain, other] = runFusedKernel('LoptTestSharedTransposes', { a, b });
+    expect(Array.from(viaShared!.dataSync())).toEqual(Array.from(plain!.dataSync()));
+    const want = tf.matMul(a, a, true, false);
+    expect(other!.shape).toEqual([3, 3]);
+    const w = want.dataSync();
+    other!.dataSync().forEach((v, i) => expect(Math.abs(v - w[i]!)).toBeLessThan(1e-5 * (1 + Math.abs(w[i]!))));
+    // The transposes are stored by operand, and a stored one is what the product uses.
+    const [ma] = sharedOperands;
+    const stored = shared.get(ma!)!;
+    expect(Array.from(stored.data)).toEqual(Array.from(transpose(ma!).data));
+    expect([stored.rows, stored.cols]).toEqual([3, 6]);
+    expect(shared.get(sharedOperands[1]!)).toBeUndefined();
+    tf.dispose([a, b, viaShared!, plain!, other!, want]);
   });
 });

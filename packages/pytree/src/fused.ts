@@ -267,6 +267,31 @@ export function stackedFusedBody(
   };
 }
 
+/**
+ * `ctx` with its `matMul` taking the transposes of its operands from `cache` (computing
+ * and storing those it lacks), so that kernels multiplying the same matrices (a forward
+ * kernel and its VJP replaying a recorded pass) transpose each one once. A matrix is
+ * looked up by identity: one given transposed must not change afterwards.
+ */
+export function sharingTransposes(ctx: FusedContext, cache: WeakMap<Mat, Mat>): FusedContext {
+  const t = (m: Mat) => {
+    let out = cache.get(m);
+    if (!out) {
+      out = transpose(m);
+      cache.set(m, out);
+    }
+    return out;
+  };
+  return {
+    input: (name) => ctx.input(name),
+    shape: (name) => ctx.shape(name),
+    matMul: (a, b, transposeA = false, transposeB = false) =>
+      ctx.matMul(transposeA ? t(a) : a, transposeB ? t(b) : b, false, false),
+    mlp: (x, layers) => ctx.mlp(x, layers),
+    dense: (x, layer, act) => ctx.dense(x, layer, act),
+  };
+}
+
 /** True when `kernelName` is registered for the active backend. */
 export function kernelRegistered(kernelName: string): boolean {
   return tf.getKernel(kernelName, tf.getBackend()) !== undefined;

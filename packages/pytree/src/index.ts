@@ -33,6 +33,7 @@ export {
   type Mat,
   registerFusedKernel,
   runFusedKernel,
+  sharingTransposes,
   stackedFusedBody,
 } from './fused.js';
 export { ensureGradients, registeredGradientKernels } from './gradients/registry.js';

@@ -68,6 +68,47 @@ describe('PRNG keys', () => {
     tf.dispose([r, bern, tn]);
   });
 
+  test('truncatedNormalArray is the two-pass draw (uniform words, erfinv, clamp) times a float32 scale', () => {
+    // The reference: uniform floats built from the words' bits as float32 1.mantissa - 1,
+    // then sqrt(2) erfinv clamped inside the bounds, then scaled by a float32 multiply.
+    const reference = (key: random.PRNGKey, lower: number, upper: number, n: number, scale: number) => {
+      const words = random.bits(key, n);
+      const f = new Float32Array(1);
+      const w = new Uint32Array(f.buffer);
+      const ulo = Math.fround(random.erf(lower / Math.SQRT2));
+      const span = Math.fround(Math.fround(random.erf(upper / Math.SQRT2)) - ulo);
+      const lo = Math.fround(lower) + Math.abs(Math.fround(lower)) * 2 ** -23 || 1e-45;
+      const hi = Math.fround(upper) - Math.abs(Math.fround(upper)) * 2 ** -23 || -1e-45;
+      const out = new Float32Array(n);
+      const draws = new Float32Array(n);
+      for (let i = 0; i < n; i++) {
+        w[0] = (words[i]! >>> 9) | 0x3f800000;
+        const u = Math.max(ulo, Math.fround(Math.fround(Math.fround(f[0]! - 1) * span) + ulo));
+        draws[i] = Math.min(hi, Math.max(lo, Math.SQRT2 * random.erfinv(u)));
+      }
+      for (let i = 0; i < n; i++) out[i] = Math.fround(draws[i]! * Math.fround(scale));
+      return out;
+    };
+    const k = random.PRNGKey(11);
+    for (const [lower, upper, n, scale] of [
+      [-2, 2, 4099, 1],
+      [-2, 2, 2048, 1 / 8],
+      [-1.5, 0.5, 1001, 0.17677669529663687],
+      [0, 3, 7, 3],
+    ] as const) {
+      expect(Array.from(random.truncatedNormalArray(k, lower, upper, n, scale))).toEqual(
+        Array.from(reference(k, lower, upper, n, scale)),
+      );
+    }
+    // Scaling in JavaScript gives the backend's float32 product.
+    const t = random.truncatedNormal(k, -2, 2, [300]);
+    const scaled = tf.mul(t, 0.125 / 3);
+    expect(Array.from(random.truncatedNormalArray(k, -2, 2, 300, 0.125 / 3))).toEqual(arr(scaled));
+    tf.dispose([t, scaled]);
+    expect(() => random.truncatedNormalArray(k, 1, 1, 3)).toThrow(/below upper/);
+    expect(() => random.truncatedNormalArray(k, -2, 2, 1.5)).toThrow(/invalid size/);
+  });
+
   test('permutationIndices is the stable sort by fresh random words, round by round', () => {
     // The reference: each round orders the positions by (word, position) with a comparator.
     const reference = (key: random.PRNGKey, n: number) => {

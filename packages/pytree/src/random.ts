@@ -66,8 +66,8 @@ export function bits(key: PRNGKey, n: number): Uint32Array {
   return randomBits(key[0]!, key[1]!, n);
 }
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
+/** 2^-23, the spacing of float32 values in [1, 2). */
+const MANTISSA_ULP = 2 ** -23;
 
 /** Floats in [0, 1) from random words: 23 mantissa bits, as JAX builds them. */
 function uniformArray(key: PRNGKey, n: number, minval: number, maxval: number): Float32Array {
@@ -76,8 +76,8 @@ function uniformArray(key: PRNGKey, n: number, minval: number, maxval: number): 
   const lo = Math.fround(minval);
   const span = Math.fround(Math.fround(maxval) - lo);
   for (let i = 0; i < n; i++) {
-    u32[0] = (b[i]! >>> 9) | 0x3f800000;
-    const u = Math.fround(f32[0]! - 1);
+    // The float 1.mantissa minus 1 is exactly mantissa * 2^-23.
+    const u = (b[i]! >>> 9) * MANTISSA_ULP;
     out[i] = Math.max(lo, Math.fround(Math.fround(u * span) + lo));
   }
   return out;
@@ -163,16 +163,35 @@ export function normal(key: PRNGKey, shape: readonly number[] = []): tf.Tensor {
 /** Normal floats truncated to `(lower, upper)`, as `jax.random.truncated_normal`. */
 export function truncatedNormal(key: PRNGKey, lower: number, upper: number, shape: readonly number[] = []): tf.Tensor {
   checkKey(key, 'truncatedNormal');
-  if (!(lower < upper)) throw new Error(`random.truncatedNormal: lower (${lower}) must be below upper (${upper})`);
   const n = checkShape(shape, 'truncatedNormal');
-  const a = erf(lower / SQRT2);
-  const b = erf(upper / SQRT2);
-  const u = uniformArray(key, n, a, b);
+  return tf.tensor(truncatedNormalArray(key, lower, upper, n), shape.slice(), 'float32');
+}
+
+/**
+ * As `truncatedNormal`, `n` values as a plain `Float32Array`, each times `scale` in
+ * float32 (as a float32 tensor times the scalar `scale` would give them, on any backend):
+ * a weight initialiser draws and scales in one pass, without a tensor op.
+ */
+export function truncatedNormalArray(key: PRNGKey, lower: number, upper: number, n: number, scale = 1): Float32Array {
+  checkKey(key, 'truncatedNormal');
+  if (!(lower < upper)) throw new Error(`random.truncatedNormal: lower (${lower}) must be below upper (${upper})`);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`random.truncatedNormal: invalid size ${n}`);
+  // uniformArray's floats in (erf(lower / sqrt 2), erf(upper / sqrt 2)), inlined: one pass,
+  // no intermediate array.
+  const b = randomBits(key[0]!, key[1]!, n);
+  const ulo = Math.fround(erf(lower / SQRT2));
+  const span = Math.fround(Math.fround(erf(upper / SQRT2)) - ulo);
   const lo = Math.fround(lower) + Math.abs(Math.fround(lower)) * 2 ** -23 || 1e-45;
   const hi = Math.fround(upper) - Math.abs(Math.fround(upper)) * 2 ** -23 || -1e-45;
+  const s = Math.fround(scale);
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.min(hi, Math.max(lo, SQRT2 * erfinv(u[i]!)));
-  return tf.tensor(out, shape.slice(), 'float32');
+  for (let i = 0; i < n; i++) {
+    const u01 = (b[i]! >>> 9) * MANTISSA_ULP;
+    const u = Math.max(ulo, Math.fround(Math.fround(u01 * span) + ulo));
+    const x = Math.fround(Math.min(hi, Math.max(lo, SQRT2 * erfinv(u))));
+    out[i] = s === 1 ? x : x * s;
+  }
+  return out;
 }
 
 /** Uniform integers in `[minval, maxval)` (int32), drawn from two words per element as JAX does. */

@@ -27,7 +27,13 @@ export class KeySequence {
  * normal truncated to [-2, 2], times `stddev`.
  */
 export function truncatedNormalInit(key: PRNGKey, shape: readonly number[], stddev: number): tf.Tensor {
-  return tf.tidy(() => tf.mul(random.truncatedNormal(key, -2, 2, shape), stddev));
+  // Drawn and scaled in one pass in JavaScript: the values of `truncatedNormal * stddev` in
+  // float32, without a tensor op (a task's init runs on every meta-iteration, often on a tape).
+  if (!shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new Error(`truncatedNormalInit: invalid shape [${shape.join(', ')}]`);
+  }
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(random.truncatedNormalArray(key, -2, 2, n, stddev), shape.slice(), 'float32');
 }
 
 /**

@@ -150,12 +150,56 @@ export function adamLeafVjp(
   const dg = new Float32Array(n);
   const dm = new Float32Array(n);
   const dv = new Float32Array(n);
-  // Scalars and sums in locals: property reads and writes in the loop cost more than its math.
-  const { b1, b2, k, rootAdd, epsScaled } = c;
+  // Continuing acc's sums (not adding a leaf total to them) keeps the float order of the sums.
+  const sums = vjpSums;
+  sums[0] = acc.dk;
+  sums[1] = acc.dEpsScaled;
+  sums[2] = acc.dRootAdd;
+  sums[3] = acc.db1;
+  sums[4] = acc.db2;
+  adamLeafVjpLoop(g, m, v, dOut, dMu, dNu, dg, dm, dv, c.b1, c.b2, c.k, c.rootAdd, c.epsScaled, sums);
+  acc.dk = sums[0]!;
+  acc.dEpsScaled = sums[1]!;
+  acc.dRootAdd = sums[2]!;
+  acc.db1 = sums[3]!;
+  acc.db2 = sums[4]!;
+  return { dg, dm, dv };
+}
+
+/** The running sums `[dk, dEpsScaled, dRootAdd, db1, db2]` handed to {@link adamLeafVjpLoop}. */
+const vjpSums = new Float64Array(5);
+
+/**
+ * The loop of {@link adamLeafVjp}, in a function of its own that reads no object
+ * properties: V8 compiles the long loop on the stack (OSR) while it first runs, before
+ * the property accesses around it have run, and that code kept deoptimising at them on
+ * every later call instead of being replaced. Scalars come as arguments, the sums in and out through `sums`.
+ */
+function adamLeafVjpLoop(
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  dOut: Float32Array,
+  dMu: Float32Array,
+  dNu: Float32Array,
+  dg: Float32Array,
+  dm: Float32Array,
+  dv: Float32Array,
+  b1: number,
+  b2: number,
+  k: number,
+  rootAdd: number,
+  epsScaled: number,
+  sums: Float64Array,
+): void {
+  const n = g.length;
   const c1 = 1 - b1;
   const c2 = 1 - b2;
-  // Continuing acc's sums (not adding a leaf total to them) keeps the float order of the sums.
-  let { dk, dEpsScaled: dEps, dRootAdd: dRoot, db1, db2 } = acc;
+  let dk = sums[0]!;
+  let dEps = sums[1]!;
+  let dRoot = sums[2]!;
+  let db1 = sums[3]!;
+  let db2 = sums[4]!;
   for (let i = 0; i < n; i++) {
     const gi = g[i]!;
     const m0 = m[i]!;
@@ -180,12 +224,11 @@ export function adamLeafVjp(
     db1 += dmu * (m0 - gi);
     db2 += dnu * (v0 - gi * gi);
   }
-  acc.dk = dk;
-  acc.dEpsScaled = dEps;
-  acc.dRootAdd = dRoot;
-  acc.db1 = db1;
-  acc.db2 = db2;
-  return { dg, dm, dv };
+  sums[0] = dk;
+  sums[1] = dEps;
+  sums[2] = dRoot;
+  sums[3] = db1;
+  sums[4] = db2;
 }
 
 function vjpBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
