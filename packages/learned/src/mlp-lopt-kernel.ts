@@ -39,6 +39,8 @@ const SUMSQ_BYTES = 64;
 const WEIGHT_VECTORS = 1410;
 const OFF = { b0: 256, w1: 288, b1: 1312, w2: 1344, b2: 1408 } as const;
 const HIDDEN = 32;
+/** Elements the kernel's MLP computes at a time (two SIMD vectors). */
+const GROUP = 8;
 
 /** The kernel's memory layout for tensors of up to `cap` elements. */
 class Layout {
@@ -65,9 +67,9 @@ class Layout {
     this.decays = take(DECAYS_BYTES);
     this.sumsq = take(SUMSQ_BYTES);
     this.w = take(WEIGHT_VECTORS * 16);
-    this.h = take(HIDDEN * 16);
-    // Room for the last group of four elements (the kernel computes whole groups).
-    const n = cap + 4;
+    this.h = take(2 * HIDDEN * 16);
+    // Room for the last group of elements (the kernel computes whole groups).
+    const n = cap + GROUP;
     this.g = take(n * 4);
     this.p = take(n * 4);
     this.mPrev = take(n * 24);

@@ -4,10 +4,10 @@
 // side (`src/mlp-lopt-kernel.ts`) owns the memory layout and the per-tensor quantities
 // (the normalisers, folded into the first layer's weights). The momenta round to float32
 // after each operation as the JavaScript loops and the plain float32 ops do, so they come
-// out bit for bit the same; the sums of squares are float64. The MLP runs four elements
-// at a time, one per SIMD lane, each weight stored splatted across the lanes: its hidden
-// activations never leave registers and a 2 KB scratch, and no matrix of features or
-// activations is ever built.
+// out bit for bit the same; the sums of squares are float64. The MLP runs eight elements
+// at a time, one per SIMD lane of two vectors, each weight stored splatted across the
+// lanes: its hidden activations never leave registers and a 1 KB scratch, and no matrix
+// of features or activations is ever built.
 
 /** Where the heap starts (after the data segments): the JavaScript side allocates from here. */
 export function heapBase(): usize {
@@ -136,12 +136,65 @@ export function momenta(n: i32, g: usize, p: usize, mPrev: usize, m: usize, deca
   store<f64>(sumsq, load<f64>(sumsq, 56) + f64x2.extract_lane(s45, 1) + t5, 56);
 }
 
+/** The features of the four elements at `i` (gradient, parameter, six momenta) through the first layer into `h`. */
+@inline
+function layer1(i: i32, g: usize, p: usize, m: usize, w0: usize, b0: usize, h: usize): void {
+  const zero = f32x4.splat(0);
+  const x0 = v128.load(g + (<usize>i << 2));
+  const x1 = v128.load(p + (<usize>i << 2));
+  // Four elements' momenta (six vectors, element-major) transposed to one vector per decay.
+  const mb = m + <usize>i * 24;
+  const va = v128.load(mb);
+  const vb = v128.load(mb, 16);
+  const vc = v128.load(mb, 32);
+  const vd = v128.load(mb, 48);
+  const ve = v128.load(mb, 64);
+  const vf = v128.load(mb, 80);
+  const t01 = v128.shuffle<f32>(va, vb, 0, 6, 1, 7);
+  const u01 = v128.shuffle<f32>(vd, ve, 0, 6, 1, 7);
+  const t23 = v128.shuffle<f32>(va, vc, 2, 4, 3, 5);
+  const u23 = v128.shuffle<f32>(vd, vf, 2, 4, 3, 5);
+  const t45 = v128.shuffle<f32>(vb, vc, 0, 6, 1, 7);
+  const u45 = v128.shuffle<f32>(ve, vf, 0, 6, 1, 7);
+  const x2 = v128.shuffle<f32>(t01, u01, 0, 1, 4, 5);
+  const x3 = v128.shuffle<f32>(t01, u01, 2, 3, 6, 7);
+  const x4 = v128.shuffle<f32>(t23, u23, 0, 1, 4, 5);
+  const x5 = v128.shuffle<f32>(t23, u23, 2, 3, 6, 7);
+  const x6 = v128.shuffle<f32>(t45, u45, 0, 1, 4, 5);
+  const x7 = v128.shuffle<f32>(t45, u45, 2, 3, 6, 7);
+  for (let j: usize = 0; j < 32; j++) {
+    const wj = w0 + (j << 4);
+    let a = v128.load(b0 + (j << 4));
+    a = fma(a, x0, v128.load(wj));
+    a = fma(a, x1, v128.load(wj, 512));
+    a = fma(a, x2, v128.load(wj, 1024));
+    a = fma(a, x3, v128.load(wj, 1536));
+    a = fma(a, x4, v128.load(wj, 2048));
+    a = fma(a, x5, v128.load(wj, 2560));
+    a = fma(a, x6, v128.load(wj, 3072));
+    a = fma(a, x7, v128.load(wj, 3584));
+    v128.store(h + (j << 4), f32x4.max(a, zero));
+  }
+}
+
+/** `p - direction * exp(magnitude * expMult) * stepMult` of four elements, in float32 like the plain ops. */
+@inline
+function stepOut(p: v128, od: v128, om: v128, em: v128, sm: v128): v128 {
+  const t = f32x4.mul(om, em);
+  let e = f32x4.splat(Mathf.exp(f32x4.extract_lane(t, 0)));
+  e = f32x4.replace_lane(e, 1, Mathf.exp(f32x4.extract_lane(t, 1)));
+  e = f32x4.replace_lane(e, 2, Mathf.exp(f32x4.extract_lane(t, 2)));
+  e = f32x4.replace_lane(e, 3, Mathf.exp(f32x4.extract_lane(t, 3)));
+  return f32x4.sub(p, f32x4.mul(f32x4.mul(od, e), sm));
+}
+
 /**
- * The new parameters of `n` elements (rounded up to a multiple of 4: the buffers have room
+ * The new parameters of `n` elements (rounded up to a multiple of 8: the buffers have room
  * for the extra lanes, whose results are not read): features (gradient `g`, parameter
  * `p`, momenta `m` `[n, 6]`) through the MLP whose splatted weights are at `w` (the
  * normalisers folded into the first layer), then `p - out0 * exp(out1 * expMult) *
- * stepMult` into `out`. `h` is a scratch of 32 vectors.
+ * stepMult` into `out`. Eight elements at a time (two vectors), so each hidden-layer
+ * weight loaded serves both. `h` is a scratch of 64 vectors.
  */
 export function mlp(n: i32, g: usize, p: usize, m: usize, out: usize, w: usize, h: usize, expMult: f32, stepMult: f32): void {
   const zero = f32x4.splat(0);
@@ -154,101 +207,66 @@ export function mlp(n: i32, g: usize, p: usize, m: usize, out: usize, w: usize, 
   const w2 = w + (W2 << 4);
   const bd = v128.load(w + (B2 << 4));
   const bm = v128.load(w + (B2 << 4), 16);
-  for (let i = 0; i < n; i += 4) {
-    const x0 = v128.load(g + (<usize>i << 2));
-    const x1 = v128.load(p + (<usize>i << 2));
-    // Four elements' momenta (six vectors, element-major) transposed to one vector per decay.
-    const mb = m + <usize>i * 24;
-    const va = v128.load(mb);
-    const vb = v128.load(mb, 16);
-    const vc = v128.load(mb, 32);
-    const vd = v128.load(mb, 48);
-    const ve = v128.load(mb, 64);
-    const vf = v128.load(mb, 80);
-    const t01 = v128.shuffle<f32>(va, vb, 0, 6, 1, 7);
-    const u01 = v128.shuffle<f32>(vd, ve, 0, 6, 1, 7);
-    const t23 = v128.shuffle<f32>(va, vc, 2, 4, 3, 5);
-    const u23 = v128.shuffle<f32>(vd, vf, 2, 4, 3, 5);
-    const t45 = v128.shuffle<f32>(vb, vc, 0, 6, 1, 7);
-    const u45 = v128.shuffle<f32>(ve, vf, 0, 6, 1, 7);
-    const x2 = v128.shuffle<f32>(t01, u01, 0, 1, 4, 5);
-    const x3 = v128.shuffle<f32>(t01, u01, 2, 3, 6, 7);
-    const x4 = v128.shuffle<f32>(t23, u23, 0, 1, 4, 5);
-    const x5 = v128.shuffle<f32>(t23, u23, 2, 3, 6, 7);
-    const x6 = v128.shuffle<f32>(t45, u45, 0, 1, 4, 5);
-    const x7 = v128.shuffle<f32>(t45, u45, 2, 3, 6, 7);
-    // First layer, 8 -> 32, ReLU.
-    for (let j: usize = 0; j < 32; j++) {
-      const wj = w0 + (j << 4);
-      let a = v128.load(b0 + (j << 4));
-      a = fma(a, x0, v128.load(wj));
-      a = fma(a, x1, v128.load(wj, 512));
-      a = fma(a, x2, v128.load(wj, 1024));
-      a = fma(a, x3, v128.load(wj, 1536));
-      a = fma(a, x4, v128.load(wj, 2048));
-      a = fma(a, x5, v128.load(wj, 2560));
-      a = fma(a, x6, v128.load(wj, 3072));
-      a = fma(a, x7, v128.load(wj, 3584));
-      v128.store(h + (j << 4), f32x4.max(a, zero));
-    }
-    // Hidden layer, 32 -> 32, ReLU, eight units at a time, each straight into the output layer.
-    let od = bd;
-    let om = bm;
-    for (let jt: usize = 0; jt < 32; jt += 8) {
+  const hb = h + 512;
+  for (let i = 0; i < n; i += 8) {
+    layer1(i, g, p, m, w0, b0, h);
+    layer1(i + 4, g, p, m, w0, b0, hb);
+    // Hidden layer, 32 -> 32, ReLU, four units at a time for both vectors, each straight into the output layer.
+    let oda = bd;
+    let oma = bm;
+    let odb = bd;
+    let omb = bm;
+    for (let jt: usize = 0; jt < 32; jt += 4) {
       const bt = b1 + (jt << 4);
       let a0 = v128.load(bt);
       let a1 = v128.load(bt, 16);
       let a2 = v128.load(bt, 32);
       let a3 = v128.load(bt, 48);
-      let a4 = v128.load(bt, 64);
-      let a5 = v128.load(bt, 80);
-      let a6 = v128.load(bt, 96);
-      let a7 = v128.load(bt, 112);
+      let c0 = a0;
+      let c1 = a1;
+      let c2 = a2;
+      let c3 = a3;
       const wt = w1 + (jt << 4);
       for (let k: usize = 0; k < 32; k++) {
-        const hk = v128.load(h + (k << 4));
+        const ha = v128.load(h + (k << 4));
+        const hc = v128.load(hb + (k << 4));
         const wk = wt + (k << 9);
-        a0 = fma(a0, hk, v128.load(wk));
-        a1 = fma(a1, hk, v128.load(wk, 16));
-        a2 = fma(a2, hk, v128.load(wk, 32));
-        a3 = fma(a3, hk, v128.load(wk, 48));
-        a4 = fma(a4, hk, v128.load(wk, 64));
-        a5 = fma(a5, hk, v128.load(wk, 80));
-        a6 = fma(a6, hk, v128.load(wk, 96));
-        a7 = fma(a7, hk, v128.load(wk, 112));
+        const v0 = v128.load(wk);
+        const v1 = v128.load(wk, 16);
+        const v2 = v128.load(wk, 32);
+        const v3 = v128.load(wk, 48);
+        a0 = fma(a0, ha, v0);
+        c0 = fma(c0, hc, v0);
+        a1 = fma(a1, ha, v1);
+        c1 = fma(c1, hc, v1);
+        a2 = fma(a2, ha, v2);
+        c2 = fma(c2, hc, v2);
+        a3 = fma(a3, ha, v3);
+        c3 = fma(c3, hc, v3);
       }
       const wo = w2 + (jt << 5);
+      const o0 = v128.load(wo);
+      const o1 = v128.load(wo, 16);
+      const o2 = v128.load(wo, 32);
+      const o3 = v128.load(wo, 48);
+      const o4 = v128.load(wo, 64);
+      const o5 = v128.load(wo, 80);
+      const o6 = v128.load(wo, 96);
+      const o7 = v128.load(wo, 112);
       a0 = f32x4.max(a0, zero);
       a1 = f32x4.max(a1, zero);
       a2 = f32x4.max(a2, zero);
       a3 = f32x4.max(a3, zero);
-      a4 = f32x4.max(a4, zero);
-      a5 = f32x4.max(a5, zero);
-      a6 = f32x4.max(a6, zero);
-      a7 = f32x4.max(a7, zero);
-      od = fma(od, a0, v128.load(wo));
-      om = fma(om, a0, v128.load(wo, 16));
-      od = fma(od, a1, v128.load(wo, 32));
-      om = fma(om, a1, v128.load(wo, 48));
-      od = fma(od, a2, v128.load(wo, 64));
-      om = fma(om, a2, v128.load(wo, 80));
-      od = fma(od, a3, v128.load(wo, 96));
-      om = fma(om, a3, v128.load(wo, 112));
-      od = fma(od, a4, v128.load(wo, 128));
-      om = fma(om, a4, v128.load(wo, 144));
-      od = fma(od, a5, v128.load(wo, 160));
-      om = fma(om, a5, v128.load(wo, 176));
-      od = fma(od, a6, v128.load(wo, 192));
-      om = fma(om, a6, v128.load(wo, 208));
-      od = fma(od, a7, v128.load(wo, 224));
-      om = fma(om, a7, v128.load(wo, 240));
+      oda = fma(fma(fma(fma(oda, a0, o0), a1, o2), a2, o4), a3, o6);
+      oma = fma(fma(fma(fma(oma, a0, o1), a1, o3), a2, o5), a3, o7);
+      c0 = f32x4.max(c0, zero);
+      c1 = f32x4.max(c1, zero);
+      c2 = f32x4.max(c2, zero);
+      c3 = f32x4.max(c3, zero);
+      odb = fma(fma(fma(fma(odb, c0, o0), c1, o2), c2, o4), c3, o6);
+      omb = fma(fma(fma(fma(omb, c0, o1), c1, o3), c2, o5), c3, o7);
     }
-    // The step: p - direction * exp(magnitude * expMult) * stepMult, in float32 like the plain ops.
-    const t = f32x4.mul(om, em);
-    let e = f32x4.splat(Mathf.exp(f32x4.extract_lane(t, 0)));
-    e = f32x4.replace_lane(e, 1, Mathf.exp(f32x4.extract_lane(t, 1)));
-    e = f32x4.replace_lane(e, 2, Mathf.exp(f32x4.extract_lane(t, 2)));
-    e = f32x4.replace_lane(e, 3, Mathf.exp(f32x4.extract_lane(t, 3)));
-    v128.store(out + (<usize>i << 2), f32x4.sub(x1, f32x4.mul(f32x4.mul(od, e), sm)));
+    v128.store(out + (<usize>i << 2), stepOut(v128.load(p + (<usize>i << 2)), oda, oma, em, sm));
+    v128.store(out + (<usize>i << 2), stepOut(v128.load(p + (<usize>i << 2), 16), odb, omb, em, sm), 16);
   }
 }
