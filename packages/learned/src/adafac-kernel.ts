@@ -1,4 +1,5 @@
 import { ADAFAC_KERNEL_WASM } from './adafac-kernel-wasm.js';
+import { lazyWasmKernel } from './wasm-kernel.js';
 
 /*
  * The compiled (WebAssembly SIMD) per-element kernel of `AdafacMLPLOpt`'s fused step
@@ -28,20 +29,9 @@ export interface AdafacKernel {
   diagPass2(...args: number[]): void;
 }
 
-let kernel: AdafacKernel | null | undefined;
+const load = lazyWasmKernel<AdafacKernel>(ADAFAC_KERNEL_WASM, 'adafac kernel');
 let tensors = 0;
-let pending = false;
 let enabled = true;
-
-function decode(base64: string): Uint8Array<ArrayBuffer> {
-  if (typeof atob === 'function') {
-    const s = atob(base64);
-    const out = new Uint8Array(s.length);
-    for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-    return out;
-  }
-  throw new Error('adafac kernel: no base64 decoder (atob) in this JavaScript runtime');
-}
 
 /**
  * The kernel, or `undefined` where it is unavailable (no WebAssembly SIMD) or switched off.
@@ -50,41 +40,7 @@ function decode(base64: string): Uint8Array<ArrayBuffer> {
  * ready.
  */
 export function adafacKernel(): AdafacKernel | undefined {
-  if (!enabled) return undefined;
-  if (kernel !== undefined) return kernel ?? undefined;
-  if (pending) return undefined;
-  if (typeof WebAssembly === 'undefined') {
-    kernel = null;
-    return undefined;
-  }
-  let bytes: Uint8Array<ArrayBuffer>;
-  try {
-    bytes = decode(ADAFAC_KERNEL_WASM);
-  } catch {
-    kernel = null;
-    return undefined;
-  }
-  if (!WebAssembly.validate(bytes)) {
-    kernel = null;
-    return undefined;
-  }
-  try {
-    kernel = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as AdafacKernel;
-  } catch {
-    pending = true;
-    WebAssembly.instantiate(bytes, {}).then(
-      (r) => {
-        kernel = r.instance.exports as unknown as AdafacKernel;
-        pending = false;
-      },
-      () => {
-        kernel = null;
-        pending = false;
-      },
-    );
-    return undefined;
-  }
-  return kernel;
+  return enabled ? load() : undefined;
 }
 
 /**

@@ -8,6 +8,7 @@ import {
 } from '@lopt/pytree';
 import type * as tf from '@tensorflow/tfjs-core';
 import { featureScratch, momentaFeatures } from './fused-features.js';
+import { mlpLOptKernelAvailable, mlpLOptKernelProblem } from './mlp-lopt-kernel.js';
 
 /*
  * `MLPLOpt`'s update as ONE fused kernel, for updates that are not being differentiated
@@ -134,7 +135,67 @@ function features6(
   sumsq[7] = s5;
 }
 
+/**
+ * The step on the compiled kernel (`mlp-lopt-kernel.ts`) for the default shape (six
+ * decays, hidden layers 32 and 32), or `undefined` where it does not apply or is
+ * unavailable. The state, gradients and parameters are read where the backend keeps them
+ * and the outputs written there (on wasm, its heap), each copied once into and out of the
+ * kernel's memory.
+ */
+function compiledBody(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] | undefined {
+  const L = attrs.leaves as number;
+  const K = (attrs.problems as number | undefined) ?? 1;
+  const dims = Array.from({ length: attrs.layers as number }, (_, l) => ctx.shape(`w${l}`).slice(-2));
+  const shapeOk =
+    ctx.shape('decays')[0] === 6 &&
+    dims.length === 3 &&
+    dims[0]![1] === 32 &&
+    dims[1]![0] === 32 &&
+    dims[1]![1] === 32 &&
+    dims[2]![0] === 32 &&
+    dims[2]![1] === 2;
+  if (!shapeOk || !mlpLOptKernelAvailable()) return undefined;
+  // Outputs first: allocating may move the backend's heap, which the input views point into.
+  const outs = Array.from({ length: L }, (_, t) => ctx.output(ctx.shape(`p${t}`)));
+  const mOut = ctx.output(ctx.shape('m'));
+  const small = (name: string) => ctx.input(name) as Float32Array;
+  const decays = small('decays');
+  const w0 = small('w0');
+  const shift0 = small('shift0');
+  const w1 = small('w1');
+  const b1 = small('b1');
+  const w2 = small('w2');
+  const b2 = small('b2');
+  const mPrev = ctx.inputView('m') as Float32Array;
+  const ps = Array.from({ length: L }, (_, t) => ctx.inputView(`p${t}`) as Float32Array);
+  const gs = Array.from({ length: L }, (_, t) => ctx.inputView(`g${t}`) as Float32Array);
+  const rows0 = dims[0]![0]!;
+  for (let q = 0; q < K; q++) {
+    const slice = (a: Float32Array) => a.subarray((q * a.length) / K, ((q + 1) * a.length) / K);
+    const done = mlpLOptKernelProblem({
+      ps: ps.map(slice),
+      gs: gs.map(slice),
+      outs: outs.map((o) => slice(o.values)),
+      mPrev: slice(mPrev),
+      m: slice(mOut.values),
+      decays,
+      w0: w0.subarray(q * rows0 * 32, (q + 1) * rows0 * 32),
+      shift0: slice(shift0),
+      w1: slice(w1),
+      b1: slice(b1),
+      w2: slice(w2),
+      b2: slice(b2),
+      expMult: attrs.expMult as number,
+      stepMult: attrs.stepMult as number,
+    });
+    if (!done) throw new Error('MLPLOpt fused step: the compiled kernel became unavailable mid-step');
+  }
+  return [...outs, mOut];
+}
+
 function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
+  const compiled = compiledBody(ctx, attrs);
+  if (compiled) return compiled;
   const L = attrs.leaves as number;
   const nLayers = attrs.layers as number;
   const expMult = attrs.expMult as number;

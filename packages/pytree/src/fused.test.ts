@@ -186,3 +186,51 @@ describe('sharingTransposes', () => {
     tf.dispose([a, b, viaShared!, plain!, other!, want]);
   });
 });
+
+// A kernel writing its outputs in place: `2 * x + 1` and `x * x` into `ctx.output`s made
+// before the input views are taken, a third output made and dropped, and (attrs.fail) a
+// throw after the outputs are made.
+registerFusedKernel('LoptTestInPlace', (ctx, attrs) => {
+  const shape = ctx.shape('x');
+  const a = ctx.output(shape);
+  const b = ctx.output(shape);
+  ctx.output([1000]);
+  if (attrs.fail) throw new Error('test kernel failed');
+  const x = ctx.inputView('x') as Float32Array;
+  const av = a.values;
+  const bv = b.values;
+  for (let i = 0; i < x.length; i++) {
+    av[i] = 2 * x[i]! + 1;
+    bv[i] = x[i]! * x[i]!;
+  }
+  return [a, b];
+});
+
+describe('FusedContext.output and inputView', () => {
+  const dataIds = () => (tf.engine().backend as unknown as { numDataIds(): number }).numDataIds();
+  test.skipIf(!fastPathsActive())('write outputs in place, free the outputs not returned', () => {
+    const x = random.normal(random.PRNGKey(5), [3, 70]);
+    const before = tf.memory().numTensors;
+    const ids = dataIds();
+    const [a, b] = runFusedKernel('LoptTestInPlace', { x });
+    expect(tf.memory().numTensors).toBe(before + 2);
+    expect(dataIds()).toBe(ids + 2);
+    expect(a!.shape).toEqual([3, 70]);
+    const xs = x.dataSync();
+    const av = a!.dataSync();
+    const bv = b!.dataSync();
+    xs.forEach((v, i) => {
+      expect(av[i]).toBe(Math.fround(2 * v + 1));
+      expect(bv[i]).toBe(Math.fround(v * v));
+    });
+    tf.dispose([a!, b!, x]);
+  });
+
+  test.skipIf(!fastPathsActive())('free the outputs made when the body throws', () => {
+    const x = random.normal(random.PRNGKey(6), [5]);
+    const ids = dataIds();
+    expect(() => runFusedKernel('LoptTestInPlace', { x }, { fail: true })).toThrow('test kernel failed');
+    expect(dataIds()).toBe(ids);
+    x.dispose();
+  });
+});

@@ -23,6 +23,8 @@ interface DataBackend {
     values?: tf.backend_util.BackendValues,
   ): tf.TensorInfo;
   makeTensorInfo?(shape: number[], dtype: tf.DataType, values?: tf.backend_util.BackendValues): tf.TensorInfo;
+  /** wasm: a tensor's values as a view of the backend's heap (no copy). */
+  typedArrayFromHeap?(info: tf.TensorInfo): tf.backend_util.TypedArray;
 }
 
 /** A 2-D float32 matrix held in JavaScript (row-major). */
@@ -36,6 +38,20 @@ export interface Mat {
 export interface FusedContext {
   /** An input's values (float32 or int32). Read-only: the array may be shared between calls. */
   input(name: string): Float32Array | Int32Array;
+  /**
+   * An input's values without a copy where the backend keeps them in JavaScript-visible
+   * memory (on wasm, a view of its heap), else as `input` gives them. Read-only, and valid
+   * only until the backend next allocates (`output`, `matMul`, `mlp`, `dense` allocate):
+   * take every view after the last of those.
+   */
+  inputView(name: string): Float32Array | Int32Array;
+  /**
+   * A new float32 output of `shape` for the body to write in place and return among its
+   * outputs (this object itself): on wasm it lives in the backend's heap, so no copy is
+   * made when the kernel returns. An array read from `values` is valid only until the
+   * backend next allocates, like `inputView`'s; reading `values` again gives a valid one.
+   */
+  output(shape: number[]): FusedOutput;
   /** An input's shape. */
   shape(name: string): number[];
   /** `op(a) @ op(b)` on the backend's matmul kernel, `op` transposing when asked. */
@@ -107,7 +123,15 @@ function readCached(backend: DataBackend, info: tf.TensorInfo): Float32Array | I
   return values;
 }
 
-function context(backend: DataBackend, backendName: string, inputs: tf.NamedTensorInfoMap): FusedContext {
+/** Outputs made by `FusedContext.output`: their tensor infos, by values array. */
+type Allocated = Map<FusedOutput, tf.TensorInfo>;
+
+function context(
+  backend: DataBackend,
+  backendName: string,
+  inputs: tf.NamedTensorInfoMap,
+  allocated: Allocated,
+): FusedContext {
   const matMulKernel = tf.getKernel('BatchMatMul', backendName);
   if (!matMulKernel) throw new Error(`fused kernel: backend '${backendName}' has no BatchMatMul kernel`);
   const fusedMatMulKernel = tf.getKernel('_FusedMatMul', backendName);
@@ -126,6 +150,39 @@ function context(backend: DataBackend, backendName: string, inputs: tf.NamedTens
       const info = inputs[name];
       if (!info) throw new Error(`fused kernel: missing input '${name}'`);
       return readCached(backend, info);
+    },
+    inputView(name) {
+      const info = inputs[name];
+      if (!info) throw new Error(`fused kernel: missing input '${name}'`);
+      const id = info.dataId as CachingDataId;
+      if (id[CACHED] || !backend.typedArrayFromHeap) return readCached(backend, info);
+      return backend.typedArrayFromHeap(info) as Float32Array | Int32Array;
+    },
+    output(shape) {
+      const size = shape.reduce((a, b) => a * b, 1);
+      let out: FusedOutput;
+      let info: tf.TensorInfo;
+      const fromHeap = backend.typedArrayFromHeap?.bind(backend);
+      if (fromHeap && backend.makeOutput) {
+        // wasm: allocated in the heap and written there in place. Growing the heap detaches
+        // its views (their length drops to 0): `values` then makes a new one.
+        const heapInfo = backend.makeOutput(shape, 'float32');
+        let view = fromHeap(heapInfo) as Float32Array;
+        info = heapInfo;
+        out = {
+          shape,
+          get values() {
+            if (view.length !== size) view = fromHeap(heapInfo) as Float32Array;
+            return view;
+          },
+        };
+      } else {
+        const values = new Float32Array(size);
+        info = makeInfo(backend, shape, values);
+        out = { values, shape };
+      }
+      allocated.set(out, info);
+      return out;
     },
     shape(name) {
       const info = inputs[name];
@@ -213,8 +270,23 @@ export function registerFusedKernel(
       backendName,
       kernelFunc: ({ inputs, backend, attrs }) => {
         const b = backend as unknown as DataBackend;
-        const outs = body(context(b, backendName, inputs), attrs ?? {});
-        return outs.map((o) => makeInfo(b, o.shape, o.values));
+        const allocated: Allocated = new Map();
+        let outs: FusedOutput[];
+        try {
+          outs = body(context(b, backendName, inputs, allocated), attrs ?? {});
+        } catch (e) {
+          for (const info of allocated.values()) b.disposeData(info.dataId);
+          throw e;
+        }
+        const infos = outs.map((o) => {
+          const info = allocated.get(o);
+          if (!info) return makeInfo(b, o.shape, o.values);
+          allocated.delete(o);
+          return info;
+        });
+        // Outputs made but not returned.
+        for (const info of allocated.values()) b.disposeData(info.dataId);
+        return infos;
       },
     });
   }
@@ -253,6 +325,13 @@ export function stackedFusedBody(
           }
           return shape.slice(1);
         },
+        inputView(name) {
+          const x = ctx.inputView(name);
+          const n = x.length / K;
+          return x.subarray(q * n, (q + 1) * n);
+        },
+        // Each problem's outputs are copied into the stacked ones: plain arrays.
+        output: (shape) => ({ values: new Float32Array(shape.reduce((a, b) => a * b, 1)), shape }),
         matMul: (a, b, ta, tb) => ctx.matMul(a, b, ta, tb),
         mlp: (x, layers) => ctx.mlp(x, layers),
         dense: (x, layer, act) => ctx.dense(x, layer, act),
