@@ -15,6 +15,15 @@ export const FUSED_BACKENDS = ['cpu', 'wasm'] as const;
 
 interface DataBackend {
   readSync(dataId: object): tf.backend_util.BackendValues;
+  /** The wasm backend's Emscripten module (its memory and allocator). */
+  wasm?: {
+    asm?: { memory?: unknown };
+    wasmMemory?: unknown;
+    _malloc?(bytes: number): number;
+    _free?(at: number): void;
+  };
+  /** The wasm backend's table of tensor data (each entry's byte offset in its memory). */
+  dataIdMap?: { get(dataId: object): { memoryOffset?: number | null } | undefined };
   disposeData(dataId: object, force?: boolean): boolean;
   makeOutput?(
     shape: number[],
@@ -54,6 +63,31 @@ export interface FusedContext {
    * the result can differ from `matMul` followed by the bias in float32 round-off.
    */
   dense(x: Mat, layer: DenseLayer, activation: 'relu' | 'linear'): Mat;
+  /**
+   * On the wasm backend, its linear memory, for a kernel compiled to WebAssembly that
+   * imports that memory and works on the inputs and outputs where they are (no copies in
+   * or out); absent on other backends.
+   */
+  heap?: FusedHeap;
+}
+
+/**
+ * The wasm backend's linear memory as seen by a fused kernel. Allocating (`output`,
+ * `scratch`) may grow the memory and so detach earlier views of `memory.buffer`: allocate
+ * first, then view.
+ */
+export interface FusedHeap {
+  /** The backend's memory. */
+  memory: WebAssembly.Memory;
+  /** Byte offset of an input's data in `memory`. */
+  offset(name: string): number;
+  /**
+   * A float32 output of `shape` allocated in `memory` at byte offset `offset`, uninitialised:
+   * the kernel writes it there and returns `output` among its outputs as it is.
+   */
+  output(shape: number[]): { output: FusedOutput; offset: number };
+  /** Byte offset of `bytes` bytes of scratch in `memory` (16-byte aligned), freed when the kernel returns. */
+  scratch(bytes: number): number;
 }
 
 /** A dense layer for `FusedContext.mlp`: weights `[fanIn, fanOut]` and a bias `[fanOut]`. */
@@ -107,7 +141,59 @@ function readCached(backend: DataBackend, info: tf.TensorInfo): Float32Array | I
   return values;
 }
 
-function context(backend: DataBackend, backendName: string, inputs: tf.NamedTensorInfoMap): FusedContext {
+// Outputs a body allocated in the backend's memory (`FusedHeap.output`): returned as they are.
+const heapInfos = new WeakMap<FusedOutput, tf.TensorInfo>();
+
+/** Allocations of one kernel call in the wasm backend's memory: scratch, and outputs until returned. */
+interface HeapCall {
+  scratch: number[];
+  outputs: tf.TensorInfo[];
+}
+
+function wasmHeap(backend: DataBackend, inputs: tf.NamedTensorInfoMap, call: HeapCall): FusedHeap | undefined {
+  const w = backend.wasm;
+  const memory = w?.wasmMemory ?? w?.asm?.memory;
+  const map = backend.dataIdMap;
+  if (!(memory instanceof WebAssembly.Memory) || !w?._malloc || !w._free || !map || !backend.makeOutput)
+    return undefined;
+  const malloc = w._malloc.bind(w);
+  const makeOutput = backend.makeOutput.bind(backend);
+  const offsetOf = (dataId: object) => {
+    const at = map.get(dataId)?.memoryOffset;
+    if (typeof at !== 'number') throw new Error('fused kernel: a tensor has no data in the wasm backend memory');
+    return at >>> 0;
+  };
+  return {
+    memory,
+    offset(name) {
+      const info = inputs[name];
+      if (!info) throw new Error(`fused kernel: missing input '${name}'`);
+      return offsetOf(info.dataId);
+    },
+    output(shape) {
+      const info = makeOutput(shape, 'float32');
+      call.outputs.push(info);
+      const offset = offsetOf(info.dataId);
+      const size = shape.reduce((a, b) => a * b, 1);
+      const output: FusedOutput = { values: new Float32Array(memory.buffer, offset, size), shape };
+      heapInfos.set(output, info);
+      return { output, offset };
+    },
+    scratch(bytes) {
+      // malloc aligns to 8 bytes: 15 more bytes give a 16-byte aligned start.
+      const at = malloc(bytes + 15) >>> 0;
+      call.scratch.push(at);
+      return (at + 15) & ~15;
+    },
+  };
+}
+
+function context(
+  backend: DataBackend,
+  backendName: string,
+  inputs: tf.NamedTensorInfoMap,
+  call?: HeapCall,
+): FusedContext {
   const matMulKernel = tf.getKernel('BatchMatMul', backendName);
   if (!matMulKernel) throw new Error(`fused kernel: backend '${backendName}' has no BatchMatMul kernel`);
   const fusedMatMulKernel = tf.getKernel('_FusedMatMul', backendName);
@@ -121,7 +207,9 @@ function context(backend: DataBackend, backendName: string, inputs: tf.NamedTens
     }
     return out;
   };
+  const heap = call ? wasmHeap(backend, inputs, call) : undefined;
   return {
+    ...(heap ? { heap } : {}),
     input(name) {
       const info = inputs[name];
       if (!info) throw new Error(`fused kernel: missing input '${name}'`);
@@ -213,8 +301,19 @@ export function registerFusedKernel(
       backendName,
       kernelFunc: ({ inputs, backend, attrs }) => {
         const b = backend as unknown as DataBackend;
-        const outs = body(context(b, backendName, inputs), attrs ?? {});
-        return outs.map((o) => makeInfo(b, o.shape, o.values));
+        const call: HeapCall | undefined = backendName === 'wasm' ? { scratch: [], outputs: [] } : undefined;
+        let returned: tf.TensorInfo[] = [];
+        try {
+          const outs = body(context(b, backendName, inputs, call), attrs ?? {});
+          returned = outs.map((o) => heapInfos.get(o) ?? makeInfo(b, o.shape, o.values));
+          return returned;
+        } finally {
+          if (call) {
+            for (const at of call.scratch) b.wasm?._free?.(at);
+            // Outputs allocated but not returned (or all of them, when the body threw).
+            for (const info of call.outputs) if (!returned.includes(info)) b.disposeData(info.dataId);
+          }
+        }
       },
     });
   }
