@@ -15,7 +15,7 @@ const target = join(here, '..', 'src', 'adafac-kernel-wasm.ts');
 
 let binary;
 const { error, stderr } = await asc.main(
-  [source, '--outFile', 'kernel.wasm', '-O3', '--runtime', 'stub', '--noAssert', '--enable', 'simd'],
+  [source, '--outFile', 'kernel.wasm', '-O3', '--runtime', 'stub', '--noAssert', '--enable', 'simd', '--importMemory'],
   {
     writeFile(name, contents) {
       if (name === 'kernel.wasm') binary = contents;
