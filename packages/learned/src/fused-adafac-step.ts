@@ -672,11 +672,12 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
     const fac = s > 0 && isFactored[o] === 1;
     const cols = fac ? facCols : allCols;
     const W = cols.length;
-    const feat = featureScratch(s * W);
     sumsq.fill(0);
     // The compiled kernel: rank-2 factored and unfactored tensors.
     const grid = grids[t];
     const inWasm = wp !== undefined && s > 0 && (fac ? grid !== undefined : true);
+    // The JavaScript loops' feature matrix (tens of MB at a million parameters): not for the kernel's tensors.
+    const feat = inWasm ? none : featureScratch(s * W);
     if (wp && inWasm) {
       if (!onHeap) wp.f32.set(p, wp.p[t]! >> 2);
       if (grid) {
