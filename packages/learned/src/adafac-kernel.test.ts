@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { fastPathsActive, fastPathsEnabled, random, setFastPathsEnabled, tidy, treeDispose } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { adafacKernel, adafacKernelTensors, setAdafacKernelEnabled } from './adafac-kernel.js';
+import { adafacKernel, adafacKernelOn, adafacKernelTensors, setAdafacKernelEnabled } from './adafac-kernel.js';
 import { AdafacMLPLOpt, type AdafacMLPLOptState } from './adafac-mlp-lopt.js';
 
 type Params = Record<string, tf.Tensor>;
@@ -106,6 +106,31 @@ describe('AdafacMLPLOpt compiled kernel', () => {
 
   it('compiles and instantiates synchronously in Node (WebAssembly SIMD)', () => {
     expect(adafacKernel()).toBeDefined();
+  });
+
+  it('instantiates on another memory in the background where a synchronous instance is refused', async () => {
+    expect(adafacKernel()).toBeDefined();
+    const memory = new WebAssembly.Memory({ initial: 2 });
+    const bytes = new Uint8Array(memory.buffer);
+    bytes.fill(7);
+    const Instance = WebAssembly.Instance;
+    // As a browser's main thread refuses a large module's synchronous instance.
+    (WebAssembly as { Instance: unknown }).Instance = function refused() {
+      throw new RangeError('WebAssembly.Instance is disallowed on the main thread');
+    };
+    try {
+      expect(adafacKernelOn(memory)).toBeUndefined();
+    } finally {
+      (WebAssembly as { Instance: unknown }).Instance = Instance;
+    }
+    // Undefined until the background instance is ready, then that instance, on that memory.
+    expect(adafacKernelOn(memory)).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 50));
+    const k = adafacKernelOn(memory);
+    expect(k).toBeDefined();
+    expect(k!.memory).toBe(memory);
+    // The module holds no data: instantiating it wrote nothing into the memory it runs on.
+    expect(bytes.every((b) => b === 7)).toBe(true);
   });
 
   function compare(shapes: Record<string, number[]>, inPlace: number): void {
