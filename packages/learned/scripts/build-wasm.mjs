@@ -16,11 +16,14 @@ const KERNELS = [
     name: 'adafac-kernel',
     constant: 'ADAFAC_KERNEL_WASM',
     doc: "The compiled per-element kernel of `AdafacMLPLOpt`'s fused step (WebAssembly with SIMD), base64.",
+    // It works in the wasm backend's own memory, so it imports one rather than defining its own.
+    flags: ['--importMemory'],
   },
   {
     name: 'mlp-lopt-kernel',
     constant: 'MLP_LOPT_KERNEL_WASM',
     doc: "The compiled per-element kernel of `MLPLOpt`'s fused step (WebAssembly with SIMD), base64.",
+    flags: [],
   },
 ];
 
@@ -30,7 +33,7 @@ for (const k of KERNELS) {
   const target = join(here, '..', 'src', `${k.name}-wasm.ts`);
   let binary;
   const { error, stderr } = await asc.main(
-    [source, '--outFile', 'kernel.wasm', '-O3', '--runtime', 'stub', '--noAssert', '--enable', 'simd'],
+    [source, '--outFile', 'kernel.wasm', '-O3', '--runtime', 'stub', '--noAssert', '--enable', 'simd', ...k.flags],
     {
       writeFile(name, contents) {
         if (name === 'kernel.wasm') binary = contents;

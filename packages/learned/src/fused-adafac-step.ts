@@ -1,5 +1,6 @@
 import {
   type FusedContext,
+  type FusedHeap,
   type FusedOutput,
   kernelRegistered,
   registerFusedKernel,
@@ -7,7 +8,7 @@ import {
   stackedFusedBody,
 } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
-import { type AdafacKernel, adafacKernel, countAdafacKernelTensor } from './adafac-kernel.js';
+import { type AdafacKernel, adafacKernel, adafacKernelOn, countAdafacKernelTensor } from './adafac-kernel.js';
 import { type FactoredLayout, factoredDims, factoredLayout } from './factored-layout.js';
 import { ema, featureScratch, foldNormaliser, momentaFeatures } from './fused-features.js';
 
@@ -294,9 +295,13 @@ function defaultMlpRows(
 }
 
 /**
- * The compiled kernel's memory for one step: the whole state (previous and new), the
- * row / column preconditioners, and per-tensor buffers sized for the largest tensor. Byte
- * offsets, 16-aligned; `f32` / `f64` view the memory after any growth.
+ * The compiled kernel's memory for one step: the whole state (previous and new), each
+ * tensor's gradient, parameters and new parameters (`g`, `p`, `out`: byte offsets per
+ * tensor), the row / column preconditioners, and per-tensor buffers sized for the largest
+ * tensor. Byte offsets, 16-aligned where the plan allocates them; `f32` / `f64` view the
+ * memory after any growth. On the kernel's own memory the step copies inputs in and
+ * outputs out; on the wasm backend's (`outputs` set) the kernel reads the input tensors
+ * where they are and writes the output tensors in place.
  */
 interface WasmPlan {
   k: AdafacKernel;
@@ -312,9 +317,9 @@ interface WasmPlan {
   colFactor: number;
   rowSum: number;
   colSum: number;
-  g: number;
-  p: number;
-  out: number;
+  g: number[];
+  p: number[];
+  out: number[];
   rowC: number;
   colC: number;
   wm: number;
@@ -323,44 +328,149 @@ interface WasmPlan {
   decays: number;
   sumsq: number;
   splat: number;
+  /** On the backend's memory: the outputs (new parameters per tensor, then m, rms, vDiag). */
+  outputs?: FusedOutput[];
 }
 
-function wasmPlan(k: AdafacKernel, N: number, R: number, C: number, D: number, maxRC: number): WasmPlan {
-  let at = (k.heapBase() + 15) & ~15;
-  const take = (floats: number) => {
-    const o = at;
-    at += (floats * 4 + 15) & ~15;
-    return o;
+/** Scratch of a plan (floats): preconditioners, row / column sums, shares, weights, sums. */
+function scratchLayout(R: number, C: number, maxRC: number) {
+  return {
+    rowFactor: R * 3,
+    colFactor: C * 3,
+    rowSum: 2 * R,
+    colSum: 2 * C,
+    rowC: maxRC * 4,
+    colC: maxRC * 4,
+    wm: 28 * 4,
+    net: 40,
+    shift: 4,
+    decays: 8,
+    sumsq: 112,
+    splat: 120 * 4,
   };
-  const plan = {
-    mPrev: take(N * 3),
-    m: take(N * 3),
-    rmsPrev: take(N),
-    rms: take(N),
-    vPrev: take(D * 3),
-    v: take(D * 3),
-    rowFactor: take(R * 3),
-    colFactor: take(C * 3),
-    out: take(N),
-    g: take(N),
-    p: take(N),
-    rowSum: take(2 * R),
-    colSum: take(2 * C),
-    rowC: take(maxRC * 4),
-    colC: take(maxRC * 4),
-    wm: take(28 * 4),
-    net: take(40),
-    shift: take(4),
-    decays: take(8),
-    sumsq: take(56),
-    splat: take(96 * 4),
-  };
+}
+
+function carve(at: number, floats: Record<string, number>): { at: number; offsets: Record<string, number> } {
+  const offsets: Record<string, number> = {};
+  for (const [name, n] of Object.entries(floats)) {
+    offsets[name] = at;
+    at += (n * 4 + 15) & ~15;
+  }
+  return { at, offsets };
+}
+
+function wasmPlan(
+  k: AdafacKernel,
+  sizes: number[],
+  N: number,
+  R: number,
+  C: number,
+  D: number,
+  maxRC: number,
+): WasmPlan {
+  const { at, offsets } = carve((Math.max(k.heapBase(), 16) + 15) & ~15, {
+    mPrev: N * 3,
+    m: N * 3,
+    rmsPrev: N,
+    rms: N,
+    vPrev: D * 3,
+    v: D * 3,
+    out: N,
+    g: N,
+    p: N,
+    ...scratchLayout(R, C, maxRC),
+  });
   const need = at - k.memory.buffer.byteLength;
   if (need > 0) k.memory.grow(Math.ceil(need / 65536));
+  const o = offsets as Record<string, number>;
   const f64 = new Float64Array(k.memory.buffer);
-  f64.fill(0, plan.rowSum >> 3, (plan.rowSum >> 3) + R);
-  f64.fill(0, plan.colSum >> 3, (plan.colSum >> 3) + C);
-  return { k, f32: new Float32Array(k.memory.buffer), f64, ...plan };
+  f64.fill(0, o.rowSum! >> 3, (o.rowSum! >> 3) + R);
+  f64.fill(0, o.colSum! >> 3, (o.colSum! >> 3) + C);
+  const g: number[] = [];
+  const out: number[] = [];
+  let e = 0;
+  for (const s of sizes) {
+    g.push(o.g! + e * 4);
+    out.push(o.out! + e * 4);
+    e += s;
+  }
+  return {
+    k,
+    f32: new Float32Array(k.memory.buffer),
+    f64,
+    mPrev: o.mPrev!,
+    m: o.m!,
+    rmsPrev: o.rmsPrev!,
+    rms: o.rms!,
+    vPrev: o.vPrev!,
+    v: o.v!,
+    rowFactor: o.rowFactor!,
+    colFactor: o.colFactor!,
+    rowSum: o.rowSum!,
+    colSum: o.colSum!,
+    g,
+    p: sizes.map(() => o.p!),
+    out,
+    rowC: o.rowC!,
+    colC: o.colC!,
+    wm: o.wm!,
+    net: o.net!,
+    shift: o.shift!,
+    decays: o.decays!,
+    sumsq: o.sumsq!,
+    splat: o.splat!,
+  };
+}
+
+/** The plan on the wasm backend's memory: outputs allocated there, inputs read in place. */
+function heapPlan(
+  k: AdafacKernel,
+  heap: FusedHeap,
+  shapes: number[][],
+  N: number,
+  R: number,
+  C: number,
+  D: number,
+  maxRC: number,
+): WasmPlan {
+  // Every allocation first: one may grow the memory, which detaches earlier views.
+  const leafOuts = shapes.map((shape) => heap.output(shape));
+  const mOut = heap.output([N, 3]);
+  const rmsOut = heap.output([N, 1]);
+  const vOut = heap.output([D, 3]);
+  const floats = scratchLayout(R, C, maxRC);
+  const bytes = carve(0, floats).at;
+  const { offsets: o } = carve(heap.scratch(bytes), floats);
+  const f64 = new Float64Array(heap.memory.buffer);
+  f64.fill(0, o.rowSum! >> 3, (o.rowSum! >> 3) + R);
+  f64.fill(0, o.colSum! >> 3, (o.colSum! >> 3) + C);
+  return {
+    k,
+    f32: new Float32Array(heap.memory.buffer),
+    f64,
+    mPrev: heap.offset('m'),
+    m: mOut.offset,
+    rmsPrev: heap.offset('rms'),
+    rms: rmsOut.offset,
+    vPrev: heap.offset('vDiag'),
+    v: vOut.offset,
+    rowFactor: o.rowFactor!,
+    colFactor: o.colFactor!,
+    rowSum: o.rowSum!,
+    colSum: o.colSum!,
+    g: shapes.map((_, t) => heap.offset(`g${t}`)),
+    p: shapes.map((_, t) => heap.offset(`p${t}`)),
+    out: leafOuts.map((x) => x.offset),
+    rowC: o.rowC!,
+    colC: o.colC!,
+    wm: o.wm!,
+    net: o.net!,
+    shift: o.shift!,
+    decays: o.decays!,
+    sumsq: o.sumsq!,
+    splat: o.splat!,
+    outputs: [...leafOuts.map((x) => x.output), mOut.output, rmsOut.output, vOut.output],
+  };
 }
 
 type Grid = [number, number, number, number, number, number];
@@ -391,12 +501,10 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
   const fd = ctx.input('facDecay') as Float32Array;
   const M = md.length;
   const A = fd.length;
-  const mPrev = ctx.input('m') as Float32Array;
-  const rmsPrev = ctx.input('rms') as Float32Array;
   const vRowPrev = ctx.input('vRow') as Float32Array;
   const vColPrev = ctx.input('vCol') as Float32Array;
-  const vDiagPrev = ctx.input('vDiag') as Float32Array;
-  const N = rmsPrev.length;
+  const N = ctx.shape('rms')[0]!;
+  const sizes = shapes.map((shape) => shape.reduce((a, b) => a * b, 1));
 
   // Hidden sizes 4, 4 and two outputs (the default): the unrolled loops and the compiled kernel.
   const fast = nLayers === 3 && ctx.shape('w0')[1] === 4 && ctx.shape('w1')[1] === 4 && ctx.shape('w2')[1] === 2;
@@ -407,8 +515,20 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
   if (kernel) {
     let maxRC = 0;
     for (const shape of shapes) if (shape.length === 2) maxRC = Math.max(maxRC, shape[0]!, shape[1]!);
+    // On the wasm backend, in its memory when the kernel takes every tensor (a factored
+    // tensor of rank > 2 keeps the JavaScript loops, which read the state as arrays).
+    let first = 0;
+    const allInKernel = shapes.every((shape, t) => {
+      const ok = shape.length <= 2 || sizes[t] === 0 || !isFactored[first];
+      first += sizes[t]!;
+      return ok;
+    });
+    const onHeap = ctx.heap && allInKernel ? adafacKernelOn(ctx.heap.memory) : undefined;
     try {
-      wp = wasmPlan(kernel, N, R, C, D, maxRC);
+      wp =
+        onHeap && ctx.heap
+          ? heapPlan(onHeap, ctx.heap, shapes, N, R, C, D, maxRC)
+          : wasmPlan(kernel, sizes, N, R, C, D, maxRC);
     } catch (e) {
       // Past what the kernel's 32-bit memory can grow to (tens of millions of parameters):
       // the JavaScript loops, which hold their arrays in JavaScript's own memory.
@@ -416,19 +536,30 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
     }
   }
   const grids = shapes.map(gridOf);
+  const onHeap = wp?.outputs !== undefined;
+  // The state as arrays: unread on the backend's memory, where the kernel reads it in place.
+  const none = new Float32Array(0);
+  const mPrev = onHeap ? none : (ctx.input('m') as Float32Array);
+  const rmsPrev = onHeap ? none : (ctx.input('rms') as Float32Array);
+  const vDiagPrev = onHeap ? none : (ctx.input('vDiag') as Float32Array);
+  const leafInput = (name: string) => (onHeap ? none : (ctx.input(name) as Float32Array));
 
   // Row / column sums of g^2 + 1e-30 over factored tensors.
   const rowSum = wp ? wp.f64.subarray(wp.rowSum >> 3, (wp.rowSum >> 3) + R) : new Float64Array(R);
   const colSum = wp ? wp.f64.subarray(wp.colSum >> 3, (wp.colSum >> 3) + C) : new Float64Array(C);
   let o = 0;
   for (let t = 0; t < L; t++) {
-    const g = ctx.input(`g${t}`) as Float32Array;
+    const g = leafInput(`g${t}`);
     if (wp) {
-      wp.f32.set(g, (wp.g >> 2) + o);
+      if (!onHeap) wp.f32.set(g, wp.g[t]! >> 2);
       const grid = grids[t];
-      if (grid && g.length > 0) {
-        wp.k.factoredSums(...grid, wp.g + o * 4, wp.rowSum + rowIds[o]! * 8, wp.colSum + colIds[o]! * 8);
-        o += g.length;
+      if (grid && sizes[t]! > 0) {
+        // Four elements at a time along the inner index, whose slot varies (see factoredPass2x4).
+        const rowsOuter = grid[2] === 1;
+        const rs = wp.rowSum + rowIds[o]! * 8;
+        const cs = wp.colSum + colIds[o]! * 8;
+        wp.k.factoredSumsX4(grid[0], grid[1], wp.g[t]!, rowsOuter ? rs : cs, rowsOuter ? cs : rs);
+        o += sizes[t]!;
         continue;
       }
     }
@@ -438,7 +569,7 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
       rowSum[rowIds[o + e]!]! += gs;
       colSum[colIds[o + e]!]! += gs;
     }
-    o += g.length;
+    o += sizes[t]!;
   }
   const vRow = new Float32Array(R * A);
   const vCol = new Float32Array(C * A);
@@ -493,9 +624,11 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
   let vDiag: Float32Array;
   if (wp) {
     const f = wp.f32;
-    f.set(mPrev, wp.mPrev >> 2);
-    f.set(rmsPrev, wp.rmsPrev >> 2);
-    f.set(vDiagPrev, wp.vPrev >> 2);
+    if (!onHeap) {
+      f.set(mPrev, wp.mPrev >> 2);
+      f.set(rmsPrev, wp.rmsPrev >> 2);
+      f.set(vDiagPrev, wp.vPrev >> 2);
+    }
     f.set(rowFactor, wp.rowFactor >> 2);
     f.set(colFactor, wp.colFactor >> 2);
     f.set([md[0]!, md[1]!, md[2]!, rd, fd[0]!, fd[1]!, fd[2]!], wp.decays >> 2);
@@ -533,44 +666,50 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
   const h2 = new Float64Array(maxW);
   o = 0;
   for (let t = 0; t < L; t++) {
-    const p = ctx.input(`p${t}`) as Float32Array;
-    const g = ctx.input(`g${t}`) as Float32Array;
-    const s = g.length;
+    const p = leafInput(`p${t}`);
+    const g = leafInput(`g${t}`);
+    const s = sizes[t]!;
     const fac = s > 0 && isFactored[o] === 1;
     const cols = fac ? facCols : allCols;
     const W = cols.length;
-    const feat = featureScratch(s * W);
     sumsq.fill(0);
     // The compiled kernel: rank-2 factored and unfactored tensors.
     const grid = grids[t];
     const inWasm = wp !== undefined && s > 0 && (fac ? grid !== undefined : true);
+    // The JavaScript loops' feature matrix (tens of MB at a million parameters): not for the kernel's tensors.
+    const feat = inWasm ? none : featureScratch(s * W);
     if (wp && inWasm) {
-      wp.f32.set(p, wp.p >> 2);
+      if (!onHeap) wp.f32.set(p, wp.p[t]! >> 2);
       if (grid) {
-        wp.k.factoredPass1(
-          ...grid,
-          wp.g + o * 4,
+        const rowsOuter = grid[2] === 1;
+        const rf = wp.rowFactor + rowIds[o]! * 12;
+        const cf = wp.colFactor + colIds[o]! * 12;
+        wp.f64.fill(0, wp.sumsq >> 3, (wp.sumsq >> 3) + 16);
+        wp.k.factoredPass1x4(
+          grid[0],
+          grid[1],
+          wp.g[t]!,
           wp.mPrev + o * 12,
           wp.rmsPrev + o * 4,
           wp.m + o * 12,
           wp.rms + o * 4,
-          wp.p,
-          wp.rowFactor + rowIds[o]! * 12,
-          wp.colFactor + colIds[o]! * 12,
+          wp.p[t]!,
+          rowsOuter ? rf : cf,
+          rowsOuter ? cf : rf,
           wp.decays,
           wp.sumsq,
         );
         for (let k = 0; k < 16; k++) sumsq[k] = wp.f64[(wp.sumsq >> 3) + k]!;
       } else {
         const d = (rowIds[o]! - R) * 12;
-        wp.k.diagPass1(
+        wp.k.diagPass1x4(
           s,
-          wp.g + o * 4,
+          wp.g[t]!,
           wp.mPrev + o * 12,
           wp.rmsPrev + o * 4,
           wp.m + o * 12,
           wp.rms + o * 4,
-          wp.p,
+          wp.p[t]!,
           wp.vPrev + d,
           wp.v + d,
           wp.decays,
@@ -699,10 +838,10 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
         wp.k.factoredPass2x4(
           grid[0],
           grid[1],
-          wp.g + o * 4,
+          wp.g[t]!,
           wp.m + o * 12,
           wp.rms + o * 4,
-          wp.p,
+          wp.p[t]!,
           rowsOuter ? rf : cf,
           rowsOuter ? cf : rf,
           wp.wm,
@@ -711,27 +850,28 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
           wp.net,
           expMult,
           stepMult,
-          wp.out + o * 4,
+          wp.out[t]!,
           wp.splat,
         );
       } else {
-        wp.k.diagPass2(
+        wp.k.diagPass2x4(
           s,
-          wp.g + o * 4,
+          wp.g[t]!,
           wp.m + o * 12,
           wp.rms + o * 4,
-          wp.p,
+          wp.p[t]!,
           wp.v + (rowIds[o]! - R) * 12,
           wp.wm,
           wp.shift,
           wp.net,
           expMult,
           stepMult,
-          wp.out + o * 4,
+          wp.out[t]!,
+          wp.splat,
         );
       }
-      outs.push({ values: f.subarray((wp.out >> 2) + o, (wp.out >> 2) + o + s), shape: shapes[t]! });
-      countAdafacKernelTensor();
+      outs.push(wp.outputs?.[t] ?? { values: f.subarray(wp.out[t]! >> 2, (wp.out[t]! >> 2) + s), shape: shapes[t]! });
+      countAdafacKernelTensor(onHeap);
       o += s;
       continue;
     }
@@ -771,13 +911,14 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
     outs.push({ values: out, shape: shapes[t]! });
     o += s;
   }
+  const held = wp?.outputs;
   const result = [
     ...outs,
-    { values: m, shape: [N, M] },
-    { values: rms, shape: [N, 1] },
+    held?.[L] ?? { values: m, shape: [N, M] },
+    held?.[L + 1] ?? { values: rms, shape: [N, 1] },
     { values: vRow, shape: [R, A] },
     { values: vCol, shape: [C, A] },
-    { values: vDiag, shape: [D, A] },
+    held?.[L + 2] ?? { values: vDiag, shape: [D, A] },
   ];
   // Views of the kernel's memory are overwritten by the next step: the wasm backend copies
   // outputs into its own memory, the cpu backend keeps the array it is given, so copy there.

@@ -43,6 +43,72 @@ export function factoredSums(a: i32, b: i32, ri: i32, rj: i32, ci: i32, cj: i32,
   }
 }
 
+/**
+ * `exp` of four float32 lanes without a lookup table (the module has no data, so it can
+ * run on memory it does not own): `2^k * exp(r)` with `k = round(x / ln 2)`, `r` reduced
+ * by `ln 2` split in two parts, and `exp(r)` by its Taylor polynomial to degree 7 on
+ * `|r| <= ln 2 / 2` (within 2 ulp); `2^k` as two powers of two so that every `k` from
+ * -150 to 128 stays a normal number. Infinite past the float32 range, 0 below it.
+ */
+@inline
+function expf4(x: v128): v128 {
+  const xc = f32x4.max(f32x4.min(x, f32x4.splat(88.72283)), f32x4.splat(-104));
+  const k = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.4426950408889634)));
+  let r = f32x4.sub(xc, f32x4.mul(k, f32x4.splat(0.693145751953125)));
+  r = f32x4.sub(r, f32x4.mul(k, f32x4.splat(1.4286068203094172e-6)));
+  let q = f32x4.splat(<f32>(1.0 / 5040));
+  q = f32x4.add(f32x4.mul(q, r), f32x4.splat(<f32>(1.0 / 720)));
+  q = f32x4.add(f32x4.mul(q, r), f32x4.splat(<f32>(1.0 / 120)));
+  q = f32x4.add(f32x4.mul(q, r), f32x4.splat(<f32>(1.0 / 24)));
+  q = f32x4.add(f32x4.mul(q, r), f32x4.splat(<f32>(1.0 / 6)));
+  q = f32x4.add(f32x4.mul(q, r), f32x4.splat(0.5));
+  q = f32x4.add(f32x4.mul(q, r), f32x4.splat(1));
+  q = f32x4.add(f32x4.mul(q, r), f32x4.splat(1));
+  const ki = i32x4.trunc_sat_f32x4_s(k);
+  const k1 = i32x4.shr_s(ki, 1);
+  const k2 = i32x4.sub(ki, k1);
+  const bias = i32x4.splat(127);
+  const y = f32x4.mul(f32x4.mul(q, i32x4.shl(i32x4.add(k1, bias), 23)), i32x4.shl(i32x4.add(k2, bias), 23));
+  return v128.bitselect(f32x4.splat(Infinity), y, f32x4.gt(x, f32x4.splat(88.72283)));
+}
+
+/**
+ * `factoredSums` four elements at a time for a tensor whose inner index `j` runs along
+ * the varying slot (`varSum`, one per `j`) and whose outer index `i` is the fixed slot
+ * (`fixedSum`, one per `i`). Each sum gets its terms in the same order as the
+ * one-element loop (the fixed slot's lane by lane), so the float64 sums are the same.
+ */
+export function factoredSumsX4(a: i32, b: i32, g: usize, fixedSum: usize, varSum: usize): void {
+  const b4 = b & ~3;
+  const tiny = f64x2.splat(1e-30);
+  for (let i = 0; i < a; i++) {
+    const row = <usize>i * <usize>b;
+    let acc = load<f64>(fixedSum + (<usize>i << 3));
+    for (let j = 0; j < b4; j += 4) {
+      const G = v128.load(g + ((row + <usize>j) << 2));
+      const lo = f64x2.promote_low_f32x4(G);
+      const hi = f64x2.promote_low_f32x4(v128.shuffle<f32>(G, G, 2, 3, 2, 3));
+      const slo = f64x2.add(f64x2.mul(lo, lo), tiny);
+      const shi = f64x2.add(f64x2.mul(hi, hi), tiny);
+      const vs = varSum + (<usize>j << 3);
+      v128.store(vs, f64x2.add(v128.load(vs), slo));
+      v128.store(vs, f64x2.add(v128.load(vs, 16), shi), 16);
+      acc += f64x2.extract_lane(slo, 0);
+      acc += f64x2.extract_lane(slo, 1);
+      acc += f64x2.extract_lane(shi, 0);
+      acc += f64x2.extract_lane(shi, 1);
+    }
+    for (let j = b4; j < b; j++) {
+      const gi = <f64>load<f32>(g + ((row + <usize>j) << 2));
+      const gs = gi * gi + 1e-30;
+      const vs = varSum + (<usize>j << 3);
+      store<f64>(vs, load<f64>(vs) + gs);
+      acc += gs;
+    }
+    store<f64>(fixedSum + (<usize>i << 3), acc);
+  }
+}
+
 /** `1 / sqrt(x)` in float32. */
 @inline
 function rsqrt(x: f32): f32 {
@@ -51,7 +117,7 @@ function rsqrt(x: f32): f32 {
 
 /**
  * Pass 1 over a rank-2 factored tensor of `a x b` elements: new momenta and second
- * moments, and the sums of squares of its 16 element feature columns into `sumsq`
+ * moments, and the sums of squares of its 16 element feature columns added to `sumsq`
  * (float64). Element `(i, j)` sits in row slot `i * ri + j * rj` and column slot
  * `i * ci + j * cj` of `rowFactor` / `colFactor` (3 per slot).
  */
@@ -111,22 +177,160 @@ export function factoredPass1(
       e++;
     }
   }
-  store<f64>(sumsq, s0);
-  store<f64>(sumsq, s1, 8);
-  store<f64>(sumsq, s2, 16);
-  store<f64>(sumsq, s3, 24);
-  store<f64>(sumsq, s4, 32);
-  store<f64>(sumsq, s5, 40);
-  store<f64>(sumsq, s6, 48);
-  store<f64>(sumsq, s7, 56);
-  store<f64>(sumsq, s8, 64);
-  store<f64>(sumsq, s9, 72);
-  store<f64>(sumsq, s10, 80);
-  store<f64>(sumsq, s11, 88);
-  store<f64>(sumsq, s12, 96);
-  store<f64>(sumsq, s13, 104);
-  store<f64>(sumsq, s14, 112);
-  store<f64>(sumsq, s15, 120);
+  addTo(sumsq, 0, s0);
+  addTo(sumsq, 8, s1);
+  addTo(sumsq, 16, s2);
+  addTo(sumsq, 24, s3);
+  addTo(sumsq, 32, s4);
+  addTo(sumsq, 40, s5);
+  addTo(sumsq, 48, s6);
+  addTo(sumsq, 56, s7);
+  addTo(sumsq, 64, s8);
+  addTo(sumsq, 72, s9);
+  addTo(sumsq, 80, s10);
+  addTo(sumsq, 88, s11);
+  addTo(sumsq, 96, s12);
+  addTo(sumsq, 104, s13);
+  addTo(sumsq, 112, s14);
+  addTo(sumsq, 120, s15);
+}
+
+@inline
+function addTo(at: usize, offset: usize, x: f64): void {
+  store<f64>(at + offset, load<f64>(at + offset) + x);
+}
+
+/** `x0 x1 x2` of 4 consecutive elements (lanes `M0`, `M1`, `M2`) interleaved back into 12 floats at `at`. */
+@inline
+function interleave3(at: usize, M0: v128, M1: v128, M2: v128): void {
+  const t = v128.shuffle<f32>(M0, M1, 0, 4, 1, 5);
+  const u = v128.shuffle<f32>(M0, M1, 2, 6, 3, 7);
+  v128.store(at, v128.shuffle<f32>(t, M2, 0, 1, 4, 2));
+  v128.store(at, v128.shuffle<f32>(v128.shuffle<f32>(t, M2, 3, 5, 3, 5), u, 0, 1, 4, 5), 16);
+  v128.store(at, v128.shuffle<f32>(u, M2, 6, 2, 3, 7), 32);
+}
+
+/** Adds the four lanes of `acc` (float32) to the float64 at `at`. */
+@inline
+function flush(at: usize, acc: v128): void {
+  const lo = f64x2.promote_low_f32x4(acc);
+  const hi = f64x2.promote_low_f32x4(v128.shuffle<f32>(acc, acc, 2, 3, 2, 3));
+  const s = f64x2.add(lo, hi);
+  store<f64>(at, load<f64>(at) + f64x2.extract_lane(s, 0) + f64x2.extract_lane(s, 1));
+}
+
+/**
+ * `factoredPass1` four elements at a time (lanes = elements) for a tensor laid out as in
+ * `factoredPass2x4` (`fixedFactor` per outer index `i`, `varFactor` per inner index `j`).
+ * The state comes out bit for bit as the one-element loop's. The squares of the features
+ * add up in float32 lanes over at most 64 groups of four, then into `sumsq` in float64.
+ */
+export function factoredPass1x4(
+  a: i32, b: i32,
+  g: usize, mPrev: usize, rmsPrev: usize, m: usize, rms: usize, p: usize,
+  fixedFactor: usize, varFactor: usize, decays: usize, sumsq: usize,
+): void {
+  const D0 = f32x4.splat(load<f32>(decays));
+  const D1 = f32x4.splat(load<f32>(decays, 4));
+  const D2 = f32x4.splat(load<f32>(decays, 8));
+  const RD = f32x4.splat(load<f32>(decays, 12));
+  const one = f32x4.splat(1);
+  const E0 = f32x4.sub(one, D0);
+  const E1 = f32x4.sub(one, D1);
+  const E2 = f32x4.sub(one, D2);
+  const ER = f32x4.sub(one, RD);
+  const eps = f32x4.splat(1e-6);
+  const b4 = b & ~3;
+  const z = f32x4.splat(0);
+  for (let i = 0; i < a; i++) {
+    const ff = fixedFactor + <usize>i * 12;
+    const F0 = f32x4.splat(load<f32>(ff));
+    const F1 = f32x4.splat(load<f32>(ff, 4));
+    const F2 = f32x4.splat(load<f32>(ff, 8));
+    const row = <usize>i * <usize>b;
+    let j = 0;
+    while (j < b4) {
+      let a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z;
+      let a8 = z, a9 = z, a10 = z, a11 = z, a12 = z, a13 = z, a14 = z, a15 = z;
+      const end = min(b4, j + 256);
+      for (; j < end; j += 4) {
+        const e = row + <usize>j;
+        const G = v128.load(g + (e << 2));
+        const P = v128.load(p + (e << 2));
+        // ema(d, prev, x) = d * prev + (1 - d) * x, as the one-element loop rounds it.
+        const RV = f32x4.add(f32x4.mul(RD, v128.load(rmsPrev + (e << 2))), f32x4.mul(ER, f32x4.mul(G, G)));
+        v128.store(rms + (e << 2), RV);
+        const RR = f32x4.div(one, f32x4.sqrt(f32x4.add(RV, eps)));
+        const mp = mPrev + e * 12;
+        const ma = v128.load(mp);
+        const mb = v128.load(mp, 16);
+        const mc = v128.load(mp, 32);
+        const M0 = f32x4.add(f32x4.mul(D0, deinterleave0(ma, mb, mc)), f32x4.mul(E0, G));
+        const M1 = f32x4.add(f32x4.mul(D1, deinterleave1(ma, mb, mc)), f32x4.mul(E1, G));
+        const M2 = f32x4.add(f32x4.mul(D2, deinterleave2(ma, mb, mc)), f32x4.mul(E2, G));
+        interleave3(m + e * 12, M0, M1, M2);
+        const vf = varFactor + <usize>j * 12;
+        const va = v128.load(vf);
+        const vb = v128.load(vf, 16);
+        const vc = v128.load(vf, 32);
+        const Q0 = f32x4.mul(F0, deinterleave0(va, vb, vc));
+        const Q1 = f32x4.mul(F1, deinterleave1(va, vb, vc));
+        const Q2 = f32x4.mul(F2, deinterleave2(va, vb, vc));
+        a0 = f32x4.add(a0, f32x4.mul(G, G));
+        a1 = f32x4.add(a1, f32x4.mul(P, P));
+        a2 = f32x4.add(a2, f32x4.mul(M0, M0));
+        a3 = f32x4.add(a3, f32x4.mul(M1, M1));
+        a4 = f32x4.add(a4, f32x4.mul(M2, M2));
+        a5 = f32x4.add(a5, f32x4.mul(RV, RV));
+        const X6 = f32x4.mul(M0, RR);
+        const X7 = f32x4.mul(M1, RR);
+        const X8 = f32x4.mul(M2, RR);
+        a6 = f32x4.add(a6, f32x4.mul(X6, X6));
+        a7 = f32x4.add(a7, f32x4.mul(X7, X7));
+        a8 = f32x4.add(a8, f32x4.mul(X8, X8));
+        a9 = f32x4.add(a9, f32x4.mul(RR, RR));
+        const X10 = f32x4.mul(G, Q0);
+        const X11 = f32x4.mul(G, Q1);
+        const X12 = f32x4.mul(G, Q2);
+        a10 = f32x4.add(a10, f32x4.mul(X10, X10));
+        a11 = f32x4.add(a11, f32x4.mul(X11, X11));
+        a12 = f32x4.add(a12, f32x4.mul(X12, X12));
+        const X13 = f32x4.mul(M0, Q0);
+        const X14 = f32x4.mul(M1, Q1);
+        const X15 = f32x4.mul(M2, Q2);
+        a13 = f32x4.add(a13, f32x4.mul(X13, X13));
+        a14 = f32x4.add(a14, f32x4.mul(X14, X14));
+        a15 = f32x4.add(a15, f32x4.mul(X15, X15));
+      }
+      flush(sumsq, a0);
+      flush(sumsq + 8, a1);
+      flush(sumsq + 16, a2);
+      flush(sumsq + 24, a3);
+      flush(sumsq + 32, a4);
+      flush(sumsq + 40, a5);
+      flush(sumsq + 48, a6);
+      flush(sumsq + 56, a7);
+      flush(sumsq + 64, a8);
+      flush(sumsq + 72, a9);
+      flush(sumsq + 80, a10);
+      flush(sumsq + 88, a11);
+      flush(sumsq + 96, a12);
+      flush(sumsq + 104, a13);
+      flush(sumsq + 112, a14);
+      flush(sumsq + 120, a15);
+    }
+  }
+  if (b4 < b) {
+    // The remainder columns, one element at a time.
+    for (let i = 0; i < a; i++) {
+      const off = <usize>i * <usize>b + <usize>b4;
+      factoredPass1(
+        1, b - b4, 0, 0, 0, 1,
+        g + (off << 2), mPrev + off * 12, rmsPrev + (off << 2), m + off * 12, rms + (off << 2), p + (off << 2),
+        fixedFactor + <usize>i * 12, varFactor + <usize>b4 * 12, decays, sumsq,
+      );
+    }
+  }
 }
 
 @inline
@@ -156,7 +360,7 @@ function tail(h: v128, net: usize, pi: f32, expMult: f32, stepMult: f32): f32 {
   o = f32x4.add(o, f32x4.mul(f32x4.splat(f32x4.extract_lane(y, 3)), v128.load(net, 128)));
   const dir = f32x4.extract_lane(o, 0);
   const mag = f32x4.extract_lane(o, 1);
-  return pi - dir * Mathf.exp(mag * expMult) * stepMult;
+  return pi - dir * f32x4.extract_lane(expf4(f32x4.splat(mag * expMult)), 0) * stepMult;
 }
 
 /**
@@ -412,10 +616,7 @@ export function factoredPass2x4(
       D = mad(mad(mad(mad(D, Y0, s3), Y1, s3 + 32), Y2, s3 + 64), Y3, s3 + 96);
       G2 = mad(mad(mad(mad(G2, Y0, s3 + 16), Y1, s3 + 48), Y2, s3 + 80), Y3, s3 + 112);
       const MG = f32x4.mul(G2, f32x4.splat(expMult));
-      let E = f32x4.splat(Mathf.exp(f32x4.extract_lane(MG, 0)));
-      E = f32x4.replace_lane(E, 1, Mathf.exp(f32x4.extract_lane(MG, 1)));
-      E = f32x4.replace_lane(E, 2, Mathf.exp(f32x4.extract_lane(MG, 2)));
-      E = f32x4.replace_lane(E, 3, Mathf.exp(f32x4.extract_lane(MG, 3)));
+      const E = expf4(MG);
       v128.store(out + (e << 2), f32x4.sub(P, f32x4.mul(f32x4.mul(D, E), f32x4.splat(stepMult))));
     }
   }
@@ -609,4 +810,246 @@ export function diagPass2(
     );
     store<f32>(out + (e << 2), tail(h, net, pi, expMult, stepMult));
   }
+}
+
+/** Four elements' `gs = g^2 + 1e-30` as the one-element loop rounds it (the add in float64). */
+@inline
+function gsq4(G: v128): v128 {
+  const GG = f32x4.mul(G, G);
+  const tiny = f64x2.splat(1e-30);
+  const lo = f32x4.demote_f64x2_zero(f64x2.add(f64x2.promote_low_f32x4(GG), tiny));
+  const hi = f32x4.demote_f64x2_zero(f64x2.add(f64x2.promote_low_f32x4(v128.shuffle<f32>(GG, GG, 2, 3, 2, 3)), tiny));
+  return v128.shuffle<f32>(lo, hi, 0, 1, 4, 5);
+}
+
+/**
+ * `diagPass1` four elements at a time (lanes = elements): the state comes out bit for bit
+ * as the one-element loop's; the squares of the features add up in float32 lanes over at
+ * most 64 groups of four, then into `sumsq` (stored, as `diagPass1` stores) in float64.
+ */
+export function diagPass1x4(
+  s: i32, g: usize, mPrev: usize, rmsPrev: usize, m: usize, rms: usize, p: usize,
+  vPrev: usize, v: usize, decays: usize, sumsq: usize,
+): void {
+  const one = f32x4.splat(1);
+  const D0 = f32x4.splat(load<f32>(decays));
+  const D1 = f32x4.splat(load<f32>(decays, 4));
+  const D2 = f32x4.splat(load<f32>(decays, 8));
+  const RD = f32x4.splat(load<f32>(decays, 12));
+  const A0 = f32x4.splat(load<f32>(decays, 16));
+  const A1 = f32x4.splat(load<f32>(decays, 20));
+  const A2 = f32x4.splat(load<f32>(decays, 24));
+  const E0 = f32x4.sub(one, D0), E1 = f32x4.sub(one, D1), E2 = f32x4.sub(one, D2), ER = f32x4.sub(one, RD);
+  const B0 = f32x4.sub(one, A0), B1 = f32x4.sub(one, A1), B2 = f32x4.sub(one, A2);
+  const eps6 = f32x4.splat(1e-6), eps8 = f32x4.splat(1e-8), eps9 = f32x4.splat(1e-9);
+  for (let k: usize = 0; k < 28; k++) store<f64>(sumsq + (k << 3), 0);
+  const s4 = <usize>(s & ~3);
+  const z = f32x4.splat(0);
+  let e: usize = 0;
+  while (e < s4) {
+    let ag = z, ap = z, ar = z, arr = z;
+    let am0 = z, am1 = z, am2 = z, amr0 = z, amr1 = z, amr2 = z, agq0 = z, agq1 = z, agq2 = z;
+    let av0 = z, av1 = z, av2 = z, avr0 = z, avr1 = z, avr2 = z, amq0 = z, amq1 = z, amq2 = z;
+    const end = min(s4, e + 256);
+    for (; e < end; e += 4) {
+      const G = v128.load(g + (e << 2));
+      const P = v128.load(p + (e << 2));
+      const RV = f32x4.add(f32x4.mul(RD, v128.load(rmsPrev + (e << 2))), f32x4.mul(ER, f32x4.mul(G, G)));
+      v128.store(rms + (e << 2), RV);
+      const RR = f32x4.div(one, f32x4.sqrt(f32x4.add(RV, eps6)));
+      const GS = gsq4(G);
+      const mp = mPrev + e * 12;
+      const ma = v128.load(mp), mb = v128.load(mp, 16), mc = v128.load(mp, 32);
+      const M0 = f32x4.add(f32x4.mul(D0, deinterleave0(ma, mb, mc)), f32x4.mul(E0, G));
+      const M1 = f32x4.add(f32x4.mul(D1, deinterleave1(ma, mb, mc)), f32x4.mul(E1, G));
+      const M2 = f32x4.add(f32x4.mul(D2, deinterleave2(ma, mb, mc)), f32x4.mul(E2, G));
+      interleave3(m + e * 12, M0, M1, M2);
+      const vp = vPrev + e * 12;
+      const va = v128.load(vp), vb = v128.load(vp, 16), vc = v128.load(vp, 32);
+      const V0 = f32x4.add(f32x4.mul(A0, deinterleave0(va, vb, vc)), f32x4.mul(B0, GS));
+      const V1 = f32x4.add(f32x4.mul(A1, deinterleave1(va, vb, vc)), f32x4.mul(B1, GS));
+      const V2 = f32x4.add(f32x4.mul(A2, deinterleave2(va, vb, vc)), f32x4.mul(B2, GS));
+      interleave3(v + e * 12, V0, V1, V2);
+      ag = f32x4.add(ag, f32x4.mul(G, G));
+      ap = f32x4.add(ap, f32x4.mul(P, P));
+      ar = f32x4.add(ar, f32x4.mul(RV, RV));
+      arr = f32x4.add(arr, f32x4.mul(RR, RR));
+      am0 = f32x4.add(am0, f32x4.mul(M0, M0));
+      am1 = f32x4.add(am1, f32x4.mul(M1, M1));
+      am2 = f32x4.add(am2, f32x4.mul(M2, M2));
+      const MR0 = f32x4.mul(M0, RR), MR1 = f32x4.mul(M1, RR), MR2 = f32x4.mul(M2, RR);
+      amr0 = f32x4.add(amr0, f32x4.mul(MR0, MR0));
+      amr1 = f32x4.add(amr1, f32x4.mul(MR1, MR1));
+      amr2 = f32x4.add(amr2, f32x4.mul(MR2, MR2));
+      const GQ0 = f32x4.div(G, f32x4.sqrt(f32x4.max(f32x4.add(V0, eps9), eps9)));
+      const GQ1 = f32x4.div(G, f32x4.sqrt(f32x4.max(f32x4.add(V1, eps9), eps9)));
+      const GQ2 = f32x4.div(G, f32x4.sqrt(f32x4.max(f32x4.add(V2, eps9), eps9)));
+      agq0 = f32x4.add(agq0, f32x4.mul(GQ0, GQ0));
+      agq1 = f32x4.add(agq1, f32x4.mul(GQ1, GQ1));
+      agq2 = f32x4.add(agq2, f32x4.mul(GQ2, GQ2));
+      av0 = f32x4.add(av0, f32x4.mul(V0, V0));
+      av1 = f32x4.add(av1, f32x4.mul(V1, V1));
+      av2 = f32x4.add(av2, f32x4.mul(V2, V2));
+      const VR0 = f32x4.div(one, f32x4.sqrt(f32x4.add(V0, eps8)));
+      const VR1 = f32x4.div(one, f32x4.sqrt(f32x4.add(V1, eps8)));
+      const VR2 = f32x4.div(one, f32x4.sqrt(f32x4.add(V2, eps8)));
+      avr0 = f32x4.add(avr0, f32x4.mul(VR0, VR0));
+      avr1 = f32x4.add(avr1, f32x4.mul(VR1, VR1));
+      avr2 = f32x4.add(avr2, f32x4.mul(VR2, VR2));
+      const MQ0 = f32x4.div(M0, f32x4.sqrt(f32x4.add(V0, eps6)));
+      const MQ1 = f32x4.div(M1, f32x4.sqrt(f32x4.add(V1, eps6)));
+      const MQ2 = f32x4.div(M2, f32x4.sqrt(f32x4.add(V2, eps6)));
+      amq0 = f32x4.add(amq0, f32x4.mul(MQ0, MQ0));
+      amq1 = f32x4.add(amq1, f32x4.mul(MQ1, MQ1));
+      amq2 = f32x4.add(amq2, f32x4.mul(MQ2, MQ2));
+    }
+    // Feature columns: g, p, m (3), rms, m rsqrt(rms) (3), rsqrt(rms), g / sqrt(v) (3),
+    // v twice (3 + 3), rsqrt(v) twice (3 + 3), m / sqrt(v) (3).
+    flush(sumsq, ag);
+    flush(sumsq + 8, ap);
+    flush(sumsq + 16, am0);
+    flush(sumsq + 24, am1);
+    flush(sumsq + 32, am2);
+    flush(sumsq + 40, ar);
+    flush(sumsq + 48, amr0);
+    flush(sumsq + 56, amr1);
+    flush(sumsq + 64, amr2);
+    flush(sumsq + 72, arr);
+    flush(sumsq + 80, agq0);
+    flush(sumsq + 88, agq1);
+    flush(sumsq + 96, agq2);
+    flush(sumsq + 104, av0);
+    flush(sumsq + 112, av1);
+    flush(sumsq + 120, av2);
+    flush(sumsq + 152, avr0);
+    flush(sumsq + 160, avr1);
+    flush(sumsq + 168, avr2);
+    flush(sumsq + 200, amq0);
+    flush(sumsq + 208, amq1);
+    flush(sumsq + 216, amq2);
+  }
+  for (let k: usize = 0; k < 3; k++) {
+    store<f64>(sumsq + 128 + (k << 3), load<f64>(sumsq + 104 + (k << 3)));
+    store<f64>(sumsq + 176 + (k << 3), load<f64>(sumsq + 152 + (k << 3)));
+  }
+  if (s4 < <usize>s) {
+    // The last elements one at a time, into a second set of sums added to these.
+    const rest = sumsq + 224;
+    diagPass1(
+      s - <i32>s4, g + (s4 << 2), mPrev + s4 * 12, rmsPrev + (s4 << 2), m + s4 * 12, rms + (s4 << 2), p + (s4 << 2),
+      vPrev + s4 * 12, v + s4 * 12, decays, rest,
+    );
+    for (let k: usize = 0; k < 28; k++) addTo(sumsq, k << 3, load<f64>(rest + (k << 3)));
+  }
+}
+
+/**
+ * `diagPass2` four elements at a time (lanes = elements). `splat` is scratch for 118
+ * pre-splat weights (1.9 KB): the 22 distinct first-layer rows (an accumulator's two
+ * copies, as row and as column feature, share one summed row), then the rest of the MLP.
+ */
+export function diagPass2x4(
+  s: i32, g: usize, m: usize, rms: usize, p: usize, v: usize, wm: usize, shift: usize, net: usize,
+  expMult: f32, stepMult: f32, out: usize, splat: usize,
+): void {
+  // First-layer rows in the order the features are added: g, p, rms, rsqrt(rms), then per
+  // decay j: m, m rsqrt(rms), g / sqrt(v), v (two rows summed), rsqrt(v) (two rows summed), m / sqrt(v).
+  for (let q: usize = 0; q < 4; q++) {
+    const c = q << 2;
+    v128.store(splat + ((q) << 4), f32x4.splat(load<f32>(wm + c)));
+    v128.store(splat + ((4 + q) << 4), f32x4.splat(load<f32>(wm + 16 + c)));
+    v128.store(splat + ((8 + q) << 4), f32x4.splat(load<f32>(wm + 80 + c)));
+    v128.store(splat + ((12 + q) << 4), f32x4.splat(load<f32>(wm + 144 + c)));
+    for (let j: usize = 0; j < 3; j++) {
+      const wj = wm + (j << 4) + c;
+      const at = splat + ((16 + j * 24 + q) << 4);
+      v128.store(at, f32x4.splat(load<f32>(wj + 32)));
+      v128.store(at + 64, f32x4.splat(load<f32>(wj + 96)));
+      v128.store(at + 128, f32x4.splat(load<f32>(wj + 160)));
+      v128.store(at + 192, f32x4.splat(load<f32>(wj + 208) + load<f32>(wj + 256)));
+      v128.store(at + 256, f32x4.splat(load<f32>(wj + 304) + load<f32>(wj + 352)));
+      v128.store(at + 320, f32x4.splat(load<f32>(wj + 400)));
+    }
+  }
+  splatNet(splat + (88 << 4), net);
+  const one = f32x4.splat(1);
+  const eps6 = f32x4.splat(1e-6), eps8 = f32x4.splat(1e-8), eps9 = f32x4.splat(1e-9);
+  const S0 = f32x4.splat(load<f32>(shift));
+  const S1 = f32x4.splat(load<f32>(shift, 4));
+  const S2 = f32x4.splat(load<f32>(shift, 8));
+  const S3 = f32x4.splat(load<f32>(shift, 12));
+  const s4 = <usize>(s & ~3);
+  for (let e: usize = 0; e < s4; e += 4) {
+    const G = v128.load(g + (e << 2));
+    const P = v128.load(p + (e << 2));
+    const RV = v128.load(rms + (e << 2));
+    const RR = f32x4.div(one, f32x4.sqrt(f32x4.add(RV, eps6)));
+    let H0 = mad(mad(mad(mad(S0, G, splat), P, splat + 64), RV, splat + 128), RR, splat + 192);
+    let H1 = mad(mad(mad(mad(S1, G, splat + 16), P, splat + 80), RV, splat + 144), RR, splat + 208);
+    let H2 = mad(mad(mad(mad(S2, G, splat + 32), P, splat + 96), RV, splat + 160), RR, splat + 224);
+    let H3 = mad(mad(mad(mad(S3, G, splat + 48), P, splat + 112), RV, splat + 176), RR, splat + 240);
+    const mo = m + e * 12;
+    const ma = v128.load(mo), mb = v128.load(mo, 16), mc = v128.load(mo, 32);
+    const vo = v + e * 12;
+    const va = v128.load(vo), vb = v128.load(vo, 16), vc = v128.load(vo, 32);
+    for (let j = 0; j < 3; j++) {
+      const M = j == 0 ? deinterleave0(ma, mb, mc) : j == 1 ? deinterleave1(ma, mb, mc) : deinterleave2(ma, mb, mc);
+      const V = j == 0 ? deinterleave0(va, vb, vc) : j == 1 ? deinterleave1(va, vb, vc) : deinterleave2(va, vb, vc);
+      const MR = f32x4.mul(M, RR);
+      const GQ = f32x4.div(G, f32x4.sqrt(f32x4.max(f32x4.add(V, eps9), eps9)));
+      const VR = f32x4.div(one, f32x4.sqrt(f32x4.add(V, eps8)));
+      const MQ = f32x4.div(M, f32x4.sqrt(f32x4.add(V, eps6)));
+      const at = splat + (<usize>(16 + j * 24) << 4);
+      H0 = mad(mad(mad(mad(mad(mad(H0, M, at), MR, at + 64), GQ, at + 128), V, at + 192), VR, at + 256), MQ, at + 320);
+      H1 = mad(mad(mad(mad(mad(mad(H1, M, at + 16), MR, at + 80), GQ, at + 144), V, at + 208), VR, at + 272), MQ, at + 336);
+      H2 = mad(mad(mad(mad(mad(mad(H2, M, at + 32), MR, at + 96), GQ, at + 160), V, at + 224), VR, at + 288), MQ, at + 352);
+      H3 = mad(mad(mad(mad(mad(mad(H3, M, at + 48), MR, at + 112), GQ, at + 176), V, at + 240), VR, at + 304), MQ, at + 368);
+    }
+    v128.store(out + (e << 2), tail4(H0, H1, H2, H3, P, splat + (88 << 4), expMult, stepMult));
+  }
+  if (s4 < <usize>s) {
+    diagPass2(
+      s - <i32>s4, g + (s4 << 2), m + s4 * 12, rms + (s4 << 2), p + (s4 << 2), v + s4 * 12, wm, shift, net,
+      expMult, stepMult, out + (s4 << 2),
+    );
+  }
+}
+
+/**
+ * The MLP's second and third layers pre-splat at `at` (30 vectors): the 4 x 4 weights
+ * (row q' of unit q at `4q + q'`), its bias (16-19), the 4 x 2 weights (dir, mag) per
+ * hidden unit (20 + 2q, 21 + 2q) and the biases (28, 29), from `net` (see `tail`).
+ */
+@inline
+function splatNet(at: usize, net: usize): void {
+  for (let k: usize = 0; k < 20; k++) v128.store(at + (k << 4), f32x4.splat(load<f32>(net + (k << 2))));
+  for (let q: usize = 0; q < 4; q++) {
+    v128.store(at + ((20 + 2 * q) << 4), f32x4.splat(load<f32>(net + 80 + (q << 4))));
+    v128.store(at + ((21 + 2 * q) << 4), f32x4.splat(load<f32>(net + 84 + (q << 4))));
+  }
+  v128.store(at + (28 << 4), f32x4.splat(load<f32>(net, 144)));
+  v128.store(at + (29 << 4), f32x4.splat(load<f32>(net, 148)));
+}
+
+/** ReLU of the first layer's four units (lanes = elements), the rest of the MLP (`splatNet` at `s2`) and the step. */
+@inline
+function tail4(H0: v128, H1: v128, H2: v128, H3: v128, P: v128, s2: usize, expMult: f32, stepMult: f32): v128 {
+  const zero = f32x4.splat(0);
+  const X0 = f32x4.max(H0, zero);
+  const X1 = f32x4.max(H1, zero);
+  const X2 = f32x4.max(H2, zero);
+  const X3 = f32x4.max(H3, zero);
+  let Y0 = mad(mad(mad(mad(v128.load(s2, 256), X0, s2), X1, s2 + 64), X2, s2 + 128), X3, s2 + 192);
+  let Y1 = mad(mad(mad(mad(v128.load(s2, 272), X0, s2 + 16), X1, s2 + 80), X2, s2 + 144), X3, s2 + 208);
+  let Y2 = mad(mad(mad(mad(v128.load(s2, 288), X0, s2 + 32), X1, s2 + 96), X2, s2 + 160), X3, s2 + 224);
+  let Y3 = mad(mad(mad(mad(v128.load(s2, 304), X0, s2 + 48), X1, s2 + 112), X2, s2 + 176), X3, s2 + 240);
+  Y0 = f32x4.max(Y0, zero);
+  Y1 = f32x4.max(Y1, zero);
+  Y2 = f32x4.max(Y2, zero);
+  Y3 = f32x4.max(Y3, zero);
+  const s3 = s2 + (20 << 4);
+  const D = mad(mad(mad(mad(v128.load(s3, 128), Y0, s3), Y1, s3 + 32), Y2, s3 + 64), Y3, s3 + 96);
+  const G2 = mad(mad(mad(mad(v128.load(s3, 144), Y0, s3 + 16), Y1, s3 + 48), Y2, s3 + 80), Y3, s3 + 112);
+  const E = expf4(f32x4.mul(G2, f32x4.splat(expMult)));
+  return f32x4.sub(P, f32x4.mul(f32x4.mul(D, E), f32x4.splat(stepMult)));
 }

@@ -234,3 +234,54 @@ describe('FusedContext.output and inputView', () => {
     x.dispose();
   });
 });
+
+// A kernel that doubles its input in the wasm backend's memory when it has it (an output
+// allocated there, scratch, and an output allocated but not returned), else in JavaScript.
+let heapRuns = 0;
+registerFusedKernel('LoptTestHeapDouble', (ctx) => {
+  const shape = ctx.shape('x');
+  const heap = ctx.heap;
+  if (!heap) {
+    const x = ctx.input('x') as Float32Array;
+    return [{ values: x.map((v) => 2 * v), shape }];
+  }
+  heapRuns++;
+  const n = shape.reduce((a, b) => a * b, 1);
+  const { output, offset } = heap.output(shape);
+  heap.output([1000]);
+  const scratch = heap.scratch(4 * n);
+  expect(scratch % 16).toBe(0);
+  // Views after every allocation: one may have grown the memory.
+  const f32 = new Float32Array(heap.memory.buffer);
+  const from = heap.offset('x') >> 2;
+  for (let i = 0; i < n; i++) f32[(scratch >> 2) + i] = 2 * f32[from + i]!;
+  f32.copyWithin(offset >> 2, scratch >> 2, (scratch >> 2) + n);
+  return [output];
+});
+
+describe('FusedContext.heap', () => {
+  test.skipIf(!fastPathsActive())(
+    'on wasm, reads inputs and writes outputs in the backend memory, freeing what it does not return',
+    () => {
+      const x = random.normal(random.PRNGKey(5), [7, 9]);
+      const runsBefore = heapRuns;
+      const before = tf.memory().numTensors;
+      const bytesBefore = tf.memory().numBytes;
+      const [y] = runFusedKernel('LoptTestHeapDouble', { x });
+      expect(tf.memory().numTensors).toBe(before + 1);
+      expect(heapRuns - runsBefore).toBe(tf.getBackend() === 'wasm' ? 1 : 0);
+      expect(Array.from(y!.dataSync())).toEqual(Array.from(x.dataSync()).map((v) => 2 * v));
+      y!.dispose();
+      expect(tf.memory().numBytes).toBe(bytesBefore);
+      if (tf.getBackend() === 'wasm') {
+        // The unreturned output's data is gone from the backend too.
+        const backend = tf.backend() as unknown as { numDataIds(): number };
+        const ids = backend.numDataIds();
+        const [z] = runFusedKernel('LoptTestHeapDouble', { x });
+        expect(backend.numDataIds()).toBe(ids + 1);
+        z!.dispose();
+      }
+      x.dispose();
+    },
+  );
+});

@@ -15,6 +15,15 @@ export const FUSED_BACKENDS = ['cpu', 'wasm'] as const;
 
 interface DataBackend {
   readSync(dataId: object): tf.backend_util.BackendValues;
+  /** The wasm backend's Emscripten module (its memory and allocator). */
+  wasm?: {
+    asm?: { memory?: unknown };
+    wasmMemory?: unknown;
+    _malloc?(bytes: number): number;
+    _free?(at: number): void;
+  };
+  /** The wasm backend's table of tensor data (each entry's byte offset in its memory). */
+  dataIdMap?: { get(dataId: object): { memoryOffset?: number | null } | undefined };
   disposeData(dataId: object, force?: boolean): boolean;
   makeOutput?(
     shape: number[],
@@ -70,6 +79,31 @@ export interface FusedContext {
    * the result can differ from `matMul` followed by the bias in float32 round-off.
    */
   dense(x: Mat, layer: DenseLayer, activation: 'relu' | 'linear'): Mat;
+  /**
+   * On the wasm backend, its linear memory, for a kernel compiled to WebAssembly that
+   * imports that memory and works on the inputs and outputs where they are (no copies in
+   * or out); absent on other backends.
+   */
+  heap?: FusedHeap;
+}
+
+/**
+ * The wasm backend's linear memory as seen by a fused kernel. Allocating (`output`,
+ * `scratch`) may grow the memory and so detach earlier views of `memory.buffer`: allocate
+ * first, then view.
+ */
+export interface FusedHeap {
+  /** The backend's memory. */
+  memory: WebAssembly.Memory;
+  /** Byte offset of an input's data in `memory`. */
+  offset(name: string): number;
+  /**
+   * A float32 output of `shape` allocated in `memory` at byte offset `offset`, uninitialised:
+   * the kernel writes it there and returns `output` among its outputs as it is.
+   */
+  output(shape: number[]): { output: FusedOutput; offset: number };
+  /** Byte offset of `bytes` bytes of scratch in `memory` (16-byte aligned), freed when the kernel returns. */
+  scratch(bytes: number): number;
 }
 
 /** A dense layer for `FusedContext.mlp`: weights `[fanIn, fanOut]` and a bias `[fanOut]`. */
@@ -123,14 +157,60 @@ function readCached(backend: DataBackend, info: tf.TensorInfo): Float32Array | I
   return values;
 }
 
-/** Outputs made by `FusedContext.output`: their tensor infos, by values array. */
-type Allocated = Map<FusedOutput, tf.TensorInfo>;
+/**
+ * What one kernel call allocated in the backend: outputs made by `FusedContext.output`
+ * (their tensor infos, by output object) and, on wasm, scratch (`FusedHeap.scratch`).
+ * Outputs not returned, and everything when the body throws, are freed with the scratch.
+ */
+interface CallAllocations {
+  outputs: Map<FusedOutput, tf.TensorInfo>;
+  scratch: number[];
+}
+
+/** The wasm backend's memory for a kernel call, or undefined on other backends. */
+function wasmHeap(
+  backend: DataBackend,
+  inputs: tf.NamedTensorInfoMap,
+  call: CallAllocations,
+  output: (shape: number[]) => FusedOutput,
+): FusedHeap | undefined {
+  const w = backend.wasm;
+  const memory = w?.wasmMemory ?? w?.asm?.memory;
+  const map = backend.dataIdMap;
+  if (!(memory instanceof WebAssembly.Memory) || !w?._malloc || !w._free || !map || !backend.makeOutput)
+    return undefined;
+  const malloc = w._malloc.bind(w);
+  const offsetOf = (dataId: object) => {
+    const at = map.get(dataId)?.memoryOffset;
+    if (typeof at !== 'number') throw new Error('fused kernel: a tensor has no data in the wasm backend memory');
+    return at >>> 0;
+  };
+  return {
+    memory,
+    offset(name) {
+      const info = inputs[name];
+      if (!info) throw new Error(`fused kernel: missing input '${name}'`);
+      return offsetOf(info.dataId);
+    },
+    output(shape) {
+      // The context's own outputs, so both ways of making one are freed and returned alike.
+      const out = output(shape);
+      return { output: out, offset: offsetOf(call.outputs.get(out)!.dataId) };
+    },
+    scratch(bytes) {
+      // malloc aligns to 8 bytes: 15 more bytes give a 16-byte aligned start.
+      const at = malloc(bytes + 15) >>> 0;
+      call.scratch.push(at);
+      return (at + 15) & ~15;
+    },
+  };
+}
 
 function context(
   backend: DataBackend,
   backendName: string,
   inputs: tf.NamedTensorInfoMap,
-  allocated: Allocated,
+  call: CallAllocations,
 ): FusedContext {
   const matMulKernel = tf.getKernel('BatchMatMul', backendName);
   if (!matMulKernel) throw new Error(`fused kernel: backend '${backendName}' has no BatchMatMul kernel`);
@@ -145,7 +225,36 @@ function context(
     }
     return out;
   };
+  const output = (shape: number[]): FusedOutput => {
+    const size = shape.reduce((a, b) => a * b, 1);
+    let out: FusedOutput;
+    let info: tf.TensorInfo;
+    const fromHeap = backend.typedArrayFromHeap?.bind(backend);
+    if (fromHeap && backend.makeOutput) {
+      // wasm: allocated in the heap and written there in place. Growing the heap detaches
+      // its views (their length drops to 0): `values` then makes a new one.
+      const heapInfo = backend.makeOutput(shape, 'float32');
+      let view = fromHeap(heapInfo) as Float32Array;
+      info = heapInfo;
+      out = {
+        shape,
+        get values() {
+          if (view.length !== size) view = fromHeap(heapInfo) as Float32Array;
+          return view;
+        },
+      };
+    } else {
+      const values = new Float32Array(size);
+      info = makeInfo(backend, shape, values);
+      out = { values, shape };
+    }
+    call.outputs.set(out, info);
+    return out;
+  };
+  const heap = backendName === 'wasm' ? wasmHeap(backend, inputs, call, output) : undefined;
   return {
+    ...(heap ? { heap } : {}),
+    output,
     input(name) {
       const info = inputs[name];
       if (!info) throw new Error(`fused kernel: missing input '${name}'`);
@@ -157,32 +266,6 @@ function context(
       const id = info.dataId as CachingDataId;
       if (id[CACHED] || !backend.typedArrayFromHeap) return readCached(backend, info);
       return backend.typedArrayFromHeap(info) as Float32Array | Int32Array;
-    },
-    output(shape) {
-      const size = shape.reduce((a, b) => a * b, 1);
-      let out: FusedOutput;
-      let info: tf.TensorInfo;
-      const fromHeap = backend.typedArrayFromHeap?.bind(backend);
-      if (fromHeap && backend.makeOutput) {
-        // wasm: allocated in the heap and written there in place. Growing the heap detaches
-        // its views (their length drops to 0): `values` then makes a new one.
-        const heapInfo = backend.makeOutput(shape, 'float32');
-        let view = fromHeap(heapInfo) as Float32Array;
-        info = heapInfo;
-        out = {
-          shape,
-          get values() {
-            if (view.length !== size) view = fromHeap(heapInfo) as Float32Array;
-            return view;
-          },
-        };
-      } else {
-        const values = new Float32Array(size);
-        info = makeInfo(backend, shape, values);
-        out = { values, shape };
-      }
-      allocated.set(out, info);
-      return out;
     },
     shape(name) {
       const info = inputs[name];
@@ -270,23 +353,17 @@ export function registerFusedKernel(
       backendName,
       kernelFunc: ({ inputs, backend, attrs }) => {
         const b = backend as unknown as DataBackend;
-        const allocated: Allocated = new Map();
-        let outs: FusedOutput[];
+        const call: CallAllocations = { outputs: new Map(), scratch: [] };
+        let returned: tf.TensorInfo[] = [];
         try {
-          outs = body(context(b, backendName, inputs, allocated), attrs ?? {});
-        } catch (e) {
-          for (const info of allocated.values()) b.disposeData(info.dataId);
-          throw e;
+          const outs = body(context(b, backendName, inputs, call), attrs ?? {});
+          returned = outs.map((o) => call.outputs.get(o) ?? makeInfo(b, o.shape, o.values));
+          return returned;
+        } finally {
+          for (const at of call.scratch) b.wasm?._free?.(at);
+          // Outputs made but not returned (or all of them, when the body threw).
+          for (const info of call.outputs.values()) if (!returned.includes(info)) b.disposeData(info.dataId);
         }
-        const infos = outs.map((o) => {
-          const info = allocated.get(o);
-          if (!info) return makeInfo(b, o.shape, o.values);
-          allocated.delete(o);
-          return info;
-        });
-        // Outputs made but not returned.
-        for (const info of allocated.values()) b.disposeData(info.dataId);
-        return infos;
       },
     });
   }

@@ -28,6 +28,7 @@ export {
   type DenseLayer,
   FUSED_BACKENDS,
   type FusedContext,
+  type FusedHeap,
   type FusedOutput,
   kernelRegistered,
   type Mat,
