@@ -438,13 +438,11 @@ export function sharingTransposes(ctx: FusedContext, cache: WeakMap<Mat, Mat>): 
     }
     return out;
   };
+  // Everything else is ctx's own (its methods are closures, not bound to the object).
   return {
-    input: (name) => ctx.input(name),
-    shape: (name) => ctx.shape(name),
+    ...ctx,
     matMul: (a, b, transposeA = false, transposeB = false) =>
       ctx.matMul(transposeA ? t(a) : a, transposeB ? t(b) : b, false, false),
-    mlp: (x, layers) => ctx.mlp(x, layers),
-    dense: (x, layer, act) => ctx.dense(x, layer, act),
   };
 }
 
