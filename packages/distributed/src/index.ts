@@ -4,8 +4,7 @@
  * learner/worker split, on BullMQ queues and a Redis server: a `DistributedLearner`
  * holds theta, the outer optimizer and the checkpoint; `DistributedWorker`s hold their
  * inner problems and send gradient estimates tagged with the theta version they used.
- * On one machine, `ThreadedGradientEstimator` splits an estimator's inner problems over
- * worker threads. Node only.
+ * Node only.
  */
 export {
   DistributedLearner,
@@ -18,12 +17,6 @@ export {
   type DistributedWorkerOptions,
   type DistributedWorkerSummary,
 } from './distributed-worker.js';
-export {
-  type EstimatorFactory,
-  type EstimatorModuleSpec,
-  loadEstimator,
-  type ShardInfo,
-} from './estimator-module.js';
 export {
   type DistributedMode,
   type EstimateRequest,
@@ -47,10 +40,3 @@ export {
   type StartRedisServerOptions,
   startRedisServer,
 } from './redis-server.js';
-export { type PackedTensor, packTree, unpackTree } from './thread-tree.js';
-export {
-  type ThreadedEstimatorState,
-  ThreadedGradientEstimator,
-  type ThreadedGradientEstimatorOptions,
-} from './threaded-estimator.js';
-export { WORKER_NODE_FLAGS, workerNodeFlags } from './worker-node-flags.js';

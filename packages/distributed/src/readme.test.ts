@@ -6,7 +6,3 @@ test('the README example runs (with a real redis-server)', async () => {
   requireRedisServer();
   await runReadmeExample(new URL('../README.md', import.meta.url));
 });
-
-test('the README example of worker threads runs', async () => {
-  await runReadmeExample(new URL('../README.md', import.meta.url), 1);
-});

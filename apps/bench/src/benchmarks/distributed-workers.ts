@@ -19,13 +19,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import {
-  DistributedLearner,
-  findRedisServer,
-  REDIS_INSTALL_HINT,
-  startRedisServer,
-  workerNodeFlags,
-} from '@lopt/distributed';
+import { DistributedLearner, findRedisServer, REDIS_INSTALL_HINT, startRedisServer } from '@lopt/distributed';
 import { type BlockRunner, median, type RatioCase } from '../harness.js';
 import { distributedBenchLearner } from '../peers/distributed-setup.js';
 import { type CeilingProcess, startBenchWorker, startCeilingProcess } from '../peers/distributed-spawn.js';
@@ -107,18 +101,15 @@ const ceiling: RatioCase = {
   async setup() {
     const pin = process.env.LOPT_BENCH_PIN === '1';
     const cores = availableParallelism();
-    // Configured as the distributed row's workers: the pair with `workerNodeFlags(2)`, the single one with `workerNodeFlags(1)`.
-    const [a, b, single] = await Promise.all([
-      startCeilingProcess(1, { core: pin ? 0 : undefined, nodeArgs: workerNodeFlags(2) }),
-      startCeilingProcess(2, { core: pin ? 1 % cores : undefined, nodeArgs: workerNodeFlags(2) }),
-      startCeilingProcess(1, { core: pin ? 0 : undefined, nodeArgs: workerNodeFlags(1) }),
+    const procs = await Promise.all([
+      startCeilingProcess(1, { core: pin ? 0 : undefined }),
+      startCeilingProcess(2, { core: pin ? 1 % cores : undefined }),
     ]);
-    const procs = [a, b, single];
     const cpuTwo: number[] = [];
     const cpuOne: number[] = [];
     return {
-      lopt: ceilingSide([a, b], cpuTwo),
-      peer: ceilingSide([single], cpuOne),
+      lopt: ceilingSide(procs, cpuTwo),
+      peer: ceilingSide([procs[0]!], cpuOne),
       note: ({ loptMs, peerMs }) => {
         ceilingSpeedup = peerMs / loptMs;
         return `2-process ceiling ${ceilingSpeedup.toFixed(2)}x steps/s (ratio of medians); CPU per estimate: ${median(cpuOne).toFixed(0)} ms alone, ${median(cpuTwo).toFixed(0)} ms paired${pin ? '; processes pinned to cores' : ''}`;
@@ -152,12 +143,9 @@ const distributedWorkers: RatioCase = {
     try {
       // The single worker gets the core of the pair's first worker, so the sides differ only in the second.
       const started = await Promise.all([
-        startBenchWorker(redis.url, 'bench-two', 1, { core: pin ? 0 : undefined, nodeArgs: workerNodeFlags(2) }),
-        startBenchWorker(redis.url, 'bench-two', 2, {
-          core: pin ? 1 % cores : undefined,
-          nodeArgs: workerNodeFlags(2),
-        }),
-        startBenchWorker(redis.url, 'bench-one', 3, { core: pin ? 0 : undefined, nodeArgs: workerNodeFlags(1) }),
+        startBenchWorker(redis.url, 'bench-two', 1, { core: pin ? 0 : undefined }),
+        startBenchWorker(redis.url, 'bench-two', 2, { core: pin ? 1 % cores : undefined }),
+        startBenchWorker(redis.url, 'bench-one', 3, { core: pin ? 0 : undefined }),
       ]);
       two.push(started[0], started[1]);
       one.push(started[2]);

@@ -11,8 +11,6 @@ export interface BenchWorkerOptions {
   kind?: 'speed' | 'meta-loss';
   /** Pin the process to this core (`taskset`). */
   core?: number;
-  /** Node flags to start it with (as `lopt meta-train --workers N` would: `workerNodeFlags(N)`). */
-  nodeArgs?: string[];
 }
 
 /** Starts a worker of run `run` and resolves once it is set up. */
@@ -23,7 +21,6 @@ export function startBenchWorker(
   opts: BenchWorkerOptions = {},
 ): Promise<ChildProcess> {
   const args = [
-    ...(opts.nodeArgs ?? []),
     '--import',
     import.meta.resolve('tsx'),
     join(here, 'distributed-worker.ts'),

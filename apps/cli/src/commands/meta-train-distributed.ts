@@ -10,7 +10,6 @@ import {
   parseRedisUrl,
   REDIS_INSTALL_HINT,
   startRedisServer,
-  workerNodeFlags,
 } from '@lopt/distributed';
 import { type LearnedOptimizer, serializeTheta } from '@lopt/learned';
 import { Adam } from '@lopt/optimizers';
@@ -435,14 +434,11 @@ async function supervise(flags: DistributedMetaTrainFlags, cmd: Command): Promis
   const learnerDone = new Promise<number>((r) => {
     learnerExit = r;
   });
-  const workerFlags = workerNodeFlags(n);
   const launch = (name: string, args: string[], resume: boolean) => {
     // A restarted learner continues its own run: --resume, and never --force (which would wipe it).
     const finalArgs = resume ? [...args.filter((a) => a !== '--force' && a !== '--resume'), '--resume'] : args;
     // Workers' stdout goes to stderr: stdout carries the learner's output (JSON lines with --json).
-    // Workers that fill the cores collect garbage on their own thread (see `workerNodeFlags`).
-    const nodeFlags = name === 'learner' ? [] : workerFlags;
-    const child = spawn(process.execPath, [...nodeFlags, ...finalArgs], {
+    const child = spawn(process.execPath, finalArgs, {
       stdio: ['ignore', name === 'learner' ? 'inherit' : process.stderr, 'inherit'],
     });
     children.set(name, child);
