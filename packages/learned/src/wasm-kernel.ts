@@ -42,7 +42,8 @@ export function lazyWasmKernel<T>(
   what: string,
   opts: { importsMemory?: boolean } = {},
 ): WasmKernelLoader<T> {
-  const importsOf = (memory?: WebAssembly.Memory) => (opts.importsMemory ? { env: { memory } } : {});
+  const importsOf = (memory?: WebAssembly.Memory): WebAssembly.Imports =>
+    opts.importsMemory && memory ? { env: { memory } } : {};
   let module: WebAssembly.Module | undefined;
   let kernel: T | null | undefined;
   let pending = false;

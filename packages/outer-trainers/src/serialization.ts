@@ -24,7 +24,8 @@ const BASE64_TEXT = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** Base64 of bytes (Node's Buffer where present; plain code in browsers). */
 export function bytesToBase64(bytes: Uint8Array): string {
-  if (NodeBuffer) return NodeBuffer.from(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  if (NodeBuffer)
+    return NodeBuffer.from(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength).toString('base64');
   let out = '';
   let i = 0;
   for (; i + 2 < bytes.length; i += 3) {
