@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { adafacKernel, adafacKernelOn, adafacKernelTensors, setAdafacKernelEnabled } from './adafac-kernel.js';
 import { AdafacMLPLOpt, type AdafacMLPLOptState } from './adafac-mlp-lopt.js';
+import { expectClose } from './test-tasks.js';
 
 type Params = Record<string, tf.Tensor>;
 
@@ -83,15 +84,6 @@ function run(fast: boolean, kernelOn: boolean, shapes = SHAPES): AdafacMLPLOptSt
 function accumulators(s: AdafacMLPLOptState<Params>): tf.Tensor[] {
   const f = s.facRollingFeatures;
   return [s.momRolling.m, s.rmsRolling.rms, f.vRow, f.vCol, f.vDiag];
-}
-
-function expectClose(a: tf.Tensor, b: tf.Tensor, tol: number): void {
-  expect(a.shape).toEqual(b.shape);
-  const x = a.dataSync();
-  const y = b.dataSync();
-  let worst = 0;
-  for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!) / (1 + Math.abs(y[i]!)));
-  expect(worst).toBeLessThan(tol);
 }
 
 describe('AdafacMLPLOpt compiled kernel', () => {

@@ -16,6 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { MLPLOpt, type MLPLOptState } from './mlp-lopt.js';
 import { mlpLOptKernelAvailable, mlpLOptKernelTensors, setMLPLOptKernelEnabled } from './mlp-lopt-kernel.js';
+import { expectClose } from './test-tasks.js';
 
 type Params = Record<string, tf.Tensor>;
 
@@ -106,15 +107,6 @@ function runStacked(fast: boolean, kernelOn: boolean): tf.Tensor[] {
     treeDispose(s.iteration);
     return out;
   });
-}
-
-function expectClose(a: tf.Tensor, b: tf.Tensor, tol: number): void {
-  expect(a.shape).toEqual(b.shape);
-  const x = a.dataSync();
-  const y = b.dataSync();
-  let worst = 0;
-  for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!) / (1 + Math.abs(y[i]!)));
-  expect(worst).toBeLessThan(tol);
 }
 
 describe('MLPLOpt compiled kernel', () => {

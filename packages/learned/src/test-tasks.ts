@@ -1,10 +1,11 @@
 // Small tasks for this package's tests (not exported): a tiny ReLU MLP on synthetic
-// data with dead hidden units, and a quadratic. Written with tf ops so the tests do not
-// depend on @lopt/tasks.
+// data with dead hidden units, and a quadratic, and a tolerance check of tensors. Written
+// with tf ops so the tests do not depend on @lopt/tasks.
 
 import type { Optimizer } from '@lopt/optimizers';
 import { grad, logSoftmax, type PRNGKey, random, treeDispose, treeMap, valueAndGrad } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
+import { expect } from 'vitest';
 import type { LearnedOptimizer } from './learned-optimizer.js';
 import { tidyTree } from './tidy-tree.js';
 
@@ -189,4 +190,14 @@ function ravelLike<T>(t: T): { unravel: (v: tf.Tensor1D) => T } {
       return treeMap(() => tf.reshape(parts[i]!, shapes[i++]!), t) as T;
     },
   };
+}
+
+/** Expects `a` to have `b`'s shape and every element within `tol` of it, relative to `1 + |b|`. */
+export function expectClose(a: tf.Tensor, b: tf.Tensor, tol: number): void {
+  expect(a.shape).toEqual(b.shape);
+  const x = a.dataSync();
+  const y = b.dataSync();
+  let worst = 0;
+  for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!) / (1 + Math.abs(y[i]!)));
+  expect(worst).toBeLessThan(tol);
 }
