@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { findRedisServer, REDIS_INSTALL_HINT } from '@lopt/distributed';
+import { findRedisServer, REDIS_INSTALL_HINT, startRedisServer } from '@lopt/distributed';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { quickMetaTrain } from './fixtures';
 import {
@@ -63,6 +63,9 @@ async function killOneDuringRun(
   await waitFor(() => child.out().includes(`outer step ${afterStep}:`));
   const victim = childPids(child.pid!).find((p) => cmdline(p).includes(`--role ${role}`));
   expect(victim, child.err()).toBeDefined();
+  // Workers run with WORKER_NODE_FLAGS (garbage collection on their own thread); the learner without.
+  if (role === 'worker') expect(cmdline(victim!)).toContain('--single-threaded-gc');
+  else expect(cmdline(victim!)).not.toContain('--single-threaded-gc');
   process.kill(victim!, 'SIGKILL');
   const { code } = await exited(child);
   expect(code, child.err()).toBe(0);
@@ -90,7 +93,27 @@ describe('lopt meta-train across processes', () => {
   it('--workers N: a worker killed with SIGKILL is started again and the run completes', async () => {
     const run = await killOneDuringRun('worker', 2, ['--lock-duration', '3000']);
     expect(run.err).toMatch(/worker \d ended \(SIGKILL\); starting it again/);
+    // Started with the flags, the workers give no tip about them.
+    expect(run.err).toMatch(/serving run/);
+    expect(run.err).not.toMatch(/tip: workers that fill/);
     expect(run.out).toMatch(/done: 30 outer steps/);
+  });
+
+  it('a worker started by hand without the worker flags prints how to start it with them', async () => {
+    const redis = await startRedisServer();
+    const child = lopt$('meta-train', ...QUICK, '--redis', redis.url, '--role', 'worker');
+    try {
+      await waitFor(() => /tip: workers that fill/.test(child.out() + child.err()), 60_000);
+      const tip = (child.out() + child.err()).split('\n').find((l) => l.includes('tip: workers that fill'))!;
+      // The command it gives: the flags, then the path of the script this worker runs.
+      expect(tip).toMatch(/node --single-threaded-gc \S+index\.js meta-train/);
+      const script = /--single-threaded-gc (\S+) meta-train/.exec(tip)![1]!;
+      expect(existsSync(script)).toBe(true);
+    } finally {
+      child.kill('SIGTERM');
+      await exited(child);
+      await redis.stop();
+    }
   });
 
   it('a missing redis-server is a clear error saying how to install it', () => {

@@ -40,3 +40,4 @@ export {
   type StartRedisServerOptions,
   startRedisServer,
 } from './redis-server.js';
+export { WORKER_NODE_FLAGS } from './worker-node-flags.js';

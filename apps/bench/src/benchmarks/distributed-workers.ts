@@ -14,7 +14,9 @@
  * it, the 2-process ceiling, runs the same worker job in 2 independent processes against
  * 1 (no Redis, no learner): what the hardware allows. The distributed row's note says
  * how much of that ceiling's gain it reaches.
- * `LOPT_BENCH_PIN=1` pins worker processes to cores (`taskset`, one core each).
+ * `LOPT_BENCH_PIN=1` pins worker processes to cores (`taskset`, one core each). Workers and
+ * ceiling processes run with the flags `lopt meta-train --workers N` gives its workers
+ * (`WORKER_NODE_FLAGS`); `LOPT_BENCH_WORKER_FLAGS` replaces them (empty: V8's defaults).
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -22,7 +24,15 @@ import { availableParallelism } from 'node:os';
 import { DistributedLearner, findRedisServer, REDIS_INSTALL_HINT, startRedisServer } from '@lopt/distributed';
 import { type BlockRunner, median, type RatioCase } from '../harness.js';
 import { distributedBenchLearner } from '../peers/distributed-setup.js';
-import { type CeilingProcess, startBenchWorker, startCeilingProcess } from '../peers/distributed-spawn.js';
+import {
+  benchWorkerFlags,
+  type CeilingProcess,
+  startBenchWorker,
+  startCeilingProcess,
+} from '../peers/distributed-spawn.js';
+
+/** The workers' Node flags, for the rows' notes. */
+const flagsNote = () => `; worker flags: ${benchWorkerFlags().join(' ') || 'none'}`;
 
 /** Estimates averaged per outer step. */
 const ESTIMATES_PER_STEP = 8;
@@ -112,7 +122,7 @@ const ceiling: RatioCase = {
       peer: ceilingSide([procs[0]!], cpuOne),
       note: ({ loptMs, peerMs }) => {
         ceilingSpeedup = peerMs / loptMs;
-        return `2-process ceiling ${ceilingSpeedup.toFixed(2)}x steps/s (ratio of medians); CPU per estimate: ${median(cpuOne).toFixed(0)} ms alone, ${median(cpuTwo).toFixed(0)} ms paired${pin ? '; processes pinned to cores' : ''}`;
+        return `2-process ceiling ${ceilingSpeedup.toFixed(2)}x steps/s (ratio of medians); CPU per estimate: ${median(cpuOne).toFixed(0)} ms alone, ${median(cpuTwo).toFixed(0)} ms paired${flagsNote()}${pin ? '; processes pinned to cores' : ''}`;
       },
       dispose: () => {
         for (const p of procs) p.child.kill('SIGTERM');
@@ -187,7 +197,7 @@ const distributedWorkers: RatioCase = {
           ceilingSpeedup === undefined
             ? ''
             : `; ${speedup.toFixed(2)}x steps/s against the 2-process ceiling's ${ceilingSpeedup.toFixed(2)}x measured just before${share}`;
-        return `2 workers: ${fmtCpu(cpuTwo, loptMs)}; 1 worker: ${fmtCpu(cpuOne, peerMs)}; from CPU time alone, 2 free cores would give ${ideal.toFixed(2)}x${ofCeiling}${pin ? '; workers pinned to cores' : ''}`;
+        return `2 workers: ${fmtCpu(cpuTwo, loptMs)}; 1 worker: ${fmtCpu(cpuOne, peerMs)}; from CPU time alone, 2 free cores would give ${ideal.toFixed(2)}x${ofCeiling}${flagsNote()}${pin ? '; workers pinned to cores' : ''}`;
       },
       dispose: async () => {
         for (const l of learners) {

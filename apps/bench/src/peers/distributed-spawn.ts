@@ -2,8 +2,19 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { WORKER_NODE_FLAGS } from '@lopt/distributed';
 
 const here = dirname(fileURLToPath(import.meta.url));
+
+/**
+ * The Node flags of bench workers and ceiling processes: `LOPT_BENCH_WORKER_FLAGS` when
+ * set (an empty value runs them with V8's defaults, for a side-by-side), else
+ * `WORKER_NODE_FLAGS`, the flags `lopt meta-train --workers N` gives its workers.
+ */
+export function benchWorkerFlags(): readonly string[] {
+  const env = process.env.LOPT_BENCH_WORKER_FLAGS;
+  return env === undefined ? WORKER_NODE_FLAGS : env.split(' ').filter(Boolean);
+}
 
 /** Options of `startBenchWorker`. */
 export interface BenchWorkerOptions {
@@ -11,6 +22,8 @@ export interface BenchWorkerOptions {
   kind?: 'speed' | 'meta-loss';
   /** Pin the process to this core (`taskset`). */
   core?: number;
+  /** Node flags (default: `benchWorkerFlags()`). */
+  nodeArgs?: readonly string[];
 }
 
 /** Starts a worker of run `run` and resolves once it is set up. */
@@ -21,6 +34,7 @@ export function startBenchWorker(
   opts: BenchWorkerOptions = {},
 ): Promise<ChildProcess> {
   const args = [
+    ...(opts.nodeArgs ?? benchWorkerFlags()),
     '--import',
     import.meta.resolve('tsx'),
     join(here, 'distributed-worker.ts'),
@@ -55,10 +69,10 @@ export interface CeilingProcess {
 /** Starts a process of the 2-process ceiling and resolves once it is set up. */
 export function startCeilingProcess(
   seed: number,
-  opts: { core?: number; nodeArgs?: string[] } = {},
+  opts: { core?: number; nodeArgs?: readonly string[] } = {},
 ): Promise<CeilingProcess> {
   const args = [
-    ...(opts.nodeArgs ?? []),
+    ...(opts.nodeArgs ?? benchWorkerFlags()),
     '--import',
     import.meta.resolve('tsx'),
     join(here, 'distributed-ceiling.ts'),

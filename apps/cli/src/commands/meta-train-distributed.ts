@@ -10,6 +10,7 @@ import {
   parseRedisUrl,
   REDIS_INSTALL_HINT,
   startRedisServer,
+  WORKER_NODE_FLAGS,
 } from '@lopt/distributed';
 import { type LearnedOptimizer, serializeTheta } from '@lopt/learned';
 import { Adam } from '@lopt/optimizers';
@@ -248,6 +249,13 @@ async function workerRole<E extends string>(
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   out.log(`worker ${worker.workerId} (index ${index}) serving run '${run}' on ${describeRedis(flags.redis!)}`);
+  // Workers started by hand (--role worker on another machine) may lack the flags that
+  // `--workers N` gives its own; say how to start them when they fill the cores.
+  const missing = WORKER_NODE_FLAGS.filter((f) => !process.execArgv.includes(f));
+  if (missing.length > 0)
+    out.log(
+      `tip: workers that fill the machine's cores run faster started as node ${missing.join(' ')} ${process.argv[1]} meta-train ... (V8's garbage collection on the worker's own thread)`,
+    );
   const summary = await worker.run();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
@@ -438,7 +446,8 @@ async function supervise(flags: DistributedMetaTrainFlags, cmd: Command): Promis
     // A restarted learner continues its own run: --resume, and never --force (which would wipe it).
     const finalArgs = resume ? [...args.filter((a) => a !== '--force' && a !== '--resume'), '--resume'] : args;
     // Workers' stdout goes to stderr: stdout carries the learner's output (JSON lines with --json).
-    const child = spawn(process.execPath, finalArgs, {
+    const nodeFlags = name === 'learner' ? [] : WORKER_NODE_FLAGS;
+    const child = spawn(process.execPath, [...nodeFlags, ...finalArgs], {
       stdio: ['ignore', name === 'learner' ? 'inherit' : process.stderr, 'inherit'],
     });
     children.set(name, child);
