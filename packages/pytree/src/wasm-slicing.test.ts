@@ -39,10 +39,10 @@ function pattern(shape: number[], dtype: 'float32' | 'int32' | 'bool'): tf.Tenso
 
 const bits = (t: tf.Tensor) => Array.from(new Uint8Array(t.dataSync().buffer.slice(0)));
 
-test('setupBackend replaces the three kernels, once', () => {
-  const before = ['Slice', 'Unpack', 'SplitV'].map((k) => tf.getKernel(k, 'wasm')!.kernelFunc);
+test('setupBackend replaces the four kernels, once', () => {
+  const before = ['Slice', 'Unpack', 'SplitV', 'Concat'].map((k) => tf.getKernel(k, 'wasm')!.kernelFunc);
   registerWasmSlicing();
-  const after = ['Slice', 'Unpack', 'SplitV'].map((k) => tf.getKernel(k, 'wasm')!.kernelFunc);
+  const after = ['Slice', 'Unpack', 'SplitV', 'Concat'].map((k) => tf.getKernel(k, 'wasm')!.kernelFunc);
   expect(after).toEqual(before);
   // With fast paths off the stock kernels run: the comparisons below compare two different kernels.
   const x = pattern([3, 4], 'float32');
@@ -129,6 +129,110 @@ test('unstack and split give the stock kernels bit for bit, on every axis', () =
     tf.dispose([...ours, ...stock]);
   }
   tf.dispose(x);
+  expect(tf.memory().numTensors).toBe(start);
+});
+
+test('concat gives the stock kernel bit for bit: every axis, rows of 1, a few and many elements, empty inputs, float32, int32, bool', () => {
+  const start = tf.memory().numTensors;
+  // Shapes of the inputs (equal but on the axis) and the axis.
+  const cases: [number[][], number][] = [
+    [[[5], [3], [1]], 0],
+    [
+      [
+        [2, 3],
+        [4, 3],
+      ],
+      0,
+    ], // whole tensors one after another
+    [
+      [
+        [4, 1],
+        [4, 1],
+        [4, 3],
+        [4, 1],
+      ],
+      1,
+    ], // per-element features: rows of 1 and 3
+    [
+      [
+        [4, 1],
+        [4, 1],
+        [4, 3],
+        [4, 1],
+      ],
+      -1,
+    ],
+    [
+      [
+        [3, 40],
+        [3, 33],
+        [3, 2],
+      ],
+      1,
+    ], // rows of 32 or more
+    [
+      [
+        [2, 3, 1],
+        [2, 3, 2],
+        [2, 3, 0],
+        [2, 3, 5],
+      ],
+      2,
+    ], // an empty input among them
+    [
+      [
+        [2, 2, 3],
+        [2, 1, 3],
+        [2, 4, 3],
+      ],
+      1,
+    ],
+    [
+      [
+        [3, 2, 2, 1],
+        [3, 2, 2, 3],
+      ],
+      3,
+    ],
+    [
+      [
+        [3, 2, 1, 2],
+        [3, 2, 4, 2],
+      ],
+      -2,
+    ],
+    [
+      [
+        [2, 3],
+        [2, 0],
+      ],
+      1,
+    ], // one non-empty input
+  ];
+  for (const dtype of ['float32', 'int32', 'bool'] as const) {
+    for (const [shapes, axis] of cases) {
+      // Alternate signs, so that equal patterns in neighbouring inputs still differ.
+      const ins = tf.tidy(() =>
+        shapes.map((sh, i) => {
+          const x = pattern(sh, dtype);
+          if (dtype === 'bool') return i % 2 ? tf.logicalNot(x) : x;
+          return i % 2 ? tf.neg(x) : x;
+        }),
+      );
+      const { ours, stock } = bothWays(() => tf.concat(ins, axis));
+      expect(ours.shape).toEqual(stock.shape);
+      expect(ours.dtype).toBe(dtype);
+      expect(bits(ours), `${dtype} ${JSON.stringify(shapes)} axis ${axis}`).toEqual(bits(stock));
+      tf.dispose([...ins, ours, stock]);
+    }
+  }
+  // Against values built by hand: rows of [a_i, b_i0, b_i1, c_i].
+  const a = tf.tensor2d([1, 2, 3], [3, 1]);
+  const b = tf.tensor2d([10, 11, 20, 21, 30, 31], [3, 2]);
+  const c = tf.tensor2d([-1, -2, -3], [3, 1]);
+  const abc = tf.concat([a, b, c], 1);
+  expect(Array.from(abc.dataSync())).toEqual([1, 10, 11, -1, 2, 20, 21, -2, 3, 30, 31, -3]);
+  tf.dispose([a, b, c, abc]);
   expect(tf.memory().numTensors).toBe(start);
 });
 

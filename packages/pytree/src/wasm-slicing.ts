@@ -7,7 +7,7 @@ interface WasmBackend {
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
 }
 
-const SLICING_KERNELS = ['Slice', 'Unpack', 'SplitV'] as const;
+const SLICING_KERNELS = ['Slice', 'Unpack', 'SplitV', 'Concat'] as const;
 const installed = new WeakSet<tf.KernelFunc>();
 
 /**
@@ -43,6 +43,35 @@ function sliceViaHeap(b: WasmBackend, x: tf.TensorInfo, begin: number[], size: n
     }
   }
   return out;
+}
+
+/**
+ * Concatenates `inputs` (non-empty, on the heap) along `axis` into `out`, input by input,
+ * through views of the wasm heap. tfjs-backend-wasm's own kernel copies one
+ * `subarray` per input per row: concatenating per-element features along the last axis
+ * of a million-element tensor makes ten million small views, most of the cost of a
+ * Celo2 step. Rows of a few elements are copied element by element instead.
+ */
+function concatViaHeap(b: WasmBackend, inputs: tf.TensorInfo[], axis: number, out: tf.TensorInfo): void {
+  const rows = tf.util.sizeFromShape(inputs[0]!.shape.slice(0, axis));
+  const inner = inputs.map((t) => tf.util.sizeFromShape(t.shape.slice(axis)));
+  const width = inner.reduce((a, k) => a + k, 0);
+  // Every input's view after the output exists (see sliceViaHeap).
+  const ov = b.typedArrayFromHeap(out);
+  let at = 0;
+  inputs.forEach((t, i) => {
+    const x = b.typedArrayFromHeap(t);
+    const k = inner[i]!;
+    if (k === 1) {
+      for (let r = 0, o = at; r < rows; r++, o += width) ov[o] = x[r]!;
+    } else if (k < 32) {
+      for (let r = 0, o = at, s = 0; r < rows; r++, o += width, s += k)
+        for (let j = 0; j < k; j++) ov[o + j] = x[s + j]!;
+    } else {
+      for (let r = 0; r < rows; r++) ov.set(x.subarray(r * k, r * k + k), at + r * width);
+    }
+    at += k;
+  });
 }
 
 /** Strings live outside the heap: they keep the stock kernels. */
@@ -90,13 +119,28 @@ function makeKernels(stock: Record<string, tf.KernelFunc>): Record<string, tf.Ke
         return o;
       });
     },
+    Concat: (args) => {
+      const inputs = args.inputs as unknown as tf.TensorInfo[];
+      if (!fastPathsEnabled() || inputs.length === 0 || !inputs.every(onHeap)) return stock.Concat!(args);
+      const shapes = inputs.map((t) => t.shape);
+      const axis = tf.util.parseAxisParam((args.attrs as unknown as tf.ConcatAttrs).axis, shapes[0]!)[0]!;
+      tf.backend_util.assertParamsConsistent(shapes, axis);
+      const nonEmpty = inputs.filter((t) => tf.util.sizeFromShape(t.shape) > 0);
+      // One input (the identity), or whole tensors one after another: the stock kernel copies those in one go.
+      if (nonEmpty.length < 2 || tf.util.sizeFromShape(shapes[0]!.slice(0, axis)) === 1) return stock.Concat!(args);
+      const b = args.backend as unknown as WasmBackend;
+      const out = b.makeOutput(tf.backend_util.computeOutShape(shapes, axis), inputs[0]!.dtype);
+      concatViaHeap(b, nonEmpty, axis, out);
+      return out;
+    },
   };
 }
 
 /**
- * Replaces tfjs-backend-wasm's `Slice`, `Unpack` and `SplitV` kernels by ones that copy
- * only the selected elements, through views of the wasm heap (the stock ones copy the
- * whole input out of the heap first, once per output). Values are the same bit for bit;
+ * Replaces tfjs-backend-wasm's `Slice`, `Unpack`, `SplitV` and `Concat` kernels by ones that copy
+ * only the selected elements, through views of the wasm heap (the stock slicing kernels
+ * copy the whole input out of the heap first, once per output; the stock `Concat` makes
+ * one view per input per row). Values are the same bit for bit;
  * with fast paths off (`LOPT_FAST_PATHS=off`) the stock kernels run. `setupBackend`
  * calls it for the wasm backend; it does nothing when the wasm backend's kernels are not
  * registered, and nothing the second time.
