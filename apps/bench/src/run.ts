@@ -5,7 +5,7 @@
  * Usage: tsx src/run.ts [name-filter]; LOPT_BENCH_BLOCKS / LOPT_BENCH_ITERS override the
  * blocks and iterations per block of every ratio case (small values to check it runs).
  */
-import { existsSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +32,18 @@ async function loadCases(): Promise<BenchCase[]> {
   return filter ? cases.filter((c) => c.name.toLowerCase().includes(filter.toLowerCase())) : cases;
 }
 
+/**
+ * The machine's CPU time so far, in clock ticks: [all, stolen] (Linux `/proc/stat`; undefined
+ * elsewhere). Steal is time a virtual machine's cores waited for the host: while it is
+ * high, every timing of the run is slower, peers' included.
+ */
+function cpuTicks(): [number, number] | undefined {
+  if (!existsSync('/proc/stat')) return undefined;
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return [f.slice(0, 8).reduce((a, b) => a + b, 0), f[7] ?? 0];
+}
+
+const ticks0 = cpuTicks();
 const backend = await setupBackend(process.env.LOPT_BACKEND || 'wasm');
 const cases = await loadCases();
 const rows: BenchResult[] = [];
@@ -76,7 +88,14 @@ for (const r of rows) {
 }
 // Timings on a busy machine are slower and noisier (ratios less so): the load says which.
 const load = loadavg().map((x) => Number(x.toFixed(2)));
-console.log(`backend: ${backend}, node ${process.version}, ${cpus().length} cores, load average ${load.join(' ')}`);
+const ticks1 = cpuTicks();
+const steal =
+  ticks0 && ticks1 && ticks1[0] > ticks0[0]
+    ? `, CPU steal ${((100 * (ticks1[1] - ticks0[1])) / (ticks1[0] - ticks0[0])).toFixed(1)}% during the run`
+    : '';
+console.log(
+  `backend: ${backend}, node ${process.version}, ${cpus().length} cores, load average ${load.join(' ')}${steal}`,
+);
 console.log(table.toString());
 const out = join(here, '..', 'bench-results.json');
 writeFileSync(

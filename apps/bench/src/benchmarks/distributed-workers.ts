@@ -2,7 +2,7 @@
  * Distributed meta-training (`@lopt/distributed`): outer steps per second of a sync
  * learner served by 2 worker processes, against the same learner served by 1, on a
  * redis-server started on loopback. Each estimate is Part 5's PES step (MLPLOpt, 4
- * problems of ImageMLP_FashionMnist8_Relu32, truncation length 10: about 0.3 s of one
+ * problems of ImageMLP_FashionMnist8_Relu32, truncation length 10: about 0.1 s of one
  * core), and each outer step averages 8 of them. Eight estimates per step rather than
  * two: the workers pull requests from one queue, so a worker slowed by other load takes
  * fewer of them, and the wait at the end of a step is at most one estimate. Workers are
