@@ -46,14 +46,13 @@ function sliceViaHeap(b: WasmBackend, x: tf.TensorInfo, begin: number[], size: n
 }
 
 /**
- * Concatenates `inputs` (non-empty, on the heap) along `axis` into `out`, input by input,
- * through views of the wasm heap. tfjs-backend-wasm's own kernel copies one
- * `subarray` per input per row: concatenating per-element features along the last axis
- * of a million-element tensor makes ten million small views, most of the cost of a
- * Celo2 step. Rows of a few elements are copied element by element instead.
+ * Concatenates `inputs` (non-empty, on the heap, `rows` rows before `axis`) along `axis`
+ * into `out`, input by input, through views of the wasm heap. tfjs-backend-wasm's own
+ * kernel copies one `subarray` per input per row: concatenating per-element features
+ * along the last axis of a million-element tensor makes ten million small views, most of
+ * the cost of a Celo2 step. Rows of a few elements are copied element by element instead.
  */
-function concatViaHeap(b: WasmBackend, inputs: tf.TensorInfo[], axis: number, out: tf.TensorInfo): void {
-  const rows = tf.util.sizeFromShape(inputs[0]!.shape.slice(0, axis));
+function concatViaHeap(b: WasmBackend, inputs: tf.TensorInfo[], axis: number, rows: number, out: tf.TensorInfo): void {
   const inner = inputs.map((t) => tf.util.sizeFromShape(t.shape.slice(axis)));
   const width = inner.reduce((a, k) => a + k, 0);
   // Every input's view after the output exists (see sliceViaHeap).
@@ -126,11 +125,12 @@ function makeKernels(stock: Record<string, tf.KernelFunc>): Record<string, tf.Ke
       const axis = tf.util.parseAxisParam((args.attrs as unknown as tf.ConcatAttrs).axis, shapes[0]!)[0]!;
       tf.backend_util.assertParamsConsistent(shapes, axis);
       const nonEmpty = inputs.filter((t) => tf.util.sizeFromShape(t.shape) > 0);
+      const rows = tf.util.sizeFromShape(shapes[0]!.slice(0, axis));
       // One input (the identity), or whole tensors one after another: the stock kernel copies those in one go.
-      if (nonEmpty.length < 2 || tf.util.sizeFromShape(shapes[0]!.slice(0, axis)) === 1) return stock.Concat!(args);
+      if (nonEmpty.length < 2 || rows === 1) return stock.Concat!(args);
       const b = args.backend as unknown as WasmBackend;
       const out = b.makeOutput(tf.backend_util.computeOutShape(shapes, axis), inputs[0]!.dtype);
-      concatViaHeap(b, nonEmpty, axis, out);
+      concatViaHeap(b, nonEmpty, axis, rows, out);
       return out;
     },
   };
