@@ -31,6 +31,11 @@ export interface RatioCase {
   /** Blocks of each side (default 5; `LOPT_BENCH_BLOCKS` overrides). */
   blocks?: number;
   /**
+   * Iterations of each side's warm-up block, untimed (default: a block's, at most 5). Cases
+   * whose steady state takes longer to reach (processes that compile as they go) set more.
+   */
+  warmupIters?: number;
+  /**
    * Makes both sides. `note`, when given, is called after the blocks with the medians and
    * its text goes into the row (an arithmetic floor beside the goal, say).
    */
@@ -174,8 +179,8 @@ export async function runCase(c: BenchCase): Promise<BenchResult> {
   const blocks = envInt('LOPT_BENCH_BLOCKS') ?? c.blocks ?? 5;
   const { lopt, peer, dispose, note } = await c.setup();
   try {
-    // Warm-up: one short block a side (compilation, caches, allocator growth).
-    const warm = Math.max(1, Math.min(5, iters));
+    // Warm-up: one untimed block a side (compilation, caches, allocator growth).
+    const warm = c.warmupIters ?? Math.max(1, Math.min(5, iters));
     await runBlock(lopt, warm);
     await runBlock(peer, warm);
     const a: number[] = [];

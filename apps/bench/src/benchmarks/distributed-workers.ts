@@ -6,9 +6,14 @@
  * core), and each outer step averages 8 of them. Eight estimates per step rather than
  * two: the workers pull requests from one queue, so a worker slowed by other load takes
  * fewer of them, and the wait at the end of a step is at most one estimate. Workers are
- * single-threaded (tfjs' wasm backend runs one thread in Node); the learner only waits
- * on Redis while they compute, and the note of the row reports the CPU time each side
- * spends per outer step (learner, workers) so that claim is checked on every run.
+ * single-threaded (tfjs' wasm backend runs one thread in Node). Each side's learner runs
+ * in a process of its own, as `lopt meta-train --role learner` runs it (the bench
+ * process, its heap grown by the cases before, would otherwise share the cores' time);
+ * it only waits on Redis while the workers compute, and the note of the row reports the
+ * CPU time each side spends per outer step (learner, workers) so that claim is checked
+ * on every run. Peak memory is the sum of the side's processes' peaks.
+ * Both sides first run 30 untimed outer steps (see WARMUP_STEPS): the rows compare
+ * processes at their steady speed, as a long run spends its time.
  * On a machine with 2 free cores the goal is at least 1.7x the outer steps per second,
  * a time ratio of at most 0.59; on a loaded machine the ratio is noisy. The row before
  * it, the 2-process ceiling, runs the same worker job in 2 independent processes against
@@ -21,14 +26,15 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { DistributedLearner, findRedisServer, REDIS_INSTALL_HINT, startRedisServer } from '@lopt/distributed';
+import { findRedisServer, REDIS_INSTALL_HINT, startRedisServer } from '@lopt/distributed';
 import { type BlockRunner, median, type RatioCase } from '../harness.js';
-import { distributedBenchLearner } from '../peers/distributed-setup.js';
 import {
   benchWorkerFlags,
   type CeilingProcess,
+  type LearnerProcess,
   startBenchWorker,
   startCeilingProcess,
+  startLearnerProcess,
 } from '../peers/distributed-spawn.js';
 
 /** The workers' Node flags, for the rows' notes. */
@@ -36,6 +42,15 @@ const flagsNote = () => `; worker flags: ${benchWorkerFlags().join(' ') || 'none
 
 /** Estimates averaged per outer step. */
 const ESTIMATES_PER_STEP = 8;
+
+/**
+ * Untimed outer steps a side before its blocks: a worker process reaches its steady speed
+ * only after about 60-100 estimates (V8 compiles its hot code in tiers as it goes, on a
+ * helper thread that competes with the other worker for the second core), and a long
+ * meta-training run spends almost all of its time past that point. 30 steps give each of
+ * the 2 workers 120 estimates and the single worker 240.
+ */
+const WARMUP_STEPS = 30;
 
 /** CPU milliseconds a process has used so far (Linux `/proc`; NaN elsewhere). */
 function processCpuMs(pid: number): number {
@@ -46,25 +61,33 @@ function processCpuMs(pid: number): number {
   return ((Number(rest[11]) + Number(rest[12])) * 1000) / 100;
 }
 
+/** Peak resident memory (MB) of a process so far (Linux `/proc`; NaN elsewhere). */
+function processPeakRssMb(pid: number): number {
+  const file = `/proc/${pid}/status`;
+  if (!existsSync(file)) return Number.NaN;
+  const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(file, 'utf8'))?.[1];
+  return kb === undefined ? Number.NaN : Number(kb) / 1024;
+}
+
 interface CpuPerStep {
   learner: number[];
   workers: number[];
 }
 
-/** Times blocks of outer steps and records the CPU time learner and workers spent per step. */
-function side(learner: DistributedLearner, workers: ChildProcess[], cpu: CpuPerStep): BlockRunner {
+/**
+ * Times blocks of outer steps of a learner process, and records the CPU time learner and
+ * workers spent per step; the peak memory is the sum of the side's processes' peaks.
+ */
+function side(learner: LearnerProcess, workers: ChildProcess[], cpu: CpuPerStep): BlockRunner {
   return {
     async block(iters: number) {
       const workerCpu = () => workers.reduce((s, w) => s + processCpuMs(w.pid!), 0);
       const w0 = workerCpu();
-      const c0 = process.cpuUsage();
-      const t0 = performance.now();
-      for (let i = 0; i < iters; i++) await learner.outerStep();
-      const ms = (performance.now() - t0) / iters;
-      const c = process.cpuUsage(c0);
-      cpu.learner.push((c.user + c.system) / 1000 / iters);
+      const { wallMs, cpuMs } = await learner.run(iters);
+      cpu.learner.push(cpuMs / iters);
       cpu.workers.push((workerCpu() - w0) / iters);
-      return { msPerIter: ms, peakRssMb: process.memoryUsage().rss / 2 ** 20 };
+      const peakRssMb = [learner.child, ...workers].reduce((s, p) => s + processPeakRssMb(p.pid!), 0);
+      return { msPerIter: wallMs / iters, peakRssMb };
     },
   };
 }
@@ -96,18 +119,19 @@ function ceilingSide(procs: CeilingProcess[], cpuPerEstimate: number[]): BlockRu
  * per estimate (same estimator, same problems, same truncation, theta decoded and the
  * estimate encoded), in 2 independent processes against 1, with no Redis and no
  * learner. An outer step's worth is 8 estimates: 4 in each of the 2 processes at once,
- * or 8 in the single one. What 2 processes lose here (cores shared with other load,
- * memory bandwidth, V8's helper threads, which a lone process runs on the idle core)
- * no distributed protocol can win back; the distributed row's note says how much of
- * this ceiling it reaches.
+ * or 8 in the single one, after the same untimed warm-up as the distributed row. What 2
+ * processes lose here (cores shared with other load, memory bandwidth, V8's helper
+ * threads, which a lone process runs on the idle core) no distributed protocol can win
+ * back; the distributed row's note says how much of this ceiling it reaches.
  */
 const ceiling: RatioCase = {
   name: 'distributed outer steps: 2-process ceiling, the worker job in 2 processes vs 1',
   goal: 'reference: >= 1.7x steps/s possible at all?',
   goalRatio: 1 / 1.7,
   peerName: '1 process',
-  itersPerBlock: 2,
+  itersPerBlock: 3,
   blocks: 5,
+  warmupIters: WARMUP_STEPS,
   async setup() {
     const pin = process.env.LOPT_BENCH_PIN === '1';
     const cores = availableParallelism();
@@ -136,8 +160,9 @@ const distributedWorkers: RatioCase = {
   goal: '<= 0.59x (>= 1.7x steps/s)',
   goalRatio: 1 / 1.7,
   peerName: '1 worker',
-  itersPerBlock: 2,
+  itersPerBlock: 3,
   blocks: 5,
+  warmupIters: WARMUP_STEPS,
   async setup() {
     if (findRedisServer() === undefined) throw new Error(`skip: redis-server is not installed (${REDIS_INSTALL_HINT})`);
     const pin = process.env.LOPT_BENCH_PIN === '1';
@@ -145,9 +170,9 @@ const distributedWorkers: RatioCase = {
     const redis = await startRedisServer();
     const two: ChildProcess[] = [];
     const one: ChildProcess[] = [];
-    const learners: DistributedLearner[] = [];
+    const learners: LearnerProcess[] = [];
     const stop = async () => {
-      for (const w of [...two, ...one]) w.kill('SIGKILL');
+      for (const p of [...two, ...one, ...learners.map((l) => l.child)]) p.kill('SIGKILL');
       await redis.stop();
     };
     try {
@@ -160,23 +185,13 @@ const distributedWorkers: RatioCase = {
       two.push(started[0], started[1]);
       one.push(started[2]);
       for (const run of ['bench-two', 'bench-one']) {
-        const learner = new DistributedLearner({
-          connection: redis.url,
-          run,
-          learner: distributedBenchLearner(),
-          seed: 0,
-          numSteps: 1_000_000,
-          config: { run },
-          estimatesPerStep: ESTIMATES_PER_STEP,
-        });
-        await learner.start();
-        learners.push(learner);
+        learners.push(await startLearnerProcess(redis.url, run, ESTIMATES_PER_STEP));
       }
     } catch (e) {
       await stop();
       throw e;
     }
-    const [learnerTwo, learnerOne] = learners as [DistributedLearner, DistributedLearner];
+    const [learnerTwo, learnerOne] = learners as [LearnerProcess, LearnerProcess];
     const cpuTwo: CpuPerStep = { learner: [], workers: [] };
     const cpuOne: CpuPerStep = { learner: [], workers: [] };
     return {
@@ -200,10 +215,7 @@ const distributedWorkers: RatioCase = {
         return `2 workers: ${fmtCpu(cpuTwo, loptMs)}; 1 worker: ${fmtCpu(cpuOne, peerMs)}; from CPU time alone, 2 free cores would give ${ideal.toFixed(2)}x${ofCeiling}${flagsNote()}${pin ? '; workers pinned to cores' : ''}`;
       },
       dispose: async () => {
-        for (const l of learners) {
-          await l.finish();
-          await l.close();
-        }
+        for (const l of learners) await l.finish();
         for (const w of [...two, ...one]) w.kill('SIGTERM');
         await redis.stop();
       },

@@ -58,26 +58,24 @@ export function startBenchWorker(
   });
 }
 
-/** A process of the 2-process ceiling (peers/distributed-ceiling.ts), driven over its stdin. */
-export interface CeilingProcess {
-  /** The child process. */
+/** A child process driven over its stdin: one request line, one answer line. */
+interface DrivenProcess {
   child: ChildProcess;
-  /** Computes `count` estimates; resolves with the wall and CPU milliseconds they took in the child. */
-  run(count: number): Promise<{ wallMs: number; cpuMs: number }>;
+  /** Writes `line` to the child's stdin and resolves with the next line it prints. */
+  ask(line: string): Promise<string>;
 }
 
-/** Starts a process of the 2-process ceiling and resolves once it is set up. */
-export function startCeilingProcess(
-  seed: number,
-  opts: { core?: number; nodeArgs?: readonly string[] } = {},
-): Promise<CeilingProcess> {
-  const args = [
-    ...(opts.nodeArgs ?? benchWorkerFlags()),
-    '--import',
-    import.meta.resolve('tsx'),
-    join(here, 'distributed-ceiling.ts'),
-    String(seed),
-  ];
+/**
+ * Starts `node <flags> --import tsx <script> <args>` (pinned to `core` with `taskset`
+ * when given) and resolves once it prints `ready`.
+ */
+function startDriven(
+  script: string,
+  scriptArgs: string[],
+  what: string,
+  opts: { core?: number; nodeArgs: readonly string[] },
+): Promise<DrivenProcess> {
+  const args = [...opts.nodeArgs, '--import', import.meta.resolve('tsx'), join(here, script), ...scriptArgs];
   const child =
     opts.core === undefined
       ? spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] })
@@ -93,19 +91,73 @@ export function startCeilingProcess(
     }
   });
   const next = () => new Promise<string>((resolve) => waiting.push(resolve));
-  const proc: CeilingProcess = {
+  const proc: DrivenProcess = {
     child,
-    async run(count) {
+    ask(line) {
       const answer = next();
-      child.stdin!.write(`run ${count}\n`);
-      const [word, wall, cpu] = (await answer).split(' ');
-      if (word !== 'done') throw new Error(`a ceiling process answered '${word}'`);
-      return { wallMs: Number(wall), cpuMs: Number(cpu) };
+      child.stdin!.write(`${line}\n`);
+      return answer;
     },
   };
   return new Promise((resolve, reject) => {
-    next().then((line) => (line === 'ready' ? resolve(proc) : reject(new Error(`a ceiling process said '${line}'`))));
+    next().then((line) => (line === 'ready' ? resolve(proc) : reject(new Error(`${what} said '${line}'`))));
     child.on('error', reject);
-    child.on('exit', (code) => reject(new Error(`a ceiling process exited (code ${code}) before it was ready`)));
+    child.on('exit', (code) => reject(new Error(`${what} exited (code ${code}) before it was ready`)));
   });
+}
+
+/** Parses a `done <wall ms> <cpu ms>` answer. */
+function parseDone(answer: string, what: string): { wallMs: number; cpuMs: number } {
+  const [word, wall, cpu] = answer.split(' ');
+  if (word !== 'done') throw new Error(`${what} answered '${answer}'`);
+  return { wallMs: Number(wall), cpuMs: Number(cpu) };
+}
+
+/** A process of the 2-process ceiling (peers/distributed-ceiling.ts), driven over its stdin. */
+export interface CeilingProcess {
+  /** The child process. */
+  child: ChildProcess;
+  /** Computes `count` estimates; resolves with the wall and CPU milliseconds they took in the child. */
+  run(count: number): Promise<{ wallMs: number; cpuMs: number }>;
+}
+
+/** Starts a process of the 2-process ceiling and resolves once it is set up. */
+export async function startCeilingProcess(
+  seed: number,
+  opts: { core?: number; nodeArgs?: readonly string[] } = {},
+): Promise<CeilingProcess> {
+  const what = 'a ceiling process';
+  const p = await startDriven('distributed-ceiling.ts', [String(seed)], what, {
+    core: opts.core,
+    nodeArgs: opts.nodeArgs ?? benchWorkerFlags(),
+  });
+  return { child: p.child, run: async (count) => parseDone(await p.ask(`run ${count}`), what) };
+}
+
+/** A learner process of the distributed speed benchmark (peers/distributed-learner.ts), driven over its stdin. */
+export interface LearnerProcess {
+  /** The child process. */
+  child: ChildProcess;
+  /** Runs `steps` outer steps; resolves with the wall and CPU milliseconds they took in the child. */
+  run(steps: number): Promise<{ wallMs: number; cpuMs: number }>;
+  /** Finishes the run (the workers stop) and lets the process exit. */
+  finish(): Promise<void>;
+}
+
+/**
+ * Starts the learner of run `run` (the speed benchmark's, `estimatesPerStep` estimates per
+ * outer step) in a process of its own, as `lopt meta-train --role learner` runs, with
+ * V8's default flags, and resolves once it has claimed the run.
+ */
+export async function startLearnerProcess(url: string, run: string, estimatesPerStep: number): Promise<LearnerProcess> {
+  const what = `the learner of run '${run}'`;
+  const p = await startDriven('distributed-learner.ts', [url, run, String(estimatesPerStep)], what, { nodeArgs: [] });
+  return {
+    child: p.child,
+    run: async (steps) => parseDone(await p.ask(`run ${steps}`), what),
+    async finish() {
+      const answer = await p.ask('finish');
+      if (answer !== 'finished') throw new Error(`${what} answered '${answer}'`);
+    },
+  };
 }
