@@ -45,8 +45,8 @@ const ESTIMATES_PER_STEP = 8;
 
 /**
  * Untimed outer steps a side before its blocks: a worker process reaches its steady speed
- * only after about 60-100 estimates (V8 compiles its hot code in tiers as it goes, on a
- * helper thread that competes with the other worker for the second core), and a long
+ * only after about 60-100 estimates (most likely V8's tiered compilation, whose helper
+ * thread competes with the other worker for the second core), and a long
  * meta-training run spends almost all of its time past that point. 30 steps give each of
  * the 2 workers 120 estimates and the single worker 240.
  */
