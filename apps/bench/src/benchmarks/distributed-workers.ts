@@ -215,9 +215,12 @@ const distributedWorkers: RatioCase = {
         return `2 workers: ${fmtCpu(cpuTwo, loptMs)}; 1 worker: ${fmtCpu(cpuOne, peerMs)}; from CPU time alone, 2 free cores would give ${ideal.toFixed(2)}x${ofCeiling}${flagsNote()}${pin ? '; workers pinned to cores' : ''}`;
       },
       dispose: async () => {
-        for (const l of learners) await l.finish();
-        for (const w of [...two, ...one]) w.kill('SIGTERM');
-        await redis.stop();
+        try {
+          for (const l of learners) await l.finish();
+        } finally {
+          for (const w of [...two, ...one]) w.kill('SIGTERM');
+          await redis.stop();
+        }
       },
     };
   },

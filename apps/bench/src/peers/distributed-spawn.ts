@@ -1,4 +1,6 @@
-// Starts a worker process of the distributed benchmarks (peers/distributed-worker.ts).
+// Starts the child processes of the distributed benchmarks: workers
+// (peers/distributed-worker.ts), learners (peers/distributed-learner.ts) and the
+// 2-process ceiling's processes (peers/distributed-ceiling.ts).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +16,19 @@ const here = dirname(fileURLToPath(import.meta.url));
 export function benchWorkerFlags(): readonly string[] {
   const env = process.env.LOPT_BENCH_WORKER_FLAGS;
   return env === undefined ? WORKER_NODE_FLAGS : env.split(' ').filter(Boolean);
+}
+
+/** `node <nodeArgs> --import tsx <script> <scriptArgs>`, pinned to `core` with `taskset` when given. */
+function spawnScript(
+  script: string,
+  scriptArgs: string[],
+  opts: { core?: number; nodeArgs: readonly string[]; stdin: 'pipe' | 'ignore' },
+): ChildProcess {
+  const args = [...opts.nodeArgs, '--import', import.meta.resolve('tsx'), join(here, script), ...scriptArgs];
+  const stdio: ['pipe' | 'ignore', 'pipe', 'inherit'] = [opts.stdin, 'pipe', 'inherit'];
+  return opts.core === undefined
+    ? spawn(process.execPath, args, { stdio })
+    : spawn('taskset', ['-c', String(opts.core), process.execPath, ...args], { stdio });
 }
 
 /** Options of `startBenchWorker`. */
@@ -33,22 +48,11 @@ export function startBenchWorker(
   seed: number,
   opts: BenchWorkerOptions = {},
 ): Promise<ChildProcess> {
-  const args = [
-    ...(opts.nodeArgs ?? benchWorkerFlags()),
-    '--import',
-    import.meta.resolve('tsx'),
-    join(here, 'distributed-worker.ts'),
-    url,
-    run,
-    String(seed),
-    opts.kind ?? 'speed',
-  ];
-  const child =
-    opts.core === undefined
-      ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
-      : spawn('taskset', ['-c', String(opts.core), process.execPath, ...args], {
-          stdio: ['ignore', 'pipe', 'inherit'],
-        });
+  const child = spawnScript('distributed-worker.ts', [url, run, String(seed), opts.kind ?? 'speed'], {
+    core: opts.core,
+    nodeArgs: opts.nodeArgs ?? benchWorkerFlags(),
+    stdin: 'ignore',
+  });
   return new Promise((resolve, reject) => {
     child.stdout!.on('data', (b: Buffer) => {
       if (b.toString().includes('ready')) resolve(child);
@@ -66,8 +70,9 @@ interface DrivenProcess {
 }
 
 /**
- * Starts `node <flags> --import tsx <script> <args>` (pinned to `core` with `taskset`
- * when given) and resolves once it prints `ready`.
+ * Starts `script` (see `spawnScript`) and resolves once it prints `ready`. An answer still
+ * awaited when the child exits is rejected, so a crashed child fails the case rather than
+ * hanging it.
  */
 function startDriven(
   script: string,
@@ -75,34 +80,38 @@ function startDriven(
   what: string,
   opts: { core?: number; nodeArgs: readonly string[] },
 ): Promise<DrivenProcess> {
-  const args = [...opts.nodeArgs, '--import', import.meta.resolve('tsx'), join(here, script), ...scriptArgs];
-  const child =
-    opts.core === undefined
-      ? spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] })
-      : spawn('taskset', ['-c', String(opts.core), process.execPath, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const waiting: ((line: string) => void)[] = [];
+  const child = spawnScript(script, scriptArgs, { ...opts, stdin: 'pipe' });
+  const waiting: { resolve: (line: string) => void; reject: (e: Error) => void }[] = [];
+  let exited: Error | undefined;
   let buffered = '';
   child.stdout!.on('data', (b: Buffer) => {
     buffered += b.toString();
     for (let i = buffered.indexOf('\n'); i >= 0; i = buffered.indexOf('\n')) {
       const line = buffered.slice(0, i);
       buffered = buffered.slice(i + 1);
-      waiting.shift()?.(line);
+      waiting.shift()?.resolve(line);
     }
   });
-  const next = () => new Promise<string>((resolve) => waiting.push(resolve));
+  const fail = (e: Error) => {
+    exited = e;
+    for (const w of waiting.splice(0)) w.reject(e);
+  };
+  child.on('error', fail);
+  child.on('exit', (code) => fail(new Error(`${what} exited (code ${code})`)));
+  const next = () =>
+    new Promise<string>((resolve, reject) => (exited ? reject(exited) : waiting.push({ resolve, reject })));
+  const ready = next();
   const proc: DrivenProcess = {
     child,
     ask(line) {
       const answer = next();
-      child.stdin!.write(`${line}\n`);
+      if (!exited) child.stdin!.write(`${line}\n`);
       return answer;
     },
   };
-  return new Promise((resolve, reject) => {
-    next().then((line) => (line === 'ready' ? resolve(proc) : reject(new Error(`${what} said '${line}'`))));
-    child.on('error', reject);
-    child.on('exit', (code) => reject(new Error(`${what} exited (code ${code}) before it was ready`)));
+  return ready.then((line) => {
+    if (line !== 'ready') throw new Error(`${what} said '${line}'`);
+    return proc;
   });
 }
 
