@@ -4,10 +4,11 @@ import { decodeTree, type EncodedTree, encodeTree, GradientLearner } from '@lopt
 import { tidy, treeLeaves, treeMap } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 import { type Job, Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DistributedLearner } from './distributed-learner.js';
 import { DistributedWorker } from './distributed-worker.js';
-import { type EstimateRequest, type EstimateResult, runKeys } from './protocol.js';
+import { type EstimateRequest, type EstimateResult, runKeys, type ThetaRecord } from './protocol.js';
 import { redisOptions } from './redis-connection.js';
 import { type LocalRedisServer, startRedisServer } from './redis-server.js';
 import { killAll } from './test-processes.js';
@@ -144,6 +145,14 @@ describe('DistributedLearner', () => {
     const [a] = await hand.take(1);
     await hand.post(a!, 1);
     expect((await step0).metrics.maxStaleness).toBe(0);
+    // The current theta beside the head, for workers to start from.
+    const client = new Redis(redisOptions(redis.url));
+    const record = JSON.parse((await client.get(runKeys(run).theta))!) as ThetaRecord;
+    client.disconnect();
+    expect(record).toMatchObject({ generation: learner.generation, version: 1 });
+    const published = decodeTree(record.theta);
+    expect(values(published)).toEqual(values(learner.getMetaParams()));
+    tf.dispose(treeLeaves(published as never) as tf.Tensor[]);
     const step1 = learner.outerStep();
     const [b] = await hand.take(1);
     expect(b!.version).toBe(1);

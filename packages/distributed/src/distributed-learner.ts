@@ -18,7 +18,14 @@ import {
 import { type PRNGKey, random } from '@lopt/pytree';
 import { type Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { DistributedMode, EstimateRequest, EstimateResult, LearnerHead, RunKeys } from './protocol.js';
+import type {
+  DistributedMode,
+  EstimateRequest,
+  EstimateResult,
+  LearnerHead,
+  RunKeys,
+  ThetaRecord,
+} from './protocol.js';
 import { runKeys } from './protocol.js';
 import { describeRedis, type RedisConnection, redisOptions } from './redis-connection.js';
 
@@ -42,7 +49,7 @@ export interface DistributedLearnerOptions<Theta> {
   estimatesPerStep?: number;
   /** Async mode: estimates whose theta is more than this many versions old are dropped (default 1). */
   staleness?: number;
-  /** Async mode: requests kept outstanding (default 2 N). */
+  /** Async mode: requests kept outstanding (default 2 N); each is estimated from the theta current when a worker takes it. */
   maxInFlight?: number;
   /** Checkpoint storage; with one, the learner resumes from the stored checkpoint. */
   store?: CheckpointStore;
@@ -122,7 +129,9 @@ function checkCount(n: number, what: string, min: number): void {
  * checkpoint, sends estimate requests carrying theta and its version through a BullMQ
  * queue, and applies the estimates workers send back. In `sync` mode each outer step
  * averages N estimates of the current theta; in `async` mode it averages the first N
- * that are at most `staleness` versions old, and drops (and counts) older ones.
+ * that are at most `staleness` versions old, and drops (and counts) older ones, and
+ * publishes the current theta beside its head, from which workers start each estimate
+ * (a request's own theta may have waited in the queue for several steps).
  * Results of an earlier learner incarnation, of an earlier step, or a second result for
  * one request are ignored by version. Failed or vanished requests are sent again, so a
  * killed worker or a restarted Redis server costs time, not the run.
@@ -347,7 +356,20 @@ export class DistributedLearner<Theta = unknown> {
       mode: this.mode,
       staleness: this.staleness,
     };
-    await this.redis!.set(this.keys.head, JSON.stringify(head));
+    if (this.mode === 'sync') {
+      await this.redis!.set(this.keys.head, JSON.stringify(head));
+      return;
+    }
+    // Async: theta beside the head, in one transaction, so a worker that reads both sees them agree.
+    const record: ThetaRecord = {
+      generation: this.generation,
+      version: this.outerIteration,
+      theta: this.thetaPayload(),
+    };
+    await this.redis!.multi()
+      .set(this.keys.head, JSON.stringify(head))
+      .set(this.keys.theta, JSON.stringify(record))
+      .exec();
   }
 
   private thetaPayload(): EncodedTree {

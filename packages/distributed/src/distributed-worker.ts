@@ -12,7 +12,7 @@ import {
 import { type PRNGKey, random } from '@lopt/pytree';
 import { type Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { EstimateRequest, EstimateResult, LearnerHead, RunKeys } from './protocol.js';
+import type { EstimateRequest, EstimateResult, LearnerHead, RunKeys, ThetaRecord } from './protocol.js';
 import { runKeys } from './protocol.js';
 import { type RedisConnection, redisOptions } from './redis-connection.js';
 
@@ -59,8 +59,11 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * split): it holds its inner problems (the estimators' unroll states), takes estimate
  * requests from the run's BullMQ queue, computes each with the theta the request
  * carries (`gradientWorkerCompute`), and sends the estimate back tagged with theta's
- * version. Requests of an earlier learner incarnation, or already beyond the staleness
- * bound, are skipped without computing.
+ * version. In async mode it takes the learner's current theta as it starts an estimate
+ * when that is newer than the request's (the request waited in the queue while the
+ * learner moved on), so estimates are as fresh as they can be. Requests of an earlier
+ * learner incarnation, or already beyond the staleness bound, are skipped without
+ * computing.
  */
 export class DistributedWorker<Theta = unknown> {
   /** This worker's name in the learner's metrics. */
@@ -154,9 +157,30 @@ export class DistributedWorker<Theta = unknown> {
     }
   }
 
+  /**
+   * The head and, in async mode, the learner's current theta when it is newer than the
+   * request's (in one round trip); `undefined` for either when Redis does not have it.
+   */
+  private async readHeadAndTheta(req: EstimateRequest): Promise<{ head?: LearnerHead; latest?: ThetaRecord }> {
+    if (req.mode !== 'async') return { head: await this.readHead() };
+    try {
+      const [headText, thetaText] = await this.redis!.mget(this.keys.head, this.keys.theta);
+      const head = headText ? (JSON.parse(headText) as LearnerHead) : undefined;
+      const record = thetaText ? (JSON.parse(thetaText) as ThetaRecord) : undefined;
+      const latest =
+        record && record.generation === req.generation && record.version > req.version ? record : undefined;
+      return { head, latest };
+    } catch (e) {
+      this.noteError(e as Error);
+      return {};
+    }
+  }
+
   private async process(job: Job): Promise<string> {
-    const req = job.data as EstimateRequest;
-    const head = await this.readHead();
+    const request = job.data as EstimateRequest;
+    const { head, latest } = await this.readHeadAndTheta(request);
+    // Async: the estimate starts from the newest theta, not the one the request carried while it queued.
+    const req: EstimateRequest = latest ? { ...request, version: latest.version, theta: latest.theta } : request;
     const base = {
       generation: req.generation,
       version: req.version,

@@ -24,6 +24,7 @@ export {
   type LearnerHead,
   type RunKeys,
   runKeys,
+  type ThetaRecord,
 } from './protocol.js';
 export {
   describeRedis,

@@ -66,6 +66,21 @@ export interface LearnerHead {
   staleness: number;
 }
 
+/**
+ * The learner's current theta (a Redis key, JSON), written with its head in async mode. An
+ * async worker starts each estimate from it rather than from the theta its request
+ * carries, which waited in the queue while the learner moved on (as the reference's
+ * workers fetch the latest weights before each estimate).
+ */
+export interface ThetaRecord {
+  /** The learner incarnation. */
+  generation: string;
+  /** Theta's version (outer iteration). */
+  version: number;
+  /** Theta, encoded with `encodeTree`. */
+  theta: EncodedTree;
+}
+
 /** Names of a run's queues and keys in Redis. */
 export interface RunKeys {
   /** BullMQ key prefix. */
@@ -76,6 +91,8 @@ export interface RunKeys {
   results: string;
   /** Key holding the `LearnerHead` as JSON. */
   head: string;
+  /** Key holding the current theta as a `ThetaRecord` (async mode), read by workers as they start an estimate. */
+  theta: string;
   /** Key held by the running learner, so two learners never share a run. */
   learnerLock: string;
 }
@@ -90,6 +107,7 @@ export function runKeys(run: string): RunKeys {
     requests: `${run}.requests`,
     results: `${run}.results`,
     head: `lopt:${run}:head`,
+    theta: `lopt:${run}:theta`,
     learnerLock: `lopt:${run}:learner`,
   };
 }

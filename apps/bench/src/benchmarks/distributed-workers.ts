@@ -72,18 +72,32 @@ function processPeakRssMb(pid: number): number {
 interface CpuPerStep {
   learner: number[];
   workers: number[];
+  /** Outer steps run so far (warm-up included), and the estimates dropped as stale in them. */
+  steps: number;
+  staleDropped: number;
 }
 
 /**
  * Times blocks of outer steps of a learner process, and records the CPU time learner and
  * workers spent per step; the peak memory is the sum of the side's processes' peaks.
+ * With `freezeBetween` the side's workers are stopped (SIGSTOP) from the end of each of
+ * its blocks to the start of its next: an async learner leaves requests outstanding when
+ * its block ends, and its workers would otherwise go on computing them through the other
+ * side's block, taking that side's cores and starting their next block with results
+ * already made. Stopped mid-estimate, they resume it where they left it.
  */
-function side(learner: LearnerProcess, workers: ChildProcess[], cpu: CpuPerStep): BlockRunner {
+function side(learner: LearnerProcess, workers: ChildProcess[], cpu: CpuPerStep, freezeBetween: boolean): BlockRunner {
   return {
     async block(iters: number) {
       const workerCpu = () => workers.reduce((s, w) => s + processCpuMs(w.pid!), 0);
+      if (freezeBetween) for (const w of workers) w.kill('SIGCONT');
       const w0 = workerCpu();
-      const { wallMs, cpuMs } = await learner.run(iters);
+      const run = learner.run(iters);
+      const { wallMs, cpuMs, staleDropped } = await run.finally(() => {
+        if (freezeBetween) for (const w of workers) w.kill('SIGSTOP');
+      });
+      cpu.steps += iters;
+      cpu.staleDropped = staleDropped;
       cpu.learner.push(cpuMs / iters);
       cpu.workers.push((workerCpu() - w0) / iters);
       const peakRssMb = [learner.child, ...workers].reduce((s, p) => s + processPeakRssMb(p.pid!), 0);
@@ -92,9 +106,14 @@ function side(learner: LearnerProcess, workers: ChildProcess[], cpu: CpuPerStep)
   };
 }
 
-const fmtCpu = (c: CpuPerStep, wallMs: number) => {
+const fmtCpu = (c: CpuPerStep, wallMs: number, mode: 'sync' | 'async') => {
   const l = median(c.learner);
-  return `learner ${l.toFixed(0)} ms CPU/step (${((100 * l) / wallMs).toFixed(1)}% of its wall time), workers ${median(c.workers).toFixed(0)} ms CPU/step`;
+  // Async: estimates computed and then dropped as too old are work the speedup does not count.
+  const stale =
+    mode === 'async'
+      ? `, ${c.staleDropped} stale estimates dropped against ${c.steps * ESTIMATES_PER_STEP} applied`
+      : '';
+  return `learner ${l.toFixed(0)} ms CPU/step (${((100 * l) / wallMs).toFixed(1)}% of its wall time), workers ${median(c.workers).toFixed(0)} ms CPU/step${stale}`;
 };
 
 /** The 2-process ceiling's ratio (steps/s, 2 over 1) when it ran in this bench run, for the distributed row's note. */
@@ -155,8 +174,16 @@ const ceiling: RatioCase = {
   },
 };
 
-const distributedWorkers: RatioCase = {
-  name: 'distributed outer steps, 2 workers vs 1',
+/**
+ * The learner's modes, one row each. Sync: each outer step waits for the 8 estimates of
+ * its theta, so at the end of a step the worker that finished first idles until the other
+ * is done, and both wait while the learner applies the step. Async (staleness 1, as the
+ * reference's learner bounds it): the learner applies any 8 estimates at most one version
+ * old, each started from the theta current when a worker took its request, and no worker
+ * waits.
+ */
+const distributedWorkers = (mode: 'sync' | 'async'): RatioCase => ({
+  name: `distributed outer steps, 2 workers vs 1${mode === 'async' ? ', async (staleness 1)' : ''}`,
   goal: '<= 0.59x (>= 1.7x steps/s)',
   goalRatio: 1 / 1.7,
   peerName: '1 worker',
@@ -178,25 +205,25 @@ const distributedWorkers: RatioCase = {
     try {
       // The single worker gets the core of the pair's first worker, so the sides differ only in the second.
       const started = await Promise.all([
-        startBenchWorker(redis.url, 'bench-two', 1, { core: pin ? 0 : undefined }),
-        startBenchWorker(redis.url, 'bench-two', 2, { core: pin ? 1 % cores : undefined }),
-        startBenchWorker(redis.url, 'bench-one', 3, { core: pin ? 0 : undefined }),
+        startBenchWorker(redis.url, `bench-two-${mode}`, 1, { core: pin ? 0 : undefined }),
+        startBenchWorker(redis.url, `bench-two-${mode}`, 2, { core: pin ? 1 % cores : undefined }),
+        startBenchWorker(redis.url, `bench-one-${mode}`, 3, { core: pin ? 0 : undefined }),
       ]);
       two.push(started[0], started[1]);
       one.push(started[2]);
       for (const run of ['bench-two', 'bench-one']) {
-        learners.push(await startLearnerProcess(redis.url, run, ESTIMATES_PER_STEP));
+        learners.push(await startLearnerProcess(redis.url, `${run}-${mode}`, ESTIMATES_PER_STEP, mode));
       }
     } catch (e) {
       await stop();
       throw e;
     }
     const [learnerTwo, learnerOne] = learners as [LearnerProcess, LearnerProcess];
-    const cpuTwo: CpuPerStep = { learner: [], workers: [] };
-    const cpuOne: CpuPerStep = { learner: [], workers: [] };
+    const cpuTwo: CpuPerStep = { learner: [], workers: [], steps: 0, staleDropped: 0 };
+    const cpuOne: CpuPerStep = { learner: [], workers: [], steps: 0, staleDropped: 0 };
     return {
-      lopt: side(learnerTwo, two, cpuTwo),
-      peer: side(learnerOne, one, cpuOne),
+      lopt: side(learnerTwo, two, cpuTwo, mode === 'async'),
+      peer: side(learnerOne, one, cpuOne, mode === 'async'),
       note: ({ loptMs, peerMs }) => {
         // What 2 free cores would give if CPU time were all that counted: the learner's
         // part runs alone, the workers' part is split between them.
@@ -212,10 +239,11 @@ const distributedWorkers: RatioCase = {
           ceilingSpeedup === undefined
             ? ''
             : `; ${speedup.toFixed(2)}x steps/s against the 2-process ceiling's ${ceilingSpeedup.toFixed(2)}x measured just before${share}`;
-        return `2 workers: ${fmtCpu(cpuTwo, loptMs)}; 1 worker: ${fmtCpu(cpuOne, peerMs)}; from CPU time alone, 2 free cores would give ${ideal.toFixed(2)}x${ofCeiling}${flagsNote()}${pin ? '; workers pinned to cores' : ''}`;
+        return `2 workers: ${fmtCpu(cpuTwo, loptMs, mode)}; 1 worker: ${fmtCpu(cpuOne, peerMs, mode)}; from CPU time alone, 2 free cores would give ${ideal.toFixed(2)}x${ofCeiling}${flagsNote()}${pin ? '; workers pinned to cores' : ''}`;
       },
       dispose: async () => {
         try {
+          for (const w of [...two, ...one]) w.kill('SIGCONT');
           for (const l of learners) await l.finish();
         } finally {
           for (const w of [...two, ...one]) w.kill('SIGTERM');
@@ -224,6 +252,6 @@ const distributedWorkers: RatioCase = {
       },
     };
   },
-};
+});
 
-export default [ceiling, distributedWorkers];
+export default [ceiling, distributedWorkers('sync'), distributedWorkers('async')];

@@ -116,10 +116,10 @@ function startDriven(
 }
 
 /** Parses a `done <wall ms> <cpu ms>` answer. */
-function parseDone(answer: string, what: string): { wallMs: number; cpuMs: number } {
-  const [word, wall, cpu] = answer.split(' ');
+function parseDone(answer: string, what: string): { wallMs: number; cpuMs: number; staleDropped: number } {
+  const [word, wall, cpu, stale] = answer.split(' ');
   if (word !== 'done') throw new Error(`${what} answered '${answer}'`);
-  return { wallMs: Number(wall), cpuMs: Number(cpu) };
+  return { wallMs: Number(wall), cpuMs: Number(cpu), staleDropped: Number(stale ?? 0) };
 }
 
 /** A process of the 2-process ceiling (peers/distributed-ceiling.ts), driven over its stdin. */
@@ -147,20 +147,30 @@ export async function startCeilingProcess(
 export interface LearnerProcess {
   /** The child process. */
   child: ChildProcess;
-  /** Runs `steps` outer steps; resolves with the wall and CPU milliseconds they took in the child. */
-  run(steps: number): Promise<{ wallMs: number; cpuMs: number }>;
+  /**
+   * Runs `steps` outer steps; resolves with the wall and CPU milliseconds they took in the
+   * child, and the estimates the learner has dropped as stale so far (async mode).
+   */
+  run(steps: number): Promise<{ wallMs: number; cpuMs: number; staleDropped: number }>;
   /** Finishes the run (the workers stop) and lets the process exit. */
   finish(): Promise<void>;
 }
 
 /**
  * Starts the learner of run `run` (the speed benchmark's, `estimatesPerStep` estimates per
- * outer step) in a process of its own, as `lopt meta-train --role learner` runs, with
- * V8's default flags, and resolves once it has claimed the run.
+ * outer step, in `mode`) in a process of its own, as `lopt meta-train --role learner`
+ * runs, with V8's default flags, and resolves once it has claimed the run.
  */
-export async function startLearnerProcess(url: string, run: string, estimatesPerStep: number): Promise<LearnerProcess> {
+export async function startLearnerProcess(
+  url: string,
+  run: string,
+  estimatesPerStep: number,
+  mode: 'sync' | 'async' = 'sync',
+): Promise<LearnerProcess> {
   const what = `the learner of run '${run}'`;
-  const p = await startDriven('distributed-learner.ts', [url, run, String(estimatesPerStep)], what, { nodeArgs: [] });
+  const p = await startDriven('distributed-learner.ts', [url, run, String(estimatesPerStep), mode], what, {
+    nodeArgs: [],
+  });
   return {
     child: p.child,
     run: async (steps) => parseDone(await p.ask(`run ${steps}`), what),
