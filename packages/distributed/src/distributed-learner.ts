@@ -360,16 +360,14 @@ export class DistributedLearner<Theta = unknown> {
       await this.redis!.set(this.keys.head, JSON.stringify(head));
       return;
     }
-    // Async: theta beside the head, in one transaction, so a worker that reads both sees them agree.
+    // Async: theta beside the head in one command (atomic, and sent again whole after a
+    // reconnection), so a worker that reads both sees them agree.
     const record: ThetaRecord = {
       generation: this.generation,
       version: this.outerIteration,
       theta: this.thetaPayload(),
     };
-    await this.redis!.multi()
-      .set(this.keys.head, JSON.stringify(head))
-      .set(this.keys.theta, JSON.stringify(record))
-      .exec();
+    await this.redis!.mset(this.keys.head, JSON.stringify(head), this.keys.theta, JSON.stringify(record));
   }
 
   private thetaPayload(): EncodedTree {

@@ -1,6 +1,12 @@
 import { LearnableSGD } from '@lopt/learned';
-import { encodeTree } from '@lopt/outer-trainers';
-import { random, treeLeaves } from '@lopt/pytree';
+import {
+  encodeTree,
+  GradientEstimator,
+  type GradientEstimatorOut,
+  type Metrics,
+  type WorkerWeights,
+} from '@lopt/outer-trainers';
+import { type PRNGKey, random, treeLeaves, treeMap } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 import { type Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -22,22 +28,62 @@ afterAll(async () => {
   await redis?.stop();
 });
 
+/** Delegates to `inner`, and records the theta (its leaves' values) and version of each estimate. */
+class RecordingEstimator extends GradientEstimator {
+  readonly seen: { theta: number[][]; version: number }[] = [];
+  constructor(private readonly inner: GradientEstimator) {
+    super();
+  }
+  get truncatedStep() {
+    return this.inner.truncatedStep;
+  }
+  initWorkerState(ww: WorkerWeights, key: PRNGKey): unknown {
+    return this.inner.initWorkerState(ww, key);
+  }
+  computeGradientEstimate(
+    ww: WorkerWeights,
+    key: PRNGKey,
+    state: unknown,
+    opts?: { withSummary?: boolean },
+  ): [GradientEstimatorOut, Metrics] {
+    const theta = treeLeaves(ww.theta as never).map((t) => Array.from((t as tf.Tensor).dataSync()));
+    this.seen.push({ theta, version: ww.outerState.outerIteration });
+    return this.inner.computeGradientEstimate(ww, key, state, opts);
+  }
+}
+
+/** LearnableSGD's initial theta plus `shift`, encoded, and its leaves' values. */
+function thetaOf(shift: number): { encoded: ReturnType<typeof encodeTree>; values: number[][] } {
+  const init = new LearnableSGD().init(random.PRNGKey(0));
+  const theta = treeMap((t: tf.Tensor) => tf.add(t, shift), init as never);
+  tf.dispose(treeLeaves(init as never) as tf.Tensor[]);
+  const leaves = treeLeaves(theta as never) as tf.Tensor[];
+  const values = leaves.map((t) => Array.from(t.dataSync()));
+  const encoded = encodeTree(theta);
+  tf.dispose(leaves);
+  return { encoded, values };
+}
+
+const requestTheta = thetaOf(0);
+const currentTheta = thetaOf(0.5);
+
 /**
  * Sets up run `run` as an async learner at version 5 would leave it, with one request
- * queued at version 0, runs a worker until it answers, and returns its answer. The theta
- * record published beside the head belongs to `recordGeneration`.
+ * queued at version 0 (carrying `requestTheta`) and `currentTheta` published beside the
+ * head as the theta of `recordGeneration`; runs a worker until it answers, and returns its
+ * answer and what its estimator was given.
  */
-async function answerToQueuedRequest(run: string, recordGeneration: string): Promise<EstimateResult> {
+async function answerToQueuedRequest(
+  run: string,
+  recordGeneration: string,
+): Promise<{ msg: EstimateResult; seen: RecordingEstimator['seen'] }> {
   const keys = runKeys(run);
   const connection = redisOptions(redis.url);
   const client = new Redis(connection);
   const requests = new Queue(keys.requests, { connection, prefix: keys.prefix });
   const results = new Worker(keys.results, null, { connection, prefix: keys.prefix, autorun: false, drainDelay: 1 });
-  const theta = new LearnableSGD().init(random.PRNGKey(0));
-  const encoded = encodeTree(theta);
-  tf.dispose(treeLeaves(theta as never) as tf.Tensor[]);
   const head: LearnerHead = { generation: 'g1', version: 5, done: false, mode: 'async', staleness: 1 };
-  const record: ThetaRecord = { generation: recordGeneration, version: 5, theta: encoded };
+  const record: ThetaRecord = { generation: recordGeneration, version: 5, theta: currentTheta.encoded };
   await client.multi().set(keys.head, JSON.stringify(head)).set(keys.theta, JSON.stringify(record)).exec();
   const req: EstimateRequest = {
     generation: 'g1',
@@ -46,11 +92,12 @@ async function answerToQueuedRequest(run: string, recordGeneration: string): Pro
     attempt: 0,
     mode: 'async',
     staleness: 1,
-    theta: encoded,
+    theta: requestTheta.encoded,
     key: [0, 1],
   };
   await requests.add('estimate', req, { jobId: 'g1-0-0-0' });
-  const worker = new DistributedWorker({ connection: redis.url, run, gradientEstimators: quadEstimators(), seed: 0 });
+  const estimator = new RecordingEstimator(quadEstimators()[0]!);
+  const worker = new DistributedWorker({ connection: redis.url, run, gradientEstimators: [estimator], seed: 0 });
   const running = worker.run();
   let job: Job | undefined;
   while (!job) job = (await results.getNextJob('test', { block: true })) as Job | undefined;
@@ -58,7 +105,7 @@ async function answerToQueuedRequest(run: string, recordGeneration: string): Pro
   await running;
   await Promise.all([requests.close(), results.close()]);
   client.disconnect();
-  return job.data as EstimateResult;
+  return { msg: job.data as EstimateResult, seen: estimator.seen };
 }
 
 describe('DistributedWorker', () => {
@@ -66,14 +113,18 @@ describe('DistributedWorker', () => {
     // Estimated with the theta it carries (version 0), the answer would be 5 versions old,
     // beyond the bound of 1, and the request skipped.
     const before = tf.memory().numTensors;
-    const msg = await answerToQueuedRequest('latest-theta', 'g1');
+    const { msg, seen } = await answerToQueuedRequest('latest-theta', 'g1');
     expect(msg).toMatchObject({ kind: 'estimate', generation: 'g1', version: 5, slot: 0 });
     expect(Number.isFinite(msg.meanLoss)).toBe(true);
+    // Computed from the published theta, at its version: not the request's theta.
+    expect(seen).toEqual([{ theta: currentTheta.values, version: 5 }]);
+    expect(currentTheta.values).not.toEqual(requestTheta.values);
     expect(tf.memory().numTensors).toBe(before);
   });
 
   it("async mode: another learner incarnation's theta is never used; the request's own is, and is too old here", async () => {
-    const msg = await answerToQueuedRequest('foreign-theta', 'g0');
+    const { msg, seen } = await answerToQueuedRequest('foreign-theta', 'g0');
     expect(msg).toMatchObject({ kind: 'skipped', generation: 'g1', version: 0 });
+    expect(seen).toEqual([]);
   });
 });

@@ -166,7 +166,9 @@ export class DistributedWorker<Theta = unknown> {
     try {
       const [headText, thetaText] = await this.redis!.mget(this.keys.head, this.keys.theta);
       const head = headText ? (JSON.parse(headText) as LearnerHead) : undefined;
-      const record = thetaText ? (JSON.parse(thetaText) as ThetaRecord) : undefined;
+      // Theta is parsed only when the learner has moved on since the request was made.
+      const newer = head !== undefined && head.generation === req.generation && head.version > req.version;
+      const record = newer && thetaText ? (JSON.parse(thetaText) as ThetaRecord) : undefined;
       const latest =
         record && record.generation === req.generation && record.version > req.version ? record : undefined;
       return { head, latest };

@@ -115,7 +115,9 @@ describe('distributed meta-training reaches the single-process meta-loss', () =>
       // Meta-training helps (measured on wasm: 9.42 -> about 1.1 in 30 steps) ...
       expect(mean).toBeLessThan(0.5 * initial);
       expect(distributed).toBeLessThan(0.5 * initial);
-      // ... and the distributed run lands where single-process runs land, within their seed-to-seed spread.
+      // ... and the distributed run lands where single-process runs land, within their
+      // seed-to-seed spread (measured on wasm: single-process mean 1.07, bound 1.49 either
+      // side; sync 0.63, async 0.92-1.48 over four runs, its steps depending on timing).
       expect(Math.abs(distributed - mean)).toBeLessThanOrEqual(2 * spread);
     },
   );

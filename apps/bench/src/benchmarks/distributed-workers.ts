@@ -1,7 +1,7 @@
 /**
- * Distributed meta-training (`@lopt/distributed`): outer steps per second of a sync
- * learner served by 2 worker processes, against the same learner served by 1, on a
- * redis-server started on loopback. Each estimate is Part 5's PES step (MLPLOpt, 4
+ * Distributed meta-training (`@lopt/distributed`): outer steps per second of a learner
+ * (sync, and async in a row of its own) served by 2 worker processes, against the same
+ * learner served by 1, on a redis-server started on loopback. Each estimate is Part 5's PES step (MLPLOpt, 4
  * problems of ImageMLP_FashionMnist8_Relu32, truncation length 10: about 0.1 s of one
  * core), and each outer step averages 8 of them. Eight estimates per step rather than
  * two: the workers pull requests from one queue, so a worker slowed by other load takes
@@ -198,8 +198,15 @@ const distributedWorkers = (mode: 'sync' | 'async'): RatioCase => ({
     const two: ChildProcess[] = [];
     const one: ChildProcess[] = [];
     const learners: LearnerProcess[] = [];
-    const stop = async () => {
+    const killAll = () => {
       for (const p of [...two, ...one, ...learners.map((l) => l.child)]) p.kill('SIGKILL');
+    };
+    // A bench that dies mid-case must not leave workers behind, stopped ones least of all
+    // (a stopped process keeps a SIGTERM pending; SIGKILL ends it).
+    process.once('exit', killAll);
+    const stop = async () => {
+      killAll();
+      process.off('exit', killAll);
       await redis.stop();
     };
     try {
@@ -238,7 +245,7 @@ const distributedWorkers = (mode: 'sync' | 'async'): RatioCase => ({
         const ofCeiling =
           ceilingSpeedup === undefined
             ? ''
-            : `; ${speedup.toFixed(2)}x steps/s against the 2-process ceiling's ${ceilingSpeedup.toFixed(2)}x measured just before${share}`;
+            : `; ${speedup.toFixed(2)}x steps/s against the 2-process ceiling's ${ceilingSpeedup.toFixed(2)}x measured earlier in this run${share}`;
         return `2 workers: ${fmtCpu(cpuTwo, loptMs, mode)}; 1 worker: ${fmtCpu(cpuOne, peerMs, mode)}; from CPU time alone, 2 free cores would give ${ideal.toFixed(2)}x${ofCeiling}${flagsNote()}${pin ? '; workers pinned to cores' : ''}`;
       },
       dispose: async () => {
@@ -247,6 +254,7 @@ const distributedWorkers = (mode: 'sync' | 'async'): RatioCase => ({
           for (const l of learners) await l.finish();
         } finally {
           for (const w of [...two, ...one]) w.kill('SIGTERM');
+          process.off('exit', killAll);
           await redis.stop();
         }
       },

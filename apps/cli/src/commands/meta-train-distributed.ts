@@ -114,7 +114,7 @@ export function addDistributedOptions(cmd: Command): Command {
     .addOption(
       new Option(
         '--mode <mode>',
-        'distributed: sync (N estimates of the current theta per step) or async (any N within --staleness; faster with several workers)',
+        'distributed: sync (N estimates of the current theta per step) or async (any N within --staleness; no worker waits for another)',
       )
         .choices(['sync', 'async'])
         .default('sync'),
