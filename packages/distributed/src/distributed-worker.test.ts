@@ -1,12 +1,6 @@
 import { LearnableSGD } from '@lopt/learned';
-import {
-  encodeTree,
-  GradientEstimator,
-  type GradientEstimatorOut,
-  type Metrics,
-  type WorkerWeights,
-} from '@lopt/outer-trainers';
-import { type PRNGKey, random, treeLeaves, treeMap } from '@lopt/pytree';
+import { encodeTree } from '@lopt/outer-trainers';
+import { random, treeLeaves, treeMap } from '@lopt/pytree';
 import * as tf from '@tensorflow/tfjs-core';
 import { type Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -17,7 +11,7 @@ import { runKeys } from './protocol.js';
 import { redisOptions } from './redis-connection.js';
 import { type LocalRedisServer, startRedisServer } from './redis-server.js';
 import { requireRedisServer } from './test-redis.js';
-import { quadEstimators } from './test-run.js';
+import { quadEstimators, WatchedEstimator } from './test-run.js';
 
 let redis: LocalRedisServer;
 beforeAll(async () => {
@@ -27,30 +21,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await redis?.stop();
 });
-
-/** Delegates to `inner`, and records the theta (its leaves' values) and version of each estimate. */
-class RecordingEstimator extends GradientEstimator {
-  readonly seen: { theta: number[][]; version: number }[] = [];
-  constructor(private readonly inner: GradientEstimator) {
-    super();
-  }
-  get truncatedStep() {
-    return this.inner.truncatedStep;
-  }
-  initWorkerState(ww: WorkerWeights, key: PRNGKey): unknown {
-    return this.inner.initWorkerState(ww, key);
-  }
-  computeGradientEstimate(
-    ww: WorkerWeights,
-    key: PRNGKey,
-    state: unknown,
-    opts?: { withSummary?: boolean },
-  ): [GradientEstimatorOut, Metrics] {
-    const theta = treeLeaves(ww.theta as never).map((t) => Array.from((t as tf.Tensor).dataSync()));
-    this.seen.push({ theta, version: ww.outerState.outerIteration });
-    return this.inner.computeGradientEstimate(ww, key, state, opts);
-  }
-}
 
 /** LearnableSGD's initial theta plus `shift`, encoded, and its leaves' values. */
 function thetaOf(shift: number): { encoded: ReturnType<typeof encodeTree>; values: number[][] } {
@@ -76,7 +46,7 @@ const currentTheta = thetaOf(0.5);
 async function answerToQueuedRequest(
   run: string,
   recordGeneration: string,
-): Promise<{ msg: EstimateResult; seen: RecordingEstimator['seen'] }> {
+): Promise<{ msg: EstimateResult; seen: { theta: number[][]; version: number }[] }> {
   const keys = runKeys(run);
   const connection = redisOptions(redis.url);
   const client = new Redis(connection);
@@ -96,7 +66,14 @@ async function answerToQueuedRequest(
     key: [0, 1],
   };
   await requests.add('estimate', req, { jobId: 'g1-0-0-0' });
-  const estimator = new RecordingEstimator(quadEstimators()[0]!);
+  // What the estimator is handed: theta's values and version, estimate by estimate.
+  const seen: { theta: number[][]; version: number }[] = [];
+  const estimator = new WatchedEstimator(quadEstimators()[0]!, (ww) =>
+    seen.push({
+      theta: treeLeaves(ww.theta as never).map((t) => Array.from((t as tf.Tensor).dataSync())),
+      version: ww.outerState.outerIteration,
+    }),
+  );
   const worker = new DistributedWorker({ connection: redis.url, run, gradientEstimators: [estimator], seed: 0 });
   const running = worker.run();
   let job: Job | undefined;
@@ -105,7 +82,7 @@ async function answerToQueuedRequest(
   await running;
   await Promise.all([requests.close(), results.close()]);
   client.disconnect();
-  return { msg: job.data as EstimateResult, seen: estimator.seen };
+  return { msg: job.data as EstimateResult, seen };
 }
 
 describe('DistributedWorker', () => {

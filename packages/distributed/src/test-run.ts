@@ -38,13 +38,13 @@ export function quadLearner(numSteps: number): GradientLearner {
 }
 
 /**
- * Wraps an estimator so each estimate first announces itself on stdout and blocks for
- * `delayMs` (as a longer computation would), so a test can kill a worker mid-estimate.
+ * Wraps an estimator so that `before` sees each estimate's worker weights first (a test
+ * announces, slows or records estimates with it).
  */
-class AnnouncedEstimator extends GradientEstimator {
+export class WatchedEstimator extends GradientEstimator {
   constructor(
     private readonly inner: GradientEstimator,
-    private readonly delayMs: number,
+    private readonly before: (ww: WorkerWeights) => void,
   ) {
     super();
   }
@@ -60,10 +60,20 @@ class AnnouncedEstimator extends GradientEstimator {
     state: unknown,
     opts?: { withSummary?: boolean },
   ): [GradientEstimatorOut, Metrics] {
-    process.stdout.write(`estimating ${ww.outerState.outerIteration}\n`);
-    if (this.delayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, this.delayMs);
+    this.before(ww);
     return this.inner.computeGradientEstimate(ww, key, state, opts);
   }
+}
+
+/**
+ * Each estimate first announces itself on stdout and blocks for `delayMs` (as a longer
+ * computation would), so a test can kill a worker mid-estimate.
+ */
+function announced(inner: GradientEstimator, delayMs: number): GradientEstimator {
+  return new WatchedEstimator(inner, (ww) => {
+    process.stdout.write(`estimating ${ww.outerState.outerIteration}\n`);
+    if (delayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delayMs);
+  });
 }
 
 /** A worker's half: `tasks` quadratics unrolled by truncated PES (optionally announced and slowed). */
@@ -83,5 +93,5 @@ export function quadEstimators(
     stepsPerJit: quadConfig.truncLength,
     std: quadConfig.std,
   });
-  return [opts.announce ? new AnnouncedEstimator(pes as never, opts.delayMs ?? 0) : (pes as never)];
+  return [opts.announce ? announced(pes as never, opts.delayMs ?? 0) : (pes as never)];
 }
