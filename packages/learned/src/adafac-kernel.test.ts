@@ -44,16 +44,26 @@ function params(shapes = SHAPES): Params {
 
 // Gradients that do not depend on the parameters: the accumulators then depend only on
 // them, so every path must give the same accumulators.
-function grads(step: number, shapes = SHAPES): Params {
+function grads(step: number, shapes = SHAPES, nan = false): Params {
   return tidy(() => {
     const k = random.split(random.PRNGKey(100 + step), Object.keys(shapes).length);
     return Object.fromEntries(
-      Object.entries(shapes).map(([n, s], i) => [n, tf.mul(random.normal(k[i]!, s), 0.1 * (i + 1))]),
+      Object.entries(shapes).map(([n, s], i) => [
+        n,
+        tf.mul(random.normal(k[i]!, s), nan ? firstNaN(s) : 0.1 * (i + 1)),
+      ]),
     );
   });
 }
 
-function run(fast: boolean, kernelOn: boolean, shapes = SHAPES): AdafacMLPLOptState<Params> {
+/** Ones of `shape` but the first element NaN. */
+function firstNaN(shape: number[]): tf.Tensor {
+  const v = new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(1);
+  v[0] = Number.NaN;
+  return tf.tensor(v, shape);
+}
+
+function run(fast: boolean, kernelOn: boolean, shapes = SHAPES, nan = false): AdafacMLPLOptState<Params> {
   const fastBefore = setFastPathsEnabled(fast);
   const kernelBefore = setAdafacKernelEnabled(kernelOn);
   try {
@@ -68,7 +78,7 @@ function run(fast: boolean, kernelOn: boolean, shapes = SHAPES): AdafacMLPLOptSt
     const opt = lopt.optFn(theta);
     let state = opt.init(params(shapes), { numSteps: 10 }) as AdafacMLPLOptState<Params>;
     for (let s = 0; s < STEPS; s++) {
-      const g = grads(s, shapes);
+      const g = grads(s, shapes, nan);
       const next = tidy(() => opt.update(state, g)) as AdafacMLPLOptState<Params>;
       treeDispose(state, g);
       state = next;
@@ -156,5 +166,16 @@ describe('AdafacMLPLOpt compiled kernel', () => {
   it('gives the same in the wasm backend’s memory when it takes every tensor', () => {
     // On the wasm backend the kernel then reads and writes the tensors where they are.
     compare(IN_KERNEL, tf.getBackend() === 'wasm' ? KERNEL_TENSORS * STEPS : 0);
+  });
+
+  it('gives NaN parameters, not finite ones, where a gradient holds a NaN (its ReLUs let a NaN through)', () => {
+    const start = tf.memory().numTensors;
+    const before = adafacKernelTensors();
+    const state = run(true, true, IN_KERNEL, true);
+    expect(adafacKernelTensors() - before).toBe(KERNEL_TENSORS * STEPS);
+    for (const n of Object.keys(IN_KERNEL))
+      expect(Array.from(state.params[n]!.dataSync()).every(Number.isNaN)).toBe(true);
+    treeDispose(state);
+    expect(tf.memory().numTensors).toBe(start);
   });
 });

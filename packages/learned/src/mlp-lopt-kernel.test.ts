@@ -44,15 +44,24 @@ function params(k = 0): Params {
 
 // Gradients that do not depend on the parameters, of different scales per tensor (the
 // per-tensor normalisers differ), with an exact-zero row (dead units).
-function grads(step: number, k = 0): Params {
+function grads(step: number, k = 0, nan = false): Params {
   return tidy(() => {
     const keys = random.split(random.PRNGKey(100 + 10 * step + k), 8);
     const out: Params = Object.fromEntries(
       Object.entries(SHAPES).map(([n, s], i) => [n, tf.mul(random.normal(keys[i]!, s), 0.1 * (i + 1))]),
     );
     out.a = tf.mul(out.a!, tf.concat([tf.ones([36, 1]), tf.zeros([1, 1])]));
+    // With `nan`, the first element of every gradient is NaN.
+    if (nan) for (const [n, s] of Object.entries(SHAPES)) out[n] = tf.mul(out[n]!, firstNaN(s));
     return out;
   });
+}
+
+/** Ones of `shape` but the first element NaN. */
+function firstNaN(shape: number[]): tf.Tensor {
+  const v = new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(1);
+  v[0] = Number.NaN;
+  return tf.tensor(v, shape);
 }
 
 const lopt = new MLPLOpt({ stepMult: 0.1, expMult: 0.5 });
@@ -68,13 +77,13 @@ function withPaths<T>(fast: boolean, kernelOn: boolean, f: () => T): T {
   }
 }
 
-function run(fast: boolean, kernelOn: boolean): MLPLOptState<Params> {
+function run(fast: boolean, kernelOn: boolean, nan = false): MLPLOptState<Params> {
   return withPaths(fast, kernelOn, () => {
     const theta = lopt.init(random.PRNGKey(3));
     const opt = lopt.optFn(theta);
     let state = opt.init(params()) as MLPLOptState<Params>;
     for (let s = 0; s < STEPS; s++) {
-      const g = grads(s);
+      const g = grads(s, 0, nan);
       const next = tidy(() => opt.update(state, g)) as MLPLOptState<Params>;
       treeDispose(state, g);
       state = next;
@@ -156,6 +165,16 @@ describe('MLPLOpt compiled kernel', () => {
       expectClose(c, plain[i]!, 2e-5);
     });
     tf.dispose([...compiled, ...loops, ...plain]);
+    expect(tf.memory().numTensors).toBe(start);
+  });
+
+  it('gives NaN parameters, not finite ones, where a gradient holds a NaN (its ReLUs let a NaN through)', () => {
+    const start = tf.memory().numTensors;
+    const before = mlpLOptKernelTensors();
+    const state = run(true, true, true);
+    expect(mlpLOptKernelTensors() - before).toBe(Object.keys(SHAPES).length * STEPS);
+    for (const n of Object.keys(SHAPES)) expect(Array.from(state.params[n]!.dataSync()).every(Number.isNaN)).toBe(true);
+    treeDispose(state);
     expect(tf.memory().numTensors).toBe(start);
   });
 });

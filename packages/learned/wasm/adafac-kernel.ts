@@ -47,24 +47,30 @@ export function factoredSums(a: i32, b: i32, ri: i32, rj: i32, ci: i32, cj: i32,
  * `exp` of four float32 lanes without a lookup table (the module has no data, so it can
  * run on memory it does not own): `2^k * exp(r)` with `k = round(x / ln 2)`, `r` reduced
  * by `ln 2` split in two parts, and `exp(r)` by its Taylor polynomial to degree 7 on
- * `|r| <= ln 2 / 2` (within 2 ulp); `2^k` as two powers of two so that every `k` from
+ * `|r| <= ln 2 / 2` (within 2 ulp of float64's exp over [-104, 89]: 1.75 at most); `2^k` as two powers of two so that every `k` from
  * -150 to 128 stays a normal number. Infinite past the float32 range, 0 below it.
  */
 @inline
 function expf4(x: v128): v128 {
-  const xc = f32x4.max(f32x4.min(x, f32x4.splat(88.72283)), f32x4.splat(-104));
+  // pmin / pmax (one instruction each, where min / max are a NaN-correct sequence) return
+  // their first operand when the comparison fails, so a NaN still comes through.
+  const xc = f32x4.pmax(f32x4.pmin(x, f32x4.splat(88.72283)), f32x4.splat(-104));
   const k = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.4426950408889634)));
   let r = f32x4.sub(xc, f32x4.mul(k, f32x4.splat(0.693145751953125)));
   r = f32x4.sub(r, f32x4.mul(k, f32x4.splat(1.4286068203094172e-6)));
-  let q = f32x4.splat(<f32>(1.0 / 5040));
-  q = f32x4.add(f32x4.mul(q, r), f32x4.splat(<f32>(1.0 / 720)));
-  q = f32x4.add(f32x4.mul(q, r), f32x4.splat(<f32>(1.0 / 120)));
-  q = f32x4.add(f32x4.mul(q, r), f32x4.splat(<f32>(1.0 / 24)));
-  q = f32x4.add(f32x4.mul(q, r), f32x4.splat(<f32>(1.0 / 6)));
-  q = f32x4.add(f32x4.mul(q, r), f32x4.splat(0.5));
-  q = f32x4.add(f32x4.mul(q, r), f32x4.splat(1));
-  q = f32x4.add(f32x4.mul(q, r), f32x4.splat(1));
-  const ki = i32x4.trunc_sat_f32x4_s(k);
+  // exp(r) to degree 7 by Estrin's scheme: the four pairs, then two, then one (three
+  // dependent multiply-adds rather than Horner's seven).
+  const r2 = f32x4.mul(r, r);
+  const r4 = f32x4.mul(r2, r2);
+  const p01 = f32x4.add(f32x4.splat(1), r);
+  const p23 = f32x4.add(f32x4.splat(0.5), f32x4.mul(f32x4.splat(<f32>(1.0 / 6)), r));
+  const p45 = f32x4.add(f32x4.splat(<f32>(1.0 / 24)), f32x4.mul(f32x4.splat(<f32>(1.0 / 120)), r));
+  const p67 = f32x4.add(f32x4.splat(<f32>(1.0 / 720)), f32x4.mul(f32x4.splat(<f32>(1.0 / 5040)), r));
+  const q = f32x4.add(f32x4.add(p01, f32x4.mul(p23, r2)), f32x4.mul(f32x4.add(p45, f32x4.mul(p67, r2)), r4));
+  // k is a whole number in [-150, 128]: added to 1.5 * 2^23 it sits in the low bits of the
+  // sum exactly (cheaper than a saturating float-to-int conversion).
+  const magic = f32x4.splat(12582912);
+  const ki = i32x4.sub(f32x4.add(k, magic), magic);
   const k1 = i32x4.shr_s(ki, 1);
   const k2 = i32x4.sub(ki, k1);
   const bias = i32x4.splat(127);
@@ -346,13 +352,14 @@ function fma4(acc: v128, x: f32, w: usize): v128 {
 @inline
 function tail(h: v128, net: usize, pi: f32, expMult: f32, stepMult: f32): f32 {
   const z = f32x4.splat(0);
-  const x = f32x4.max(h, z);
+  // ReLU as pmax: one instruction, and a NaN comes through (see expf4).
+  const x = f32x4.pmax(h, z);
   let y = v128.load(net, 64);
   y = f32x4.add(y, f32x4.mul(f32x4.splat(f32x4.extract_lane(x, 0)), v128.load(net)));
   y = f32x4.add(y, f32x4.mul(f32x4.splat(f32x4.extract_lane(x, 1)), v128.load(net, 16)));
   y = f32x4.add(y, f32x4.mul(f32x4.splat(f32x4.extract_lane(x, 2)), v128.load(net, 32)));
   y = f32x4.add(y, f32x4.mul(f32x4.splat(f32x4.extract_lane(x, 3)), v128.load(net, 48)));
-  y = f32x4.max(y, z);
+  y = f32x4.pmax(y, z);
   let o = v128.load(net, 144);
   o = f32x4.add(o, f32x4.mul(f32x4.splat(f32x4.extract_lane(y, 0)), v128.load(net, 80)));
   o = f32x4.add(o, f32x4.mul(f32x4.splat(f32x4.extract_lane(y, 1)), v128.load(net, 96)));
@@ -443,8 +450,10 @@ function mad(acc: v128, x: v128, w: usize): v128 {
  * that one slot (its row or its column: `fixedFactor` / `fixedC`, per outer index `i`)
  * is the same along the inner index `j` and the other (`varFactor` / `varC`) is `j`
  * itself; the row and column roles are symmetric in the update, so either orientation
- * maps onto this. `splat` is scratch for 96 pre-splat weights (1.5 KB). The last `b % 4`
- * elements of each outer row take the one-element loop.
+ * maps onto this. `splat` is scratch for 103 pre-splat vectors (1.65 KB: the weights,
+ * then the fixed slot's factors and shares). It rearranges the first `b - b % 4` slots
+ * of `varFactor` and `varC` in place; the last `b % 4` elements of each outer row take
+ * the one-element loop.
  */
 export function factoredPass2x4(
   a: i32, b: i32,
@@ -463,161 +472,103 @@ export function factoredPass2x4(
   v128.store(splat + (93 << 4), f32x4.splat(load<f32>(net, 148)));
   const one = f32x4.splat(1);
   const eps = f32x4.splat(1e-6);
-  const zero = f32x4.splat(0);
   const b4 = b & ~3;
+  // The fixed slot's factors and first-layer shares, pre-splat per outer index at 96-102:
+  // read from memory where used rather than held in registers through the loop.
+  const fs = splat + (96 << 4);
+  // The varying slot's factors and first-layer shares, rearranged in place (the caller
+  // writes them afresh for each tensor, and pass 1 is done with them) so that the loop
+  // loads them with lanes = elements: per group of four slots, its factors as three
+  // vectors (one per decay) and its shares as four (one per unit). The last b % 4 slots
+  // stay as they are for the one-element loop.
+  for (let j = 0; j < b4; j += 4) {
+    const vf = varFactor + <usize>j * 12;
+    const va = v128.load(vf);
+    const vb = v128.load(vf, 16);
+    const vc = v128.load(vf, 32);
+    v128.store(vf, deinterleave0(va, vb, vc));
+    v128.store(vf, deinterleave1(va, vb, vc), 16);
+    v128.store(vf, deinterleave2(va, vb, vc), 32);
+    const vcp = varC + (<usize>j << 4);
+    const r0 = v128.load(vcp);
+    const r1 = v128.load(vcp, 16);
+    const r2 = v128.load(vcp, 32);
+    const r3 = v128.load(vcp, 48);
+    const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
+    const t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+    const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
+    const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+    v128.store(vcp, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+    v128.store(vcp, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 16);
+    v128.store(vcp, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 32);
+    v128.store(vcp, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 48);
+  }
   for (let i = 0; i < a; i++) {
     const ff = fixedFactor + <usize>i * 12;
-    const F0 = f32x4.splat(load<f32>(ff));
-    const F1 = f32x4.splat(load<f32>(ff, 4));
-    const F2 = f32x4.splat(load<f32>(ff, 8));
     const fc = fixedC + (<usize>i << 4);
-    const C0 = f32x4.splat(load<f32>(fc));
-    const C1 = f32x4.splat(load<f32>(fc, 4));
-    const C2 = f32x4.splat(load<f32>(fc, 8));
-    const C3 = f32x4.splat(load<f32>(fc, 12));
+    for (let k: usize = 0; k < 3; k++) v128.store(fs + (k << 4), f32x4.splat(load<f32>(ff + (k << 2))));
+    for (let k: usize = 0; k < 4; k++) v128.store(fs + ((3 + k) << 4), f32x4.splat(load<f32>(fc + (k << 2))));
     const row = <usize>i * <usize>b;
     for (let j = 0; j < b4; j += 4) {
       const e = row + <usize>j;
-      const G = v128.load(g + (e << 2));
-      const P = v128.load(p + (e << 2));
-      const RV = v128.load(rms + (e << 2));
-      const RR = f32x4.div(one, f32x4.sqrt(f32x4.add(RV, eps)));
-      const mo = m + e * 12;
-      const ma = v128.load(mo);
-      const mb = v128.load(mo, 16);
-      const mc = v128.load(mo, 32);
-      const M0 = deinterleave0(ma, mb, mc);
-      const M1 = deinterleave1(ma, mb, mc);
-      const M2 = deinterleave2(ma, mb, mc);
-      const vf = varFactor + <usize>j * 12;
-      const va = v128.load(vf);
-      const vb = v128.load(vf, 16);
-      const vc = v128.load(vf, 32);
-      const Q0 = f32x4.mul(F0, deinterleave0(va, vb, vc));
-      const Q1 = f32x4.mul(F1, deinterleave1(va, vb, vc));
-      const Q2 = f32x4.mul(F2, deinterleave2(va, vb, vc));
-      // The varying slot's first-layer shares, transposed to lanes = elements.
       const vcp = varC + (<usize>j << 4);
-      const r0 = v128.load(vcp);
-      const r1 = v128.load(vcp, 16);
-      const r2 = v128.load(vcp, 32);
-      const r3 = v128.load(vcp, 48);
-      const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
-      const t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
-      const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
-      const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
-      let H0 = f32x4.add(C0, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
-      let H1 = f32x4.add(C1, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
-      let H2 = f32x4.add(C2, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
-      let H3 = f32x4.add(C3, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
-      // The 16 element features through the first layer.
-      const X0f = G;
-      H0 = mad(H0, X0f, splat + 0);
-      H1 = mad(H1, X0f, splat + 16);
-      H2 = mad(H2, X0f, splat + 32);
-      H3 = mad(H3, X0f, splat + 48);
-      const X1f = P;
-      H0 = mad(H0, X1f, splat + 64);
-      H1 = mad(H1, X1f, splat + 80);
-      H2 = mad(H2, X1f, splat + 96);
-      H3 = mad(H3, X1f, splat + 112);
-      const X2f = M0;
-      H0 = mad(H0, X2f, splat + 128);
-      H1 = mad(H1, X2f, splat + 144);
-      H2 = mad(H2, X2f, splat + 160);
-      H3 = mad(H3, X2f, splat + 176);
-      const X3f = M1;
-      H0 = mad(H0, X3f, splat + 192);
-      H1 = mad(H1, X3f, splat + 208);
-      H2 = mad(H2, X3f, splat + 224);
-      H3 = mad(H3, X3f, splat + 240);
-      const X4f = M2;
-      H0 = mad(H0, X4f, splat + 256);
-      H1 = mad(H1, X4f, splat + 272);
-      H2 = mad(H2, X4f, splat + 288);
-      H3 = mad(H3, X4f, splat + 304);
-      const X5f = RV;
-      H0 = mad(H0, X5f, splat + 320);
-      H1 = mad(H1, X5f, splat + 336);
-      H2 = mad(H2, X5f, splat + 352);
-      H3 = mad(H3, X5f, splat + 368);
-      const X6f = f32x4.mul(M0, RR);
-      H0 = mad(H0, X6f, splat + 384);
-      H1 = mad(H1, X6f, splat + 400);
-      H2 = mad(H2, X6f, splat + 416);
-      H3 = mad(H3, X6f, splat + 432);
-      const X7f = f32x4.mul(M1, RR);
-      H0 = mad(H0, X7f, splat + 448);
-      H1 = mad(H1, X7f, splat + 464);
-      H2 = mad(H2, X7f, splat + 480);
-      H3 = mad(H3, X7f, splat + 496);
-      const X8f = f32x4.mul(M2, RR);
-      H0 = mad(H0, X8f, splat + 512);
-      H1 = mad(H1, X8f, splat + 528);
-      H2 = mad(H2, X8f, splat + 544);
-      H3 = mad(H3, X8f, splat + 560);
-      const X9f = RR;
-      H0 = mad(H0, X9f, splat + 576);
-      H1 = mad(H1, X9f, splat + 592);
-      H2 = mad(H2, X9f, splat + 608);
-      H3 = mad(H3, X9f, splat + 624);
-      const X10f = f32x4.mul(G, Q0);
-      H0 = mad(H0, X10f, splat + 640);
-      H1 = mad(H1, X10f, splat + 656);
-      H2 = mad(H2, X10f, splat + 672);
-      H3 = mad(H3, X10f, splat + 688);
-      const X11f = f32x4.mul(G, Q1);
-      H0 = mad(H0, X11f, splat + 704);
-      H1 = mad(H1, X11f, splat + 720);
-      H2 = mad(H2, X11f, splat + 736);
-      H3 = mad(H3, X11f, splat + 752);
-      const X12f = f32x4.mul(G, Q2);
-      H0 = mad(H0, X12f, splat + 768);
-      H1 = mad(H1, X12f, splat + 784);
-      H2 = mad(H2, X12f, splat + 800);
-      H3 = mad(H3, X12f, splat + 816);
-      const X13f = f32x4.mul(M0, Q0);
-      H0 = mad(H0, X13f, splat + 832);
-      H1 = mad(H1, X13f, splat + 848);
-      H2 = mad(H2, X13f, splat + 864);
-      H3 = mad(H3, X13f, splat + 880);
-      const X14f = f32x4.mul(M1, Q1);
-      H0 = mad(H0, X14f, splat + 896);
-      H1 = mad(H1, X14f, splat + 912);
-      H2 = mad(H2, X14f, splat + 928);
-      H3 = mad(H3, X14f, splat + 944);
-      const X15f = f32x4.mul(M2, Q2);
-      H0 = mad(H0, X15f, splat + 960);
-      H1 = mad(H1, X15f, splat + 976);
-      H2 = mad(H2, X15f, splat + 992);
-      H3 = mad(H3, X15f, splat + 1008);
-      const X0 = f32x4.max(H0, zero);
-      const X1 = f32x4.max(H1, zero);
-      const X2 = f32x4.max(H2, zero);
-      const X3 = f32x4.max(H3, zero);
-      // Second layer: splat rows at 64 + 4q + q', bias at 80 + q'.
-      const s2 = splat + (64 << 4);
-      let Y0 = v128.load(s2, 256);
-      let Y1 = v128.load(s2, 272);
-      let Y2 = v128.load(s2, 288);
-      let Y3 = v128.load(s2, 304);
-      Y0 = mad(mad(mad(mad(Y0, X0, s2), X1, s2 + 64), X2, s2 + 128), X3, s2 + 192);
-      Y1 = mad(mad(mad(mad(Y1, X0, s2 + 16), X1, s2 + 80), X2, s2 + 144), X3, s2 + 208);
-      Y2 = mad(mad(mad(mad(Y2, X0, s2 + 32), X1, s2 + 96), X2, s2 + 160), X3, s2 + 224);
-      Y3 = mad(mad(mad(mad(Y3, X0, s2 + 48), X1, s2 + 112), X2, s2 + 176), X3, s2 + 240);
-      Y0 = f32x4.max(Y0, zero);
-      Y1 = f32x4.max(Y1, zero);
-      Y2 = f32x4.max(Y2, zero);
-      Y3 = f32x4.max(Y3, zero);
-      // Third layer: splat weights (dir, mag) per hidden unit at 84 + 2q, biases at 92, 93.
-      const s3 = splat + (84 << 4);
-      let D = v128.load(s3, 128);
-      let G2 = v128.load(s3, 144);
-      D = mad(mad(mad(mad(D, Y0, s3), Y1, s3 + 32), Y2, s3 + 64), Y3, s3 + 96);
-      G2 = mad(mad(mad(mad(G2, Y0, s3 + 16), Y1, s3 + 48), Y2, s3 + 80), Y3, s3 + 112);
-      const MG = f32x4.mul(G2, f32x4.splat(expMult));
-      const E = expf4(MG);
-      v128.store(out + (e << 2), f32x4.sub(P, f32x4.mul(f32x4.mul(D, E), f32x4.splat(stepMult))));
+      let H0 = f32x4.add(v128.load(fs, 48), v128.load(vcp));
+      let H1 = f32x4.add(v128.load(fs, 64), v128.load(vcp, 16));
+      let H2 = f32x4.add(v128.load(fs, 80), v128.load(vcp, 32));
+      let H3 = f32x4.add(v128.load(fs, 96), v128.load(vcp, 48));
+      // The 16 element features through the first layer, in an order that lets each
+      // value die soon after it is made (fewer live vectors than registers).
+      const G = v128.load(g + (e << 2));
+      H0 = mad(H0, G, splat + 0);
+      H1 = mad(H1, G, splat + 16);
+      H2 = mad(H2, G, splat + 32);
+      H3 = mad(H3, G, splat + 48);
+      const P = v128.load(p + (e << 2));
+      H0 = mad(H0, P, splat + 64);
+      H1 = mad(H1, P, splat + 80);
+      H2 = mad(H2, P, splat + 96);
+      H3 = mad(H3, P, splat + 112);
+      const RV = v128.load(rms + (e << 2));
+      H0 = mad(H0, RV, splat + 320);
+      H1 = mad(H1, RV, splat + 336);
+      H2 = mad(H2, RV, splat + 352);
+      H3 = mad(H3, RV, splat + 368);
+      const RR = f32x4.div(one, f32x4.sqrt(f32x4.add(RV, eps)));
+      H0 = mad(H0, RR, splat + 576);
+      H1 = mad(H1, RR, splat + 592);
+      H2 = mad(H2, RR, splat + 608);
+      H3 = mad(H3, RR, splat + 624);
+      const mo = m + e * 12;
+      const vf = varFactor + <usize>j * 12;
+      for (let k = 0; k < 3; k++) {
+        const ma = v128.load(mo);
+        const mb = v128.load(mo, 16);
+        const mc = v128.load(mo, 32);
+        const M = k == 0 ? deinterleave0(ma, mb, mc) : k == 1 ? deinterleave1(ma, mb, mc) : deinterleave2(ma, mb, mc);
+        const V = v128.load(vf + (<usize>k << 4));
+        const w = splat + (<usize>k << 6);
+        H0 = mad(H0, M, w + 128);
+        H1 = mad(H1, M, w + 144);
+        H2 = mad(H2, M, w + 160);
+        H3 = mad(H3, M, w + 176);
+        const MR = f32x4.mul(M, RR);
+        H0 = mad(H0, MR, w + 384);
+        H1 = mad(H1, MR, w + 400);
+        H2 = mad(H2, MR, w + 416);
+        H3 = mad(H3, MR, w + 432);
+        const Q = f32x4.mul(v128.load(fs + (<usize>k << 4)), V);
+        const GQ = f32x4.mul(G, Q);
+        H0 = mad(H0, GQ, w + 640);
+        H1 = mad(H1, GQ, w + 656);
+        H2 = mad(H2, GQ, w + 672);
+        H3 = mad(H3, GQ, w + 688);
+        const MQ = f32x4.mul(M, Q);
+        H0 = mad(H0, MQ, w + 832);
+        H1 = mad(H1, MQ, w + 848);
+        H2 = mad(H2, MQ, w + 864);
+        H3 = mad(H3, MQ, w + 880);
+      }
+      v128.store(out + (e << 2), tail4(H0, H1, H2, H3, v128.load(p + (e << 2)), splat + (64 << 4), expMult, stepMult));
     }
   }
   if (b4 < b) {
@@ -699,7 +650,7 @@ export function diagPass1(
     const M = lanes3(m0, m1, m2);
     const V = lanes3(v0, v1, v2);
     const MR = f32x4.mul(M, f32x4.splat(rr));
-    const GQ = f32x4.div(f32x4.splat(gi), f32x4.sqrt(f32x4.max(f32x4.add(V, f32x4.splat(1e-9)), f32x4.splat(1e-9))));
+    const GQ = f32x4.div(f32x4.splat(gi), f32x4.sqrt(f32x4.pmax(f32x4.add(V, f32x4.splat(1e-9)), f32x4.splat(1e-9))));
     const VR = f32x4.div(f32x4.splat(1), f32x4.sqrt(f32x4.add(V, f32x4.splat(1e-8))));
     const MQ = f32x4.div(M, f32x4.sqrt(f32x4.add(V, f32x4.splat(1e-6))));
     sg += <f64>gi * <f64>gi;
@@ -775,7 +726,7 @@ export function diagPass2(
     const M = lanes3(load<f32>(mo), load<f32>(mo, 4), load<f32>(mo, 8));
     const V = lanes3(load<f32>(vo), load<f32>(vo, 4), load<f32>(vo, 8));
     const MR = f32x4.mul(M, f32x4.splat(rr));
-    const GQ = f32x4.div(f32x4.splat(gi), f32x4.sqrt(f32x4.max(f32x4.add(V, f32x4.splat(1e-9)), f32x4.splat(1e-9))));
+    const GQ = f32x4.div(f32x4.splat(gi), f32x4.sqrt(f32x4.pmax(f32x4.add(V, f32x4.splat(1e-9)), f32x4.splat(1e-9))));
     const VR = f32x4.div(f32x4.splat(1), f32x4.sqrt(f32x4.add(V, f32x4.splat(1e-8))));
     const MQ = f32x4.div(M, f32x4.sqrt(f32x4.add(V, f32x4.splat(1e-6))));
     h = decayTerms(
@@ -881,9 +832,9 @@ export function diagPass1x4(
       amr0 = f32x4.add(amr0, f32x4.mul(MR0, MR0));
       amr1 = f32x4.add(amr1, f32x4.mul(MR1, MR1));
       amr2 = f32x4.add(amr2, f32x4.mul(MR2, MR2));
-      const GQ0 = f32x4.div(G, f32x4.sqrt(f32x4.max(f32x4.add(V0, eps9), eps9)));
-      const GQ1 = f32x4.div(G, f32x4.sqrt(f32x4.max(f32x4.add(V1, eps9), eps9)));
-      const GQ2 = f32x4.div(G, f32x4.sqrt(f32x4.max(f32x4.add(V2, eps9), eps9)));
+      const GQ0 = f32x4.div(G, f32x4.sqrt(f32x4.pmax(f32x4.add(V0, eps9), eps9)));
+      const GQ1 = f32x4.div(G, f32x4.sqrt(f32x4.pmax(f32x4.add(V1, eps9), eps9)));
+      const GQ2 = f32x4.div(G, f32x4.sqrt(f32x4.pmax(f32x4.add(V2, eps9), eps9)));
       agq0 = f32x4.add(agq0, f32x4.mul(GQ0, GQ0));
       agq1 = f32x4.add(agq1, f32x4.mul(GQ1, GQ1));
       agq2 = f32x4.add(agq2, f32x4.mul(GQ2, GQ2));
@@ -996,7 +947,7 @@ export function diagPass2x4(
       const M = j == 0 ? deinterleave0(ma, mb, mc) : j == 1 ? deinterleave1(ma, mb, mc) : deinterleave2(ma, mb, mc);
       const V = j == 0 ? deinterleave0(va, vb, vc) : j == 1 ? deinterleave1(va, vb, vc) : deinterleave2(va, vb, vc);
       const MR = f32x4.mul(M, RR);
-      const GQ = f32x4.div(G, f32x4.sqrt(f32x4.max(f32x4.add(V, eps9), eps9)));
+      const GQ = f32x4.div(G, f32x4.sqrt(f32x4.pmax(f32x4.add(V, eps9), eps9)));
       const VR = f32x4.div(one, f32x4.sqrt(f32x4.add(V, eps8)));
       const MQ = f32x4.div(M, f32x4.sqrt(f32x4.add(V, eps6)));
       const at = splat + (<usize>(16 + j * 24) << 4);
@@ -1035,18 +986,19 @@ function splatNet(at: usize, net: usize): void {
 @inline
 function tail4(H0: v128, H1: v128, H2: v128, H3: v128, P: v128, s2: usize, expMult: f32, stepMult: f32): v128 {
   const zero = f32x4.splat(0);
-  const X0 = f32x4.max(H0, zero);
-  const X1 = f32x4.max(H1, zero);
-  const X2 = f32x4.max(H2, zero);
-  const X3 = f32x4.max(H3, zero);
+  // ReLU as pmax: one instruction, and a NaN comes through (see expf4).
+  const X0 = f32x4.pmax(H0, zero);
+  const X1 = f32x4.pmax(H1, zero);
+  const X2 = f32x4.pmax(H2, zero);
+  const X3 = f32x4.pmax(H3, zero);
   let Y0 = mad(mad(mad(mad(v128.load(s2, 256), X0, s2), X1, s2 + 64), X2, s2 + 128), X3, s2 + 192);
   let Y1 = mad(mad(mad(mad(v128.load(s2, 272), X0, s2 + 16), X1, s2 + 80), X2, s2 + 144), X3, s2 + 208);
   let Y2 = mad(mad(mad(mad(v128.load(s2, 288), X0, s2 + 32), X1, s2 + 96), X2, s2 + 160), X3, s2 + 224);
   let Y3 = mad(mad(mad(mad(v128.load(s2, 304), X0, s2 + 48), X1, s2 + 112), X2, s2 + 176), X3, s2 + 240);
-  Y0 = f32x4.max(Y0, zero);
-  Y1 = f32x4.max(Y1, zero);
-  Y2 = f32x4.max(Y2, zero);
-  Y3 = f32x4.max(Y3, zero);
+  Y0 = f32x4.pmax(Y0, zero);
+  Y1 = f32x4.pmax(Y1, zero);
+  Y2 = f32x4.pmax(Y2, zero);
+  Y3 = f32x4.pmax(Y3, zero);
   const s3 = s2 + (20 << 4);
   const D = mad(mad(mad(mad(v128.load(s3, 128), Y0, s3), Y1, s3 + 32), Y2, s3 + 64), Y3, s3 + 96);
   const G2 = mad(mad(mad(mad(v128.load(s3, 144), Y0, s3 + 16), Y1, s3 + 48), Y2, s3 + 80), Y3, s3 + 112);

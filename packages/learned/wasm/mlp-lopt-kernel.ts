@@ -173,7 +173,9 @@ function layer1(i: i32, g: usize, p: usize, m: usize, w0: usize, b0: usize, h: u
     a = fma(a, x5, v128.load(wj, 2560));
     a = fma(a, x6, v128.load(wj, 3072));
     a = fma(a, x7, v128.load(wj, 3584));
-    v128.store(h + (j << 4), f32x4.max(a, zero));
+    // ReLU as pmax (a < 0 ? 0 : a): one instruction where max is a NaN-correct sequence,
+    // and a NaN still comes through.
+    v128.store(h + (j << 4), f32x4.pmax(a, zero));
   }
 }
 
@@ -253,16 +255,16 @@ export function mlp(n: i32, g: usize, p: usize, m: usize, out: usize, w: usize, 
       const o5 = v128.load(wo, 80);
       const o6 = v128.load(wo, 96);
       const o7 = v128.load(wo, 112);
-      a0 = f32x4.max(a0, zero);
-      a1 = f32x4.max(a1, zero);
-      a2 = f32x4.max(a2, zero);
-      a3 = f32x4.max(a3, zero);
+      a0 = f32x4.pmax(a0, zero);
+      a1 = f32x4.pmax(a1, zero);
+      a2 = f32x4.pmax(a2, zero);
+      a3 = f32x4.pmax(a3, zero);
       oda = fma(fma(fma(fma(oda, a0, o0), a1, o2), a2, o4), a3, o6);
       oma = fma(fma(fma(fma(oma, a0, o1), a1, o3), a2, o5), a3, o7);
-      c0 = f32x4.max(c0, zero);
-      c1 = f32x4.max(c1, zero);
-      c2 = f32x4.max(c2, zero);
-      c3 = f32x4.max(c3, zero);
+      c0 = f32x4.pmax(c0, zero);
+      c1 = f32x4.pmax(c1, zero);
+      c2 = f32x4.pmax(c2, zero);
+      c3 = f32x4.pmax(c3, zero);
       odb = fma(fma(fma(fma(odb, c0, o0), c1, o2), c2, o4), c3, o6);
       omb = fma(fma(fma(fma(omb, c0, o1), c1, o3), c2, o5), c3, o7);
     }
