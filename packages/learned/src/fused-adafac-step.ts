@@ -835,6 +835,8 @@ function body(ctx: FusedContext, attrs: tf.NamedAttrMap): FusedOutput[] {
         const rf = wp.rowFactor + rowIds[o]! * 12;
         const cf = wp.colFactor + colIds[o]! * 12;
         const rowsOuter = grid[2] === 1;
+        // It rearranges this tensor's varying-slot factors and shares in place: nothing
+        // may read them from the kernel's memory after this call.
         wp.k.factoredPass2x4(
           grid[0],
           grid[1],

@@ -47,8 +47,9 @@ export function factoredSums(a: i32, b: i32, ri: i32, rj: i32, ci: i32, cj: i32,
  * `exp` of four float32 lanes without a lookup table (the module has no data, so it can
  * run on memory it does not own): `2^k * exp(r)` with `k = round(x / ln 2)`, `r` reduced
  * by `ln 2` split in two parts, and `exp(r)` by its Taylor polynomial to degree 7 on
- * `|r| <= ln 2 / 2` (within 2 ulp of float64's exp over [-104, 89]: 1.75 at most); `2^k` as two powers of two so that every `k` from
- * -150 to 128 stays a normal number. Infinite past the float32 range, 0 below it.
+ * `|r| <= ln 2 / 2` (within 2 ulp of float64's exp over [-104, 89]: the most
+ * found in 16M points is 1.77); `2^k` as two powers of two so that every `k` from -150
+ * to 128 stays a normal number. Infinite past the float32 range, 0 below it.
  */
 @inline
 function expf4(x: v128): v128 {
@@ -476,8 +477,9 @@ export function factoredPass2x4(
   // The fixed slot's factors and first-layer shares, pre-splat per outer index at 96-102:
   // read from memory where used rather than held in registers through the loop.
   const fs = splat + (96 << 4);
-  // The varying slot's factors and first-layer shares, rearranged in place (the caller
-  // writes them afresh for each tensor, and pass 1 is done with them) so that the loop
+  // The varying slot's factors and first-layer shares, rearranged in place (each tensor
+  // has slots of its own, written for this step, which nothing reads after this pass;
+  // pass 1 is done with them) so that the loop
   // loads them with lanes = elements: per group of four slots, its factors as three
   // vectors (one per decay) and its shares as four (one per unit). The last b % 4 slots
   // stay as they are for the one-element loop.
