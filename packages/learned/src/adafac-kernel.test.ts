@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { adafacKernel, adafacKernelOn, adafacKernelTensors, setAdafacKernelEnabled } from './adafac-kernel.js';
 import { AdafacMLPLOpt, type AdafacMLPLOptState } from './adafac-mlp-lopt.js';
-import { expectClose } from './test-tasks.js';
+import { expectClose, firstNaN } from './test-tasks.js';
 
 type Params = Record<string, tf.Tensor>;
 
@@ -54,13 +54,6 @@ function grads(step: number, shapes = SHAPES, nan = false): Params {
       ]),
     );
   });
-}
-
-/** Ones of `shape` but the first element NaN. */
-function firstNaN(shape: number[]): tf.Tensor {
-  const v = new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(1);
-  v[0] = Number.NaN;
-  return tf.tensor(v, shape);
 }
 
 function run(fast: boolean, kernelOn: boolean, shapes = SHAPES, nan = false): AdafacMLPLOptState<Params> {

@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { MLPLOpt, type MLPLOptState } from './mlp-lopt.js';
 import { mlpLOptKernelAvailable, mlpLOptKernelTensors, setMLPLOptKernelEnabled } from './mlp-lopt-kernel.js';
-import { expectClose } from './test-tasks.js';
+import { expectClose, firstNaN } from './test-tasks.js';
 
 type Params = Record<string, tf.Tensor>;
 
@@ -55,13 +55,6 @@ function grads(step: number, k = 0, nan = false): Params {
     if (nan) for (const [n, s] of Object.entries(SHAPES)) out[n] = tf.mul(out[n]!, firstNaN(s));
     return out;
   });
-}
-
-/** Ones of `shape` but the first element NaN. */
-function firstNaN(shape: number[]): tf.Tensor {
-  const v = new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(1);
-  v[0] = Number.NaN;
-  return tf.tensor(v, shape);
 }
 
 const lopt = new MLPLOpt({ stepMult: 0.1, expMult: 0.5 });

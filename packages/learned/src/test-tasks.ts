@@ -1,5 +1,6 @@
 // Small tasks for this package's tests (not exported): a tiny ReLU MLP on synthetic
-// data with dead hidden units, and a quadratic, and a tolerance check of tensors. Written
+// data with dead hidden units, and a quadratic, a tolerance check of tensors, and a NaN
+// poisoning factor for gradients. Written
 // with tf ops so the tests do not depend on @lopt/tasks.
 
 import type { Optimizer } from '@lopt/optimizers';
@@ -200,4 +201,11 @@ export function expectClose(a: tf.Tensor, b: tf.Tensor, tol: number): void {
   let worst = 0;
   for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!) / (1 + Math.abs(y[i]!)));
   expect(worst).toBeLessThan(tol);
+}
+
+/** Ones of `shape` but the first element NaN: multiplied into a gradient, it poisons one element. */
+export function firstNaN(shape: number[]): tf.Tensor {
+  const v = new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(1);
+  v[0] = Number.NaN;
+  return tf.tensor(v, shape);
 }

@@ -479,10 +479,9 @@ export function factoredPass2x4(
   const fs = splat + (96 << 4);
   // The varying slot's factors and first-layer shares, rearranged in place (each tensor
   // has slots of its own, written for this step, which nothing reads after this pass;
-  // pass 1 is done with them) so that the loop
-  // loads them with lanes = elements: per group of four slots, its factors as three
-  // vectors (one per decay) and its shares as four (one per unit). The last b % 4 slots
-  // stay as they are for the one-element loop.
+  // pass 1 is done with them) so that the loop loads them with lanes = elements: per
+  // group of four slots, its factors as three vectors (one per decay) and its shares as
+  // four (one per unit). The last b % 4 slots stay as they are for the one-element loop.
   for (let j = 0; j < b4; j += 4) {
     const vf = varFactor + <usize>j * 12;
     const va = v128.load(vf);

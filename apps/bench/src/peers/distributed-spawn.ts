@@ -115,7 +115,7 @@ function startDriven(
   });
 }
 
-/** Parses a `done <wall ms> <cpu ms>` answer. */
+/** Parses a `done <wall ms> <cpu ms> [<estimates dropped as stale>]` answer (the count is 0 when absent). */
 function parseDone(answer: string, what: string): { wallMs: number; cpuMs: number; staleDropped: number } {
   const [word, wall, cpu, stale] = answer.split(' ');
   if (word !== 'done') throw new Error(`${what} answered '${answer}'`);
