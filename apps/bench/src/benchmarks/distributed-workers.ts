@@ -23,7 +23,7 @@
  * ceiling processes run with the flags `lopt meta-train --workers N` gives its workers
  * (`WORKER_NODE_FLAGS`); `LOPT_BENCH_WORKER_FLAGS` replaces them (empty: V8's defaults).
  */
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { findRedisServer, REDIS_INSTALL_HINT, startRedisServer } from '@lopt/distributed';
@@ -59,6 +59,11 @@ function processCpuMs(pid: number): number {
   // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
   const rest = readFileSync(file, 'utf8').split(') ')[1]!.split(' ');
   return ((Number(rest[11]) + Number(rest[12])) * 1000) / 100;
+}
+
+/** Whether `taskset` (util-linux), which pins a process to cores, is on the PATH. */
+function hasTaskset(): boolean {
+  return spawnSync('taskset', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
 /** Peak resident memory (MB) of a process so far (Linux `/proc`; NaN elsewhere). */
@@ -119,6 +124,12 @@ const fmtCpu = (c: CpuPerStep, wallMs: number, mode: 'sync' | 'async') => {
 /** The 2-process ceiling's ratio (steps/s, 2 over 1) when it ran in this bench run, for the distributed row's note. */
 let ceilingSpeedup: number | undefined;
 
+/**
+ * What the cores' speeds allow when it ran in this bench run: the steps/s of one worker
+ * on each core over one worker on the faster core, `1 + fast / slow` (time per estimate).
+ */
+let coreBound: number | undefined;
+
 /** Times blocks of outer steps' worth of estimates (8 per step) split over `procs`, and records their CPU per estimate. */
 function ceilingSide(procs: CeilingProcess[], cpuPerEstimate: number[]): BlockRunner {
   return {
@@ -132,6 +143,44 @@ function ceilingSide(procs: CeilingProcess[], cpuPerEstimate: number[]): BlockRu
     },
   };
 }
+
+/**
+ * The worker job on each core: the very job of the ceiling's processes, in one process
+ * pinned to core 0 and one pinned to core 1 (`taskset`, all of a process's threads), the
+ * same seed in both, timed in alternating blocks of an outer step's worth (8 estimates).
+ * Two workers, one a core, can give at most `1 + fast / slow` (time per estimate) the
+ * steps/s of one worker on the faster core, however light the protocol between them; the
+ * note says that bound, and the distributed rows' notes compare with it. On a machine
+ * whose cores are equal the ratio is 1 and the bound 2x. (On a virtual machine a core can
+ * be slower for some work and not for other: on one 2-core machine, an XNNPACK matmul and
+ * this job ran 1.3-1.7x slower on core 1 while a TypeScript compile ran equally fast.)
+ */
+const coreSpeeds: RatioCase = {
+  name: 'distributed outer steps: the worker job on each core, core 1 vs core 0 (pinned)',
+  goal: 'reference: cores within 10%?',
+  goalRatio: 1.1,
+  peerName: 'core 0',
+  itersPerBlock: 1,
+  blocks: 5,
+  warmupIters: WARMUP_STEPS / 2,
+  async setup() {
+    if (availableParallelism() < 2) throw new Error('skip: this machine has one core');
+    if (!hasTaskset()) throw new Error('skip: taskset is not installed (Debian: apt-get install util-linux)');
+    const procs = await Promise.all([startCeilingProcess(1, { core: 0 }), startCeilingProcess(1, { core: 1 })]);
+    const cpuPerEstimate: [number[], number[]] = [[], []];
+    return {
+      lopt: ceilingSide([procs[1]], cpuPerEstimate[1]),
+      peer: ceilingSide([procs[0]], cpuPerEstimate[0]),
+      note: ({ loptMs, peerMs }) => {
+        coreBound = 1 + Math.min(loptMs, peerMs) / Math.max(loptMs, peerMs);
+        return `2 workers, one a core, can give at most ${coreBound.toFixed(2)}x the steps/s of 1 worker on the faster core (1 + fast/slow; 2x on equal cores); CPU per estimate: ${median(cpuPerEstimate[0]).toFixed(0)} ms on core 0, ${median(cpuPerEstimate[1]).toFixed(0)} ms on core 1${flagsNote()}`;
+      },
+      dispose: () => {
+        for (const p of procs) p.child.kill('SIGTERM');
+      },
+    };
+  },
+};
 
 /**
  * The ceiling the distributed row is judged against: the very job a bench worker does
@@ -246,7 +295,9 @@ const distributedWorkers = (mode: 'sync' | 'async'): RatioCase => ({
           ceilingSpeedup === undefined
             ? ''
             : `; ${speedup.toFixed(2)}x steps/s against the 2-process ceiling's ${ceilingSpeedup.toFixed(2)}x measured earlier in this run${share}`;
-        return `2 workers: ${fmtCpu(cpuTwo, loptMs, mode)}; 1 worker: ${fmtCpu(cpuOne, peerMs, mode)}; from CPU time alone, 2 free cores would give ${ideal.toFixed(2)}x${ofCeiling}${flagsNote()}${pin ? '; workers pinned to cores' : ''}`;
+        const ofCores =
+          coreBound === undefined ? '' : ` and the ${coreBound.toFixed(2)}x the cores' speeds allow (1 + fast/slow)`;
+        return `2 workers: ${fmtCpu(cpuTwo, loptMs, mode)}; 1 worker: ${fmtCpu(cpuOne, peerMs, mode)}; from CPU time alone, 2 free cores would give ${ideal.toFixed(2)}x${ofCeiling}${ofCores}${flagsNote()}${pin ? '; workers pinned to cores' : ''}`;
       },
       dispose: async () => {
         try {
@@ -262,4 +313,4 @@ const distributedWorkers = (mode: 'sync' | 'async'): RatioCase => ({
   },
 });
 
-export default [ceiling, distributedWorkers('sync'), distributedWorkers('async')];
+export default [coreSpeeds, ceiling, distributedWorkers('sync'), distributedWorkers('async')];
