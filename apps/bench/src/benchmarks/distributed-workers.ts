@@ -153,7 +153,7 @@ function ceilingSide(procs: CeilingProcess[], cpuPerEstimate: number[]): BlockRu
  * note says that bound, and the distributed rows' notes compare with it. On a machine
  * whose cores are equal the ratio is 1 and the bound 2x. (On a virtual machine a core can
  * be slower for some work and not for other: on one 2-core machine, an XNNPACK matmul and
- * this job ran 1.3-1.7x slower on core 1 while a TypeScript compile ran equally fast.)
+ * this job ran 1.2-1.7x slower on core 1 while a TypeScript compile ran equally fast.)
  */
 const coreSpeeds: RatioCase = {
   name: 'distributed outer steps: the worker job on each core, core 1 vs core 0 (pinned)',
