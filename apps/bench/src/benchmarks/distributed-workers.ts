@@ -144,10 +144,7 @@ function coreBound(t: { core0: number; core1: number }, pinnedToCore0: boolean):
  * (`childOf` gives the process of a started one) before the error is thrown, since the
  * harness disposes only what a finished setup returns.
  */
-async function startAll<T>(
-  starts: Promise<T>[],
-  childOf: (started: T) => ChildProcess = (started) => (started as { child: ChildProcess }).child,
-): Promise<T[]> {
+async function startAll<T>(starts: Promise<T>[], childOf: (started: T) => ChildProcess): Promise<T[]> {
   const settled = await Promise.allSettled(starts);
   const failed = settled.find((r) => r.status === 'rejected');
   if (failed) {
@@ -196,15 +193,14 @@ const coreSpeeds: RatioCase = {
   async setup() {
     if (availableParallelism() < 2) throw new Error('skip: this machine has one core');
     if (!hasTaskset()) throw new Error('skip: taskset is not installed (Debian: apt-get install util-linux)');
-    const [on0, on1] = (await startAll([startCeilingProcess(1, { core: 0 }), startCeilingProcess(1, { core: 1 })])) as [
-      CeilingProcess,
-      CeilingProcess,
-    ];
+    const procs = await startAll(
+      [startCeilingProcess(1, { core: 0 }), startCeilingProcess(1, { core: 1 })],
+      (p) => p.child,
+    );
     const cpuPerEstimate: [number[], number[]] = [[], []];
-    const procs = [on0, on1];
     return {
-      lopt: ceilingSide([on1], cpuPerEstimate[1]),
-      peer: ceilingSide([on0], cpuPerEstimate[0]),
+      lopt: ceilingSide([procs[1]!], cpuPerEstimate[1]),
+      peer: ceilingSide([procs[0]!], cpuPerEstimate[0]),
       note: ({ loptMs, peerMs }) => {
         coreTimes = { core0: peerMs, core1: loptMs };
         const bound = coreBound(coreTimes, false);
@@ -240,10 +236,13 @@ const ceiling: RatioCase = {
   async setup() {
     const pin = process.env.LOPT_BENCH_PIN === '1';
     const cores = availableParallelism();
-    const procs = await startAll([
-      startCeilingProcess(1, { core: pin ? 0 : undefined }),
-      startCeilingProcess(2, { core: pin ? 1 % cores : undefined }),
-    ]);
+    const procs = await startAll(
+      [
+        startCeilingProcess(1, { core: pin ? 0 : undefined }),
+        startCeilingProcess(2, { core: pin ? 1 % cores : undefined }),
+      ],
+      (p) => p.child,
+    );
     const cpuTwo: number[] = [];
     const cpuOne: number[] = [];
     return {
